@@ -1,0 +1,188 @@
+/**
+ * Every message of the control channel, as zod schemas. Both ends parse what they receive with
+ * these; nothing crosses the socket unvalidated.
+ */
+import { z } from 'zod';
+import {
+  MAX_BATCH_PROMPTS,
+  MAX_CODE_CHARS,
+  MAX_OUTPUT_LIMIT_CHARS,
+} from '../limits.js';
+
+/** A JavaScript identifier the REPL can bind a value to. */
+export const VariableName = z
+  .string()
+  .regex(/^[A-Za-z_$][A-Za-z0-9_$]*$/, 'must be an identifier (letters, digits, _ or $, not starting with a digit)')
+  .max(128);
+
+export const Language = z.enum(['javascript', 'python']);
+export type Language = z.infer<typeof Language>;
+
+// ---------------------------------------------------------------------------------------------
+// Envelope
+
+export const RequestId = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+export const RequestEnvelope = z.object({
+  type: z.literal('request'),
+  id: RequestId,
+  method: z.string().min(1).max(64),
+  params: z.unknown(),
+});
+
+export const ErrorPayload = z.object({
+  /** Stable machine-readable code, e.g. `invalid_params`, `method_not_found`, `internal`. */
+  code: z.string().max(64),
+  message: z.string().max(64 * 1024),
+});
+export type ErrorPayload = z.infer<typeof ErrorPayload>;
+
+export const ResponseEnvelope = z.union([
+  z.object({ type: z.literal('response'), id: RequestId, result: z.unknown() }),
+  z.object({ type: z.literal('response'), id: RequestId, error: ErrorPayload }),
+]);
+
+/** Sent once, by either end, just before it closes the connection because of a protocol violation. */
+export const ProtocolErrorEnvelope = z.object({
+  type: z.literal('protocol_error'),
+  message: z.string().max(64 * 1024),
+});
+
+export const Envelope = z.union([RequestEnvelope, ResponseEnvelope, ProtocolErrorEnvelope]);
+export type Envelope = z.infer<typeof Envelope>;
+
+// ---------------------------------------------------------------------------------------------
+// sandbox -> host: hello
+
+export const HelloParams = z.object({
+  protocolVersion: z.number().int(),
+  /** The per-sandbox secret the host passed on the command line; proves the peer is our container. */
+  token: z.string().min(16).max(256),
+  runtime: z.object({
+    node: z.string().max(64),
+    languages: z.array(Language).max(8),
+  }),
+});
+export type HelloParams = z.infer<typeof HelloParams>;
+
+export const HelloResult = z.object({ accepted: z.literal(true) });
+export type HelloResult = z.infer<typeof HelloResult>;
+
+// ---------------------------------------------------------------------------------------------
+// host -> sandbox: execute
+
+export const ExecuteParams = z.object({
+  code: z.string().max(MAX_CODE_CHARS),
+  language: Language,
+  /** Wall-clock limit of this cell in milliseconds. */
+  timeoutMs: z.number().int().positive().max(24 * 60 * 60 * 1000),
+  /** Per-stream cap on captured output, in characters. */
+  outputLimitChars: z.number().int().positive().max(MAX_OUTPUT_LIMIT_CHARS),
+});
+export type ExecuteParams = z.infer<typeof ExecuteParams>;
+
+export const CellError = z.object({
+  /** The error's class name, e.g. `TypeError`, `SyntaxError`, `TimeoutError`, `OutOfMemoryError`. */
+  type: z.string().max(256),
+  message: z.string().max(64 * 1024),
+  /** Frames from the cell's own code, innermost first, e.g. `at f (cell 3, line 2:7)`. */
+  stack: z.array(z.string().max(1024)).max(32),
+});
+export type CellError = z.infer<typeof CellError>;
+
+export const CapturedOutput = z.object({
+  /** What the cell wrote, cut to the output limit with a marker saying how much was cut. */
+  text: z.string(),
+  /** Characters that were written but are not in `text`. */
+  truncatedChars: z.number().int().nonnegative(),
+});
+export type CapturedOutput = z.infer<typeof CapturedOutput>;
+
+export const VariableInfo = z.object({
+  name: z.string().max(256),
+  /** A short type description: `string`, `number`, `Array(3)`, `Map`, `function`, a class name… */
+  type: z.string().max(256),
+});
+export type VariableInfo = z.infer<typeof VariableInfo>;
+
+export const FinalAnswer = z.object({
+  /** The answer, as text (a non-string value is rendered as JSON when it can be, else inspected). */
+  value: z.string(),
+  /** `FINAL` for `FINAL(value)`, `FINAL_VAR` for `FINAL_VAR(name)`. */
+  via: z.enum(['FINAL', 'FINAL_VAR']),
+  variable: z.string().max(256).optional(),
+});
+export type FinalAnswer = z.infer<typeof FinalAnswer>;
+
+export const ExecuteResult = z.object({
+  status: z.enum(['ok', 'error', 'timeout']),
+  stdout: CapturedOutput,
+  stderr: CapturedOutput,
+  /** The value of the cell's last expression, inspected, when it is not `undefined`. */
+  value: z.string().optional(),
+  error: CellError.nullable(),
+  /** Set when the cell called `FINAL`/`FINAL_VAR` successfully. */
+  final: FinalAnswer.nullable(),
+  /**
+   * True when the REPL had to be restarted during this cell (a runaway cell that ignored its
+   * interrupt, or memory exhausted): every variable is gone; contexts were loaded again.
+   */
+  stateLost: z.boolean(),
+  /** The user's variables after the cell, as `SHOW_VARS()` lists them. */
+  variables: z.array(VariableInfo).max(10_000),
+  /** Wall-clock time of the cell inside the sandbox, in milliseconds. */
+  durationMs: z.number().nonnegative(),
+});
+export type ExecuteResult = z.infer<typeof ExecuteResult>;
+
+// ---------------------------------------------------------------------------------------------
+// host -> sandbox: load_context
+
+export const ContextFormat = z.enum(['text', 'json']);
+export type ContextFormat = z.infer<typeof ContextFormat>;
+
+export const LoadContextParams = z.object({
+  /** The REPL variable to bind, e.g. `context` or `context_1`. */
+  variable: VariableName,
+  /** File name inside the context mount (no directories), e.g. `context-0.txt`. */
+  file: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be a plain file name inside the context directory'),
+  /** `text`: the file's UTF-8 content is the value. `json`: the file is parsed as JSON. */
+  format: ContextFormat,
+});
+export type LoadContextParams = z.infer<typeof LoadContextParams>;
+
+export const LoadContextResult = z.object({
+  variable: z.string(),
+  /** Size of the file read, in bytes. */
+  bytes: z.number().int().nonnegative(),
+  durationMs: z.number().nonnegative(),
+});
+export type LoadContextResult = z.infer<typeof LoadContextResult>;
+
+// ---------------------------------------------------------------------------------------------
+// sandbox -> host: subcall (llm_query, llm_query_batched, rlm_query, rlm_query_batched)
+
+export const SubcallKind = z.enum(['llm_query', 'rlm_query']);
+export type SubcallKind = z.infer<typeof SubcallKind>;
+
+export const SubcallParams = z.object({
+  kind: SubcallKind,
+  /** One prompt for a plain call, several for a batched one. */
+  prompts: z.array(z.string()).min(1).max(MAX_BATCH_PROMPTS),
+  batched: z.boolean(),
+  /** The model the cell asked for; absent means the configured default for the kind. */
+  model: z.string().min(1).max(256).optional(),
+});
+export type SubcallParams = z.infer<typeof SubcallParams>;
+
+export const SubcallOutcome = z.union([
+  z.object({ ok: z.literal(true), text: z.string() }),
+  z.object({ ok: z.literal(false), error: z.string().max(64 * 1024) }),
+]);
+export type SubcallOutcome = z.infer<typeof SubcallOutcome>;
+
+export const SubcallResult = z.object({
+  /** One outcome per prompt, in input order. */
+  outcomes: z.array(SubcallOutcome),
+});
+export type SubcallResult = z.infer<typeof SubcallResult>;

@@ -1,0 +1,49 @@
+/**
+ * One descriptor per request type: its method name and the schemas of its params and result, so
+ * `connection.request(Execute, params)` is typed end to end and validated on both sides.
+ */
+import type { z } from 'zod';
+import {
+  ExecuteParams,
+  ExecuteResult,
+  HelloParams,
+  HelloResult,
+  LoadContextParams,
+  LoadContextResult,
+  SubcallParams,
+  SubcallResult,
+} from './messages.js';
+
+export interface MethodDescriptor<P extends z.ZodType, R extends z.ZodType> {
+  readonly method: string;
+  readonly params: P;
+  readonly result: R;
+  /** Which end sends the request. */
+  readonly direction: 'host-to-sandbox' | 'sandbox-to-host';
+}
+
+export type ParamsOf<D> = D extends MethodDescriptor<infer P, z.ZodType> ? z.infer<P> : never;
+export type ResultOf<D> = D extends MethodDescriptor<z.ZodType, infer R> ? z.infer<R> : never;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the widest descriptor, for registries
+export type AnyMethod = MethodDescriptor<z.ZodType, z.ZodType>;
+
+function method<P extends z.ZodType, R extends z.ZodType>(
+  name: string,
+  direction: MethodDescriptor<P, R>['direction'],
+  params: P,
+  result: R,
+): MethodDescriptor<P, R> {
+  return Object.freeze({ method: name, direction, params, result });
+}
+
+/** First request of every connection: the sandbox identifies itself with its token. */
+export const Hello = method('hello', 'sandbox-to-host', HelloParams, HelloResult);
+
+/** Run one cell. */
+export const Execute = method('execute', 'host-to-sandbox', ExecuteParams, ExecuteResult);
+
+/** Bind a variable to a file of the read-only context mount. */
+export const LoadContext = method('load_context', 'host-to-sandbox', LoadContextParams, LoadContextResult);
+
+/** A cell's `llm_query`/`rlm_query` family call, answered by the host. */
+export const Subcall = method('subcall', 'sandbox-to-host', SubcallParams, SubcallResult);

@@ -1,0 +1,36 @@
+import { defineConfig } from 'vitest/config';
+
+// `rlm-source` makes workspace packages resolve to their TypeScript sources, so unit tests need no build.
+const resolve = { conditions: ['rlm-source'] };
+// Tests run as vite-node SSR modules, which take their resolve conditions from `ssr.resolve`.
+const ssr = { resolve: { conditions: ['rlm-source'] } };
+
+export default defineConfig({
+  test: {
+    // Containers on a 2-core machine: two files at once is as fast as it gets without starving them.
+    maxWorkers: 2,
+    minWorkers: 1,
+    projects: [
+      {
+        resolve,
+        ssr,
+        test: {
+          name: 'unit',
+          include: ['shared/src/**/*.test.ts', 'sandbox-image/src/**/*.test.ts', 'orchestrator/src/**/*.test.ts'],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        resolve,
+        ssr,
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+        },
+      },
+    ],
+  },
+});
