@@ -1,0 +1,404 @@
+/**
+ * Runs cells inside the worker thread: installs the REPL's globals (`print`, `llm_query`…, `FINAL`,
+ * `FINAL_VAR`, `SHOW_VARS`, `require`), captures output, evaluates the transformed cell in the
+ * worker's own realm, enforces the cell's deadline where the worker can, and restores reserved
+ * names afterwards.
+ */
+import { Buffer } from 'node:buffer';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { clearTimeout, setTimeout } from 'node:timers';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { format } from 'node:util';
+import { Console } from 'node:console';
+import vm from 'node:vm';
+import {
+  DEFAULT_OUTPUT_LIMIT_CHARS,
+  RESERVED_NAMES,
+  type CellError,
+  type ExecuteParams,
+  type FinalAnswer,
+  type LoadContextParams,
+  type VariableInfo,
+} from '@rlm/shared';
+import { OutputCapture } from './output-capture.js';
+import { formatSeconds, renderError, renderFinal, renderValue, shortType } from './render.js';
+import { SubcallDeadlineError, type SubcallFunctions } from './subcall-client.js';
+import { CellSyntaxError, DECLARE_GLOBALS, transformCell, type TransformedCell } from './transform-cell.js';
+import type { CellReport } from './worker-messages.js';
+
+type Globals = Record<string, unknown>;
+const globals = globalThis as unknown as Globals;
+
+// A cell may replace globals (`function process() {}` is plausible); the runtime keeps its own references.
+const { defineProperty, getOwnPropertyDescriptor, getOwnPropertyNames, is: sameValue } = Object;
+const NativePromise = Promise;
+const nativeQueueMicrotask = queueMicrotask;
+
+/**
+ * Built-ins that the REPL's own code (the cell parser included) relies on. A cell that replaces one
+ * gets it restored afterwards, with a note on stderr, like the reserved names.
+ */
+const PROTECTED_INTRINSICS = [
+  'globalThis', 'Object', 'Function', 'Array', 'String', 'Number', 'Boolean', 'Symbol', 'BigInt', 'Promise',
+  'Map', 'Set', 'WeakMap', 'WeakSet', 'JSON', 'Math', 'Reflect', 'Error', 'TypeError', 'RangeError',
+  'SyntaxError', 'ReferenceError', 'RegExp', 'ArrayBuffer', 'SharedArrayBuffer', 'Atomics', 'Int32Array',
+  'Uint8Array', 'Uint16Array',
+] as const;
+
+const ABSENT = Symbol('absent');
+const ACCESSOR = Symbol('accessor');
+/** Position maps of this many recent cells are kept, for stack frames of functions they defined. */
+const MAPPED_CELLS = 1000;
+
+class CellDeadlineError extends Error {}
+
+export interface CellRunnerOptions {
+  readonly contextDir: string;
+  /** Builds the sub-call functions; gets the milliseconds left of the current cell. */
+  readonly createSubcalls: (remainingMs: () => number) => SubcallFunctions;
+}
+
+export class CellRunner {
+  readonly #contextDir: string;
+  readonly #reserved = new Map<string, unknown>();
+  readonly #protected = new Map<string, unknown>();
+  readonly #contextVariables = new Set<string>();
+  readonly #baseline = new Map<string, unknown>();
+  readonly #positionMaps = new Map<number, TransformedCell['mapPosition']>();
+  #stdout = new OutputCapture(DEFAULT_OUTPUT_LIMIT_CHARS);
+  #stderr = new OutputCapture(DEFAULT_OUTPUT_LIMIT_CHARS);
+  #final: FinalAnswer | null = null;
+  #deadline = Infinity;
+  #subcallTimedOut = false;
+
+  constructor(options: CellRunnerOptions) {
+    this.#contextDir = options.contextDir;
+    this.#installHostGlobals();
+    installDeclareGlobals();
+    for (const name of getOwnPropertyNames(globalThis)) {
+      const descriptor = getOwnPropertyDescriptor(globalThis, name);
+      this.#baseline.set(name, descriptor && 'value' in descriptor ? descriptor.value : ACCESSOR);
+    }
+    for (const name of PROTECTED_INTRINSICS) this.#protected.set(name, globals[name]);
+    const subcalls = options.createSubcalls(() => {
+      const remaining = this.#deadline - performance.now();
+      if (remaining <= 0) this.#subcallTimedOut = true;
+      return remaining;
+    });
+    const functions: Globals = {
+      print: (...args: unknown[]) => {
+        this.#stdout.write(`${format(...args)}\n`);
+      },
+      ...subcalls,
+      FINAL: (value: unknown) => {
+        this.#final ??= { value: renderFinal(value), via: 'FINAL' };
+      },
+      FINAL_VAR: (name: unknown) => this.#finalVar(name),
+      SHOW_VARS: () => {
+        const variables = this.listVariables();
+        const text =
+          variables.length === 0
+            ? 'No variables yet.'
+            : `Variables:\n${variables.map(({ name, type }) => `  ${name}: ${type}`).join('\n')}`;
+        this.#stdout.write(`${text}\n`);
+        return text;
+      },
+    };
+    for (const name of RESERVED_NAMES) this.#reserved.set(name, name in functions ? functions[name] : ABSENT);
+    this.#restoreReserved(false);
+  }
+
+  async execute(cellNumber: number, params: ExecuteParams): Promise<CellReport> {
+    this.#beginCell(params);
+    let status: CellReport['status'] = 'ok';
+    let error: CellError | null = null;
+    let value: string | undefined;
+    try {
+      const script = this.#compile(cellNumber, params.code);
+      const completion = script.runInThisContext({ timeout: params.timeoutMs, displayErrors: false }) as Promise<
+        [unknown] | undefined
+      >;
+      const boxed = await this.#beforeDeadline(completion);
+      if (this.#subcallTimedOut) throw new CellDeadlineError();
+      if (boxed !== undefined && boxed[0] !== undefined) value = renderValue(boxed[0]);
+    } catch (thrown) {
+      if (this.#isTimeout(thrown)) {
+        status = 'timeout';
+        error = {
+          type: 'TimeoutError',
+          message: `The cell ran past its time limit of ${formatSeconds(params.timeoutMs)} and was stopped; the variables defined before that point are kept.`,
+          stack: [],
+        };
+      } else {
+        status = 'error';
+        error =
+          thrown instanceof CellSyntaxError
+            ? { type: 'SyntaxError', message: thrown.message, stack: [`at cell ${cellNumber}, line ${thrown.line}:${thrown.column}`] }
+            : renderError(thrown, this.#mapPosition);
+      }
+    } finally {
+      this.#deadline = Infinity;
+      this.#restoreReserved(true);
+    }
+    const report: CellReport = {
+      status,
+      stdout: this.#stdout.finish(),
+      stderr: this.#stderr.finish(),
+      ...(value === undefined ? {} : { value }),
+      error,
+      final: this.#final,
+      variables: this.listVariables(),
+    };
+    // Output of callbacks that fire between cells lands in the next cell's capture.
+    this.#stdout = new OutputCapture(DEFAULT_OUTPUT_LIMIT_CHARS);
+    this.#stderr = new OutputCapture(DEFAULT_OUTPUT_LIMIT_CHARS);
+    this.#final = null;
+    return report;
+  }
+
+  /** Binds `params.variable` to the file's content; returns the file's size and the value's short type. Throws an Error with a readable message. */
+  loadContext(params: LoadContextParams): { bytes: number; valueType: string } {
+    const path = join(this.#contextDir, params.file);
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new Error(`context file "${params.file}" does not exist in ${this.#contextDir}`);
+      throw new Error(`cannot read context file "${params.file}": ${(error as Error).message}`);
+    }
+    let text: string;
+    try {
+      text = bytes.toString('utf8');
+    } catch (error) {
+      throw new Error(`context file "${params.file}" (${bytes.length} bytes) is too large for one string: ${(error as Error).message}`);
+    }
+    let value: unknown = text;
+    if (params.format === 'json') {
+      try {
+        value = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+      } catch (error) {
+        throw new Error(`context file "${params.file}" is not valid JSON: ${(error as Error).message}`);
+      }
+    }
+    this.#reserved.set(params.variable, value);
+    this.#contextVariables.add(params.variable);
+    this.#restoreReserved(false);
+    return { bytes: bytes.length, valueType: shortType(value) };
+  }
+
+  /** The user's variables, sorted by name: globals that are not Node's or the REPL's own, plus context variables. */
+  listVariables(): VariableInfo[] {
+    return this.#variableNames()
+      .slice(0, 10_000)
+      .map((name) => {
+        const descriptor = getOwnPropertyDescriptor(globalThis, name);
+        const type = descriptor && 'value' in descriptor ? shortType(descriptor.value) : 'getter';
+        return { name: name.slice(0, 256), type };
+      });
+  }
+
+  #variableNames(): string[] {
+    const names: string[] = [];
+    for (const name of getOwnPropertyNames(globalThis)) {
+      if (this.#contextVariables.has(name)) {
+        names.push(name);
+        continue;
+      }
+      if (this.#reserved.has(name)) continue;
+      if (this.#baseline.has(name)) {
+        const original = this.#baseline.get(name);
+        const descriptor = getOwnPropertyDescriptor(globalThis, name);
+        // A built-in accessor (e.g. `crypto`) that a cell declared over is now a data property: the user's.
+        if (!descriptor || !('value' in descriptor)) continue;
+        if (original !== ACCESSOR && sameValue(descriptor.value, original)) continue;
+      }
+      names.push(name);
+    }
+    return names.sort();
+  }
+
+  #finalVar(name: unknown): string | undefined {
+    const fail = (message: string) => {
+      this.#stderr.write(`${message}\n`);
+      return message;
+    };
+    const listing = () => {
+      const names = this.#variableNames();
+      return `Variables: ${names.length > 0 ? names.join(', ') : 'none'}`;
+    };
+    if (typeof name !== 'string') {
+      return fail(
+        `FINAL_VAR takes the variable's name as a string, e.g. FINAL_VAR("answer"); got ${typeof name}. ` +
+          `To answer with a value, use FINAL(value). ${listing()}`,
+      );
+    }
+    const trimmed = name.trim().replace(/^['"`]+|['"`]+$/g, '').trim();
+    if (!this.#variableNames().includes(trimmed)) {
+      return fail(`FINAL_VAR: no variable named ${JSON.stringify(trimmed)}. ${listing()}`);
+    }
+    this.#final ??= { value: renderFinal(globals[trimmed]), via: 'FINAL_VAR', variable: trimmed.slice(0, 256) };
+    return undefined;
+  }
+
+  #beginCell(params: ExecuteParams): void {
+    const stdout = new OutputCapture(params.outputLimitChars);
+    const stderr = new OutputCapture(params.outputLimitChars);
+    if (this.#stdout.totalChars > 0) stdout.write(this.#stdout.finish().text);
+    if (this.#stderr.totalChars > 0) stderr.write(this.#stderr.finish().text);
+    this.#stdout = stdout;
+    this.#stderr = stderr;
+    this.#final = null;
+    this.#subcallTimedOut = false;
+    this.#deadline = performance.now() + params.timeoutMs;
+  }
+
+  #compile(cellNumber: number, code: string): vm.Script {
+    const transformed = transformCell(code);
+    this.#positionMaps.set(cellNumber, transformed.mapPosition);
+    if (this.#positionMaps.size > MAPPED_CELLS) {
+      const oldest = this.#positionMaps.keys().next().value;
+      if (oldest !== undefined) this.#positionMaps.delete(oldest);
+    }
+    try {
+      return new vm.Script(transformed.code, {
+        filename: `cell-${cellNumber}.js`,
+        // `import()` in a cell loads like an import of the worker's own (built-ins, absolute paths).
+        importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+      });
+    } catch (error) {
+      // Acorn accepted the cell but V8 did not (an early error acorn does not check). V8 puts
+      // `cell-N.js:LINE` on the first line of the stack.
+      if (error instanceof SyntaxError) {
+        const line = /^cell-\d+\.js:(\d+)/.exec(String(error.stack))?.[1];
+        throw new CellSyntaxError(error.message, line ? Number(line) : 1, 1);
+      }
+      throw error;
+    }
+  }
+
+  #beforeDeadline<T>(promise: Promise<T>): Promise<T> {
+    const remaining = this.#deadline - performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new NativePromise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new CellDeadlineError()), Math.max(0, remaining));
+    });
+    return NativePromise.race([promise, deadline]).finally(() => clearTimeout(timer));
+  }
+
+  #isTimeout(thrown: unknown): boolean {
+    if (thrown instanceof CellDeadlineError || thrown instanceof SubcallDeadlineError) return true;
+    if (this.#subcallTimedOut) return true;
+    return (thrown as { code?: unknown } | null)?.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT';
+  }
+
+  readonly #mapPosition = (cellNumber: number, line: number, column: number) =>
+    this.#positionMaps.get(cellNumber)?.(line, column);
+
+  /** Puts back every reserved name and protected built-in a cell overwrote or deleted; with `note`, says so on stderr. */
+  #restoreReserved(note: boolean): void {
+    const restored: string[] = [];
+    for (const [name, value] of [...this.#protected, ...this.#reserved]) {
+      const descriptor = getOwnPropertyDescriptor(globalThis, name);
+      try {
+        if (value === ABSENT) {
+          if (!descriptor) continue;
+          delete globals[name];
+        } else if (!descriptor || !('value' in descriptor) || descriptor.value !== value) {
+          defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: !this.#protected.has(name) });
+        } else {
+          continue;
+        }
+        restored.push(name);
+      } catch {
+        this.#stderr.write(`The REPL could not restore the reserved name "${name}" (made non-configurable?).\n`);
+      }
+    }
+    if (note && restored.length > 0) {
+      const names = restored.sort().map((name) => `"${name}"`).join(', ');
+      this.#stderr.write(
+        `Note: ${names} ${restored.length === 1 ? 'is a name' : 'are names'} the REPL reserves; ` +
+          `${restored.length === 1 ? 'it was' : 'they were'} restored after this cell. Use another name for your variable.\n`,
+      );
+    }
+  }
+
+  #describeThrown(thrown: unknown): string {
+    const { type, message, stack } = renderError(thrown, this.#mapPosition);
+    return [`${type}: ${message}`, ...stack.map((frame) => `    ${frame}`)].join('\n');
+  }
+
+  /** Node facilities a cell expects in a REPL, wired to the current cell's capture. */
+  #installHostGlobals(): void {
+    const stdout = { write: (chunk: unknown) => this.#stdout.write(chunkToText(chunk)) };
+    const stderr = { write: (chunk: unknown) => this.#stderr.write(chunkToText(chunk)) };
+    globals.require = createRequire(pathToFileURL(join(process.cwd(), 'repl.js')));
+    const cellConsole = new Console({
+      stdout: stdout as unknown as NodeJS.WritableStream,
+      stderr: stderr as unknown as NodeJS.WritableStream,
+      ignoreErrors: false,
+      colorMode: false,
+    });
+    // Node's trace would list the REPL's own frames; show the cell's only.
+    cellConsole.trace = (...args: unknown[]) => {
+      const { stack } = renderError(new Error(), this.#mapPosition);
+      this.#stderr.write([`Trace: ${format(...args)}`, ...stack.map((frame) => `    ${frame}`)].join('\n') + '\n');
+    };
+    globals.console = cellConsole;
+    const streamWrite = (capture: { write(chunk: unknown): void }) =>
+      ((chunk: unknown, encodingOrCallback?: unknown, callback?: unknown) => {
+        capture.write(chunk);
+        const done = typeof encodingOrCallback === 'function' ? encodingOrCallback : callback;
+        if (typeof done === 'function') nativeQueueMicrotask(() => (done as () => void)());
+        return true;
+      }) as typeof process.stdout.write;
+    process.stdout.write = streamWrite(stdout);
+    process.stderr.write = streamWrite(stderr);
+    // process.abort() would take the whole REPL server down, not just this worker; make it end the worker.
+    process.abort = () => process.exit(134);
+    // Node's own warning printer would report that `import()` in a cell uses an experimental vm
+    // feature; that is ours, not the cell's. Other warnings go to the cell's stderr.
+    process.removeAllListeners('warning');
+    process.on('warning', (warning) => {
+      if (warning.name === 'ExperimentalWarning' && warning.message.includes('USE_MAIN_CONTEXT_DEFAULT_LOADER')) return;
+      this.#stderr.write(`${warning.name}: ${warning.message}\n`);
+    });
+    // A rejected promise nobody awaited, or a throw in a timer callback, would end the worker: report it instead.
+    process.on('uncaughtException', (error) => {
+      this.#stderr.write(`Uncaught ${this.#describeThrown(error)}\n`);
+    });
+    process.on('unhandledRejection', (reason) => {
+      this.#stderr.write(`Unhandled promise rejection: ${this.#describeThrown(reason)}\n`);
+    });
+  }
+}
+
+function chunkToText(chunk: unknown): string {
+  if (typeof chunk === 'string') return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('utf8');
+  return String(chunk);
+}
+
+/**
+ * Installs the hidden helper transformed cells call first: every name a cell declares at top level
+ * becomes a writable data property of the global object. An existing writable global is left as it
+ * is (a `var` redeclared keeps its value); a getter-only or read-only but configurable one (Node's
+ * `crypto`, `navigator`…) is replaced, so the cell's own binding wins as it would in a module.
+ */
+function installDeclareGlobals(): void {
+  const declare = (names: readonly string[]) => {
+    for (const name of names) {
+      const current = getOwnPropertyDescriptor(globalThis, name);
+      const writable = current !== undefined && (current.set !== undefined || current.writable === true);
+      if (writable) continue;
+      if (current && !current.configurable) {
+        throw new TypeError(`Cannot declare "${name}": it is a read-only global of the runtime; choose another name`);
+      }
+      defineProperty(globalThis, name, { value: undefined, writable: true, enumerable: true, configurable: true });
+    }
+  };
+  defineProperty(globalThis, DECLARE_GLOBALS, { value: declare, writable: false, enumerable: false, configurable: false });
+}

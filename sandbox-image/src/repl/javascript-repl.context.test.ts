@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ContextLoadError } from './errors.js';
+import { startReplFixture, type ReplFixture } from '../testing/repl-fixture.js';
+
+let fixture: ReplFixture;
+
+beforeAll(async () => {
+  fixture = await startReplFixture();
+});
+afterAll(async () => {
+  await fixture.dispose();
+});
+
+describe('loadContext', () => {
+  test('binds a text file to a variable', async () => {
+    fixture.writeContext('context-0.txt', 'héllo\nworld');
+    const loaded = await fixture.repl.loadContext({ variable: 'context', file: 'context-0.txt', format: 'text' });
+    expect(loaded).toMatchObject({ variable: 'context', bytes: 12 });
+    const result = await fixture.run('context.split("\\n")');
+    expect(result.value).toBe("[ 'héllo', 'world' ]");
+    expect(result.variables).toContainEqual({ name: 'context', type: 'string' });
+  });
+
+  test('parses a json file', async () => {
+    fixture.writeContext('context-1.json', '{"a": [1, 2], "b": "x"}');
+    await fixture.repl.loadContext({ variable: 'context_1', file: 'context-1.json', format: 'json' });
+    const result = await fixture.run('context_1.a.length + context_1.b');
+    expect(result.value).toBe("'2x'");
+  });
+
+  test('a context variable is restored after a cell overwrites it', async () => {
+    fixture.writeContext('restore.txt', 'original');
+    await fixture.repl.loadContext({ variable: 'context_2', file: 'restore.txt', format: 'text' });
+    await fixture.run('context_2 = "overwritten"');
+    expect((await fixture.run('context_2')).value).toBe("'original'");
+  });
+
+  test('a missing file rejects with a clear error', async () => {
+    const loading = fixture.repl.loadContext({ variable: 'context_3', file: 'missing.txt', format: 'text' });
+    await expect(loading).rejects.toBeInstanceOf(ContextLoadError);
+    await expect(loading).rejects.toThrow('context file "missing.txt" does not exist');
+  });
+
+  test('invalid json rejects with a clear error', async () => {
+    fixture.writeContext('bad.json', '{"unterminated": ');
+    await expect(fixture.repl.loadContext({ variable: 'context_4', file: 'bad.json', format: 'json' })).rejects.toThrow(
+      'is not valid JSON',
+    );
+  });
+
+  test('a path outside the context directory is refused', async () => {
+    await expect(fixture.repl.loadContext({ variable: 'context_5', file: '../etc/passwd', format: 'text' })).rejects.toThrow(
+      'must be a plain file name',
+    );
+  });
+
+  test('100 MB of text is ready in well under a second', async () => {
+    fixture.writeContext('big.txt', Buffer.alloc(100 * 1024 * 1024, 'abcdefgh\n'));
+    const loaded = await fixture.repl.loadContext({ variable: 'context_big', file: 'big.txt', format: 'text' });
+    expect(loaded.bytes).toBe(100 * 1024 * 1024);
+    expect(loaded.durationMs).toBeLessThan(1000);
+    expect((await fixture.run('context_big.length')).value).toBe(String(100 * 1024 * 1024));
+  });
+});

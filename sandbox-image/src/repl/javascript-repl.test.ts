@@ -1,0 +1,272 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { MAX_MESSAGE_BYTES } from '@rlm/shared';
+import { startReplFixture, type ReplFixture } from '../testing/repl-fixture.js';
+
+let fixture: ReplFixture;
+const run: ReplFixture['run'] = (code, params) => fixture.run(code, params);
+
+beforeAll(async () => {
+  fixture = await startReplFixture({
+    answer: (prompt, params) =>
+      prompt === 'fail me' ? new Error('model overloaded') : `${params.model ?? 'default'}: ${prompt.toUpperCase()}`,
+  });
+});
+afterAll(async () => {
+  await fixture.dispose();
+});
+
+describe('state across cells', () => {
+  test('top-level const, let, var, class, function and destructured names persist', async () => {
+    const first = await run(
+      'const a = 1; let b = 2; var c = 3; class D { get x() { return 4 } }\nfunction e() { return 5 }\nconst {f, g: [h]} = {f: 6, g: [7]};',
+    );
+    expect(first.status).toBe('ok');
+    const second = await run('[a, b, c, new D().x, e(), f, h]');
+    expect(second.value).toBe('[\n  1, 2, 3, 4,\n  5, 6, 7\n]');
+  });
+
+  test('a const may be declared again in a later cell', async () => {
+    await run('const again = 1');
+    const result = await run('const again = 2; again');
+    expect(result.status).toBe('ok');
+    expect(result.value).toBe('2');
+  });
+
+  test('a declaration may shadow a getter-only global of the runtime such as crypto', async () => {
+    const first = await run("const crypto = require('node:crypto'); class navigator {}\nfunction performanceNow() { return 1 }");
+    expect(first.status).toBe('ok');
+    const second = await run('[typeof crypto.randomBytes, typeof navigator, performanceNow()]');
+    expect(second.value).toBe("[ 'function', 'function', 1 ]");
+  });
+
+  test('declaring a read-only global of the runtime is a clear error', async () => {
+    const result = await run('const undefined = 1');
+    expect(result.status).toBe('error');
+    expect(result.error?.message).toMatch(/Cannot declare "undefined": it is a read-only global/);
+  });
+
+  test('top-level await works and the last expression is the value', async () => {
+    const result = await run('const waited = await new Promise((resolve) => setTimeout(() => resolve(41), 10));\nwaited + 1');
+    expect(result.value).toBe('42');
+  });
+
+  test('a cell ending in a statement or undefined has no value', async () => {
+    expect((await run('const nothing = 1')).value).toBeUndefined();
+    expect((await run('undefined')).value).toBeUndefined();
+  });
+
+  test('variables lists the user variables with short types', async () => {
+    const result = await run('const listed = "s"; const listMap = new Map([[1, 2]]); const listArr = [1, 2, 3]');
+    expect(result.variables).toEqual(
+      expect.arrayContaining([
+        { name: 'listed', type: 'string' },
+        { name: 'listMap', type: 'Map(1)' },
+        { name: 'listArr', type: 'Array(3)' },
+      ]),
+    );
+    expect(result.variables.map((variable) => variable.name)).not.toContain('require');
+    expect(result.variables.map((variable) => variable.name)).not.toContain('llm_query');
+  });
+});
+
+describe('output', () => {
+  test('print and console.log go to stdout, console.error and warn to stderr', async () => {
+    const result = await run(
+      'print("a", 1, {b: 2}); console.log("%s=%d", "x", 5); console.info("info"); console.error("bad"); console.warn("careful"); process.stdout.write("raw\\n"); process.stderr.write("raw err\\n")',
+    );
+    expect(result.stdout).toEqual({ text: "a 1 { b: 2 }\nx=5\ninfo\nraw\n", truncatedChars: 0 });
+    expect(result.stderr).toEqual({ text: 'bad\ncareful\nraw err\n', truncatedChars: 0 });
+  });
+
+  test('output past the limit keeps head and tail and counts what was cut', async () => {
+    const result = await run('for (let i = 0; i < 1000; i++) print(`line ${i}`)', { outputLimitChars: 300 });
+    expect(result.stdout.text.length).toBeLessThanOrEqual(300);
+    expect(result.stdout.text.startsWith('line 0\n')).toBe(true);
+    expect(result.stdout.text.endsWith('line 999\n')).toBe(true);
+    expect(result.stdout.text).toMatch(/\n\[\.\.\. [\d,]+ characters truncated \.\.\.\]\n/);
+    const written = Array.from({ length: 1000 }, (_, i) => `line ${i}\n`).join('').length;
+    const kept = result.stdout.text.replace(/\n\[\.\.\. [\d,]+ characters truncated \.\.\.\]\n/, '').length;
+    expect(result.stdout.truncatedChars).toBe(written - kept);
+  });
+
+  test('a 50 MB flood comes back small with the dropped count', async () => {
+    const result = await run('const line = "x".repeat(999); for (let i = 0; i < 50_000; i++) console.log(line)', {
+      outputLimitChars: 1000,
+    });
+    expect(result.status).toBe('ok');
+    expect(result.stdout.text.length).toBeLessThanOrEqual(1000);
+    expect(result.stdout.truncatedChars).toBeGreaterThan(49_990_000);
+  });
+});
+
+describe('errors', () => {
+  test('an exception reports its class, message and stack frames in cell lines', async () => {
+    const result = await run('function inner() {\n  throw new RangeError("too far");\n}\ninner();');
+    expect(result.status).toBe('error');
+    expect(result.error?.type).toBe('RangeError');
+    expect(result.error?.message).toBe('too far');
+    const cell = /^at inner \(cell (\d+), line 2:9\)$/.exec(result.error?.stack[0] ?? '');
+    expect(cell, String(result.error?.stack)).not.toBeNull();
+    expect(result.error?.stack[1]).toBe(`at cell ${cell?.[1]}, line 4:1`);
+  });
+
+  test('a function from an earlier cell shows its own cell and line in the stack', async () => {
+    const defined = await run('const marker = 0;\nfunction boom() {\n  return null.x;\n}');
+    expect(defined.status).toBe('ok');
+    const result = await run('boom()');
+    expect(result.error?.stack[0]).toMatch(/^at boom \(cell \d+, line 3:15\)$/);
+  });
+
+  test('errors thrown in callbacks and unhandled rejections go to stderr without failing the cell', async () => {
+    const result = await run(
+      'setTimeout(() => { throw new Error("late") }, 1); Promise.reject(new Error("nobody caught me"));\nawait new Promise((resolve) => setTimeout(resolve, 30)); "done"',
+    );
+    expect(result.status).toBe('ok');
+    expect(result.stderr.text).toContain('Unhandled promise rejection: Error: nobody caught me');
+    expect(result.stderr.text).toContain('Uncaught Error: late');
+  });
+
+  test('a thrown non-error is rendered', async () => {
+    const string = await run('throw "plain words"');
+    expect(string.error).toEqual({ type: 'Error', message: 'plain words', stack: [] });
+    const object = await run('throw {code: 7}');
+    expect(object.error?.message).toBe('{ code: 7 }');
+  });
+
+  test('a syntax error gives the cell line and column', async () => {
+    const result = await run('const ok = 1;\nconst broken = ;');
+    expect(result.status).toBe('error');
+    expect(result.error?.type).toBe('SyntaxError');
+    expect(result.error?.stack[0]).toMatch(/^at cell \d+, line 2:16$/);
+  });
+
+  test('output written before an error is kept', async () => {
+    const result = await run('print("before"); null.x');
+    expect(result.stdout.text).toBe('before\n');
+    expect(result.error?.type).toBe('TypeError');
+  });
+});
+
+describe('node built-ins', () => {
+  test('require works for node:path and node:fs', async () => {
+    const result = await run('const path = require("node:path"); const fs = require("node:fs");\n[path.join("a", "b"), typeof fs.readFileSync]');
+    expect(result.value).toBe("[ 'a/b', 'function' ]");
+  });
+
+  test('dynamic import of a built-in works and prints no warning', async () => {
+    const result = await run('const os = await import("node:os"); typeof os.cpus');
+    expect(result.value).toBe("'function'");
+    expect(result.stderr.text).toBe('');
+  });
+});
+
+describe('sub-calls', () => {
+  test('llm_query answers synchronously and awaited, passing the model through', async () => {
+    const before = fixture.subcalls.calls.length;
+    const result = await run('const s = llm_query("hi", { model: "small" }); const t = await llm_query("yo"); [s, t]');
+    expect(result.value).toBe("[ 'small: HI', 'default: YO' ]");
+    expect(fixture.subcalls.calls.slice(before)).toEqual([
+      { kind: 'llm_query', prompts: ['hi'], batched: false, model: 'small' },
+      { kind: 'llm_query', prompts: ['yo'], batched: false },
+    ]);
+  });
+
+  test('batched calls keep input order and turn a failed slot into an Error string', async () => {
+    const before = fixture.subcalls.calls.length;
+    const result = await run('rlm_query_batched(["a", "fail me", "c"], { model: "m" })');
+    expect(result.value).toBe("[ 'm: A', 'Error: model overloaded', 'm: C' ]");
+    expect(fixture.subcalls.calls.slice(before)).toEqual([
+      { kind: 'rlm_query', prompts: ['a', 'fail me', 'c'], batched: true, model: 'm' },
+    ]);
+  });
+
+  test('a non-string prompt throws a TypeError in the cell', async () => {
+    const result = await run('llm_query(42)');
+    expect(result.error?.type).toBe('TypeError');
+    expect(result.error?.message).toContain('prompt must be a string');
+  });
+
+  test('a request over the message limit throws in the cell and asks to split the batch', async () => {
+    const before = fixture.subcalls.calls.length;
+    const chunk = Math.ceil(MAX_MESSAGE_BYTES / 4);
+    const result = await run(`const piece = "y".repeat(${chunk}); llm_query_batched([piece, piece, piece, piece, piece])`);
+    expect(result.status).toBe('error');
+    expect(result.error?.message).toContain('split the batch');
+    expect(fixture.subcalls.calls.length).toBe(before);
+  });
+});
+
+describe('FINAL, FINAL_VAR and SHOW_VARS', () => {
+  test('FINAL records the first answer and the cell keeps running', async () => {
+    const result = await run('FINAL("first"); FINAL("second"); print("still running")');
+    expect(result.final).toEqual({ value: 'first', via: 'FINAL' });
+    expect(result.stdout.text).toBe('still running\n');
+  });
+
+  test('FINAL renders non-strings as JSON', async () => {
+    const result = await run('FINAL({ answer: [1, 2] })');
+    expect(result.final?.value).toBe('{\n  "answer": [\n    1,\n    2\n  ]\n}');
+  });
+
+  test('FINAL_VAR answers with a variable', async () => {
+    const result = await run('const answer = "forty-two"; FINAL_VAR(" \'answer\' ")');
+    expect(result.final).toEqual({ value: 'forty-two', via: 'FINAL_VAR', variable: 'answer' });
+  });
+
+  test('FINAL_VAR with a missing name does not end the run and lists the variables', async () => {
+    const result = await run('const parts = [1]; const message = FINAL_VAR("answr"); print(message)');
+    expect(result.final).toBeNull();
+    expect(result.status).toBe('ok');
+    expect(result.stderr.text).toMatch(/^FINAL_VAR: no variable named "answr"\. Variables: .*\banswer\b.*\bparts\b/);
+    expect(result.stdout.text).toContain('no variable named "answr"');
+  });
+
+  test('SHOW_VARS prints and returns the variables with types', async () => {
+    const result = await run('const shown = 3; const text = SHOW_VARS(); text.includes("shown: number")');
+    expect(result.value).toBe('true');
+    expect(result.stdout.text).toContain('  shown: number\n');
+  });
+});
+
+describe('reserved names', () => {
+  test('a cell that overwrites or deletes a reserved name gets it back afterwards', async () => {
+    const clobber = await run('const print = 5; llm_query = null; delete globalThis.FINAL; typeof print');
+    expect(clobber.value).toBe("'number'");
+    const after = await run('[typeof print, typeof llm_query, typeof FINAL]');
+    expect(after.value).toBe("[ 'function', 'function', 'function' ]");
+    expect(after.variables.map((variable) => variable.name)).not.toContain('print');
+    expect(clobber.stderr.text).toContain('"FINAL", "llm_query", "print" are names the REPL reserves');
+  });
+
+  test('shadowing globals the runtime uses does not break the REPL; core built-ins are restored', async () => {
+    const shadow = await run(
+      'function process() { return "mine" }\nconst performance = 1; var setTimeout = null; const Object = 5;\n[llm_query("still works"), await Promise.resolve(process())]',
+      { timeoutMs: 2000 },
+    );
+    expect(shadow.status).toBe('ok');
+    expect(shadow.value).toBe("[ 'default: STILL WORKS', 'mine' ]");
+    expect(shadow.stderr.text).toContain('"Object" is a name the REPL reserves');
+    const next = await run('[process(), typeof Object.keys, performance]');
+    expect(next.value).toBe("[ 'mine', 'function', 1 ]");
+    await run('delete globalThis.process; delete globalThis.performance; delete globalThis.setTimeout');
+  });
+});
+
+describe('close', () => {
+  test('close can be called twice and later calls reject', async () => {
+    const own = await startReplFixture();
+    await own.repl.close();
+    await own.repl.close();
+    await expect(own.run('1')).rejects.toThrow('closed');
+    await own.dispose();
+  });
+
+  test('closing during a running cell rejects that cell with ReplClosedError', async () => {
+    const own = await startReplFixture();
+    const running = own.run('await new Promise(() => {})');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await own.repl.close();
+    await expect(running).rejects.toThrow('the REPL is closed');
+    await own.dispose();
+  });
+});

@@ -1,0 +1,112 @@
+/**
+ * The sandbox end of the control channel: dials the host, says hello with its token, then serves
+ * `execute` and `load_context` with a {@link JavaScriptRepl} and forwards the cells' sub-calls to
+ * the host. Resolves when the channel closes; the caller (main.ts) then exits the process.
+ */
+import {
+  CloseCode,
+  Execute,
+  HandlerError,
+  Hello,
+  LoadContext,
+  MAX_MESSAGE_BYTES,
+  PROTOCOL_VERSION,
+  Subcall,
+  connectionOverWebSocket,
+  type CloseInfo,
+  type RpcConnection,
+} from '@rlm/shared';
+import WebSocket from 'ws';
+import { JavaScriptRepl } from '../repl/javascript-repl.js';
+
+export interface ReplServerOptions {
+  /** Where the host listens: `ws+unix:///run/rlm/control.sock:/` in the container. */
+  url: string;
+  /** The per-sandbox secret the host generated. */
+  token: string;
+  /** Directory of the context files (the read-only mount). */
+  contextDir: string;
+  /** V8 heap cap of the cell worker in MiB. */
+  heapLimitMb?: number;
+  /** Location of the bundled cell worker (tests pass their own build). */
+  workerUrl?: URL;
+  /** Give up dialing after this long, in milliseconds. */
+  connectTimeoutMs?: number;
+  /** Close when the host sends no ping for this long, in milliseconds. */
+  heartbeatTimeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** Serves one control connection; resolves with how it closed. */
+export async function runReplServer(options: ReplServerOptions): Promise<CloseInfo> {
+  const replStarting = JavaScriptRepl.start(
+    {
+      contextDir: options.contextDir,
+      onSubcall: (params, { signal }) => {
+        if (!connection) throw new Error('the control channel is not open');
+        return connection.request(Subcall, params, { signal });
+      },
+      ...(options.heapLimitMb === undefined ? {} : { heapLimitMb: options.heapLimitMb }),
+      ...(options.workerUrl === undefined ? {} : { workerUrl: options.workerUrl }),
+    },
+    options.signal ? { signal: options.signal } : {},
+  );
+  // Starting the worker and dialing happen together: both sit on the cold-start path.
+  let connection: RpcConnection | undefined;
+  const [socket, repl] = await Promise.all([dial(options), replStarting]);
+  try {
+    connection = connectionOverWebSocket(socket, { name: 'sandbox', maxMessageBytes: MAX_MESSAGE_BYTES });
+    const conn = connection;
+    conn.handle(Execute, (params, { signal }) => {
+      if (params.language !== 'javascript') {
+        throw new HandlerError('unsupported_language', `this sandbox runs javascript cells, not ${params.language}`);
+      }
+      return repl.execute(params, { signal });
+    });
+    conn.handle(LoadContext, (params, { signal }) => repl.loadContext(params, { signal }));
+
+    const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 20_000;
+    let heartbeat = setTimeout(onSilence, heartbeatTimeoutMs);
+    function onSilence() {
+      conn.close(CloseCode.goingAway, `no ping from the host for ${heartbeatTimeoutMs} ms`);
+    }
+    socket.on('ping', () => {
+      clearTimeout(heartbeat);
+      heartbeat = setTimeout(onSilence, heartbeatTimeoutMs);
+    });
+    conn.onClose(() => clearTimeout(heartbeat));
+    options.signal?.addEventListener('abort', () => conn.close(CloseCode.goingAway, 'sandbox shutting down'), { once: true });
+
+    await conn.request(
+      Hello,
+      { protocolVersion: PROTOCOL_VERSION, token: options.token, runtime: { node: process.version, languages: ['javascript'] } },
+    );
+    return await conn.closed;
+  } finally {
+    connection?.close();
+    await repl.close();
+  }
+}
+
+/** Connects to the host, retrying briefly: the socket should already exist, but a race costs nothing to absorb. */
+async function dial(options: ReplServerOptions): Promise<WebSocket> {
+  const deadline = Date.now() + (options.connectTimeoutMs ?? 10_000);
+  let lastError: Error | undefined;
+  while (Date.now() < deadline) {
+    options.signal?.throwIfAborted();
+    try {
+      return await new Promise<WebSocket>((resolve, reject) => {
+        const socket = new WebSocket(options.url, { maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false });
+        socket.once('open', () => {
+          socket.off('error', reject);
+          resolve(socket);
+        });
+        socket.once('error', reject);
+      });
+    } catch (error) {
+      lastError = error as Error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  throw new Error(`could not reach the host at ${options.url}: ${lastError?.message ?? 'timed out'}`);
+}
