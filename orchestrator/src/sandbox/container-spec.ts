@@ -1,0 +1,188 @@
+/**
+ * The container a sandbox runs in, as a Docker create request. Every isolation setting lives here,
+ * in one pure function, so it can be read — and tested — in one place.
+ */
+import path from 'node:path';
+import { CONTEXT_MOUNT_PATH, CONTROL_MOUNT_PATH } from '@rlm/shared';
+import type Dockerode from 'dockerode';
+import { z } from 'zod';
+import { InvalidOptionError } from '../errors.js';
+import { SANDBOX_USER } from './image/build-context.js';
+
+/** Resource limits of one sandbox container. */
+export interface SandboxLimits {
+  /** Memory the container may use, tmpfs included, in bytes; no swap on top. Default 1 GiB. */
+  memoryBytes: number;
+  /** CPU time as a number of cores (fractions allowed). Default 1. */
+  cpus: number;
+  /** Most processes and threads alive at once. Node needs about 20; default 128. */
+  pids: number;
+  /** Size of the scratch tmpfs at `/tmp`, in bytes; counts against `memoryBytes`. Default 64 MiB. */
+  tmpfsBytes: number;
+}
+
+export const DEFAULT_SANDBOX_LIMITS: Readonly<SandboxLimits> = Object.freeze({
+  memoryBytes: 1024 * 1024 * 1024,
+  cpus: 1,
+  pids: 128,
+  tmpfsBytes: 64 * 1024 * 1024,
+});
+
+/** Open files per process in the sandbox. */
+export const SANDBOX_NOFILE_LIMIT = 1024;
+
+/** Seconds `docker stop` waits before killing the sandbox. */
+export const SANDBOX_STOP_TIMEOUT_SECONDS = 2;
+
+/** Bytes of stdout/stderr the engine keeps for a sandbox container, so a chatty cell cannot fill the host's disk. */
+export const SANDBOX_LOG_MAX_BYTES = 1024 * 1024;
+
+const MiB = 1024 * 1024;
+
+// Bind specs are `source:target:options`, so a colon in a host path would be misread; a newline or
+// NUL would be refused by the engine with a less helpful message.
+const hostDir = z
+  .string()
+  .refine((p) => path.isAbsolute(p), 'must be an absolute path')
+  .refine((p) => !/[:\n\0]/.test(p), 'must not contain ":", a newline or NUL (Docker bind syntax)');
+
+const limitsSchema = z.object({
+  memoryBytes: z
+    .number()
+    .int('must be a whole number of bytes')
+    .min(64 * MiB, 'must be at least 64 MiB (67108864); Node needs about 50 MiB to start'),
+  cpus: z.number().positive('must be more than 0').max(1024, 'must be at most 1024'),
+  pids: z.number().int('must be a whole number').min(32, 'must be at least 32; Node starts about 20 threads').max(1_000_000),
+  tmpfsBytes: z.number().int('must be a whole number of bytes').min(MiB, 'must be at least 1 MiB (1048576)'),
+});
+
+const inputSchema = z.object({
+  image: z.string().min(1, 'must name an image'),
+  name: z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,252}$/, 'must be a Docker container name: letters, digits, "_", "." and "-", starting with a letter or digit'),
+  labels: z.record(z.string().min(1, 'label keys must not be empty'), z.string()),
+  contextDir: hostDir,
+  controlDir: hostDir,
+  args: z.array(z.string().refine((a) => !a.includes('\0'), 'must not contain NUL')),
+  limits: limitsSchema.partial().optional(),
+  runtime: z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'must be the name of a runtime the engine knows, e.g. runsc')
+    .optional(),
+});
+
+export interface ContainerSpecInput {
+  image: string;
+  /** Container name; unique on the engine. */
+  name: string;
+  /** Labels, owner labels from `sandboxOwnerLabels()` included. */
+  labels: Record<string, string>;
+  /** Host directory mounted read-only at `CONTEXT_MOUNT_PATH`. */
+  contextDir: string;
+  /** Host directory holding the control socket (the host listens on it), mounted read-only at `CONTROL_MOUNT_PATH`. */
+  controlDir: string;
+  /** Arguments appended to the image's entrypoint (the REPL server). */
+  args: string[];
+  /** Unset fields take {@link DEFAULT_SANDBOX_LIMITS}. */
+  limits?: Partial<SandboxLimits>;
+  /** OCI runtime, e.g. `runsc` for gVisor; default: the engine's default (runc). */
+  runtime?: string;
+}
+
+/**
+ * The create request for a sandbox container: no network, read-only root, a small noexec tmpfs at
+ * `/tmp`, every capability dropped, no-new-privileges, Docker's default seccomp profile (never
+ * overridden), user 10001, memory without swap, CPU, pids and open-file limits, no host
+ * environment, and exactly two mounts, both read-only: the context and the control directory.
+ * The container removes itself when it stops.
+ *
+ * @throws InvalidOptionError naming the offending field (e.g. `limits.memoryBytes`).
+ */
+export function buildContainerSpec(input: ContainerSpecInput): Dockerode.ContainerCreateOptions {
+  const parsed = inputSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const option = issue && issue.path.length > 0 ? issue.path.join('.') : 'containerSpec';
+    throw new InvalidOptionError(option, `${issue?.message ?? 'invalid'} (got ${describe(valueAt(input, issue?.path ?? []))})`, {
+      cause: parsed.error,
+    });
+  }
+  const { image, name, labels, contextDir, controlDir, args, runtime } = parsed.data;
+  const limits: SandboxLimits = { ...DEFAULT_SANDBOX_LIMITS, ...stripUndefined(parsed.data.limits ?? {}) };
+  if (limits.tmpfsBytes >= limits.memoryBytes) {
+    throw new InvalidOptionError(
+      'limits.tmpfsBytes',
+      `must be less than limits.memoryBytes (${limits.memoryBytes}), since files in /tmp count as the container's memory (got ${limits.tmpfsBytes})`,
+    );
+  }
+
+  return {
+    name,
+    Image: image,
+    Cmd: [...args],
+    // Nothing of the host's environment, and no secrets, ever reach the sandbox.
+    Env: [],
+    User: SANDBOX_USER,
+    Labels: { ...labels },
+    Tty: false,
+    OpenStdin: false,
+    AttachStdin: false,
+    AttachStdout: false,
+    AttachStderr: false,
+    StopTimeout: SANDBOX_STOP_TIMEOUT_SECONDS,
+    HostConfig: {
+      NetworkMode: 'none',
+      ReadonlyRootfs: true,
+      Tmpfs: { '/tmp': `rw,noexec,nosuid,nodev,size=${limits.tmpfsBytes}` },
+      CapDrop: ['ALL'],
+      CapAdd: [],
+      // Leaving out `seccomp=…` keeps Docker's default seccomp profile in force.
+      SecurityOpt: ['no-new-privileges:true'],
+      Privileged: false,
+      Devices: [],
+      Memory: limits.memoryBytes,
+      MemorySwap: limits.memoryBytes,
+      NanoCpus: Math.round(limits.cpus * 1e9),
+      PidsLimit: limits.pids,
+      Ulimits: [
+        { Name: 'nofile', Soft: SANDBOX_NOFILE_LIMIT, Hard: SANDBOX_NOFILE_LIMIT },
+        { Name: 'core', Soft: 0, Hard: 0 },
+      ],
+      // No /dev/shm and no shared IPC namespace: nothing in the sandbox needs System V or POSIX shm.
+      IpcMode: 'none',
+      // The control directory is read-only too: the host listens on the socket and connecting to a
+      // socket needs write permission on the socket, not a writable mount. Read-only, a cell cannot
+      // fill the host's runtime directory or plant files beside the socket.
+      Binds: [`${contextDir}:${CONTEXT_MOUNT_PATH}:ro`, `${controlDir}:${CONTROL_MOUNT_PATH}:ro`],
+      AutoRemove: true,
+      Init: false,
+      PublishAllPorts: false,
+      LogConfig: { Type: 'json-file', Config: { 'max-size': String(SANDBOX_LOG_MAX_BYTES), 'max-file': '1' } },
+      ...(runtime ? { Runtime: runtime } : {}),
+    },
+  };
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function valueAt(root: unknown, keys: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const key of keys) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  try {
+    const json = JSON.stringify(value);
+    return json.length > 80 ? `${json.slice(0, 77)}...` : json;
+  } catch {
+    return typeof value;
+  }
+}

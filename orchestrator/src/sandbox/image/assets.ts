@@ -1,0 +1,117 @@
+/**
+ * Finding the files the sandbox image is built from: `Dockerfile.sandbox` and the REPL server
+ * bundle. A published `rlm` package carries them in `dist/sandbox-assets/` (copied there by
+ * `scripts/copy-sandbox-assets.mjs`); a workspace checkout also has them at their source.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SandboxImageError } from '../../errors.js';
+
+/** The bundle files the image carries at `/opt/rlm/`. */
+export const SANDBOX_BUNDLE_FILES = ['repl-server.js', 'repl-worker.js'] as const;
+
+/** Name of the Dockerfile in `dist/sandbox-assets/` and at the workspace root. */
+export const SANDBOX_DOCKERFILE_NAME = 'Dockerfile.sandbox';
+
+/** Environment variable that points at a directory holding another REPL server bundle. */
+export const SANDBOX_BUNDLE_DIR_ENV = 'RLM_SANDBOX_BUNDLE_DIR';
+
+export interface SandboxAssets {
+  /** Absolute path of the Dockerfile. */
+  dockerfile: string;
+  /** Absolute path of the directory holding {@link SANDBOX_BUNDLE_FILES}. */
+  bundleDir: string;
+}
+
+export interface LocateSandboxAssetsOptions {
+  /** A directory holding `repl-server.js` and `repl-worker.js`; defaults to `RLM_SANDBOX_BUNDLE_DIR`, then the packaged bundle. */
+  bundleDir?: string;
+  /** A Dockerfile to use instead of the packaged one. */
+  dockerfile?: string;
+  /** Where to start looking for the `rlm` package root; defaults to this module's location. */
+  from?: string;
+}
+
+/**
+ * Locates the Dockerfile and the REPL bundle: `dist/sandbox-assets/` of the `rlm` package, else the
+ * workspace (`../Dockerfile.sandbox`, `../sandbox-image/dist/`). When this module runs from its
+ * TypeScript source (tests, development), the workspace comes first, so a stale
+ * `dist/sandbox-assets/` cannot shadow a fresh bundle.
+ *
+ * @throws SandboxImageError when no complete set is found; the message says to run `pnpm build`.
+ */
+export function locateSandboxAssets(options: LocateSandboxAssetsOptions = {}): SandboxAssets {
+  const from = options.from ?? fileURLToPath(import.meta.url);
+  const packageRoot = findPackageRoot(from);
+  const candidates: SandboxAssets[] = [];
+  if (packageRoot !== undefined) {
+    candidates.push(
+      {
+        dockerfile: path.join(packageRoot, 'dist', 'sandbox-assets', SANDBOX_DOCKERFILE_NAME),
+        bundleDir: path.join(packageRoot, 'dist', 'sandbox-assets'),
+      },
+      {
+        dockerfile: path.join(packageRoot, '..', SANDBOX_DOCKERFILE_NAME),
+        bundleDir: path.join(packageRoot, '..', 'sandbox-image', 'dist'),
+      },
+    );
+    const fromSource = !path.relative(path.join(packageRoot, 'src'), from).startsWith('..');
+    if (fromSource) candidates.reverse();
+  }
+
+  const bundleDir = options.bundleDir ?? (process.env[SANDBOX_BUNDLE_DIR_ENV] || undefined);
+  const dockerfile = options.dockerfile;
+  const complete = (c: SandboxAssets) => existsSync(c.dockerfile) && bundleComplete(c.bundleDir);
+
+  if (bundleDir !== undefined || dockerfile !== undefined) {
+    const chosen: SandboxAssets = {
+      dockerfile: path.resolve(dockerfile ?? candidates.find((c) => existsSync(c.dockerfile))?.dockerfile ?? SANDBOX_DOCKERFILE_NAME),
+      bundleDir: path.resolve(bundleDir ?? candidates.find((c) => bundleComplete(c.bundleDir))?.bundleDir ?? '.'),
+    };
+    if (!existsSync(chosen.dockerfile)) {
+      throw new SandboxImageError(`sandbox image Dockerfile not found at ${chosen.dockerfile}: run \`pnpm build\``, '');
+    }
+    if (!bundleComplete(chosen.bundleDir)) {
+      throw new SandboxImageError(
+        `the REPL bundle directory ${chosen.bundleDir}${bundleDir !== undefined && !options.bundleDir ? ` (from ${SANDBOX_BUNDLE_DIR_ENV})` : ''} lacks ${missingBundleFiles(chosen.bundleDir).join(', ')}: point it at a built bundle (pnpm --filter @rlm/sandbox-image build writes sandbox-image/dist/)`,
+        '',
+      );
+    }
+    return chosen;
+  }
+
+  const found = candidates.find(complete);
+  if (found) return found;
+  const looked = candidates.map((c) => `${c.dockerfile} + ${c.bundleDir}/{${SANDBOX_BUNDLE_FILES.join(',')}}`).join('; ');
+  throw new SandboxImageError(
+    `sandbox image assets (Dockerfile.sandbox and the REPL server bundle) not found${looked ? ` (looked for ${looked})` : ''}: run \`pnpm build\` in the rlm workspace, or reinstall the rlm package`,
+    '',
+  );
+}
+
+function bundleComplete(dir: string): boolean {
+  return missingBundleFiles(dir).length === 0;
+}
+
+function missingBundleFiles(dir: string): string[] {
+  return SANDBOX_BUNDLE_FILES.filter((file) => !existsSync(path.join(dir, file)));
+}
+
+/** The nearest directory at or above `from` whose package.json is named `rlm`. */
+function findPackageRoot(from: string): string | undefined {
+  let dir = path.dirname(from);
+  for (;;) {
+    const manifest = path.join(dir, 'package.json');
+    if (existsSync(manifest)) {
+      try {
+        if ((JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown }).name === 'rlm') return dir;
+      } catch {
+        // An unreadable package.json on the way up is not ours; keep walking.
+      }
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
+}

@@ -1,0 +1,445 @@
+/**
+ * A sandbox: one hardened container running the REPL server, driven over its control channel.
+ *
+ * Users enter through {@link Sandbox.create}; the constructor is internal. A sandbox survives its
+ * container: when a cell kills the container (memory exhausted) or the container breaks the
+ * protocol, the cell's result says so with `stateLost: true` and the next cell runs in a fresh
+ * container with the contexts loaded again.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  ChannelError,
+  ConnectionClosedError,
+  DEFAULT_CELL_TIMEOUT_MS,
+  DEFAULT_OUTPUT_LIMIT_CHARS,
+  Execute,
+  LoadContext,
+  ProtocolViolationError,
+  RemoteError,
+  RequestAbortedError,
+  Subcall,
+  type ExecuteResult,
+  type Language,
+  type LoadContextParams,
+  type LoadContextResult,
+  type RpcConnection,
+  type SubcallParams,
+  type SubcallResult,
+} from '@rlm/shared';
+import type Dockerode from 'dockerode';
+import { AbortedError, InvalidOptionError, RlmError, SandboxClosedError, SandboxError } from '../errors.js';
+import { warn } from '../logging.js';
+import { buildContainerSpec, DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from './container-spec.js';
+import { writeContextFile, type ContextValue } from './context-files.js';
+import { ControlListener, UnixSocketEndpoint } from './control/control-listener.js';
+import { createDockerClient } from './docker-client.js';
+import { ensureSandboxImage } from './image/ensure-sandbox-image.js';
+import { createSandboxStateDir, reapOrphanedSandboxes, sandboxOwnerLabels } from './reaper.js';
+
+/** Answers a cell's `llm_query`/`rlm_query` family call: one outcome per prompt, in order. */
+export type SubcallHandler = (request: SubcallParams, options: { signal: AbortSignal }) => Promise<SubcallResult>;
+
+export interface SandboxOptions {
+  /** Docker client; default from `DOCKER_HOST` or the local socket. */
+  docker?: Dockerode;
+  /** Image to run; default: the rlm sandbox image, built on first use. */
+  image?: string;
+  /** Memory, CPU, pids and scratch limits; unset fields take {@link DEFAULT_SANDBOX_LIMITS}. */
+  limits?: Partial<SandboxLimits>;
+  /** OCI runtime, e.g. `runsc` for gVisor; must be registered with the daemon. */
+  runtime?: string;
+  /** Loaded as `context` before `create` resolves. */
+  context?: ContextValue;
+  /** Default per-cell wall-clock limit in milliseconds (default 120 000). */
+  cellTimeoutMs?: number;
+  /** Default per-stream output cap in characters (default 20 000). */
+  outputLimitChars?: number;
+  /** How long the container may take to start and connect, in milliseconds (default 30 000). */
+  startTimeoutMs?: number;
+  /** Serves the cells' sub-calls; without one, every sub-call answers with an error string. */
+  onSubcall?: SubcallHandler;
+  signal?: AbortSignal;
+}
+
+export interface ExecuteOptions {
+  /** Default `javascript`. */
+  language?: Language;
+  /** This cell's wall-clock limit in milliseconds; default the sandbox's `cellTimeoutMs`. */
+  timeoutMs?: number;
+  /** This cell's per-stream output cap in characters. */
+  outputLimitChars?: number;
+  /** Aborting closes the sandbox (the running cell cannot be detached from it) and rejects with {@link AbortedError}. */
+  signal?: AbortSignal;
+}
+
+let reapedThisProcess = false;
+
+export class Sandbox implements AsyncDisposable {
+  /** Unique per sandbox; names its container `rlm-sandbox-<id>` and its state directory. */
+  readonly id: string;
+  readonly #docker: Dockerode;
+  readonly #image: string;
+  readonly #limits: SandboxLimits;
+  readonly #options: SandboxOptions;
+  readonly #stateDir: string;
+  readonly #contextDir: string;
+  readonly #loaded = new Map<string, LoadContextParams>();
+  #instance: ContainerInstance | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #restarts = 0;
+
+  private constructor(init: { id: string; docker: Dockerode; image: string; limits: SandboxLimits; options: SandboxOptions; stateDir: string }) {
+    this.id = init.id;
+    this.#docker = init.docker;
+    this.#image = init.image;
+    this.#limits = init.limits;
+    this.#options = init.options;
+    this.#stateDir = init.stateDir;
+    this.#contextDir = path.join(init.stateDir, 'context');
+  }
+
+  /**
+   * Starts a container and waits until its REPL is connected (and `options.context` is loaded).
+   *
+   * @throws {DockerUnavailableError} the engine cannot be reached.
+   * @throws {SandboxImageError} the image was missing and could not be built.
+   * @throws {SandboxError} the container failed to start or connect within `startTimeoutMs`.
+   * @throws {AbortedError} `options.signal` fired; nothing is left running.
+   */
+  static async create(options: SandboxOptions = {}): Promise<Sandbox> {
+    const limits = { ...DEFAULT_SANDBOX_LIMITS, ...options.limits };
+    validateTimes(options);
+    const docker = options.docker ?? createDockerClient();
+    const signal = options.signal;
+    if (!reapedThisProcess) {
+      reapedThisProcess = true;
+      // Leftovers of crashed processes go in the background; they never delay this sandbox.
+      void reapOrphanedSandboxes({ docker }).catch((error: unknown) => warn(`could not reap orphaned sandboxes: ${(error as Error).message}`));
+    }
+    const image = options.image ?? (await ensureSandboxImage({ docker, ...(signal ? { signal } : {}) })).tag;
+    const id = randomBytes(6).toString('hex');
+    const stateDir = await createSandboxStateDir(id);
+    const sandbox = new Sandbox({ id, docker, image, limits, options, stateDir });
+    try {
+      await mkdir(path.join(stateDir, 'context'), { recursive: true, mode: 0o755 });
+      await mkdir(path.join(stateDir, 'control'), { recursive: true, mode: 0o755 });
+      sandbox.#instance = await sandbox.#startInstance(signal);
+      if (options.context !== undefined) await sandbox.loadContext(options.context, signal ? { signal } : {});
+      return sandbox;
+    } catch (error) {
+      await sandbox.close();
+      if (signal?.aborted) throw new AbortedError('creating the sandbox was aborted', { cause: error });
+      throw error;
+    }
+  }
+
+  /** The id of the container currently serving this sandbox (changes after a crash). */
+  get containerId(): string | undefined {
+    return this.#instance?.containerId;
+  }
+
+  /** How many times a crashed container was replaced. */
+  get restarts(): number {
+    return this.#restarts;
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Runs one cell. A cell's own failure (exception, timeout, memory exhausted, even a crash of the
+   * container) is reported in the result, not thrown.
+   *
+   * @throws {SandboxClosedError} the sandbox was closed.
+   * @throws {AbortedError} `options.signal` fired; the sandbox is closed.
+   * @throws {SandboxError} a replacement container could not be started after a crash.
+   */
+  execute(code: string, options: ExecuteOptions = {}): Promise<ExecuteResult> {
+    const params = {
+      code,
+      language: options.language ?? 'javascript',
+      timeoutMs: options.timeoutMs ?? this.#options.cellTimeoutMs ?? DEFAULT_CELL_TIMEOUT_MS,
+      outputLimitChars: options.outputLimitChars ?? this.#options.outputLimitChars ?? DEFAULT_OUTPUT_LIMIT_CHARS,
+    };
+    return this.#serialized(options.signal, async (instance, signal) => {
+      try {
+        return await instance.connection.request(Execute, params, { signal });
+      } catch (error) {
+        if (error instanceof RemoteError) throw new SandboxError(error.message, this.id, { cause: error });
+        if (!isChannelFailure(error)) throw error;
+        const diagnosis = await instance.diagnose(error as ChannelError, this.#limits);
+        await this.#replaceInstance(signal);
+        return crashResult(diagnosis);
+      }
+    });
+  }
+
+  /**
+   * Binds `variable` (default `context`) to `value` in the REPL. The value travels as a file through
+   * the read-only context mount. It is loaded again into a replacement container after a crash.
+   *
+   * @throws {SandboxError} the REPL could not read the file (e.g. invalid JSON).
+   */
+  loadContext(value: ContextValue, options: { variable?: string; signal?: AbortSignal } = {}): Promise<LoadContextResult> {
+    const variable = options.variable ?? 'context';
+    return this.#serialized(options.signal, async (instance, signal) => {
+      const params = await writeContextFile(this.#contextDir, variable, value, { signal });
+      const result = await this.#load(instance, params, signal);
+      this.#loaded.set(variable, params);
+      return result;
+    });
+  }
+
+  /** Removes the container and the sandbox's files. Safe to call twice and concurrently; never throws. */
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#closing ??= (async () => {
+      await this.#instance?.destroy();
+      this.#instance = undefined;
+      await rm(this.#stateDir, { recursive: true, force: true }).catch((error: unknown) =>
+        warn(`could not remove sandbox state ${this.#stateDir}: ${(error as Error).message}`),
+      );
+    })();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #load(instance: ContainerInstance, params: LoadContextParams, signal: AbortSignal): Promise<LoadContextResult> {
+    try {
+      return await instance.connection.request(LoadContext, params, { signal });
+    } catch (error) {
+      if (error instanceof RemoteError) {
+        throw new SandboxError(`could not load ${params.variable}: ${error.message}`, this.id, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /** Runs `task` after every earlier call, with a live instance and a signal that also fires on close. */
+  #serialized<T>(callerSignal: AbortSignal | undefined, task: (instance: ContainerInstance, signal: AbortSignal) => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      if (this.#closed) throw new SandboxClosedError(`sandbox ${this.id} is closed`, this.id);
+      const instance = this.#instance ?? (await this.#replaceInstance(callerSignal));
+      const signal = callerSignal ?? new AbortController().signal;
+      try {
+        signal.throwIfAborted();
+        return await task(instance, signal);
+      } catch (error) {
+        if (callerSignal?.aborted) {
+          // The cell cannot be detached from its REPL: an aborted call takes the sandbox with it.
+          await this.close();
+          throw new AbortedError(`sandbox ${this.id}: the call was aborted; the sandbox is closed`, { cause: error });
+        }
+        if (this.#closed && isChannelFailure(error)) {
+          throw new SandboxClosedError(`sandbox ${this.id} was closed while the call ran`, this.id, { cause: error });
+        }
+        throw error;
+      }
+    };
+    const result = this.#queue.then(run, run);
+    this.#queue = result.catch(() => {});
+    return result;
+  }
+
+  async #replaceInstance(signal: AbortSignal | undefined): Promise<ContainerInstance> {
+    await this.#instance?.destroy();
+    this.#instance = undefined;
+    if (this.#closed) throw new SandboxClosedError(`sandbox ${this.id} is closed`, this.id);
+    this.#restarts += 1;
+    const instance = await this.#startInstance(signal);
+    this.#instance = instance;
+    const loadSignal = signal ?? new AbortController().signal;
+    for (const params of this.#loaded.values()) await this.#load(instance, params, loadSignal);
+    return instance;
+  }
+
+  async #startInstance(signal: AbortSignal | undefined): Promise<ContainerInstance> {
+    return ContainerInstance.start({
+      docker: this.#docker,
+      image: this.#image,
+      sandboxId: this.id,
+      limits: this.#limits,
+      stateDir: this.#stateDir,
+      contextDir: this.#contextDir,
+      ...(this.#options.runtime ? { runtime: this.#options.runtime } : {}),
+      startTimeoutMs: this.#options.startTimeoutMs ?? 30_000,
+      onSubcall: this.#options.onSubcall ?? noSubcalls,
+      ...(signal ? { signal } : {}),
+    });
+  }
+}
+
+// -------------------------------------------------------------------------------------------------
+
+interface InstanceInit {
+  docker: Dockerode;
+  image: string;
+  sandboxId: string;
+  limits: SandboxLimits;
+  stateDir: string;
+  contextDir: string;
+  runtime?: string;
+  startTimeoutMs: number;
+  onSubcall: SubcallHandler;
+  signal?: AbortSignal;
+}
+
+/** How a container ended, as far as the host can tell. */
+interface CrashDiagnosis {
+  type: string;
+  message: string;
+}
+
+/** One container and its control connection. Internal to {@link Sandbox}. */
+class ContainerInstance {
+  #destroyed: Promise<void> | undefined;
+  #exit: Promise<number | undefined>;
+
+  private constructor(
+    readonly containerId: string,
+    readonly connection: RpcConnection,
+    private readonly container: Dockerode.Container,
+    private readonly listener: ControlListener,
+    exit: Promise<number | undefined>,
+  ) {
+    this.#exit = exit;
+  }
+
+  static async start(init: InstanceInit): Promise<ContainerInstance> {
+    const controlDir = path.join(init.stateDir, 'control');
+    const listener = await ControlListener.open({ endpoint: new UnixSocketEndpoint(controlDir), sandboxId: init.sandboxId });
+    let container: Dockerode.Container | undefined;
+    const timeout = AbortSignal.timeout(init.startTimeoutMs);
+    const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+    try {
+      // The worker's V8 heap stays well under the container's memory so a heap-hungry cell fails
+      // as an OutOfMemoryError in the worker (state lost, server alive) before the kernel kills all.
+      const heapLimitMb = Math.max(64, Math.floor((init.limits.memoryBytes / (1024 * 1024)) * 0.7));
+      const spec = buildContainerSpec({
+        image: init.image,
+        name: `rlm-sandbox-${init.sandboxId}-${randomBytes(3).toString('hex')}`,
+        labels: { ...sandboxOwnerLabels(), 'rlm.sandbox.id': init.sandboxId },
+        contextDir: init.contextDir,
+        controlDir,
+        args: ['--url', listener.containerUrl, '--token', listener.token, '--heap-limit-mb', String(heapLimitMb)],
+        limits: init.limits,
+        ...(init.runtime ? { runtime: init.runtime } : {}),
+      });
+      container = await init.docker.createContainer({ ...spec, abortSignal: signal } as Dockerode.ContainerCreateOptions);
+      const created = container;
+      // Ask for the exit code before starting: with AutoRemove the container may be gone by the time we ask later.
+      // Condition next-exit: Docker 20.10's default (not-running) is already true for a created container.
+      const exit = created
+        .wait({ condition: 'next-exit' })
+        .then((result: { StatusCode?: number }) => result.StatusCode)
+        .catch(() => undefined);
+      await created.start();
+      const connection = await Promise.race([
+        listener.accept({ signal }),
+        exit.then((code) => {
+          throw new SandboxError(`the sandbox container exited with code ${code ?? 'unknown'} before connecting`, init.sandboxId);
+        }),
+      ]);
+      connection.handle(Subcall, (params, { signal: callSignal }) => init.onSubcall(params, { signal: callSignal }));
+      return new ContainerInstance(created.id, connection, created, listener, exit);
+    } catch (error) {
+      await listener.close();
+      if (container) await removeContainer(container, init.sandboxId);
+      if (timeout.aborted && !init.signal?.aborted) {
+        throw new SandboxError(
+          `sandbox ${init.sandboxId} did not start within startTimeoutMs (${init.startTimeoutMs} ms); raise startTimeoutMs or check the Docker engine`,
+          init.sandboxId,
+          { cause: error },
+        );
+      }
+      if (RlmError.isInstance(error)) throw error;
+      throw new SandboxError(`could not start sandbox ${init.sandboxId}: ${(error as Error).message}`, init.sandboxId, { cause: error });
+    }
+  }
+
+  /** Explains a broken channel: reads the exit code and whether the kernel killed the container for memory. */
+  async diagnose(error: ChannelError, limits: SandboxLimits): Promise<CrashDiagnosis> {
+    if (error instanceof ProtocolViolationError || (error instanceof ConnectionClosedError && [1002, 1007, 1008, 1009].includes(error.closeCode ?? 0))) {
+      await this.destroy();
+      return {
+        type: 'SandboxProtocolError',
+        message: `the sandbox broke the control protocol (${error instanceof ConnectionClosedError ? error.closeReason || `close code ${error.closeCode}` : error.message}); it was replaced by a fresh one`,
+      };
+    }
+    const oomKilled = await this.container
+      .inspect()
+      .then((info) => info.State.OOMKilled)
+      .catch(() => false);
+    const code = await Promise.race([this.#exit, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 3_000).unref())]);
+    if (oomKilled || code === 137) {
+      return {
+        type: 'OutOfMemoryError',
+        message:
+          `the sandbox was killed${code === undefined ? '' : ` (exit ${code})`}${oomKilled ? ' by the out-of-memory killer' : ', most likely for exceeding its memory limit'}: ` +
+          `the cell needed more than ${Math.round(limits.memoryBytes / (1024 * 1024))} MiB; raise limits.memoryBytes or process the data in smaller pieces`,
+      };
+    }
+    return {
+      type: 'SandboxCrashedError',
+      message: `the sandbox stopped unexpectedly (${code === undefined ? 'no exit code' : `exit ${code}`}; ${error.message})`,
+    };
+  }
+
+  /** Closes the channel and removes the container. Never throws; safe to call twice. */
+  destroy(): Promise<void> {
+    this.#destroyed ??= (async () => {
+      this.connection.close(1001, 'sandbox closed');
+      await Promise.all([this.listener.close(), removeContainer(this.container, this.containerId)]);
+    })();
+    return this.#destroyed;
+  }
+}
+
+async function removeContainer(container: Dockerode.Container, sandboxId: string): Promise<void> {
+  try {
+    await container.remove({ force: true });
+  } catch (error) {
+    const status = (error as { statusCode?: number }).statusCode;
+    // 404: already gone; 409: AutoRemove is already removing it.
+    if (status === 404 || status === 409) return;
+    warn(`could not remove the container of sandbox ${sandboxId}: ${(error as Error).message}; \`rlm sandbox prune\` removes leftovers`);
+  }
+}
+
+function isChannelFailure(error: unknown): boolean {
+  return ChannelError.isInstance(error) && !(error instanceof RemoteError) && !(error instanceof RequestAbortedError);
+}
+
+function crashResult(diagnosis: CrashDiagnosis): ExecuteResult {
+  return {
+    status: 'error',
+    stdout: { text: '', truncatedChars: 0 },
+    stderr: { text: '', truncatedChars: 0 },
+    error: { type: diagnosis.type, message: `${diagnosis.message}. All variables were lost; contexts were loaded again.`, stack: [] },
+    final: null,
+    stateLost: true,
+    variables: [],
+    durationMs: 0,
+  };
+}
+
+const noSubcalls: SubcallHandler = async (request) => ({
+  outcomes: request.prompts.map(() => ({ ok: false as const, error: `${request.kind} is not available: this sandbox has no sub-call handler` })),
+});
+
+function validateTimes(options: SandboxOptions): void {
+  for (const key of ['cellTimeoutMs', 'startTimeoutMs', 'outputLimitChars'] as const) {
+    const value = options[key];
+    if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
+      throw new InvalidOptionError(key, `must be a positive integer, got ${String(value)}`);
+    }
+  }
+}
