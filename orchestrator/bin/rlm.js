@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// Committed launcher, so pnpm can link the `rlm` bin before the first build.
+try {
+  await import('../dist/cli/main.js');
+} catch (error) {
+  if (error?.code === 'ERR_MODULE_NOT_FOUND' && String(error.message).includes('dist/cli/main.js')) {
+    process.stderr.write('rlm: the package is not built yet; run `pnpm build` in the repository root\n');
+    process.exit(1);
+  }
+  throw error;
+}

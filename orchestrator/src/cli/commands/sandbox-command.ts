@@ -1,0 +1,171 @@
+/**
+ * `rlm sandbox build|ls|prune|check|exec`: managing and exercising sandboxes by hand.
+ */
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { parseArgs } from 'node:util';
+import { RlmError } from '../../errors.js';
+import { createDockerClient, pingDocker } from '../../sandbox/docker-client.js';
+import { buildSandboxImage } from '../../sandbox/image/ensure-sandbox-image.js';
+import { checkIsolation } from '../../sandbox/isolation-check.js';
+import { listSandboxes, pruneSandboxes } from '../../sandbox/reaper.js';
+import { Sandbox } from '../../sandbox/sandbox.js';
+import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
+
+export const SANDBOX_HELP = `Usage: rlm sandbox <command> [options]
+
+Commands:
+  build [--base-image IMAGE] [--node PATH]
+                     Build the sandbox image now (it is otherwise built on first use).
+                     --base-image  base it on an image you can pull, e.g. node:24-bookworm-slim
+                     --node        the Node binary to copy into the image (default: this one)
+  ls [--json]        List rlm sandbox containers on this Docker engine.
+  prune [--all]      Remove sandboxes left by crashed rlm processes (--all: every rlm sandbox).
+  check [--json]     Start a sandbox and verify its isolation from the inside.
+  exec [CODE] [--file F] [--context-file F] [--timeout S] [--json]
+                     Run one JavaScript cell in a fresh sandbox and print its output.
+
+Docker is found through DOCKER_HOST (e.g. unix:///run/user/1000/docker.sock for rootless Docker).
+`;
+
+export async function sandboxCommand(argv: string[], io: CliIo): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+    io.stdout(SANDBOX_HELP);
+    return sub === undefined ? ExitCode.usage : ExitCode.ok;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.stdout(SANDBOX_HELP);
+    return ExitCode.ok;
+  }
+  switch (sub) {
+    case 'build':
+      return build(rest, io);
+    case 'ls':
+      return list(rest, io);
+    case 'prune':
+      return prune(rest, io);
+    case 'check':
+      return check(rest, io);
+    case 'exec':
+      return exec(rest, io);
+    default:
+      throw new UsageError(`unknown sandbox command "${sub}"; expected build, ls, prune, check or exec`);
+  }
+}
+
+/** Runs `parseArgs`, turning its errors (unknown flag, missing value) into usage errors. */
+function usage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+async function connect(io: CliIo) {
+  const docker = createDockerClient({ env: io.env });
+  await pingDocker(docker, { signal: io.signal });
+  return docker;
+}
+
+async function build(argv: string[], io: CliIo): Promise<number> {
+  const { values } = usage(() => parseArgs({ args: argv, strict: true, options: { 'base-image': { type: 'string' }, node: { type: 'string' } } }));
+  const docker = await connect(io);
+  io.stderr('building the sandbox image…\n');
+  const result = await buildSandboxImage({
+    docker,
+    signal: io.signal,
+    ...(values['base-image'] ? { baseImage: values['base-image'] } : {}),
+    ...(values.node ? { nodeBinary: values.node } : {}),
+  });
+  io.stdout(`${result.tag} (built in ${(result.durationMs / 1000).toFixed(1)} s)\n`);
+  return ExitCode.ok;
+}
+
+async function list(argv: string[], io: CliIo): Promise<number> {
+  const { values } = usage(() => parseArgs({ args: argv, strict: true, options: { json: { type: 'boolean' } } }));
+  const docker = await connect(io);
+  const sandboxes = await listSandboxes({ docker, signal: io.signal });
+  if (values.json) {
+    io.stdout(`${JSON.stringify(sandboxes)}\n`);
+  } else if (sandboxes.length === 0) {
+    io.stdout('no rlm sandboxes\n');
+  } else {
+    for (const s of sandboxes) io.stdout(`${s.id.slice(0, 12)}  ${s.state.padEnd(8)}  ${s.ownerAlive ? 'owner alive' : 'orphaned   '}  ${s.owner}  ${s.name}\n`);
+  }
+  return ExitCode.ok;
+}
+
+async function prune(argv: string[], io: CliIo): Promise<number> {
+  const { values } = usage(() => parseArgs({ args: argv, strict: true, options: { all: { type: 'boolean' } } }));
+  const docker = await connect(io);
+  const result = await pruneSandboxes({ docker, all: values.all ?? false, signal: io.signal });
+  io.stdout(`removed ${result.removed.length} sandbox container${result.removed.length === 1 ? '' : 's'}\n`);
+  for (const failure of result.failed) io.stderr(`could not remove ${failure.id.slice(0, 12)}: ${failure.error}\n`);
+  return result.failed.length === 0 ? ExitCode.ok : ExitCode.failure;
+}
+
+async function check(argv: string[], io: CliIo): Promise<number> {
+  const { values } = usage(() => parseArgs({ args: argv, strict: true, options: { json: { type: 'boolean' }, runtime: { type: 'string' } } }));
+  const docker = await connect(io);
+  // A listener on the host's loopback that the sandbox must not be able to reach.
+  const decoy = createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve) => decoy.listen(0, '127.0.0.1', resolve));
+  const port = (decoy.address() as { port: number }).port;
+  try {
+    const started = performance.now();
+    await using sandbox = await Sandbox.create({ docker, signal: io.signal, ...(values.runtime ? { runtime: values.runtime } : {}) });
+    const startMs = performance.now() - started;
+    const findings = await checkIsolation(sandbox, docker, port, { signal: io.signal });
+    const failed = findings.filter((f) => !f.ok);
+    if (values.json) {
+      io.stdout(`${JSON.stringify({ ok: failed.length === 0, startMs: Math.round(startMs), findings })}\n`);
+    } else {
+      io.stdout(`sandbox ${sandbox.id} started in ${Math.round(startMs)} ms\n`);
+      for (const f of findings) io.stdout(`${f.ok ? 'ok  ' : 'FAIL'}  ${f.name.padEnd(40)} ${f.detail}\n`);
+      io.stdout(failed.length === 0 ? 'all isolation checks passed\n' : `${failed.length} check(s) failed\n`);
+    }
+    return failed.length === 0 ? ExitCode.ok : ExitCode.failure;
+  } finally {
+    decoy.close();
+  }
+}
+
+async function exec(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = usage(() =>
+    parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: true,
+      options: { file: { type: 'string' }, 'context-file': { type: 'string' }, timeout: { type: 'string' }, json: { type: 'boolean' } },
+    }),
+  );
+  if (positionals.length > 1) throw new UsageError('give the code as one argument (quote it) or with --file');
+  const code = values.file ? await readUserFile(values.file, '--file') : positionals[0];
+  if (code === undefined) throw new UsageError('no code: pass it as an argument or with --file');
+  const timeoutSeconds = values.timeout === undefined ? 60 : Number(values.timeout);
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got "${values.timeout}"`);
+  const context = values['context-file'] ? await readUserFile(values['context-file'], '--context-file') : undefined;
+  const docker = await connect(io);
+  await using sandbox = await Sandbox.create({ docker, signal: io.signal, ...(context === undefined ? {} : { context }) });
+  const result = await sandbox.execute(code, { timeoutMs: Math.round(timeoutSeconds * 1000), signal: io.signal });
+  if (values.json) {
+    io.stdout(`${JSON.stringify(result)}\n`);
+  } else {
+    io.stdout(result.stdout.text);
+    if (result.value !== undefined) io.stdout(`${result.value}\n`);
+    io.stderr(result.stderr.text);
+    if (result.error) io.stderr(`${result.error.type}: ${result.error.message}\n${result.error.stack.map((s) => `    ${s}\n`).join('')}`);
+    if (result.final) io.stdout(`FINAL: ${result.final.value}\n`);
+  }
+  return result.status === 'ok' ? ExitCode.ok : ExitCode.failure;
+}
+
+async function readUserFile(file: string, flag: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new RlmError(`${flag}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
