@@ -1,0 +1,71 @@
+/**
+ * `pnpm bench:sandbox`: prints median and p95 of the sandbox's hot paths on this machine.
+ * Needs a Docker engine; builds the sandbox image first if it is missing (not timed).
+ */
+import { Sandbox, createDockerClient, ensureSandboxImage, pingDocker, type SubcallHandler } from 'rlm';
+import { formatRow, summarize } from './stats.ts';
+
+const docker = createDockerClient();
+await pingDocker(docker);
+const { tag } = await ensureSandboxImage({ docker });
+
+const instant: SubcallHandler = async (request) => ({
+  outcomes: request.prompts.map((prompt) => ({ ok: true as const, text: `echo:${prompt.length}` })),
+});
+
+async function time(fn: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await fn();
+  return performance.now() - start;
+}
+
+async function repeat(n: number, fn: () => Promise<unknown>, warmup = 3): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) samples.push(await time(fn));
+  return samples;
+}
+
+function expectOk(result: { status: string; error: { message: string } | null }) {
+  if (result.status !== 'ok') throw new Error(`benchmark cell failed: ${result.error?.message}`);
+}
+
+console.log(`rlm sandbox benchmark — image ${tag}, node ${process.version}, ${(await import('node:os')).cpus().length} CPUs\n`);
+
+// 1. Cold start: create a sandbox and get the first cell's result.
+const coldStarts: number[] = [];
+for (let i = 0; i < 12; i++) {
+  let sandbox: Sandbox | undefined;
+  const ms = await time(async () => {
+    sandbox = await Sandbox.create({ docker, image: tag });
+    expectOk(await sandbox.execute('1 + 1'));
+  });
+  await sandbox?.close();
+  if (i >= 2) coldStarts.push(ms); // the first runs warm the engine's caches
+}
+console.log(formatRow('cold start to first cell result', summarize(coldStarts), 500));
+
+await using sandbox = await Sandbox.create({ docker, image: tag, onSubcall: instant });
+
+// 2. A trivial cell's round trip.
+console.log(formatRow('trivial cell round trip', summarize(await repeat(300, async () => expectOk(await sandbox.execute('1')))), 2));
+
+// 3. A cell making one llm_query that the host answers at once.
+console.log(formatRow('cell with one llm_query', summarize(await repeat(300, async () => expectOk(await sandbox.execute('llm_query("hello")')))), 3));
+
+// 4. llm_query_batched of 100 instant answers.
+await sandbox.execute('const prompts = Array.from({ length: 100 }, (_, i) => "prompt " + i)');
+console.log(
+  formatRow(
+    'llm_query_batched of 100 instant answers',
+    summarize(await repeat(60, async () => expectOk(await sandbox.execute('llm_query_batched(prompts).length')))),
+    50,
+  ),
+);
+
+// 5. 100 MB of text ready in the REPL as a context variable.
+const hundredMb = 'abcdefghij'.repeat(10 * 1024 * 1024);
+const loads = await repeat(6, () => sandbox.loadContext(hundredMb, { variable: 'big' }), 1);
+const check = await sandbox.execute('big.length');
+if (check.value !== String(hundredMb.length)) throw new Error(`context arrived with length ${check.value}`);
+console.log(formatRow('100 MB context ready in the REPL', summarize(loads), 1000));

@@ -1,0 +1,75 @@
+/**
+ * The built `rlm` command, spawned as a user would run it.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = path.join(root, 'orchestrator', 'bin', 'rlm.js');
+
+function rlm(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('rlm', () => {
+  it('prints its version and help', async () => {
+    const version = await rlm(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    const help = await rlm(['sandbox', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('rlm sandbox <command>');
+  });
+
+  it('exits 2 with one line and a hint on a bad flag', async () => {
+    const result = await rlm(['sandbox', 'ls', '--bogus']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^rlm: .*--bogus.*\nRun `rlm --help` for usage\.\n$/);
+  });
+
+  it('says in one line how to fix an unreachable Docker engine, exit 1, no stack trace', async () => {
+    const result = await rlm(['sandbox', 'ls'], { DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/nonexistent\/docker\.sock/);
+    expect(result.stderr).toMatch(/DOCKER_HOST/);
+  });
+
+  it('runs a cell in a fresh sandbox with a context file', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rlm-cli-test-'));
+    const contextFile = path.join(dir, 'doc.txt');
+    await writeFile(contextFile, 'alpha\nbeta\ngamma\n');
+    const result = await rlm(['sandbox', 'exec', 'print(context.trim().split("\\n").length); console.error("to stderr")', '--context-file', contextFile]);
+    expect(result.stderr).toContain('to stderr');
+    expect(result.stdout).toBe('3\n');
+    expect(result.code).toBe(0);
+  });
+
+  it('exits 1 and names the file when a context file cannot be read', async () => {
+    const result = await rlm(['sandbox', 'exec', '1', '--context-file', '/nonexistent/file.txt']);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe('rlm: --context-file: cannot read /nonexistent/file.txt: ENOENT');
+  });
+
+  it('verifies the isolation of a real sandbox with `sandbox check`', async () => {
+    const result = await rlm(['sandbox', 'check', '--json']);
+    const report = JSON.parse(result.stdout) as { ok: boolean; findings: Array<{ name: string; ok: boolean; detail: string }> };
+    expect(report.findings.filter((f) => !f.ok)).toEqual([]);
+    expect(report.findings.map((f) => f.name)).toEqual(
+      expect.arrayContaining(['network: loopback only', "host's loopback unreachable", 'root filesystem read-only', 'non-root user', 'no host environment']),
+    );
+    expect(result.code).toBe(0);
+  });
+});

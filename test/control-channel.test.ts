@@ -1,0 +1,115 @@
+/**
+ * The control channel treats the container as hostile, and the container does not outlive its host.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { ChannelError, Execute, type CloseInfo, type RpcConnection } from '@rlm/shared';
+import type Dockerode from 'dockerode';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { buildContainerSpec } from '../orchestrator/src/sandbox/container-spec.js';
+import { ControlListener, UnixSocketEndpoint } from '../orchestrator/src/sandbox/control/control-listener.js';
+import { createDockerClient } from '../orchestrator/src/sandbox/docker-client.js';
+import { createSandboxStateDir, sandboxOwnerLabels } from '../orchestrator/src/sandbox/reaper.js';
+
+const docker = createDockerClient();
+const image = inject('sandboxImage');
+const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+/** Starts our image with the hostile peer script in place of the REPL server; resolves once it said hello. */
+async function startHostilePeer(mode: 'malformed' | 'oversized' | 'flood-requests') {
+  const id = `hostile-${randomBytes(4).toString('hex')}`;
+  const stateDir = await createSandboxStateDir(id);
+  cleanups.push(() => rm(stateDir, { recursive: true, force: true }));
+  const contextDir = path.join(stateDir, 'context');
+  const controlDir = path.join(stateDir, 'control');
+  await mkdir(contextDir, { recursive: true });
+  await mkdir(controlDir, { recursive: true });
+  await copyFile(path.join(fixtures, 'hostile-peer.cjs'), path.join(contextDir, 'hostile-peer.cjs'));
+  const listener = await ControlListener.open({ endpoint: new UnixSocketEndpoint(controlDir), sandboxId: id });
+  cleanups.push(() => listener.close());
+  const spec = buildContainerSpec({
+    image,
+    name: `rlm-sandbox-${id}`,
+    labels: sandboxOwnerLabels(),
+    contextDir,
+    controlDir,
+    args: ['/context/hostile-peer.cjs', '/run/rlm/control.sock', listener.token, mode],
+  });
+  const container: Dockerode.Container = await docker.createContainer({ ...spec, Entrypoint: ['/opt/rlm/bin/node'] });
+  cleanups.push(() => container.remove({ force: true }));
+  await container.start();
+  const connection = await listener.accept({ signal: AbortSignal.timeout(20_000) });
+  return { connection, container };
+}
+
+async function closedWithin(connection: RpcConnection, ms: number): Promise<CloseInfo> {
+  return Promise.race([
+    connection.closed,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`connection still open after ${ms} ms`)), ms)),
+  ]);
+}
+
+describe('a hostile container', () => {
+  it('gets its connection closed for a malformed message, failing the pending request instead of the host', async () => {
+    const { connection } = await startHostilePeer('malformed');
+    const pending = connection.request(Execute, { code: '1', language: 'javascript', timeoutMs: 5_000, outputLimitChars: 100 });
+    const error = await pending.catch((e: unknown) => e);
+    expect(ChannelError.isInstance(error)).toBe(true);
+    const info = await closedWithin(connection, 5_000);
+    expect(info.code).toBe(1008);
+    expect(info.violation?.message).toMatch(/not valid JSON/);
+  });
+
+  it('gets its connection closed with 1009 for a message over the size limit, before the host buffers it', async () => {
+    const { connection } = await startHostilePeer('oversized');
+    const before = process.memoryUsage().rss;
+    const info = await closedWithin(connection, 5_000);
+    expect(info.code).toBe(1009);
+    expect(info.reason).toMatch(/size limit/);
+    // The 65 MiB frame was refused from its header, not read into memory.
+    expect(process.memoryUsage().rss - before).toBeLessThan(32 * 1024 * 1024);
+  });
+
+  it('gets an error answer for each request to an unknown method and the channel stays usable', async () => {
+    const { connection } = await startHostilePeer('flood-requests');
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(connection.isOpen).toBe(true);
+  });
+});
+
+describe('when the host goes away', () => {
+  it('the REPL server exits and its container is removed within a few seconds of the host process dying', async () => {
+    const holder = spawn(process.execPath, [path.join(fixtures, 'hold-sandbox.mjs'), image], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      cwd: path.join(fixtures, '..'),
+    });
+    cleanups.push(async () => holder.kill('SIGKILL'));
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: holder.stdout }).once('line', resolve);
+      holder.once('exit', (code) => reject(new Error(`holder exited with ${code} before starting a sandbox`)));
+    });
+    const { containerId } = JSON.parse(line) as { containerId: string };
+    const container = docker.getContainer(containerId);
+    cleanups.push(() => container.remove({ force: true }));
+    expect((await container.inspect()).State.Running).toBe(true);
+
+    holder.kill('SIGKILL');
+    const killedAt = performance.now();
+    let gone = false;
+    while (!gone && performance.now() - killedAt < 10_000) {
+      gone = await container.inspect().then(() => false, (error: { statusCode?: number }) => error.statusCode === 404);
+      if (!gone) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(gone).toBe(true);
+    expect(performance.now() - killedAt).toBeLessThan(5_000);
+  });
+});

@@ -1,0 +1,70 @@
+/**
+ * The reaper against the real engine: a sandbox container whose owner died is removed, one whose
+ * owner lives is left alone.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type Dockerode from 'dockerode';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { buildContainerSpec } from '../orchestrator/src/sandbox/container-spec.js';
+import { IMAGE_NODE_PATH } from '../orchestrator/src/sandbox/image/node-runtime.js';
+import { SANDBOX_LABEL, listSandboxes, reapOrphanedSandboxes, sandboxOwnerLabels } from '../orchestrator/src/sandbox/reaper.js';
+import { deadOwner, testDocker } from './support/docker.js';
+
+const docker = testDocker();
+const image = inject('sandboxImage');
+const created: Dockerode.Container[] = [];
+let workDir: string;
+
+/** Starts a sleeping sandbox-like container from our image carrying `labels`. */
+async function sleeper(labels: Record<string, string>): Promise<Dockerode.Container> {
+  const dir = await mkdtemp(path.join(workDir, 'sb-'));
+  await chmod(dir, 0o755);
+  const spec = buildContainerSpec({
+    image,
+    name: `rlm-test-reaper-${randomBytes(4).toString('hex')}`,
+    labels,
+    contextDir: dir,
+    controlDir: dir,
+    args: [],
+    limits: { memoryBytes: 128 * 1024 * 1024 },
+  });
+  const container = await docker.createContainer({
+    ...spec,
+    Entrypoint: [IMAGE_NODE_PATH, '-e', 'setTimeout(() => {}, 60000)'],
+  });
+  created.push(container);
+  await container.start();
+  return container;
+}
+
+beforeAll(async () => {
+  workDir = await mkdtemp(path.join(os.tmpdir(), 'rlm-reaper-'));
+});
+
+afterAll(async () => {
+  await Promise.all(created.map((c) => c.remove({ force: true }).catch(() => undefined)));
+  await rm(workDir, { recursive: true, force: true });
+});
+
+describe('reapOrphanedSandboxes', () => {
+  it('removes a sandbox whose owner died and leaves one whose owner lives', async () => {
+    const orphan = await sleeper({ ...sandboxOwnerLabels(), [SANDBOX_LABEL]: await deadOwner() });
+    const owned = await sleeper(sandboxOwnerLabels());
+
+    const listed = await listSandboxes({ docker });
+    expect(listed.find((s) => s.id === orphan.id)).toMatchObject({ ownerStatus: 'dead', ownerAlive: false, state: 'running' });
+    expect(listed.find((s) => s.id === owned.id)).toMatchObject({ ownerStatus: 'alive', ownerAlive: true });
+
+    const result = await reapOrphanedSandboxes({ docker, signal: AbortSignal.timeout(60_000), stateRoot: workDir });
+    expect(result.removed).toContain(orphan.id);
+    expect(result.removed).not.toContain(owned.id);
+    expect(result.failed).toEqual([]);
+
+    const after = await listSandboxes({ docker });
+    expect(after.some((s) => s.id === orphan.id)).toBe(false);
+    expect(after.find((s) => s.id === owned.id)?.state).toBe('running');
+  });
+});

@@ -1,0 +1,118 @@
+/**
+ * Helpers for tests that drive the real Docker engine: a client, stand-in REPL bundles, running a
+ * container to completion, and owners that are known to be dead.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import type Dockerode from 'dockerode';
+import { createDockerClient } from '../../orchestrator/src/sandbox/docker-client.js';
+import { formatOwner, processStartTime } from '../../orchestrator/src/sandbox/reaper.js';
+
+export function testDocker(): Dockerode {
+  return createDockerClient();
+}
+
+/**
+ * Writes a throwaway `repl-server.js`/`repl-worker.js` pair into a new temp directory. The server
+ * prints one JSON line describing what it sees inside the container, then exits (or, with
+ * `--sleep-ms N` among its arguments, waits N ms first). `nonce` makes the bundle, and so the image
+ * tag, unique.
+ */
+export async function writeStandInBundle(nonce: string): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'rlm-standin-bundle-'));
+  const server = `// stand-in REPL server for image tests (${nonce})
+'use strict';
+const fs = require('node:fs');
+const os = require('node:os');
+const attempt = (fn) => { try { return fn(); } catch (error) { return 'error:' + (error.code || error.message); } };
+const args = process.argv.slice(2);
+const sleep = args.indexOf('--sleep-ms');
+const report = {
+  argv: args,
+  uid: process.getuid(),
+  gid: process.getgid(),
+  user: attempt(() => os.userInfo().username),
+  env: process.env,
+  cwd: process.cwd(),
+  node: process.version,
+  interfaces: Object.keys(os.networkInterfaces()),
+  shell: fs.existsSync('/bin/sh'),
+  rootfsWrite: attempt(() => { fs.writeFileSync('/opt/rlm/probe', 'x'); return 'ok'; }),
+  tmpWrite: attempt(() => { fs.writeFileSync('/tmp/probe', 'x'); return 'ok'; }),
+  contextWrite: attempt(() => { fs.writeFileSync('/context/probe', 'x'); return 'ok'; }),
+  contextFiles: attempt(() => fs.readdirSync('/context')),
+  controlDir: attempt(() => fs.readdirSync('/run/rlm')),
+  controlWrite: attempt(() => { fs.writeFileSync('/run/rlm/probe', 'x'); return 'ok'; }),
+  devShm: fs.existsSync('/dev/shm'),
+  nofile: attempt(() => fs.readFileSync('/proc/self/limits', 'utf8').split('\\n').find((l) => l.startsWith('Max open files'))),
+  capEff: attempt(() => fs.readFileSync('/proc/self/status', 'utf8').split('\\n').find((l) => l.startsWith('CapEff'))),
+  noNewPrivs: attempt(() => fs.readFileSync('/proc/self/status', 'utf8').split('\\n').find((l) => l.startsWith('NoNewPrivs'))),
+  seccomp: attempt(() => fs.readFileSync('/proc/self/status', 'utf8').split('\\n').find((l) => l.startsWith('Seccomp:'))),
+  worker: fs.existsSync(__dirname + '/repl-worker.js'),
+};
+process.stdout.write(JSON.stringify(report) + '\\n');
+if (sleep >= 0) setTimeout(() => {}, Number(args[sleep + 1]));
+`;
+  await writeFile(path.join(dir, 'repl-server.js'), server);
+  await writeFile(path.join(dir, 'repl-worker.js'), `// stand-in REPL worker (${nonce})\n`);
+  return dir;
+}
+
+/** Runs a container to completion and returns its exit code and output; the container is always removed. */
+export async function runToCompletion(
+  docker: Dockerode,
+  options: Dockerode.ContainerCreateOptions,
+  timeoutMs = 60_000,
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const container = await docker.createContainer(options);
+  try {
+    const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    docker.modem.demuxStream(stream, stdout, stderr);
+    const ended = new Promise<void>((resolve) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', () => resolve());
+    });
+    // Ask for the exit code before starting (with AutoRemove the container may be gone later), and
+    // for the *next* exit: the default condition, not-running, is already true of a created container.
+    const waited = container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode: number }>;
+    await container.start();
+    const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`container did not exit within ${timeoutMs} ms`)), timeoutMs).unref());
+    const { StatusCode } = await Promise.race([waited, timer]);
+    await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
+    return { exitCode: StatusCode, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+  } finally {
+    await container.remove({ force: true }).catch(() => undefined);
+  }
+}
+
+/** An owner string for a process of this host that has exited. */
+export async function deadOwner(): Promise<string> {
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('could not spawn a short-lived process');
+  const startTime = processStartTime(pid);
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+  return formatOwner({ host: os.hostname(), pid, startTime });
+}
+
+/** Removes images, ignoring ones already gone. */
+export async function removeImages(docker: Dockerode, tags: Iterable<string>): Promise<void> {
+  for (const tag of tags) {
+    await docker
+      .getImage(tag)
+      .remove({ force: true })
+      .catch(() => undefined);
+  }
+}
