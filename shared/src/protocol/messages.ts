@@ -2,7 +2,9 @@
  * Every message of the control channel, as zod schemas. Both ends parse what they receive with
  * these; nothing crosses the socket unvalidated.
  */
-import { z } from 'zod';
+// zod/mini: the same validation as classic zod at a sixteenth of the size, which matters for the
+// sandbox's cold start (classic zod alone took ~35 ms of it).
+import * as z from 'zod/mini';
 import {
   MAX_BATCH_PROMPTS,
   MAX_CODE_CHARS,
@@ -12,8 +14,7 @@ import {
 /** A JavaScript identifier the REPL can bind a value to. */
 export const VariableName = z
   .string()
-  .regex(/^[A-Za-z_$][A-Za-z0-9_$]*$/, 'must be an identifier (letters, digits, _ or $, not starting with a digit)')
-  .max(128);
+  .check(z.regex(/^[A-Za-z_$][A-Za-z0-9_$]*$/, 'must be an identifier (letters, digits, _ or $, not starting with a digit)'), z.maxLength(128));
 
 export const Language = z.enum(['javascript', 'python']);
 export type Language = z.infer<typeof Language>;
@@ -21,19 +22,19 @@ export type Language = z.infer<typeof Language>;
 // ---------------------------------------------------------------------------------------------
 // Envelope
 
-export const RequestId = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+export const RequestId = z.int().check(z.nonnegative(), z.maximum(Number.MAX_SAFE_INTEGER));
 
 export const RequestEnvelope = z.object({
   type: z.literal('request'),
   id: RequestId,
-  method: z.string().min(1).max(64),
+  method: z.string().check(z.minLength(1), z.maxLength(64)),
   params: z.unknown(),
 });
 
 export const ErrorPayload = z.object({
   /** Stable machine-readable code, e.g. `invalid_params`, `method_not_found`, `internal`. */
-  code: z.string().max(64),
-  message: z.string().max(64 * 1024),
+  code: z.string().check(z.maxLength(64)),
+  message: z.string().check(z.maxLength(64 * 1024)),
 });
 export type ErrorPayload = z.infer<typeof ErrorPayload>;
 
@@ -45,7 +46,7 @@ export const ResponseEnvelope = z.union([
 /** Sent once, by either end, just before it closes the connection because of a protocol violation. */
 export const ProtocolErrorEnvelope = z.object({
   type: z.literal('protocol_error'),
-  message: z.string().max(64 * 1024),
+  message: z.string().check(z.maxLength(64 * 1024)),
 });
 
 export const Envelope = z.union([RequestEnvelope, ResponseEnvelope, ProtocolErrorEnvelope]);
@@ -55,12 +56,12 @@ export type Envelope = z.infer<typeof Envelope>;
 // sandbox -> host: hello
 
 export const HelloParams = z.object({
-  protocolVersion: z.number().int(),
+  protocolVersion: z.int(),
   /** The per-sandbox secret the host passed on the command line; proves the peer is our container. */
-  token: z.string().min(16).max(256),
+  token: z.string().check(z.minLength(16), z.maxLength(256)),
   runtime: z.object({
-    node: z.string().max(64),
-    languages: z.array(Language).max(8),
+    node: z.string().check(z.maxLength(64)),
+    languages: z.array(Language).check(z.maxLength(8)),
   }),
 });
 export type HelloParams = z.infer<typeof HelloParams>;
@@ -72,21 +73,21 @@ export type HelloResult = z.infer<typeof HelloResult>;
 // host -> sandbox: execute
 
 export const ExecuteParams = z.object({
-  code: z.string().max(MAX_CODE_CHARS),
+  code: z.string().check(z.maxLength(MAX_CODE_CHARS)),
   language: Language,
   /** Wall-clock limit of this cell in milliseconds. */
-  timeoutMs: z.number().int().positive().max(24 * 60 * 60 * 1000),
+  timeoutMs: z.int().check(z.positive(), z.maximum(24 * 60 * 60 * 1000)),
   /** Per-stream cap on captured output, in characters. */
-  outputLimitChars: z.number().int().positive().max(MAX_OUTPUT_LIMIT_CHARS),
+  outputLimitChars: z.int().check(z.positive(), z.maximum(MAX_OUTPUT_LIMIT_CHARS)),
 });
 export type ExecuteParams = z.infer<typeof ExecuteParams>;
 
 export const CellError = z.object({
   /** The error's class name, e.g. `TypeError`, `SyntaxError`, `TimeoutError`, `OutOfMemoryError`. */
-  type: z.string().max(256),
-  message: z.string().max(64 * 1024),
+  type: z.string().check(z.maxLength(256)),
+  message: z.string().check(z.maxLength(64 * 1024)),
   /** Frames from the cell's own code, innermost first, e.g. `at f (cell 3, line 2:7)`. */
-  stack: z.array(z.string().max(1024)).max(32),
+  stack: z.array(z.string().check(z.maxLength(1024))).check(z.maxLength(32)),
 });
 export type CellError = z.infer<typeof CellError>;
 
@@ -94,14 +95,14 @@ export const CapturedOutput = z.object({
   /** What the cell wrote, cut to the output limit with a marker saying how much was cut. */
   text: z.string(),
   /** Characters that were written but are not in `text`. */
-  truncatedChars: z.number().int().nonnegative(),
+  truncatedChars: z.int().check(z.nonnegative()),
 });
 export type CapturedOutput = z.infer<typeof CapturedOutput>;
 
 export const VariableInfo = z.object({
-  name: z.string().max(256),
+  name: z.string().check(z.maxLength(256)),
   /** A short type description: `string`, `number`, `Array(3)`, `Map`, `function`, a class name… */
-  type: z.string().max(256),
+  type: z.string().check(z.maxLength(256)),
 });
 export type VariableInfo = z.infer<typeof VariableInfo>;
 
@@ -110,7 +111,7 @@ export const FinalAnswer = z.object({
   value: z.string(),
   /** `FINAL` for `FINAL(value)`, `FINAL_VAR` for `FINAL_VAR(name)`. */
   via: z.enum(['FINAL', 'FINAL_VAR']),
-  variable: z.string().max(256).optional(),
+  variable: z.optional(z.string().check(z.maxLength(256))),
 });
 export type FinalAnswer = z.infer<typeof FinalAnswer>;
 
@@ -119,19 +120,19 @@ export const ExecuteResult = z.object({
   stdout: CapturedOutput,
   stderr: CapturedOutput,
   /** The value of the cell's last expression, inspected, when it is not `undefined`. */
-  value: z.string().optional(),
-  error: CellError.nullable(),
+  value: z.optional(z.string()),
+  error: z.nullable(CellError),
   /** Set when the cell called `FINAL`/`FINAL_VAR` successfully. */
-  final: FinalAnswer.nullable(),
+  final: z.nullable(FinalAnswer),
   /**
    * True when the REPL had to be restarted during this cell (a runaway cell that ignored its
    * interrupt, or memory exhausted): every variable is gone; contexts were loaded again.
    */
   stateLost: z.boolean(),
   /** The user's variables after the cell, as `SHOW_VARS()` lists them. */
-  variables: z.array(VariableInfo).max(10_000),
+  variables: z.array(VariableInfo).check(z.maxLength(10_000)),
   /** Wall-clock time of the cell inside the sandbox, in milliseconds. */
-  durationMs: z.number().nonnegative(),
+  durationMs: z.number().check(z.nonnegative()),
 });
 export type ExecuteResult = z.infer<typeof ExecuteResult>;
 
@@ -145,7 +146,7 @@ export const LoadContextParams = z.object({
   /** The REPL variable to bind, e.g. `context` or `context_1`. */
   variable: VariableName,
   /** File name inside the context mount (no directories), e.g. `context-0.txt`. */
-  file: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be a plain file name inside the context directory'),
+  file: z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be a plain file name inside the context directory')),
   /** `text`: the file's UTF-8 content is the value. `json`: the file is parsed as JSON. */
   format: ContextFormat,
 });
@@ -154,8 +155,8 @@ export type LoadContextParams = z.infer<typeof LoadContextParams>;
 export const LoadContextResult = z.object({
   variable: z.string(),
   /** Size of the file read, in bytes. */
-  bytes: z.number().int().nonnegative(),
-  durationMs: z.number().nonnegative(),
+  bytes: z.int().check(z.nonnegative()),
+  durationMs: z.number().check(z.nonnegative()),
 });
 export type LoadContextResult = z.infer<typeof LoadContextResult>;
 
@@ -168,16 +169,16 @@ export type SubcallKind = z.infer<typeof SubcallKind>;
 export const SubcallParams = z.object({
   kind: SubcallKind,
   /** One prompt for a plain call, several for a batched one. */
-  prompts: z.array(z.string()).min(1).max(MAX_BATCH_PROMPTS),
+  prompts: z.array(z.string()).check(z.minLength(1), z.maxLength(MAX_BATCH_PROMPTS)),
   batched: z.boolean(),
   /** The model the cell asked for; absent means the configured default for the kind. */
-  model: z.string().min(1).max(256).optional(),
+  model: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
 });
 export type SubcallParams = z.infer<typeof SubcallParams>;
 
 export const SubcallOutcome = z.union([
   z.object({ ok: z.literal(true), text: z.string() }),
-  z.object({ ok: z.literal(false), error: z.string().max(64 * 1024) }),
+  z.object({ ok: z.literal(false), error: z.string().check(z.maxLength(64 * 1024)) }),
 ]);
 export type SubcallOutcome = z.infer<typeof SubcallOutcome>;
 

@@ -2,7 +2,7 @@
  * One descriptor per request type: its method name and the schemas of its params and result, so
  * `connection.request(Execute, params)` is typed end to end and validated on both sides.
  */
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import {
   ExecuteParams,
   ExecuteResult,
@@ -14,7 +14,7 @@ import {
   SubcallResult,
 } from './messages.js';
 
-export interface MethodDescriptor<P extends z.ZodType, R extends z.ZodType> {
+export interface MethodDescriptor<P extends z.ZodMiniType, R extends z.ZodMiniType> {
   readonly method: string;
   readonly params: P;
   readonly result: R;
@@ -22,12 +22,11 @@ export interface MethodDescriptor<P extends z.ZodType, R extends z.ZodType> {
   readonly direction: 'host-to-sandbox' | 'sandbox-to-host';
 }
 
-export type ParamsOf<D> = D extends MethodDescriptor<infer P, z.ZodType> ? z.infer<P> : never;
-export type ResultOf<D> = D extends MethodDescriptor<z.ZodType, infer R> ? z.infer<R> : never;
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the widest descriptor, for registries
-export type AnyMethod = MethodDescriptor<z.ZodType, z.ZodType>;
+export type ParamsOf<D> = D extends MethodDescriptor<infer P, z.ZodMiniType> ? z.infer<P> : never;
+export type ResultOf<D> = D extends MethodDescriptor<z.ZodMiniType, infer R> ? z.infer<R> : never;
+export type AnyMethod = MethodDescriptor<z.ZodMiniType, z.ZodMiniType>;
 
-function method<P extends z.ZodType, R extends z.ZodType>(
+function method<P extends z.ZodMiniType, R extends z.ZodMiniType>(
   name: string,
   direction: MethodDescriptor<P, R>['direction'],
   params: P,

@@ -8,7 +8,7 @@
  * rejects every pending request with {@link ConnectionClosedError}, aborts every running handler's
  * signal, and never throws; closing twice is a no-op.
  */
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { MAX_MESSAGE_BYTES } from '../limits.js';
 import { Envelope, type ErrorPayload } from '../protocol/messages.js';
 import type { AnyMethod, MethodDescriptor, ParamsOf, ResultOf } from '../protocol/methods.js';
@@ -129,7 +129,7 @@ export class RpcConnection {
    * @throws {RequestAbortedError} `signal` fired first.
    * @throws {ProtocolViolationError} the peer's result did not match the schema (the connection is closed).
    */
-  request<P extends z.ZodType, R extends z.ZodType>(
+  request<P extends z.ZodMiniType, R extends z.ZodMiniType>(
     descriptor: MethodDescriptor<P, R>,
     params: z.infer<P>,
     options: { signal?: AbortSignal } = {},
@@ -322,9 +322,9 @@ function utf8Length(text: string, limit: number): number {
 }
 
 /** One line naming each failing path, so an error message says what to fix. */
-export function summarizeZodError(error: z.ZodError): string {
+export function summarizeZodError(error: { readonly issues: ReadonlyArray<{ readonly path: readonly PropertyKey[]; readonly message: string }> }): string {
   return error.issues
     .slice(0, 5)
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
+    .map((issue) => `${issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)'}: ${issue.message}`)
     .join('; ');
 }
