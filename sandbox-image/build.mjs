@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { sandboxBundleOptions } from './bundle-options.mjs';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 
@@ -20,21 +21,11 @@ if (missing.length > 0) {
 }
 
 await build({
+  ...sandboxBundleOptions,
   absWorkingDir: root,
   entryPoints: entries,
   outdir: 'dist',
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node22',
-  // Workspace packages resolve to their TypeScript sources, so a build does not depend on theirs.
-  conditions: ['rlm-source'],
-  // Dependencies written as CommonJS (ws) call `require` for Node built-ins.
-  banner: {
-    js: "import { createRequire as __rlmCreateRequire } from 'node:module'; const require = __rlmCreateRequire(import.meta.url);",
-  },
   // One file per entry: the worker is loaded by URL, and chunks would make that fragile.
   splitting: false,
-  legalComments: 'none',
   logLevel: 'warning',
 });

@@ -4,7 +4,7 @@
  */
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { AbortedError, Sandbox, SandboxClosedError, createDockerClient, type SubcallParams } from 'rlm';
+import { AbortedError, InvalidOptionError, Sandbox, SandboxClosedError, createDockerClient, type SubcallParams } from 'rlm';
 
 const docker = createDockerClient();
 const image = inject('sandboxImage');
@@ -271,5 +271,17 @@ describe('sandbox lifecycle', () => {
     await expect(sandbox.execute('while (true) {}', { timeoutMs: 60_000, signal: controller.signal })).rejects.toBeInstanceOf(AbortedError);
     expect(sandbox.isClosed).toBe(true);
     await expect(docker.getContainer(id).inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+});
+
+describe('sandbox options', () => {
+  it('refuses an OCI runtime the daemon does not have, naming the option and the runtimes it has', async () => {
+    const error = await Sandbox.create({ docker, image, runtime: 'no-such-runtime' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    expect((error as Error).message).toMatch(/^runtime: .*no-such-runtime.*runc/);
+  });
+
+  it('refuses a non-positive cell timeout before starting anything', async () => {
+    await expect(Sandbox.create({ docker, image, cellTimeoutMs: 0 })).rejects.toThrow(/^cellTimeoutMs: must be a positive integer/);
   });
 });

@@ -1,1 +1,2 @@
 export * from './repl/javascript-repl.js';
+export * from './server/repl-server.js';

@@ -34,7 +34,7 @@ import { warn } from '../logging.js';
 import { buildContainerSpec, DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from './container-spec.js';
 import { writeContextFile, type ContextValue } from './context-files.js';
 import { ControlListener, UnixSocketEndpoint } from './control/control-listener.js';
-import { createDockerClient } from './docker-client.js';
+import { assertRuntimeAvailable, createDockerClient, dockerInfo } from './docker-client.js';
 import { ensureSandboxImage } from './image/ensure-sandbox-image.js';
 import { createSandboxStateDir, reapOrphanedSandboxes, sandboxOwnerLabels } from './reaper.js';
 
@@ -108,6 +108,7 @@ export class Sandbox implements AsyncDisposable {
    * @throws {DockerUnavailableError} the engine cannot be reached.
    * @throws {SandboxImageError} the image was missing and could not be built.
    * @throws {SandboxError} the container failed to start or connect within `startTimeoutMs`.
+   * @throws {InvalidOptionError} an option is out of range, or `runtime` is not registered with the daemon.
    * @throws {AbortedError} `options.signal` fired; nothing is left running.
    */
   static async create(options: SandboxOptions = {}): Promise<Sandbox> {
@@ -120,6 +121,7 @@ export class Sandbox implements AsyncDisposable {
       // Leftovers of crashed processes go in the background; they never delay this sandbox.
       void reapOrphanedSandboxes({ docker }).catch((error: unknown) => warn(`could not reap orphaned sandboxes: ${(error as Error).message}`));
     }
+    if (options.runtime) assertRuntimeAvailable(await dockerInfo(docker, signal ? { signal } : {}), options.runtime);
     const image = options.image ?? (await ensureSandboxImage({ docker, ...(signal ? { signal } : {}) })).tag;
     const id = randomBytes(6).toString('hex');
     const stateDir = await createSandboxStateDir(id);

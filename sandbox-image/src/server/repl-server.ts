@@ -53,7 +53,14 @@ export async function runReplServer(options: ReplServerOptions): Promise<CloseIn
   );
   // Starting the worker and dialing happen together: both sit on the cold-start path.
   let connection: RpcConnection | undefined;
-  const [socket, repl] = await Promise.all([dial(options), replStarting]);
+  const [dialed, started] = await Promise.allSettled([dial(options), replStarting]);
+  if (dialed.status === 'rejected' || started.status === 'rejected') {
+    if (started.status === 'fulfilled') await started.value.close();
+    if (dialed.status === 'fulfilled') dialed.value.terminate();
+    throw dialed.status === 'rejected' ? dialed.reason : (started as PromiseRejectedResult).reason;
+  }
+  const socket = dialed.value;
+  const repl = started.value;
   try {
     connection = connectionOverWebSocket(socket, { name: 'sandbox', maxMessageBytes: MAX_MESSAGE_BYTES });
     const conn = connection;

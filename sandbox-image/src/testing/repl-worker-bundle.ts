@@ -11,6 +11,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
+import { sandboxBundleOptions } from '../../bundle-options.mjs';
 
 let bundled: Promise<URL> | undefined;
 
@@ -25,20 +26,13 @@ async function bundle(): Promise<URL> {
   const directory = join(packageRoot, 'node_modules', '.cache', 'repl-worker-test');
   mkdirSync(directory, { recursive: true });
   const result = await build({
+    ...sandboxBundleOptions,
     entryPoints: [join(packageRoot, 'src', 'repl', 'repl-worker.ts')],
     write: false,
     outfile: join(directory, 'repl-worker.js'),
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node22',
-    conditions: ['rlm-source'],
-    banner: {
-      js: "import { createRequire as __rlmCreateRequire } from 'node:module'; const require = __rlmCreateRequire(import.meta.url);",
-    },
     logLevel: 'silent',
   });
-  const output = result.outputFiles[0];
+  const output = result.outputFiles?.[0];
   if (!output) throw new Error('esbuild produced no repl-worker bundle');
   const partial = join(directory, `repl-worker.${process.pid}.${Date.now()}.tmp`);
   writeFileSync(partial, output.contents);

@@ -1,0 +1,86 @@
+/**
+ * Both ends of the control channel in one process: the real REPL server (with its cell worker)
+ * dialing the real host listener over a Unix socket. Fast, and no container; the container tests
+ * cover the same paths across the boundary.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Execute, LoadContext, Subcall, type RpcConnection, type SubcallParams } from '@rlm/shared';
+import { runReplServer } from '@rlm/sandbox-image';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ControlListener, UnixSocketEndpoint } from '../orchestrator/src/sandbox/control/control-listener.js';
+
+const workerUrl = pathToFileURL(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../sandbox-image/dist/repl-worker.js'));
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+async function connectPair(options: { heartbeatIntervalMs?: number; heartbeatTimeoutMs?: number } = {}) {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'rlm-channel-test-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const endpoint = new UnixSocketEndpoint(dir);
+  const listener = await ControlListener.open({
+    endpoint,
+    sandboxId: 'in-process',
+    ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
+  });
+  cleanups.push(() => listener.close());
+  const server = runReplServer({
+    url: `ws+unix://${endpoint.socketPath}:/`,
+    token: listener.token,
+    contextDir: dir,
+    workerUrl,
+    ...(options.heartbeatTimeoutMs ? { heartbeatTimeoutMs: options.heartbeatTimeoutMs } : {}),
+  });
+  const host: RpcConnection = await listener.accept({ signal: AbortSignal.timeout(10_000) });
+  return { host, server, dir };
+}
+
+const cell = (code: string) => ({ code, language: 'javascript' as const, timeoutMs: 5_000, outputLimitChars: 10_000 });
+
+describe('the REPL server over a real socket', () => {
+  it('runs cells, loads a context file and routes llm_query to the host', async () => {
+    const { host, dir } = await connectPair();
+    const seen: SubcallParams[] = [];
+    host.handle(Subcall, (params) => {
+      seen.push(params);
+      return { outcomes: params.prompts.map((p) => ({ ok: true as const, text: `<${p}>` })) };
+    });
+    await writeFile(path.join(dir, 'context.txt'), 'one two three');
+    await host.request(LoadContext, { variable: 'context', file: 'context.txt', format: 'text' });
+    const result = await host.request(Execute, cell('const words = context.split(" "); llm_query_batched(words, { model: "m" }).join("")'));
+    expect(result.status).toBe('ok');
+    expect(result.value).toBe("'<one><two><three>'");
+    expect(result.variables).toEqual(expect.arrayContaining([{ name: 'words', type: 'Array(3)' }]));
+    expect(seen).toEqual([{ kind: 'llm_query', prompts: ['one', 'two', 'three'], batched: true, model: 'm' }]);
+  });
+
+  it('answers a cell in another language with a clear error and keeps serving', async () => {
+    const { host } = await connectPair();
+    await expect(host.request(Execute, { ...cell('print(1)'), language: 'python' })).rejects.toMatchObject({ code: 'unsupported_language' });
+    expect((await host.request(Execute, cell('1 + 1'))).value).toBe('2');
+  });
+
+  it('exits when the host stops sending heartbeats', async () => {
+    const { host, server } = await connectPair({ heartbeatIntervalMs: 60_000, heartbeatTimeoutMs: 300 });
+    const info = await server;
+    expect(info.reason).toMatch(/no ping from the host/);
+    await host.closed;
+  });
+
+  it('stays connected while heartbeats arrive', async () => {
+    const { host } = await connectPair({ heartbeatIntervalMs: 50, heartbeatTimeoutMs: 300 });
+    await new Promise((resolve) => setTimeout(resolve, 900));
+    expect(host.isOpen).toBe(true);
+  });
+
+  it('exits when the host closes the channel', async () => {
+    const { host, server } = await connectPair();
+    host.close(1001, 'host shutting down');
+    const info = await server;
+    expect(info.code).toBe(1001);
+  });
+});
