@@ -54,3 +54,15 @@ export const RESERVED_NAMES = [
 ] as const;
 
 export type ReservedName = (typeof RESERVED_NAMES)[number];
+
+/** How many custom tools one `define_tools` request may define. */
+export const MAX_TOOLS = 256;
+
+/** Longest description of one custom tool, in characters. */
+export const MAX_TOOL_DESCRIPTION_CHARS = 8 * 1024;
+
+/** How many arguments one tool call may pass. */
+export const MAX_TOOL_ARGS = 64;
+
+/** Deepest nesting of arrays and objects a JSON value crossing the channel may have (tool arguments and results). */
+export const MAX_JSON_DEPTH = 512;

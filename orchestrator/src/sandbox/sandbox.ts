@@ -4,7 +4,7 @@
  * Users enter through {@link Sandbox.create}; the constructor is internal. A sandbox survives its
  * container: when a cell kills the container (memory exhausted) or the container breaks the
  * protocol, the cell's result says so with `stateLost: true` and the next cell runs in a fresh
- * container with the contexts loaded again.
+ * container with the contexts loaded and the tools defined again.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
@@ -14,12 +14,14 @@ import {
   ConnectionClosedError,
   DEFAULT_CELL_TIMEOUT_MS,
   DEFAULT_OUTPUT_LIMIT_CHARS,
+  DefineTools,
   Execute,
   LoadContext,
   ProtocolViolationError,
   RemoteError,
   RequestAbortedError,
   Subcall,
+  ToolCall,
   type ExecuteResult,
   type Language,
   type LoadContextParams,
@@ -27,16 +29,28 @@ import {
   type RpcConnection,
   type SubcallParams,
   type SubcallResult,
+  type ToolCallParams,
+  type ToolCallResult,
+  type ToolDefinition,
 } from '@rlm/shared';
 import type Dockerode from 'dockerode';
 import { AbortedError, InvalidOptionError, RlmError, SandboxClosedError, SandboxError } from '../errors.js';
-import { warn } from '../logging.js';
+import { debug, warn } from '../logging.js';
 import { buildContainerSpec, DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from './container-spec.js';
 import { writeContextFile, type ContextValue } from './context-files.js';
 import { ControlListener, UnixSocketEndpoint } from './control/control-listener.js';
-import { assertRuntimeAvailable, createDockerClient, dockerInfo } from './docker-client.js';
+import {
+  assertRuntimeAvailable,
+  createDockerClient,
+  describeDockerError,
+  describeDockerHost,
+  dockerInfo,
+  unenforcedLimitsReason,
+} from './docker-client.js';
 import { ensureSandboxImage } from './image/ensure-sandbox-image.js';
 import { createSandboxStateDir, reapOrphanedSandboxes, sandboxOwnerLabels } from './reaper.js';
+import { captureContainerOutput, type OutputTail } from './container-output.js';
+import { ToolDispatcher, toolDefinitions, type SandboxTool, type SandboxTools } from './tools.js';
 
 /** Answers a cell's `llm_query`/`rlm_query` family call: one outcome per prompt, in order. */
 export type SubcallHandler = (request: SubcallParams, options: { signal: AbortSignal }) => Promise<SubcallResult>;
@@ -60,6 +74,13 @@ export interface SandboxOptions {
   startTimeoutMs?: number;
   /** Serves the cells' sub-calls; without one, every sub-call answers with an error string. */
   onSubcall?: SubcallHandler;
+  /**
+   * Host-side functions cells call by name, synchronously (`const rows = lookup_customer("c-42")`);
+   * defined before `create` resolves and again in every replacement container. Names must be
+   * identifiers that are not reserved by the REPL, keywords or built-in globals (checked before
+   * anything starts). See {@link SandboxTool}; {@link Sandbox.defineTools} changes the set later.
+   */
+  tools?: Record<string, SandboxTool>;
   signal?: AbortSignal;
 }
 
@@ -76,30 +97,86 @@ export interface ExecuteOptions {
 
 let reapedThisProcess = false;
 
+/** Per engine address: why it does not enforce resource limits (undefined: it does, or it could not tell); asked once per process. */
+const limitsEnforcement = new Map<string, Promise<string | undefined>>();
+
+/**
+ * Asks the engine once per process whether it enforces memory, CPU and pids limits, and warns once
+ * when it does not. Never throws: an engine that cannot answer fails later, where it matters.
+ */
+function checkLimitsEnforcement(docker: Dockerode): Promise<string | undefined> {
+  const host = describeDockerHost(docker);
+  let check = limitsEnforcement.get(host);
+  if (!check) {
+    check = dockerInfo(docker).then(
+      (info) => {
+        const reason = unenforcedLimitsReason(info);
+        if (reason) {
+          warn(
+            `${reason}: sandboxes on ${host} run WITHOUT their memory, CPU and pids limits (limits.memoryBytes, limits.cpus, ` +
+              `limits.pids are accepted but not applied), so a cell can take all of the host's memory, CPUs and processes; ` +
+              `the REPL's heap cap still applies. For enforced limits use a rootful engine or a cgroup v2 host.`,
+          );
+        }
+        return reason;
+      },
+      (error: unknown) => {
+        limitsEnforcement.delete(host);
+        debug(`could not ask ${host} whether it enforces limits: ${describeDockerError(error)}`);
+        return undefined;
+      },
+    );
+    limitsEnforcement.set(host, check);
+  }
+  return check;
+}
+
 export class Sandbox implements AsyncDisposable {
   /** Unique per sandbox; names its container `rlm-sandbox-<id>` and its state directory. */
   readonly id: string;
+  /**
+   * Why the engine does not apply this sandbox's memory, CPU and pids limits (e.g. a rootless
+   * daemon on a cgroup v1 host); undefined when it applies them. Also warned about once per process.
+   */
+  readonly unenforcedLimitsReason: string | undefined;
   readonly #docker: Dockerode;
   readonly #image: string;
   readonly #limits: SandboxLimits;
   readonly #options: SandboxOptions;
+  #subcallHandler: SubcallHandler | undefined;
   readonly #stateDir: string;
   readonly #contextDir: string;
   readonly #loaded = new Map<string, LoadContextParams>();
+  readonly #toolDispatcher: ToolDispatcher;
+  #toolDefinitions: ToolDefinition[];
   #instance: ContainerInstance | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
   #closing: Promise<void> | undefined;
   #restarts = 0;
 
-  private constructor(init: { id: string; docker: Dockerode; image: string; limits: SandboxLimits; options: SandboxOptions; stateDir: string }) {
+  private constructor(init: {
+    id: string;
+    docker: Dockerode;
+    image: string;
+    limits: SandboxLimits;
+    options: SandboxOptions;
+    stateDir: string;
+    unenforcedLimitsReason: string | undefined;
+    tools: SandboxTools;
+    toolDefinitions: ToolDefinition[];
+  }) {
     this.id = init.id;
+    this.unenforcedLimitsReason = init.unenforcedLimitsReason;
     this.#docker = init.docker;
     this.#image = init.image;
     this.#limits = init.limits;
     this.#options = init.options;
+    this.#subcallHandler = init.options.onSubcall;
     this.#stateDir = init.stateDir;
     this.#contextDir = path.join(init.stateDir, 'context');
+    this.#toolDispatcher = new ToolDispatcher(init.tools);
+    this.#toolDefinitions = init.toolDefinitions;
   }
 
   /**
@@ -108,12 +185,15 @@ export class Sandbox implements AsyncDisposable {
    * @throws {DockerUnavailableError} the engine cannot be reached.
    * @throws {SandboxImageError} the image was missing and could not be built.
    * @throws {SandboxError} the container failed to start or connect within `startTimeoutMs`.
-   * @throws {InvalidOptionError} an option is out of range, or `runtime` is not registered with the daemon.
+   * @throws {InvalidOptionError} an option is out of range, a tool's name or shape does not fit (`tools.<name>`;
+   *   checked before anything starts), or `runtime` is not registered with the daemon.
    * @throws {AbortedError} `options.signal` fired; nothing is left running.
    */
   static async create(options: SandboxOptions = {}): Promise<Sandbox> {
     const limits = { ...DEFAULT_SANDBOX_LIMITS, ...options.limits };
     validateTimes(options);
+    const tools = { ...options.tools };
+    const definitions = toolDefinitions(tools);
     const docker = options.docker ?? createDockerClient();
     const signal = options.signal;
     if (!reapedThisProcess) {
@@ -122,14 +202,18 @@ export class Sandbox implements AsyncDisposable {
       void reapOrphanedSandboxes({ docker }).catch((error: unknown) => warn(`could not reap orphaned sandboxes: ${(error as Error).message}`));
     }
     if (options.runtime) assertRuntimeAvailable(await dockerInfo(docker, signal ? { signal } : {}), options.runtime);
-    const image = options.image ?? (await ensureSandboxImage({ docker, ...(signal ? { signal } : {}) })).tag;
+    const [image, unenforcedLimitsReason] = await Promise.all([
+      options.image ?? ensureSandboxImage({ docker, ...(signal ? { signal } : {}) }).then((ensured) => ensured.tag),
+      checkLimitsEnforcement(docker),
+    ]);
     const id = randomBytes(6).toString('hex');
     const stateDir = await createSandboxStateDir(id);
-    const sandbox = new Sandbox({ id, docker, image, limits, options, stateDir });
+    const sandbox = new Sandbox({ id, docker, image, limits, options, stateDir, unenforcedLimitsReason, tools, toolDefinitions: definitions });
     try {
       await mkdir(path.join(stateDir, 'context'), { recursive: true, mode: 0o755 });
       await mkdir(path.join(stateDir, 'control'), { recursive: true, mode: 0o755 });
       sandbox.#instance = await sandbox.#startInstance(signal);
+      if (definitions.length > 0) await sandbox.#define(sandbox.#instance, definitions, signal ?? new AbortController().signal);
       if (options.context !== undefined) await sandbox.loadContext(options.context, signal ? { signal } : {});
       return sandbox;
     } catch (error) {
@@ -142,6 +226,14 @@ export class Sandbox implements AsyncDisposable {
   /** The id of the container currently serving this sandbox (changes after a crash). */
   get containerId(): string | undefined {
     return this.#instance?.containerId;
+  }
+
+  /**
+   * Replaces the handler of the cells' sub-calls (a session's sandbox serves one completion, then
+   * the next, each with its own budget). Takes effect for the next call a cell makes.
+   */
+  setSubcallHandler(handler: SubcallHandler | undefined): void {
+    this.#subcallHandler = handler;
   }
 
   /** How many times a crashed container was replaced. */
@@ -177,6 +269,9 @@ export class Sandbox implements AsyncDisposable {
         const diagnosis = await instance.diagnose(error as ChannelError, this.#limits);
         await this.#replaceInstance(signal);
         return crashResult(diagnosis);
+      } finally {
+        // The cell is over: a tool handler still running for it has nobody waiting for its answer.
+        this.#toolDispatcher.abortRunning();
       }
     });
   }
@@ -189,11 +284,42 @@ export class Sandbox implements AsyncDisposable {
    */
   loadContext(value: ContextValue, options: { variable?: string; signal?: AbortSignal } = {}): Promise<LoadContextResult> {
     const variable = options.variable ?? 'context';
+    if (this.#toolDefinitions.some((tool) => tool.name === variable)) {
+      return Promise.reject(new InvalidOptionError('variable', `"${variable}" is the name of a tool of this sandbox; bind the context to another variable`));
+    }
     return this.#serialized(options.signal, async (instance, signal) => {
       const params = await writeContextFile(this.#contextDir, variable, value, { signal });
       const result = await this.#load(instance, params, signal);
       this.#loaded.set(variable, params);
       return result;
+    });
+  }
+
+  /**
+   * Makes `tools` the sandbox's whole set of custom tools (a tool defined earlier and missing here
+   * is removed), in the running container and in every replacement. Resolves with the names now
+   * defined, after the REPL has bound them; a cell running meanwhile is waited for first.
+   *
+   * @throws {InvalidOptionError} a tool's name or shape does not fit (`tools.<name>`), a name is bound
+   *   to a context of this sandbox, or the REPL refused a name (a global of its runtime); nothing changed.
+   * @throws {SandboxClosedError} the sandbox was closed.
+   * @throws {AbortedError} `options.signal` fired; the sandbox is closed.
+   */
+  defineTools(tools: Record<string, SandboxTool>, options: { signal?: AbortSignal } = {}): Promise<string[]> {
+    let definitions: ToolDefinition[];
+    const copy = { ...tools };
+    try {
+      definitions = toolDefinitions(copy);
+      const context = definitions.find((tool) => this.#loaded.has(tool.name));
+      if (context) throw new InvalidOptionError(`tools.${context.name}`, 'the name is bound to a context of this sandbox; choose another name');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#serialized(options.signal, async (instance, signal) => {
+      const defined = await this.#define(instance, definitions, signal);
+      this.#toolDefinitions = definitions;
+      this.#toolDispatcher.tools = copy;
+      return defined;
     });
   }
 
@@ -220,6 +346,20 @@ export class Sandbox implements AsyncDisposable {
     } catch (error) {
       if (error instanceof RemoteError) {
         throw new SandboxError(`could not load ${params.variable}: ${error.message}`, this.id, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  async #define(instance: ContainerInstance, tools: ToolDefinition[], signal: AbortSignal): Promise<string[]> {
+    try {
+      return (await instance.connection.request(DefineTools, { tools }, { signal })).defined;
+    } catch (error) {
+      if (error instanceof RemoteError) {
+        if (error.code === 'invalid_tools' || error.code === 'invalid_params') {
+          throw new InvalidOptionError('tools', `the sandbox refused them: ${error.message}`, { cause: error });
+        }
+        throw new SandboxError(`could not define the tools: ${error.message}`, this.id, { cause: error });
       }
       throw error;
     }
@@ -260,6 +400,7 @@ export class Sandbox implements AsyncDisposable {
     this.#instance = instance;
     const loadSignal = signal ?? new AbortController().signal;
     for (const params of this.#loaded.values()) await this.#load(instance, params, loadSignal);
+    if (this.#toolDefinitions.length > 0) await this.#define(instance, this.#toolDefinitions, loadSignal);
     return instance;
   }
 
@@ -273,7 +414,9 @@ export class Sandbox implements AsyncDisposable {
       contextDir: this.#contextDir,
       ...(this.#options.runtime ? { runtime: this.#options.runtime } : {}),
       startTimeoutMs: this.#options.startTimeoutMs ?? 30_000,
-      onSubcall: this.#options.onSubcall ?? noSubcalls,
+      // Looked up per call, so setSubcallHandler also reaches a container that is already running.
+      onSubcall: (params, options) => (this.#subcallHandler ?? noSubcalls)(params, options),
+      onToolCall: (params, { signal: callSignal }) => this.#toolDispatcher.call(params, callSignal),
       ...(signal ? { signal } : {}),
     });
   }
@@ -291,6 +434,7 @@ interface InstanceInit {
   runtime?: string;
   startTimeoutMs: number;
   onSubcall: SubcallHandler;
+  onToolCall: (params: ToolCallParams, options: { signal: AbortSignal }) => Promise<ToolCallResult>;
   signal?: AbortSignal;
 }
 
@@ -311,6 +455,7 @@ class ContainerInstance {
     private readonly container: Dockerode.Container,
     private readonly listener: ControlListener,
     exit: Promise<number | undefined>,
+    private readonly output: { tail: OutputTail; detach: () => void },
   ) {
     this.#exit = exit;
   }
@@ -319,6 +464,7 @@ class ContainerInstance {
     const controlDir = path.join(init.stateDir, 'control');
     const listener = await ControlListener.open({ endpoint: new UnixSocketEndpoint(controlDir), sandboxId: init.sandboxId });
     let container: Dockerode.Container | undefined;
+    let output: { tail: OutputTail; detach: () => void } | undefined;
     const timeout = AbortSignal.timeout(init.startTimeoutMs);
     const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
     try {
@@ -343,16 +489,23 @@ class ContainerInstance {
         .wait({ condition: 'next-exit' })
         .then((result: { StatusCode?: number }) => result.StatusCode)
         .catch(() => undefined);
+      output = await captureContainerOutput(init.docker, created);
       await created.start();
+      const tail = output.tail;
       const connection = await Promise.race([
         listener.accept({ signal }),
         exit.then((code) => {
-          throw new SandboxError(`the sandbox container exited with code ${code ?? 'unknown'} before connecting`, init.sandboxId);
+          throw new SandboxError(
+            `the sandbox container exited with code ${code ?? 'unknown'} before connecting${tail.text ? `; it printed:\n${tail.text}` : ''}`,
+            init.sandboxId,
+          );
         }),
       ]);
       connection.handle(Subcall, (params, { signal: callSignal }) => init.onSubcall(params, { signal: callSignal }));
-      return new ContainerInstance(created.id, connection, created, listener, exit);
+      connection.handle(ToolCall, (params, { signal: callSignal }) => init.onToolCall(params, { signal: callSignal }));
+      return new ContainerInstance(created.id, connection, created, listener, exit, output);
     } catch (error) {
+      output?.detach();
       await listener.close();
       if (container) await removeContainer(container, init.sandboxId);
       if (timeout.aborted && !init.signal?.aborted) {
@@ -391,7 +544,7 @@ class ContainerInstance {
     }
     return {
       type: 'SandboxCrashedError',
-      message: `the sandbox stopped unexpectedly (${code === undefined ? 'no exit code' : `exit ${code}`}; ${error.message})`,
+      message: `the sandbox stopped unexpectedly (${code === undefined ? 'no exit code' : `exit ${code}`}; ${error.message})${this.output.tail.text ? `; it printed:\n${this.output.tail.text.slice(-1000)}` : ''}`,
     };
   }
 
@@ -400,6 +553,7 @@ class ContainerInstance {
     this.#destroyed ??= (async () => {
       this.connection.close(1001, 'sandbox closed');
       await Promise.all([this.listener.close(), removeContainer(this.container, this.containerId)]);
+      this.output.detach();
     })();
     return this.#destroyed;
   }

@@ -1,8 +1,8 @@
 /**
  * Runs cells inside the worker thread: installs the REPL's globals (`print`, `llm_query`…, `FINAL`,
- * `FINAL_VAR`, `SHOW_VARS`, `require`), captures output, evaluates the transformed cell in the
- * worker's own realm, enforces the cell's deadline where the worker can, and restores reserved
- * names afterwards.
+ * `FINAL_VAR`, `SHOW_VARS`, `require`, the host's custom tools), captures output, evaluates the
+ * transformed cell in the worker's own realm, enforces the cell's deadline where the worker can,
+ * and restores reserved names and tools afterwards.
  */
 import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
@@ -17,15 +17,19 @@ import vm from 'node:vm';
 import {
   DEFAULT_OUTPUT_LIMIT_CHARS,
   RESERVED_NAMES,
+  toolNameProblem,
   type CellError,
   type ExecuteParams,
   type FinalAnswer,
   type LoadContextParams,
+  type ToolDefinition,
   type VariableInfo,
 } from '@rlm/shared';
+import { HostCallDeadlineError, type HostCaller } from './host-calls.js';
 import { OutputCapture } from './output-capture.js';
 import { formatSeconds, renderError, renderFinal, renderValue, shortType } from './render.js';
-import { SubcallDeadlineError, type SubcallFunctions } from './subcall-client.js';
+import { createSubcallFunctions } from './subcall-client.js';
+import { createToolFunction } from './tool-client.js';
 import { CellSyntaxError, DECLARE_GLOBALS, transformCell, type TransformedCell } from './transform-cell.js';
 import type { CellReport } from './worker-messages.js';
 
@@ -57,8 +61,8 @@ class CellDeadlineError extends Error {}
 
 export interface CellRunnerOptions {
   readonly contextDir: string;
-  /** Builds the sub-call functions; gets the milliseconds left of the current cell. */
-  readonly createSubcalls: (remainingMs: () => number) => SubcallFunctions;
+  /** Builds the channel to the host for sub-calls and tool calls; gets the milliseconds left of the current cell. */
+  readonly createHostCaller: (remainingMs: () => number) => HostCaller;
 }
 
 export class CellRunner {
@@ -66,13 +70,16 @@ export class CellRunner {
   readonly #reserved = new Map<string, unknown>();
   readonly #protected = new Map<string, unknown>();
   readonly #contextVariables = new Set<string>();
+  /** The host's custom tools by name: reserved like the REPL's own names, but never listed as variables. */
+  readonly #tools = new Map<string, unknown>();
+  readonly #callHost: HostCaller;
   readonly #baseline = new Map<string, unknown>();
   readonly #positionMaps = new Map<number, TransformedCell['mapPosition']>();
   #stdout = new OutputCapture(DEFAULT_OUTPUT_LIMIT_CHARS);
   #stderr = new OutputCapture(DEFAULT_OUTPUT_LIMIT_CHARS);
   #final: FinalAnswer | null = null;
   #deadline = Infinity;
-  #subcallTimedOut = false;
+  #hostCallTimedOut = false;
 
   constructor(options: CellRunnerOptions) {
     this.#contextDir = options.contextDir;
@@ -83,11 +90,12 @@ export class CellRunner {
       this.#baseline.set(name, descriptor && 'value' in descriptor ? descriptor.value : ACCESSOR);
     }
     for (const name of PROTECTED_INTRINSICS) this.#protected.set(name, globals[name]);
-    const subcalls = options.createSubcalls(() => {
+    this.#callHost = options.createHostCaller(() => {
       const remaining = this.#deadline - performance.now();
-      if (remaining <= 0) this.#subcallTimedOut = true;
+      if (remaining <= 0) this.#hostCallTimedOut = true;
       return remaining;
     });
+    const subcalls = createSubcallFunctions(this.#callHost);
     const functions: Globals = {
       print: (...args: unknown[]) => {
         this.#stdout.write(`${format(...args)}\n`);
@@ -122,7 +130,7 @@ export class CellRunner {
         [unknown] | undefined
       >;
       const boxed = await this.#beforeDeadline(completion);
-      if (this.#subcallTimedOut) throw new CellDeadlineError();
+      if (this.#hostCallTimedOut) throw new CellDeadlineError();
       if (boxed !== undefined && boxed[0] !== undefined) value = renderValue(boxed[0]);
     } catch (thrown) {
       if (this.#isTimeout(thrown)) {
@@ -161,6 +169,9 @@ export class CellRunner {
 
   /** Binds `params.variable` to the file's content; returns the file's size and the value's short type. Throws an Error with a readable message. */
   loadContext(params: LoadContextParams): { bytes: number; valueType: string } {
+    if (this.#tools.has(params.variable)) {
+      throw new Error(`"${params.variable}" is the name of a tool; bind the context to another variable`);
+    }
     const path = join(this.#contextDir, params.file);
     let bytes: Buffer;
     try {
@@ -190,6 +201,35 @@ export class CellRunner {
     return { bytes: bytes.length, valueType: shortType(value) };
   }
 
+  /**
+   * Makes `tools` the whole set of custom tools: each becomes a global function, a tool missing from
+   * the set is removed. All or nothing: throws an Error naming every refused tool (a name of the
+   * runtime's globals, or one bound to a context) and changes nothing.
+   */
+  defineTools(tools: readonly ToolDefinition[]): string[] {
+    const problems: string[] = [];
+    const names = new Set<string>();
+    for (const { name } of tools) {
+      let problem = toolNameProblem(name);
+      if (!problem && names.has(name)) problem = 'is defined twice';
+      if (!problem && this.#contextVariables.has(name)) problem = 'is bound to a context';
+      if (!problem && (this.#baseline.has(name) || name in Object.prototype)) problem = "is a global of the REPL's runtime";
+      if (problem) problems.push(`tool ${JSON.stringify(name)}: the name ${problem}`);
+      names.add(name);
+    }
+    if (problems.length > 0) throw new Error(`${problems.join('; ')}; choose other names`);
+    for (const [name, tool] of this.#tools) {
+      if (names.has(name)) continue;
+      this.#tools.delete(name);
+      if (getOwnPropertyDescriptor(globalThis, name)?.value === tool) delete globals[name];
+    }
+    for (const name of names) {
+      if (!this.#tools.has(name)) this.#tools.set(name, createToolFunction(name, this.#callHost));
+    }
+    this.#restoreReserved(false);
+    return [...names];
+  }
+
   /** The user's variables, sorted by name: globals that are not Node's or the REPL's own, plus context variables. */
   listVariables(): VariableInfo[] {
     return this.#variableNames()
@@ -208,7 +248,7 @@ export class CellRunner {
         names.push(name);
         continue;
       }
-      if (this.#reserved.has(name)) continue;
+      if (this.#reserved.has(name) || this.#tools.has(name)) continue;
       if (this.#baseline.has(name)) {
         const original = this.#baseline.get(name);
         const descriptor = getOwnPropertyDescriptor(globalThis, name);
@@ -252,7 +292,7 @@ export class CellRunner {
     this.#stdout = stdout;
     this.#stderr = stderr;
     this.#final = null;
-    this.#subcallTimedOut = false;
+    this.#hostCallTimedOut = false;
     this.#deadline = performance.now() + params.timeoutMs;
   }
 
@@ -290,38 +330,47 @@ export class CellRunner {
   }
 
   #isTimeout(thrown: unknown): boolean {
-    if (thrown instanceof CellDeadlineError || thrown instanceof SubcallDeadlineError) return true;
-    if (this.#subcallTimedOut) return true;
+    if (thrown instanceof CellDeadlineError || thrown instanceof HostCallDeadlineError) return true;
+    if (this.#hostCallTimedOut) return true;
     return (thrown as { code?: unknown } | null)?.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT';
   }
 
   readonly #mapPosition = (cellNumber: number, line: number, column: number) =>
     this.#positionMaps.get(cellNumber)?.(line, column);
 
-  /** Puts back every reserved name and protected built-in a cell overwrote or deleted; with `note`, says so on stderr. */
+  /** Puts back every reserved name, tool and protected built-in a cell overwrote or deleted; with `note`, says so on stderr. */
   #restoreReserved(note: boolean): void {
     const restored: string[] = [];
-    for (const [name, value] of [...this.#protected, ...this.#reserved]) {
+    const restoredTools: string[] = [];
+    for (const [name, value] of [...this.#protected, ...this.#reserved, ...this.#tools]) {
       const descriptor = getOwnPropertyDescriptor(globalThis, name);
       try {
         if (value === ABSENT) {
           if (!descriptor) continue;
           delete globals[name];
         } else if (!descriptor || !('value' in descriptor) || descriptor.value !== value) {
-          defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: !this.#protected.has(name) });
+          // Tools are not enumerable, so `Object.keys(globalThis)` and friends list the user's names only.
+          defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: !this.#protected.has(name) && !this.#tools.has(name) });
         } else {
           continue;
         }
-        restored.push(name);
+        (this.#tools.has(name) ? restoredTools : restored).push(name);
       } catch {
         this.#stderr.write(`The REPL could not restore the reserved name "${name}" (made non-configurable?).\n`);
       }
     }
-    if (note && restored.length > 0) {
-      const names = restored.sort().map((name) => `"${name}"`).join(', ');
+    if (!note) return;
+    const quoted = (names: string[]) => names.sort().map((name) => `"${name}"`).join(', ');
+    if (restored.length > 0) {
       this.#stderr.write(
-        `Note: ${names} ${restored.length === 1 ? 'is a name' : 'are names'} the REPL reserves; ` +
+        `Note: ${quoted(restored)} ${restored.length === 1 ? 'is a name' : 'are names'} the REPL reserves; ` +
           `${restored.length === 1 ? 'it was' : 'they were'} restored after this cell. Use another name for your variable.\n`,
+      );
+    }
+    if (restoredTools.length > 0) {
+      this.#stderr.write(
+        `Note: ${quoted(restoredTools)} ${restoredTools.length === 1 ? 'is a tool' : 'are tools'} of the host; ` +
+          `${restoredTools.length === 1 ? 'it was' : 'they were'} restored after this cell. Use another name for your variable.\n`,
       );
     }
   }

@@ -40,3 +40,8 @@ export class ContextLoadError extends ReplError {
     super(`cannot load context variable "${variable}": ${reason}`);
   }
 }
+
+/** `defineTools` was refused: a tool's name is a global of the runtime or bound to a context. Nothing changed. */
+export class ToolDefinitionError extends ReplError {
+  override name = 'ToolDefinitionError';
+}

@@ -1,30 +1,38 @@
 /**
  * The JavaScript REPL: runs cells in a worker thread so the main thread stays free to talk to the
  * host, survives cells that run away or exhaust memory by replacing the worker, and reloads the
- * contexts into every new worker.
+ * contexts and defines the tools again in every new worker.
  */
 import {
+  DefineToolsParams,
   ExecuteParams,
   LoadContextParams,
+  summarizeZodError,
   type CellError,
+  type DefineToolsResult,
   type ExecuteResult,
   type LoadContextResult,
   type SubcallParams,
   type SubcallResult,
+  type ToolCallParams,
+  type ToolCallResult,
+  type ToolDefinition,
   type VariableInfo,
 } from '@rlm/shared';
-import { ContextLoadError, ReplClosedError, ReplError } from './errors.js';
+import { ContextLoadError, ReplClosedError, ReplError, ToolDefinitionError } from './errors.js';
 import { formatSeconds } from './render.js';
 import type { CellReport } from './worker-messages.js';
 import { WorkerSession, abortPromise, type WorkerExit } from './worker-session.js';
 
-export { ContextLoadError, ReplClosedError, ReplError, ReplStartError } from './errors.js';
+export { ContextLoadError, ReplClosedError, ReplError, ReplStartError, ToolDefinitionError } from './errors.js';
 
 export interface JavaScriptReplOptions {
   /** Directory holding context files (the read-only /context mount in the container). */
   contextDir: string;
   /** Forwards a cell's llm_query/rlm_query family call to the host; resolves with one outcome per prompt. */
   onSubcall: (params: SubcallParams, options: { signal: AbortSignal }) => Promise<SubcallResult>;
+  /** Runs a cell's call of a custom tool on the host; without one, every tool call fails with a ToolError. */
+  onToolCall?: (params: ToolCallParams, options: { signal: AbortSignal }) => Promise<ToolCallResult>;
   /** V8 old-generation cap of the cell worker in MiB (worker `resourceLimits`); past it the cell fails with OutOfMemoryError and state is lost. */
   heapLimitMb?: number;
   /** Location of the bundled worker; default `new URL('./repl-worker.js', import.meta.url)` (sibling file in dist/). */
@@ -50,6 +58,8 @@ export class JavaScriptRepl {
   readonly #workerUrl: URL;
   /** In load order; a reload of a variable replaces its entry. */
   readonly #contexts = new Map<string, LoadedContext>();
+  /** The custom tools every worker gets, as last defined. */
+  #tools: readonly ToolDefinition[] = [];
   #session: Promise<WorkerSession> | undefined;
   /** The session `#session` resolved to, once it did. */
   #live: WorkerSession | undefined;
@@ -108,6 +118,25 @@ export class JavaScriptRepl {
     });
   }
 
+  /**
+   * Makes `params.tools` the whole set of custom tools: each becomes a global synchronous function
+   * of the cells (answered through `onToolCall`), restored after a cell that overwrites it, never
+   * listed as a variable, and defined again in every later worker. A tool left out is removed.
+   * @throws ToolDefinitionError naming each refused tool (a reserved name, a keyword, a global of
+   *   the runtime, a name bound to a context, a duplicate…); nothing changes. ReplClosedError after `close()`.
+   */
+  async defineTools(params: DefineToolsParams, opts: { signal?: AbortSignal } = {}): Promise<DefineToolsResult> {
+    const parsed = DefineToolsParams.safeParse(params);
+    if (!parsed.success) throw new ToolDefinitionError(`invalid tools: ${summarizeZodError(parsed.error)}`);
+    const checked = parsed.data;
+    return this.#serialize(opts.signal, async () => {
+      const session = await this.#currentSession(opts.signal);
+      const defined = await this.#defineIn(session, checked.tools);
+      this.#tools = checked.tools;
+      return { defined };
+    });
+  }
+
   /** Stops the worker. Idempotent; later calls reject with ReplClosedError. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -159,7 +188,7 @@ export class JavaScriptRepl {
     } finally {
       clearTimeout(timer);
       aborted.dispose();
-      session.abortSubcalls();
+      session.abortHostCalls();
     }
 
     const durationMs = performance.now() - started;
@@ -212,7 +241,25 @@ export class JavaScriptRepl {
     }
   }
 
-  /** The running session, starting one (and loading every context into it) when there is none. */
+  async #defineIn(session: WorkerSession, tools: readonly ToolDefinition[]): Promise<string[]> {
+    const outcome = await Promise.race([
+      session.request({ type: 'define-tools', tools }),
+      session.exited.then((exit) => ({ type: 'exited' as const, exit })),
+    ]);
+    switch (outcome.type) {
+      case 'tools-defined':
+        return outcome.defined;
+      case 'tools-failed':
+        throw new ToolDefinitionError(outcome.message);
+      case 'exited':
+        this.#replace(session);
+        throw new ReplError(`the REPL worker ended while defining tools (${exitError(outcome.exit, this.#options.heapLimitMb).message})`);
+      default:
+        throw new ReplError(`the REPL worker answered a define-tools request with ${outcome.type}`);
+    }
+  }
+
+  /** The running session, starting one (and loading every context and tool into it) when there is none. */
   #currentSession(signal?: AbortSignal): Promise<WorkerSession> {
     if (this.#closed) return Promise.reject(new ReplClosedError());
     this.#session ??= this.#startSession(signal);
@@ -231,6 +278,7 @@ export class JavaScriptRepl {
         contextDir: this.#options.contextDir,
         heapLimitMb: this.#options.heapLimitMb,
         onSubcall: this.#options.onSubcall,
+        onToolCall: this.#options.onToolCall ?? noToolCalls,
       },
       signal,
     );
@@ -238,6 +286,7 @@ export class JavaScriptRepl {
       for (const context of this.#contexts.values()) {
         context.valueType = (await this.#loadInto(session, context.params)).valueType;
       }
+      if (this.#tools.length > 0) await this.#defineIn(session, this.#tools);
     } catch (error) {
       session.terminate();
       throw error;
@@ -292,6 +341,11 @@ export class JavaScriptRepl {
     return Promise.race([run, aborted.promise]).finally(() => aborted.dispose());
   }
 }
+
+const noToolCalls = async (params: ToolCallParams): Promise<ToolCallResult> => ({
+  ok: false,
+  error: `${params.name} is not available: this REPL has no tool-call handler`,
+});
 
 function exitError(exit: WorkerExit, heapLimitMb: number | undefined): CellError {
   if (exit.error?.code === 'ERR_WORKER_OUT_OF_MEMORY') {

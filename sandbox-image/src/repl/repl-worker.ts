@@ -1,20 +1,20 @@
 /**
- * Entry point of the cell worker thread (bundled to `dist/repl-worker.js`). Receives `execute` and
- * `load-context` requests from `JavaScriptRepl` one at a time and answers each.
+ * Entry point of the cell worker thread (bundled to `dist/repl-worker.js`). Receives `execute`,
+ * `load-context` and `define-tools` requests from `JavaScriptRepl` one at a time and answers each.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { CellRunner } from './cell-runner.js';
-import { createSubcallFunctions } from './subcall-client.js';
+import { createHostCaller } from './host-calls.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-messages.js';
 
 const port = parentPort;
 if (!port) throw new Error('repl-worker must run as a worker thread');
 
 const init = workerData as WorkerInit;
-const signal = new Int32Array(init.subcallSignal);
+const signal = new Int32Array(init.hostCallSignal);
 const runner = new CellRunner({
   contextDir: init.contextDir,
-  createSubcalls: (remainingMs) => createSubcallFunctions(init.subcallPort, signal, remainingMs),
+  createHostCaller: (remainingMs) => createHostCaller(init.hostCallPort, signal, remainingMs),
 });
 
 const send = (message: FromWorker) => port.postMessage(message);
@@ -44,6 +44,13 @@ port.on('message', (message: ToWorker) => {
         send({ type: 'context-loaded', id: message.id, ...runner.loadContext(message.params) });
       } catch (error) {
         send({ type: 'context-failed', id: message.id, message: error instanceof Error ? error.message : String(error) });
+      }
+      break;
+    case 'define-tools':
+      try {
+        send({ type: 'tools-defined', id: message.id, defined: runner.defineTools(message.tools) });
+      } catch (error) {
+        send({ type: 'tools-failed', id: message.id, message: error instanceof Error ? error.message : String(error) });
       }
       break;
   }

@@ -1,18 +1,11 @@
 /**
- * The worker's side of `llm_query` and friends: synchronous functions that post the request to the
- * main thread and block on `Atomics.wait` until the answer is posted back, so a cell can call them
- * without `await`. The answer is read with `receiveMessageOnPort`: no size limit, no copy through
- * shared memory.
+ * The worker's side of `llm_query` and friends: synchronous functions that ask the host through
+ * the {@link HostCaller} (which blocks on `Atomics.wait` until the answer comes), so a cell can call
+ * them without `await`.
  */
 import { Buffer } from 'node:buffer';
-import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { MAX_BATCH_PROMPTS, MAX_MESSAGE_BYTES, formatBytes, type SubcallKind, type SubcallParams } from '@rlm/shared';
-import type { SubcallReply, SubcallRequest } from './worker-messages.js';
-
-/** The cell's deadline passed while it waited for a sub-call. The runner reports the cell as timed out. */
-export class SubcallDeadlineError extends Error {
-  override name = 'TimeoutError';
-}
+import type { HostCaller } from './host-calls.js';
 
 export interface SubcallFunctions {
   llm_query(prompt: unknown, options?: unknown): string;
@@ -24,40 +17,17 @@ export interface SubcallFunctions {
 // Room for the envelope and the other fields of a request.
 const ENVELOPE_BYTES = 4096;
 
-export function createSubcallFunctions(
-  port: MessagePort,
-  signal: Int32Array,
-  /** Milliseconds left until the current cell's deadline; `Infinity` outside a cell. */
-  remainingMs: () => number,
-): SubcallFunctions {
-  let nextId = 1;
-
+export function createSubcallFunctions(callHost: HostCaller): SubcallFunctions {
   const call = (name: string, params: SubcallParams): string[] => {
     checkSize(name, params.prompts);
-    const id = nextId++;
-    const request: SubcallRequest = { id, params };
-    port.postMessage(request);
-    const reply = waitForReply(id);
+    const reply = callHost('subcall', params);
     if ('error' in reply) return params.prompts.map(() => `Error: ${reply.error}`);
+    const { outcomes } = reply.result;
     return params.prompts.map((_, index) => {
-      const outcome = reply.outcomes[index];
+      const outcome = outcomes[index];
       if (!outcome) return 'Error: the host sent no answer for this prompt';
       return outcome.ok ? outcome.text : `Error: ${outcome.error}`;
     });
-  };
-
-  const waitForReply = (id: number): SubcallReply => {
-    for (;;) {
-      const seen = Atomics.load(signal, 0);
-      for (let received = receiveMessageOnPort(port); received; received = receiveMessageOnPort(port)) {
-        const reply = received.message as SubcallReply;
-        if (reply.id === id) return reply;
-        // An answer to a call whose cell already timed out: nobody waits for it any more.
-      }
-      const remaining = remainingMs();
-      if (remaining <= 0) throw new SubcallDeadlineError('the cell reached its time limit while waiting for a sub-call');
-      Atomics.wait(signal, 0, seen, remaining === Infinity ? undefined : Math.ceil(remaining));
-    }
   };
 
   const single = (kind: SubcallKind) => (prompt: unknown, options?: unknown): string => {

@@ -1,7 +1,8 @@
 /**
  * Messages between the main thread (`JavaScriptRepl`) and the cell worker. All plain
- * structured-clone objects. Control messages travel over the worker's `parentPort`; sub-calls over
- * their own `MessagePort`, which the worker reads synchronously with `receiveMessageOnPort`.
+ * structured-clone objects. Control messages travel over the worker's `parentPort`; host calls
+ * (sub-calls and tool calls) over their own `MessagePort`, which the worker reads synchronously
+ * with `receiveMessageOnPort`.
  */
 import type { MessagePort } from 'node:worker_threads';
 import type {
@@ -10,22 +11,26 @@ import type {
   ExecuteParams,
   FinalAnswer,
   LoadContextParams,
-  SubcallOutcome,
   SubcallParams,
+  SubcallResult,
+  ToolCallParams,
+  ToolCallResult,
+  ToolDefinition,
   VariableInfo,
 } from '@rlm/shared';
 
 export interface WorkerInit {
   readonly contextDir: string;
-  /** The worker's end of the sub-call channel. */
-  readonly subcallPort: MessagePort;
-  /** Int32Array[1] over a SharedArrayBuffer: bumped by the main thread after each sub-call answer it posts. */
-  readonly subcallSignal: SharedArrayBuffer;
+  /** The worker's end of the host-call channel (sub-calls and tool calls). */
+  readonly hostCallPort: MessagePort;
+  /** Int32Array[1] over a SharedArrayBuffer: bumped by the main thread after each host-call answer it posts. */
+  readonly hostCallSignal: SharedArrayBuffer;
 }
 
 export type ToWorker =
   | { readonly type: 'execute'; readonly id: number; readonly cellNumber: number; readonly params: ExecuteParams }
-  | { readonly type: 'load-context'; readonly id: number; readonly params: LoadContextParams };
+  | { readonly type: 'load-context'; readonly id: number; readonly params: LoadContextParams }
+  | { readonly type: 'define-tools'; readonly id: number; readonly tools: readonly ToolDefinition[] };
 
 /** A cell's outcome as the worker sees it; the main thread adds `stateLost` and `durationMs`. */
 export interface CellReport {
@@ -42,13 +47,20 @@ export type FromWorker =
   | { readonly type: 'ready' }
   | { readonly type: 'executed'; readonly id: number; readonly report: CellReport }
   | { readonly type: 'context-loaded'; readonly id: number; readonly bytes: number; readonly valueType: string }
-  | { readonly type: 'context-failed'; readonly id: number; readonly message: string };
+  | { readonly type: 'context-failed'; readonly id: number; readonly message: string }
+  | { readonly type: 'tools-defined'; readonly id: number; readonly defined: string[] }
+  | { readonly type: 'tools-failed'; readonly id: number; readonly message: string };
 
-export interface SubcallRequest {
-  readonly id: number;
-  readonly params: SubcallParams;
+/** What the worker can ask the host for while a cell runs, and what each answers. */
+export interface HostCalls {
+  readonly subcall: { readonly params: SubcallParams; readonly result: SubcallResult };
+  readonly tool: { readonly params: ToolCallParams; readonly result: ToolCallResult };
 }
+export type HostCallKind = keyof HostCalls;
 
-export type SubcallReply =
-  | { readonly id: number; readonly outcomes: SubcallOutcome[] }
-  | { readonly id: number; readonly error: string };
+export type HostCallRequest = {
+  readonly [K in HostCallKind]: { readonly id: number; readonly kind: K; readonly params: HostCalls[K]['params'] };
+}[HostCallKind];
+
+/** `result` was validated by the main thread against the schema of the request's kind. */
+export type HostCallReply = { readonly id: number; readonly result: unknown } | { readonly id: number; readonly error: string };

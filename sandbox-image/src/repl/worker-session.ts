@@ -1,18 +1,19 @@
 /**
  * One cell worker as seen from the main thread: starts it, sends it requests, answers its
- * sub-calls through `onSubcall`, and reports how it ended. A session never restarts; when its
- * worker is gone, `JavaScriptRepl` starts a new one.
+ * sub-calls through `onSubcall` and its tool calls through `onToolCall`, and reports how it ended.
+ * A session never restarts; when its worker is gone, `JavaScriptRepl` starts a new one.
  */
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { SubcallParams, SubcallResult } from '@rlm/shared';
+import { SubcallParams, SubcallResult, ToolCallParams, ToolCallResult } from '@rlm/shared';
 import { ReplStartError } from './errors.js';
-import type { FromWorker, SubcallReply, SubcallRequest, ToWorker, WorkerInit } from './worker-messages.js';
+import type { FromWorker, HostCallReply, HostCallRequest, ToWorker, WorkerInit } from './worker-messages.js';
 
 export interface WorkerSessionOptions {
   readonly workerUrl: URL;
   readonly contextDir: string;
   readonly heapLimitMb: number | undefined;
   readonly onSubcall: (params: SubcallParams, options: { signal: AbortSignal }) => Promise<SubcallResult>;
+  readonly onToolCall: (params: ToolCallParams, options: { signal: AbortSignal }) => Promise<ToolCallResult>;
 }
 
 export interface WorkerExit {
@@ -32,7 +33,8 @@ export class WorkerSession {
   readonly #signal: Int32Array;
   readonly #options: WorkerSessionOptions;
   readonly #pending = new Map<number, (reply: Reply) => void>();
-  readonly #subcalls = new Set<AbortController>();
+  /** Host calls (sub-calls, tool calls) being answered. */
+  readonly #hostCalls = new Set<AbortController>();
   readonly #ready: Promise<void>;
   #nextId = 1;
   #ended = false;
@@ -43,7 +45,7 @@ export class WorkerSession {
     const shared = new SharedArrayBuffer(4);
     this.#port = port1;
     this.#signal = new Int32Array(shared);
-    const workerData: WorkerInit = { contextDir: options.contextDir, subcallPort: port2, subcallSignal: shared };
+    const workerData: WorkerInit = { contextDir: options.contextDir, hostCallPort: port2, hostCallSignal: shared };
     this.#worker = new Worker(options.workerUrl, {
       workerData,
       transferList: [port2],
@@ -58,7 +60,7 @@ export class WorkerSession {
     this.exited = new Promise((resolve) => {
       this.#worker.once('exit', (code) => {
         this.#ended = true;
-        this.abortSubcalls();
+        this.abortHostCalls();
         this.#port.close();
         resolve({ code, error: lastError });
       });
@@ -69,7 +71,7 @@ export class WorkerSession {
         else this.#pending.get(message.id)?.(message);
       });
     });
-    this.#port.on('message', (request: SubcallRequest) => void this.#answerSubcall(request));
+    this.#port.on('message', (request: HostCallRequest) => void this.#answerHostCall(request));
   }
 
   /** Starts a worker and waits until it is ready for requests. */
@@ -114,39 +116,57 @@ export class WorkerSession {
     });
   }
 
-  /** Aborts the host-side work of every sub-call still running (their cell is over). */
-  abortSubcalls(): void {
-    for (const controller of this.#subcalls) controller.abort(new Error('the cell that made this sub-call is over'));
-    this.#subcalls.clear();
+  /** Aborts the host-side work of every sub-call and tool call still running (their cell is over). */
+  abortHostCalls(): void {
+    for (const controller of this.#hostCalls) controller.abort(new Error('the cell that made this call is over'));
+    this.#hostCalls.clear();
   }
 
   /** Stops the worker, even one stuck in a synchronous loop. Safe to call more than once. */
   terminate(): void {
-    this.abortSubcalls();
+    this.abortHostCalls();
     this.#worker.terminate().catch(() => {
       // The worker is gone either way.
     });
   }
 
-  async #answerSubcall(request: SubcallRequest): Promise<void> {
+  async #answerHostCall(request: HostCallRequest): Promise<void> {
     const controller = new AbortController();
-    this.#subcalls.add(controller);
-    let reply: SubcallReply;
+    this.#hostCalls.add(controller);
+    let reply: HostCallReply;
     try {
-      const params = SubcallParams.safeParse(request.params);
-      if (!params.success) throw new Error(`invalid sub-call: ${params.error.message}`);
-      const result = SubcallResult.safeParse(await this.#options.onSubcall(params.data, { signal: controller.signal }));
-      if (!result.success) throw new Error(`the host answered the sub-call with an invalid result: ${result.error.message}`);
-      reply = { id: request.id, outcomes: result.data.outcomes };
+      reply = { id: request.id, result: await this.#ask(request, controller.signal) };
     } catch (error) {
       reply = { id: request.id, error: error instanceof Error ? error.message : String(error) };
     } finally {
-      this.#subcalls.delete(controller);
+      this.#hostCalls.delete(controller);
     }
     if (this.#ended || controller.signal.aborted) return;
     this.#port.postMessage(reply);
     Atomics.add(this.#signal, 0, 1);
     Atomics.notify(this.#signal, 0);
+  }
+
+  /** Validates what the worker asks, asks the host, and validates the answer. */
+  async #ask(request: HostCallRequest, signal: AbortSignal): Promise<SubcallResult | ToolCallResult> {
+    switch (request.kind) {
+      case 'subcall': {
+        const params = SubcallParams.safeParse(request.params);
+        if (!params.success) throw new Error(`invalid sub-call: ${params.error.message}`);
+        const result = SubcallResult.safeParse(await this.#options.onSubcall(params.data, { signal }));
+        if (!result.success) throw new Error(`the host answered the sub-call with an invalid result: ${result.error.message}`);
+        return result.data;
+      }
+      case 'tool': {
+        const params = ToolCallParams.safeParse(request.params);
+        if (!params.success) throw new Error(`invalid tool call: ${params.error.message}`);
+        const result = ToolCallResult.safeParse(await this.#options.onToolCall(params.data, { signal }));
+        if (!result.success) throw new Error(`the host answered the tool call with an invalid result: ${result.error.message}`);
+        return result.data;
+      }
+      default:
+        throw new Error(`unknown host call ${JSON.stringify((request as { kind?: unknown }).kind)}`);
+    }
   }
 }
 

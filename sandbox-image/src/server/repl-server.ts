@@ -1,10 +1,11 @@
 /**
  * The sandbox end of the control channel: dials the host, says hello with its token, then serves
- * `execute` and `load_context` with a {@link JavaScriptRepl} and forwards the cells' sub-calls to
- * the host. Resolves when the channel closes; the caller (main.ts) then exits the process.
+ * `execute`, `load_context` and `define_tools` with a {@link JavaScriptRepl} and forwards the
+ * cells' sub-calls and tool calls to the host. Resolves when the channel closes; the caller (main.ts) then exits the process.
  */
 import {
   CloseCode,
+  DefineTools,
   Execute,
   HandlerError,
   Hello,
@@ -12,12 +13,13 @@ import {
   MAX_MESSAGE_BYTES,
   PROTOCOL_VERSION,
   Subcall,
+  ToolCall,
   connectionOverWebSocket,
   type CloseInfo,
   type RpcConnection,
 } from '@rlm/shared';
 import WebSocket from 'ws';
-import { JavaScriptRepl } from '../repl/javascript-repl.js';
+import { JavaScriptRepl, ToolDefinitionError } from '../repl/javascript-repl.js';
 
 export interface ReplServerOptions {
   /** Where the host listens: `ws+unix:///run/rlm/control.sock:/` in the container. */
@@ -46,6 +48,10 @@ export async function runReplServer(options: ReplServerOptions): Promise<CloseIn
         if (!connection) throw new Error('the control channel is not open');
         return connection.request(Subcall, params, { signal });
       },
+      onToolCall: (params, { signal }) => {
+        if (!connection) throw new Error('the control channel is not open');
+        return connection.request(ToolCall, params, { signal });
+      },
       ...(options.heapLimitMb === undefined ? {} : { heapLimitMb: options.heapLimitMb }),
       ...(options.workerUrl === undefined ? {} : { workerUrl: options.workerUrl }),
     },
@@ -71,6 +77,14 @@ export async function runReplServer(options: ReplServerOptions): Promise<CloseIn
       return repl.execute(params, { signal });
     });
     conn.handle(LoadContext, (params, { signal }) => repl.loadContext(params, { signal }));
+    conn.handle(DefineTools, async (params, { signal }) => {
+      try {
+        return await repl.defineTools(params, { signal });
+      } catch (error) {
+        if (error instanceof ToolDefinitionError) throw new HandlerError('invalid_tools', error.message);
+        throw error;
+      }
+    });
 
     const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 20_000;
     let heartbeat = setTimeout(onSilence, heartbeatTimeoutMs);

@@ -22,7 +22,7 @@ export interface ReplFixture {
 }
 
 export async function startReplFixture(
-  options: Partial<Pick<JavaScriptReplOptions, 'heapLimitMb' | 'onSubcall'>> & {
+  options: Partial<Pick<JavaScriptReplOptions, 'heapLimitMb' | 'onSubcall' | 'onToolCall'>> & {
     answer?: (prompt: string, params: SubcallParams) => string | Error | Promise<string | Error>;
   } = {},
 ): Promise<ReplFixture> {
@@ -33,6 +33,7 @@ export async function startReplFixture(
     onSubcall: options.onSubcall ?? subcalls.onSubcall,
     workerUrl: await bundledReplWorkerUrl(),
     ...(options.heapLimitMb === undefined ? {} : { heapLimitMb: options.heapLimitMb }),
+    ...(options.onToolCall === undefined ? {} : { onToolCall: options.onToolCall }),
   });
   return {
     repl,

@@ -5,11 +5,16 @@
 // zod/mini: the same validation as classic zod at a sixteenth of the size, which matters for the
 // sandbox's cold start (classic zod alone took ~35 ms of it).
 import * as z from 'zod/mini';
+import { isJsonValue, type JsonValue as JsonValueType } from '../json/json-value.js';
 import {
   MAX_BATCH_PROMPTS,
   MAX_CODE_CHARS,
   MAX_OUTPUT_LIMIT_CHARS,
+  MAX_TOOL_ARGS,
+  MAX_TOOL_DESCRIPTION_CHARS,
+  MAX_TOOLS,
 } from '../limits.js';
+import { toolNameProblem } from './tool-names.js';
 
 /** A JavaScript identifier the REPL can bind a value to. */
 export const VariableName = z
@@ -187,3 +192,61 @@ export const SubcallResult = z.object({
   outcomes: z.array(SubcallOutcome),
 });
 export type SubcallResult = z.infer<typeof SubcallResult>;
+
+// ---------------------------------------------------------------------------------------------
+// Custom tools: host -> sandbox define_tools, sandbox -> host tool_call
+
+/**
+ * A plain JSON value (see `isJsonValue`). What arrives over the socket was parsed from JSON, so the
+ * check only refuses non-finite numbers, depth past `MAX_JSON_DEPTH` and what a sender built wrongly.
+ */
+export const JsonValue = z.custom<JsonValueType>((value) => isJsonValue(value), 'must be a JSON value');
+export type JsonValue = JsonValueType;
+
+/** A custom tool's name: an identifier that shadows no reserved name, keyword or built-in global (see `toolNameProblem`). */
+export const ToolName = z.string().check(
+  z.superRefine((name, context) => {
+    const problem = toolNameProblem(name);
+    if (problem) context.issues.push({ code: 'custom', message: `tool ${JSON.stringify(name.slice(0, 140))}: the name ${problem}`, input: name });
+  }),
+);
+
+export const ToolDefinition = z.object({
+  name: ToolName,
+  /** What the tool does, for the model's prompt; the sandbox does not use it. */
+  description: z.optional(z.string().check(z.maxLength(MAX_TOOL_DESCRIPTION_CHARS))),
+});
+export type ToolDefinition = z.infer<typeof ToolDefinition>;
+
+export const DefineToolsParams = z.object({
+  /** The whole set: a tool defined earlier and missing here is removed. */
+  tools: z.array(ToolDefinition).check(
+    z.maxLength(MAX_TOOLS),
+    z.superRefine((tools, context) => {
+      const seen = new Set<string>();
+      for (const [index, { name }] of tools.entries()) {
+        if (seen.has(name)) context.issues.push({ code: 'custom', message: `tool ${JSON.stringify(name)} is defined twice`, input: tools, path: [index, 'name'] });
+        seen.add(name);
+      }
+    }),
+  ),
+});
+export type DefineToolsParams = z.infer<typeof DefineToolsParams>;
+
+export const DefineToolsResult = z.object({
+  /** The names now bound in the REPL, in request order. */
+  defined: z.array(z.string()).check(z.maxLength(MAX_TOOLS)),
+});
+export type DefineToolsResult = z.infer<typeof DefineToolsResult>;
+
+export const ToolCallParams = z.object({
+  name: ToolName,
+  args: z.array(JsonValue).check(z.maxLength(MAX_TOOL_ARGS)),
+});
+export type ToolCallParams = z.infer<typeof ToolCallParams>;
+
+export const ToolCallResult = z.union([
+  z.object({ ok: z.literal(true), value: JsonValue }),
+  z.object({ ok: z.literal(false), error: z.string().check(z.maxLength(64 * 1024)) }),
+]);
+export type ToolCallResult = z.infer<typeof ToolCallResult>;

@@ -4,6 +4,8 @@
  */
 import type * as z from 'zod/mini';
 import {
+  DefineToolsParams,
+  DefineToolsResult,
   ExecuteParams,
   ExecuteResult,
   HelloParams,
@@ -12,6 +14,8 @@ import {
   LoadContextResult,
   SubcallParams,
   SubcallResult,
+  ToolCallParams,
+  ToolCallResult,
 } from './messages.js';
 
 export interface MethodDescriptor<P extends z.ZodMiniType, R extends z.ZodMiniType> {
@@ -46,3 +50,9 @@ export const LoadContext = method('load_context', 'host-to-sandbox', LoadContext
 
 /** A cell's `llm_query`/`rlm_query` family call, answered by the host. */
 export const Subcall = method('subcall', 'sandbox-to-host', SubcallParams, SubcallResult);
+
+/** Replace the set of custom tools the REPL binds as global functions. */
+export const DefineTools = method('define_tools', 'host-to-sandbox', DefineToolsParams, DefineToolsResult);
+
+/** A cell called a custom tool; the host runs its handler and answers with the JSON result or the failure. */
+export const ToolCall = method('tool_call', 'sandbox-to-host', ToolCallParams, ToolCallResult);
