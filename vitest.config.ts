@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // `rlm-source` makes workspace packages resolve to their TypeScript sources, so unit tests need no build.
 const resolve = { conditions: ['rlm-source'] };
@@ -26,7 +26,21 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, 'test/rootless/**'],
           globalSetup: ['test/support/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
+        // Against a rootless Docker daemon (DOCKER_HOST), as the daemon's user: `pnpm test:rootless`
+        // sets that up. Not part of `pnpm test`.
+        resolve,
+        ssr,
+        test: {
+          name: 'rootless',
+          include: ['test/rootless/**/*.test.ts'],
+          globalSetup: ['test/rootless/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 300_000,
         },

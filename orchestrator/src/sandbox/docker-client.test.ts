@@ -7,6 +7,7 @@ import {
   dockerConnectionOptions,
   parseDockerInfo,
   pingDocker,
+  unenforcedLimitsReason,
 } from './docker-client.js';
 
 describe('dockerConnectionOptions', () => {
@@ -66,6 +67,15 @@ describe('parseDockerInfo', () => {
       cgroupVersion: 1,
       runtimes: [],
     });
+  });
+
+  it('knows when the engine cannot enforce resource limits', () => {
+    const rootlessV1 = parseDockerInfo({ SecurityOptions: ['name=seccomp,profile=default', 'name=rootless'], CgroupVersion: '1', CgroupDriver: 'none' });
+    expect(rootlessV1).toMatchObject({ rootless: true, cgroupVersion: 1, cgroupDriver: 'none' });
+    expect(unenforcedLimitsReason(rootlessV1)).toMatch(/rootless on a cgroup v1 host/);
+    expect(unenforcedLimitsReason(parseDockerInfo({ SecurityOptions: ['name=rootless'], CgroupVersion: '2', CgroupDriver: 'systemd' }))).toBeUndefined();
+    expect(unenforcedLimitsReason(parseDockerInfo({ SecurityOptions: ['name=seccomp,profile=default'], CgroupVersion: '1', CgroupDriver: 'cgroupfs' }))).toBeUndefined();
+    expect(unenforcedLimitsReason(parseDockerInfo({ CgroupDriver: 'none' }))).toMatch(/without cgroups/);
   });
 
   it('names the runtime option when the engine lacks it', () => {

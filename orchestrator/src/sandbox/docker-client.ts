@@ -159,6 +159,8 @@ export interface DockerEngineInfo {
   rootless: boolean;
   /** 1 or 2; undefined when the engine does not say (older than 20.10). */
   cgroupVersion: 1 | 2 | undefined;
+  /** `cgroupfs`, `systemd`, or `none` when the engine runs containers without cgroups (rootless on cgroup v1). */
+  cgroupDriver: string | undefined;
   /** OCI runtimes the engine can start containers with, e.g. `runc`, `runsc`. */
   runtimes: string[];
   defaultRuntime: string | undefined;
@@ -202,10 +204,27 @@ export function parseDockerInfo(raw: Record<string, unknown>): DockerEngineInfo 
     architecture: typeof raw.Architecture === 'string' ? raw.Architecture : 'unknown',
     rootless: securityOptions.some((entry) => entry.split(',').includes('name=rootless')),
     cgroupVersion: cgroup === '1' || cgroup === 1 ? 1 : cgroup === '2' || cgroup === 2 ? 2 : undefined,
+    cgroupDriver: typeof raw.CgroupDriver === 'string' && raw.CgroupDriver !== '' ? raw.CgroupDriver : undefined,
     runtimes: runtimes.sort(),
     defaultRuntime: typeof raw.DefaultRuntime === 'string' ? raw.DefaultRuntime : undefined,
     securityOptions,
   };
+}
+
+/**
+ * Why the engine cannot enforce a container's memory, CPU and pids limits, or undefined when it can
+ * (as far as `GET /info` tells).
+ *
+ * A rootless daemon on a cgroup v1 host runs containers without cgroups (its cgroup driver is
+ * `none`): it accepts `Memory`, `NanoCpus` and `PidsLimit`, shows them in `docker inspect`, and
+ * applies none of them, without a warning.
+ */
+export function unenforcedLimitsReason(info: DockerEngineInfo): string | undefined {
+  if (info.rootless && info.cgroupVersion === 1) {
+    return 'the Docker engine is rootless on a cgroup v1 host, where it runs containers without cgroups';
+  }
+  if (info.cgroupDriver === 'none') return 'the Docker engine runs containers without cgroups (cgroup driver "none")';
+  return undefined;
 }
 
 /**

@@ -32,6 +32,8 @@ const reach = await new Promise((resolve) => {
   socket.on('error', (e) => resolve(e.code));
   socket.on('timeout', () => { socket.destroy(); resolve('timeout'); });
 });
+// The limits as the kernel sees them, where the container can read its cgroup (cgroup v2, then v1).
+const cgroup = (...paths) => { for (const p of paths) { try { return fs.readFileSync(p, 'utf8').trim(); } catch {} } return null; };
 const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').trim().split('\n').map((l) => {
   const parts = l.split(' ');
   return { target: parts[4], options: parts[5], fstype: parts[parts.indexOf('-') + 1] };
@@ -45,6 +47,11 @@ print(JSON.stringify({
   dockerSocket: fs.existsSync('/var/run/docker.sock') || fs.existsSync('/run/docker.sock'),
   shell: ['/bin/sh', '/bin/bash', '/usr/bin/sh', '/bin/busybox'].filter((p) => fs.existsSync(p)),
   hostLoopback: reach,
+  cgroup: {
+    memory: cgroup('/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes'),
+    cpu: cgroup('/sys/fs/cgroup/cpu.max', '/sys/fs/cgroup/cpu/cpu.cfs_quota_us', '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us'),
+    pids: cgroup('/sys/fs/cgroup/pids.max', '/sys/fs/cgroup/pids/pids.max'),
+  },
   mounts: mounts.filter((m) => !['proc', 'sysfs', 'cgroup', 'cgroup2', 'mqueue', 'devpts', 'tmpfs'].includes(m.fstype) || m.target === '/tmp'),
 }));
 `;
@@ -63,7 +70,20 @@ const ProbeResult = z.object({
   shell: z.array(z.string()),
   hostLoopback: z.string(),
   mounts: z.array(z.object({ target: z.string(), options: z.string(), fstype: z.string() })),
+  cgroup: z.object({ memory: z.string().nullable(), cpu: z.string().nullable(), pids: z.string().nullable() }),
 });
+
+/**
+ * Whether a cgroup limit file says "no limit": `max` (v2 memory, pids), `max <period>` (v2 cpu),
+ * `-1` (v1 cpu quota), or a v1 memory limit of 2^63 rounded down to a page. Null for no file.
+ */
+function unlimited(value: string | null): boolean | null {
+  if (value === null) return null;
+  const first = value.split(/\s+/)[0] ?? '';
+  if (first === 'max' || first === '-1') return true;
+  const n = Number(first);
+  return Number.isFinite(n) && n >= 2 ** 62;
+}
 
 /**
  * Runs the probe in `sandbox` and inspects its container.
@@ -93,6 +113,13 @@ export async function checkIsolation(
     .filter(([name, value]) => !DOCKER_SET_VARIABLES.has(name) || (name !== 'PATH' && value === process.env[name]))
     .map(([name]) => name);
   const binds = host.Binds ?? [];
+  // The engine may accept limits, show them in `docker inspect` and apply none of them (rootless on
+  // cgroup v1): a limit passes only when it was requested, the engine enforces limits, and the
+  // container's own cgroup, where readable, does not say "unlimited".
+  const limit = (name: string, requested: boolean, cgroupValue: string | null, detail: string) => {
+    const why = sandbox.unenforcedLimitsReason ?? (unlimited(cgroupValue) === true ? `the container's cgroup says ${cgroupValue}` : undefined);
+    return finding(name, requested && why === undefined, why ? `${detail} requested, NOT enforced: ${why}` : detail);
+  };
   return [
     finding('network: loopback only', probe.interfaces.length === 1 && probe.interfaces[0] === 'lo', `interfaces: ${probe.interfaces.join(', ')}; NetworkMode ${host.NetworkMode}`),
     finding("host's loopback unreachable", probe.hostLoopback !== 'connected', `connect to the host's 127.0.0.1:${hostPort} from inside: ${probe.hostLoopback}`),
@@ -106,9 +133,9 @@ export async function checkIsolation(
     finding('no Docker socket', !probe.dockerSocket, probe.dockerSocket ? 'a Docker socket is visible' : 'absent'),
     finding('no shell', probe.shell.length === 0, probe.shell.length ? `found ${probe.shell.join(', ')}` : 'no /bin/sh, bash or busybox'),
     finding('only the context (ro) and control mounts', binds.length === 2 && binds.some((b) => b.endsWith(':/context:ro')), binds.join('; ')),
-    finding('memory limit', (host.Memory ?? 0) > 0 && host.MemorySwap === host.Memory, `${Math.round((host.Memory ?? 0) / 1048576)} MiB, swap ${host.MemorySwap === host.Memory ? 'none' : String(host.MemorySwap)}`),
-    finding('cpu limit', (host.NanoCpus ?? 0) > 0, `${(host.NanoCpus ?? 0) / 1e9} CPUs`),
-    finding('pids limit', (host.PidsLimit ?? 0) > 0, `${host.PidsLimit} processes`),
+    limit('memory limit', (host.Memory ?? 0) > 0 && host.MemorySwap === host.Memory, probe.cgroup.memory, `${Math.round((host.Memory ?? 0) / 1048576)} MiB, swap ${host.MemorySwap === host.Memory ? 'none' : String(host.MemorySwap)}`),
+    limit('cpu limit', (host.NanoCpus ?? 0) > 0, probe.cgroup.cpu, `${(host.NanoCpus ?? 0) / 1e9} CPUs`),
+    limit('pids limit', (host.PidsLimit ?? 0) > 0, probe.cgroup.pids, `${host.PidsLimit} processes`),
   ];
 }
 
