@@ -11,7 +11,33 @@ export {
   SandboxImageError,
 } from './errors.js';
 export { setLogSink, type LogSink } from './logging.js';
+
+// The RLM engine
+export { RLM, RlmSession, type CompletionInput, type RlmResult, type RlmRun } from './engine/rlm.js';
+export type { DataTool, FunctionTool, ModelRole, RlmOptions, RlmTool } from './engine/rlm-options.js';
+export { DEFAULT_LIMITS, RunLimitError, type LimitName, type RlmLimits } from './engine/run-budget.js';
+export type { RunEvent, RunEventType } from './engine/run-events.js';
+export type { BlockRecord, ChildRunRecord, SubcallRecord, TurnRecord } from './engine/run-records.js';
+export { readTrajectory, parseTrajectory } from './trajectory/trajectory-writer.js';
+export { costOf, priceOf, PRICES_AS_OF, type ModelPrice, type PriceOverrides } from './usage/pricing.js';
+export type { ModelUsage, UsageByModel } from './usage/usage-ledger.js';
+
+// Model backends
+export {
+  ModelCallError,
+  type ChatMessage,
+  type CompletionRequest,
+  type CompletionResponse,
+  type ModelBackend,
+  type TokenUsage,
+} from './models/model-backend.js';
+export { createOpenAICompatibleBackend, type OpenAICompatibleOptions } from './models/openai-compatible-backend.js';
+export { ScriptedBackend, type ScriptedReply, type ScriptFunction } from './models/scripted-backend.js';
+export { contextWindowOf, estimateTokens } from './models/context-windows.js';
+
+// The sandbox
 export { Sandbox, type ExecuteOptions, type SandboxOptions, type SubcallHandler } from './sandbox/sandbox.js';
+export type { SandboxTool, SandboxTools } from './sandbox/tools.js';
 export type { ContextValue, JsonValue } from './sandbox/context-files.js';
 export { DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from './sandbox/container-spec.js';
 export { createDockerClient, pingDocker } from './sandbox/docker-client.js';
@@ -27,5 +53,8 @@ export type {
   SubcallOutcome,
   SubcallParams,
   SubcallResult,
+  ToolCallParams,
+  ToolCallResult,
+  ToolDefinition,
   VariableInfo,
 } from '@rlm/shared';

@@ -1,0 +1,67 @@
+/**
+ * How an RLM is configured: which models play which role, the REPL language, limits, sandbox
+ * options, tools, prices and where trajectories go.
+ */
+import type { Language } from '@rlm/shared';
+import type { ModelBackend } from '../models/model-backend.js';
+import type { SandboxOptions } from '../sandbox/sandbox.js';
+import type { JsonValue } from '../sandbox/context-files.js';
+import type { PriceOverrides } from '../usage/pricing.js';
+import type { RlmLimits } from './run-budget.js';
+import type { RunEvent } from './run-events.js';
+
+/** A model and the backend that serves it. */
+export interface ModelRole {
+  backend: ModelBackend;
+  /** The provider's model id. */
+  model: string;
+  /** Tokens the model accepts; default from the table of known models (128 000 when unknown). */
+  contextWindowTokens?: number;
+  /** Cap on tokens generated per call; the backend's default when absent. */
+  maxOutputTokens?: number;
+}
+
+/** A host-side function callable from cells by name; arguments and result cross as JSON. */
+export interface FunctionTool {
+  description?: string;
+  handler: (args: JsonValue[], options: { signal: AbortSignal }) => Promise<JsonValue> | JsonValue;
+}
+
+/** Plain data the cells see as a variable of that name. */
+export interface DataTool {
+  description?: string;
+  value: JsonValue;
+}
+
+export type RlmTool = FunctionTool | DataTool;
+
+export interface RlmOptions {
+  /** The model that drives the loop. */
+  root: ModelRole;
+  /** The model behind `llm_query` (and the children's sub-calls); defaults to `root`. */
+  sub?: ModelRole;
+  /** More models cells may name: `llm_query(p, { model: 'name' })`. Keys are the names cells use. */
+  models?: Readonly<Record<string, ModelRole>>;
+  /** The REPL language; default `javascript`. */
+  language?: Language;
+  /** Unset fields take {@link DEFAULT_LIMITS}. */
+  limits?: Partial<RlmLimits>;
+  /** Container settings for every sandbox of the run. */
+  sandbox?: Omit<SandboxOptions, 'context' | 'onSubcall' | 'signal' | 'cellTimeoutMs' | 'tools'>;
+  /** Host functions and data the cells can use by name; their descriptions go into the system prompt. */
+  tools?: Readonly<Record<string, RlmTool>>;
+  /** Prices per million tokens that override or extend the built-in table. */
+  prices?: PriceOverrides;
+  /** Directory for JSONL trajectories; none are written without it. */
+  logDir?: string;
+  /** Called with every event of every run in the tree. */
+  onEvent?: (event: RunEvent) => void;
+  /** Summarise the root conversation when it reaches this share of the root model's window (default 0.8); `false` turns it off. */
+  compaction?: { thresholdRatio?: number } | false;
+  /** Characters of each block's output shown to the model (default 20 000). */
+  outputLimitChars?: number;
+}
+
+export function isFunctionTool(tool: RlmTool): tool is FunctionTool {
+  return 'handler' in tool && typeof tool.handler === 'function';
+}

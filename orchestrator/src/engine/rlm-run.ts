@@ -1,0 +1,390 @@
+/**
+ * One RLM run — the root or a child — from the first message to an answer: ask the root model,
+ * run every code block of its response in order, feed the outputs back, stop at the first FINAL.
+ */
+import { randomBytes } from 'node:crypto';
+import type { ExecuteResult, Language } from '@rlm/shared';
+import { AbortedError, RlmError } from '../errors.js';
+import { ModelCallError, type ChatMessage, type CompletionResponse } from '../models/model-backend.js';
+import { contextWindowOf, estimateTokens } from '../models/context-windows.js';
+import type { ContextValue, JsonValue } from '../sandbox/context-files.js';
+import { Sandbox } from '../sandbox/sandbox.js';
+import type { SandboxTool } from '../sandbox/tools.js';
+import type { UsageLedger } from '../usage/usage-ledger.js';
+import { extractCodeBlocks, findFinalInText } from './code-blocks.js';
+import { describeContext, formatContextDescription } from './context-description.js';
+import type { EventStream } from './event-stream.js';
+import {
+  NO_CODE_NUDGE,
+  buildCompactionRequest,
+  buildCompactedContinuation,
+  buildFinalAnswerRequest,
+  buildFirstUserMessage,
+  buildSystemPrompt,
+  buildTurnMessage,
+} from './prompts.js';
+import { RunLimitError, type LimitName, type RunBudget } from './run-budget.js';
+import type { RunEvent, RunEventInput } from './run-events.js';
+import type { BlockRecord, ChildRunRecord, TurnRecord } from './run-records.js';
+import { SubcallRouter, type ModelRoles } from './subcall-router.js';
+import { isFunctionTool, type ModelRole, type RlmOptions, type RlmTool } from './rlm-options.js';
+
+/** Everything a run shares with the rest of its tree. */
+export interface RunTree {
+  roles: ModelRoles;
+  language: Language;
+  budget: RunBudget;
+  ledger: UsageLedger;
+  events: EventStream<RunEvent>;
+  tools: Readonly<Record<string, RlmTool>>;
+  sandboxOptions: NonNullable<RlmOptions['sandbox']>;
+  outputLimitChars: number;
+  /** Share of the root model's window at which the conversation is summarised; undefined: never. */
+  compactionThreshold: number | undefined;
+  /** The caller's signal. */
+  signal: AbortSignal;
+  /** Called after each turn of the root run (depth 0), e.g. to append it to the trajectory file. */
+  onRootTurn?: (turn: TurnRecord) => void;
+}
+
+export interface RunRequest {
+  query: string;
+  depth: number;
+  parentRunId?: string;
+  /** The root model of this run (a child may run on another model than its parent). */
+  root: ModelRole;
+  /** A fresh sandbox is made with this context… */
+  context?: ContextValue;
+  /** …unless a session lends its sandbox, whose context variables are already loaded. */
+  sandbox?: Sandbox;
+  /** Names of the context variables the model should know about (`context`, `context_1`…). */
+  contextVariables?: string[];
+  /** Description of the context for the first message; computed from `context` when absent. */
+  contextDescription?: string;
+  historyCount?: number;
+}
+
+export interface RunOutcome {
+  runId: string;
+  answer: string | null;
+  /** How the answer came: a FINAL call or text, or the last call after the iterations ran out. */
+  via: 'FINAL' | 'FINAL_VAR' | 'text' | 'last_call' | null;
+  /** Turns this run took (its children's not included). */
+  iterations: number;
+  turns: TurnRecord[];
+  /** Set when a limit stopped the run (with the iteration limit the run still answers). */
+  limitReached: LimitName | null;
+  error: RlmError | null;
+  /** The root conversation, for a session's `history_N`. */
+  messages: ChatMessage[];
+}
+
+/**
+ * Runs one RLM to its end. Resolves with the outcome — limits and failures included in it — and
+ * rejects only with {@link AbortedError} when the caller's signal fires.
+ */
+export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOutcome> {
+  const runId = randomBytes(6).toString('hex');
+  const emit = (event: RunEventInput) =>
+    tree.events.emit({
+      ...event,
+      runId,
+      depth: request.depth,
+      time: Date.now(),
+      ...(request.parentRunId ? { parentRunId: request.parentRunId } : {}),
+    } as RunEvent);
+  const started = performance.now();
+  const signal = AbortSignal.any([tree.signal, tree.budget.signal]);
+  const router = new SubcallRouter({
+    roles: tree.roles,
+    depth: request.depth,
+    maxDepth: tree.budget.limits.maxDepth,
+    budget: tree.budget,
+    ledger: tree.ledger,
+    emit,
+    runChild: (prompt, role, childSignal) => runChild(tree, { prompt, role, parentRunId: runId, depth: request.depth + 1, signal: childSignal }),
+  });
+
+  const contextDescription =
+    request.contextDescription ?? (request.context === undefined ? 'no context was given' : formatContextDescription(describeContext(request.context)));
+  emit({ type: 'run_start', query: request.query, rootModel: request.root.model, contextDescription });
+
+  const turns: TurnRecord[] = [];
+  const messages: ChatMessage[] = [];
+  let answer: string | null = null;
+  let via: RunOutcome['via'] = null;
+  let limitReached: LimitName | null = null;
+  let error: RlmError | null = null;
+  let partial: string | null = null;
+  let sandbox: Sandbox | undefined = request.sandbox;
+  const ownsSandbox = !request.sandbox;
+
+  const finish = (outcome: Omit<RunOutcome, 'runId' | 'turns' | 'messages'>): RunOutcome => {
+    const durationMs = performance.now() - started;
+    if (outcome.answer !== null && outcome.via) emit({ type: 'final', answer: outcome.answer, via: outcome.via });
+    emit({
+      type: 'run_end',
+      success: outcome.answer !== null && outcome.error === null,
+      error: outcome.error?.message ?? null,
+      iterations: outcome.iterations,
+      usage: tree.ledger.snapshot(),
+      costUsd: tree.ledger.totalCostUsd(),
+      durationMs,
+    });
+    return { runId, turns, messages, ...outcome };
+  };
+
+  try {
+    const { functionTools, dataTools } = splitTools(tree.tools);
+    if (!sandbox) {
+      sandbox = await Sandbox.create({
+        ...tree.sandboxOptions,
+        ...(request.context === undefined ? {} : { context: request.context }),
+        cellTimeoutMs: tree.budget.limits.cellTimeoutMs,
+        onSubcall: router.handle,
+        tools: functionTools,
+        signal,
+      });
+      for (const [name, value] of Object.entries(dataTools)) await sandbox.loadContext(value, { variable: name, signal });
+    } else {
+      sandbox.setSubcallHandler(router.handle);
+    }
+
+    const system = buildSystemPrompt({
+      language: tree.language,
+      tools: Object.entries(tree.tools).map(([name, tool]) => ({ name, description: tool.description ?? '', kind: isFunctionTool(tool) ? 'function' : 'data' })),
+      maxDepth: tree.budget.limits.maxDepth,
+      depth: request.depth,
+    });
+    const first: ChatMessage = {
+      role: 'user',
+      content: buildFirstUserMessage({
+        query: request.query,
+        contextDescription,
+        contextVariables: request.contextVariables ?? ['context'],
+        historyCount: request.historyCount ?? 0,
+      }),
+    };
+    messages.push(first);
+    const fullHistory: ChatMessage[] = [first];
+    const window = request.root.contextWindowTokens ?? contextWindowOf(request.root.model);
+    let consecutiveFailures = 0;
+    let turn = 0;
+
+    for (;;) {
+      tree.budget.takeTurn();
+      turn += 1;
+      const turnStarted = performance.now();
+      emit({ type: 'turn_start', turn });
+
+      if (tree.compactionThreshold !== undefined && request.depth === 0 && estimateConversationTokens(system, messages) > tree.compactionThreshold * window) {
+        await compact(tree, request.root, system, messages, fullHistory, sandbox, turn, emit, signal);
+      }
+
+      const sent = [...messages];
+      let response: CompletionResponse;
+      try {
+        response = await callRoot(tree, request.root, system, messages, signal);
+      } catch (failure) {
+        if (!(failure instanceof ModelCallError) || signal.aborted) throw failure;
+        consecutiveFailures += 1;
+        if (consecutiveFailures >= tree.budget.limits.maxConsecutiveFailures) {
+          throw new RunLimitError('consecutive_failures', `${consecutiveFailures} turns in a row failed; the last: ${failure.message}`);
+        }
+        continue;
+      }
+      emit({
+        type: 'model_response',
+        turn,
+        model: request.root.model,
+        text: response.text,
+        inputTokens: response.usage.inputTokens,
+        outputTokens: response.usage.outputTokens,
+        durationMs: performance.now() - turnStarted,
+      });
+      partial = response.text;
+      const assistant: ChatMessage = { role: 'assistant', content: response.text };
+      messages.push(assistant);
+      fullHistory.push(assistant);
+
+      const blocks = extractCodeBlocks(response.text, tree.language);
+      const records: BlockRecord[] = [];
+      let final: { answer: string; via: 'FINAL' | 'FINAL_VAR' | 'text' } | null = null;
+      for (const [index, code] of blocks.entries()) {
+        emit({ type: 'cell_start', turn, block: index + 1, code });
+        const result = await sandbox.execute(code, { language: tree.language, timeoutMs: tree.budget.cellTimeoutMs(), outputLimitChars: tree.outputLimitChars, signal });
+        emit({ type: 'cell_end', turn, block: index + 1, result });
+        records.push({ code, result, subcalls: router.takeRecords() });
+        if (result.final) {
+          final = { answer: result.final.value, via: result.final.via };
+          break;
+        }
+      }
+
+      const failedCells = records.length > 0 && records.every((r) => r.result.status !== 'ok');
+      consecutiveFailures = failedCells ? consecutiveFailures + 1 : 0;
+
+      let note: string | undefined;
+      if (!final) {
+        const textual = findFinalInText(response.text);
+        if (textual?.kind === 'FINAL') final = { answer: textual.value, via: 'text' };
+        else if (textual?.kind === 'FINAL_VAR') {
+          const lookup = await sandbox.execute(`FINAL_VAR(${JSON.stringify(textual.name)})`, { language: tree.language, timeoutMs: 10_000, signal });
+          if (lookup.final) final = { answer: lookup.final.value, via: 'FINAL_VAR' };
+          else note = lookup.stderr.text.trim() || `FINAL_VAR: no variable named ${textual.name}`;
+        }
+      }
+
+      const turnRecord: TurnRecord = {
+        turn,
+        prompt: sent,
+        system,
+        response: response.text,
+        blocks: records,
+        finalAnswer: final?.answer ?? null,
+        durationMs: performance.now() - turnStarted,
+      };
+      turns.push(turnRecord);
+      if (request.depth === 0) tree.onRootTurn?.(turnRecord);
+      if (final) {
+        answer = final.answer;
+        via = final.via;
+        break;
+      }
+      if (consecutiveFailures >= tree.budget.limits.maxConsecutiveFailures) {
+        throw new RunLimitError('consecutive_failures', `${consecutiveFailures} turns in a row had only failing cells`);
+      }
+      const next: ChatMessage = {
+        role: 'user',
+        content:
+          records.length === 0 && !note
+            ? NO_CODE_NUDGE
+            : buildTurnMessage({ turn: turn + 1, query: request.query, outputs: records.map((r) => ({ code: r.code, result: r.result })), outputLimitChars: tree.outputLimitChars, note }),
+      };
+      messages.push(next);
+      fullHistory.push(next);
+    }
+  } catch (failure) {
+    if (tree.signal.aborted) {
+      await closeOwned(sandbox, ownsSandbox);
+      throw new AbortedError('the run was cancelled', { cause: failure });
+    }
+    if (failure instanceof RunLimitError && failure.limit === 'iterations' && sandbox && !tree.budget.exceeded) {
+      // Out of turns: one last call asks for the best answer now.
+      limitReached = 'iterations';
+      try {
+        const last = await callRoot(tree, request.root, undefined, [...messages, { role: 'user', content: buildFinalAnswerRequest() }], signal);
+        const textual = findFinalInText(last.text);
+        answer = textual?.kind === 'FINAL' ? textual.value : last.text;
+        via = 'last_call';
+      } catch (lastFailure) {
+        error = toRlmError(lastFailure);
+      }
+    } else if (failure instanceof RunLimitError) {
+      limitReached = failure.limit;
+      error = failure.withPartialAnswer(partial);
+    } else if (tree.budget.exceeded) {
+      limitReached = tree.budget.exceeded.limit;
+      error = tree.budget.exceeded.withPartialAnswer(partial);
+    } else {
+      error = toRlmError(failure);
+    }
+  }
+  await closeOwned(sandbox, ownsSandbox);
+  if (answer === null && error === null) error = new RlmError('the run ended without an answer');
+  return finish({ answer: answer ?? (error instanceof RunLimitError ? error.partialAnswer : null), via, iterations: turns.length, limitReached, error });
+}
+
+/** A child RLM: the prompt is its context; it answers the task that prompt describes. */
+async function runChild(
+  tree: RunTree,
+  child: { prompt: string; role: ModelRole; parentRunId: string; depth: number; signal: AbortSignal },
+): Promise<ChildRunRecord> {
+  const outcome = await runRlm(
+    { ...tree, signal: AbortSignal.any([tree.signal, child.signal]) },
+    {
+      query: 'Your context is a task given to you by a parent RLM. Read it in full from the `context` variable, do what it asks, and answer with FINAL(...).',
+      depth: child.depth,
+      parentRunId: child.parentRunId,
+      root: child.role,
+      context: child.prompt,
+    },
+  );
+  if (outcome.error && outcome.answer === null) throw outcome.error;
+  return {
+    runId: outcome.runId,
+    depth: child.depth,
+    rootModel: child.role.model,
+    turns: outcome.turns,
+    answer: outcome.answer,
+    usage: tree.ledger.snapshot(),
+  };
+}
+
+async function callRoot(tree: RunTree, root: ModelRole, system: string | undefined, messages: readonly ChatMessage[], signal: AbortSignal): Promise<CompletionResponse> {
+  tree.budget.assertWithinLimits();
+  const response = await root.backend.complete(
+    {
+      model: root.model,
+      ...(system === undefined ? {} : { system }),
+      messages,
+      ...(root.maxOutputTokens === undefined ? {} : { maxOutputTokens: root.maxOutputTokens }),
+    },
+    { signal },
+  );
+  tree.ledger.record(root.model, response.usage);
+  tree.budget.charge(root.model, response.usage);
+  return response;
+}
+
+/**
+ * Summarises the conversation so far with the root model, keeps the first message and the
+ * summary, and makes the full history readable in the REPL as `history`.
+ */
+async function compact(
+  tree: RunTree,
+  root: ModelRole,
+  system: string,
+  messages: ChatMessage[],
+  fullHistory: ChatMessage[],
+  sandbox: Sandbox,
+  turn: number,
+  emit: (event: RunEventInput) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  const summary = await callRoot(tree, root, system, [...messages, { role: 'user', content: buildCompactionRequest() }], signal);
+  await sandbox.loadContext(fullHistory.map((m) => ({ role: m.role, content: m.content })), { variable: 'history', signal });
+  const before = messages.length;
+  const first = messages[0];
+  messages.length = 0;
+  if (first) messages.push(first);
+  messages.push({ role: 'assistant', content: summary.text }, { role: 'user', content: buildCompactedContinuation({ turn }) });
+  emit({ type: 'compaction', turn, messagesBefore: before, summaryChars: summary.text.length });
+}
+
+function estimateConversationTokens(system: string, messages: readonly ChatMessage[]): number {
+  let tokens = estimateTokens(system);
+  for (const message of messages) tokens += estimateTokens(message.content) + 4;
+  return tokens;
+}
+
+function splitTools(tools: Readonly<Record<string, RlmTool>>): { functionTools: Record<string, SandboxTool>; dataTools: Record<string, JsonValue> } {
+  const functionTools: Record<string, SandboxTool> = {};
+  const dataTools: Record<string, JsonValue> = {};
+  for (const [name, tool] of Object.entries(tools)) {
+    if (isFunctionTool(tool)) functionTools[name] = { ...(tool.description ? { description: tool.description } : {}), handler: tool.handler };
+    else dataTools[name] = tool.value;
+  }
+  return { functionTools, dataTools };
+}
+
+async function closeOwned(sandbox: Sandbox | undefined, owned: boolean): Promise<void> {
+  if (owned) await sandbox?.close();
+}
+
+function toRlmError(error: unknown): RlmError {
+  if (RlmError.isInstance(error)) return error;
+  return new RlmError(error instanceof Error ? error.message : String(error), { cause: error });
+}
+
+export type { ExecuteResult };

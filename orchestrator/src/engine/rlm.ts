@@ -1,0 +1,258 @@
+/**
+ * The public entry point: `new RLM(options).completion({ context, query })`.
+ */
+import type { Language } from '@rlm/shared';
+import { AbortedError, InvalidOptionError, type RlmError } from '../errors.js';
+import type { ChatMessage } from '../models/model-backend.js';
+import type { ContextValue } from '../sandbox/context-files.js';
+import { Sandbox } from '../sandbox/sandbox.js';
+import { costOf } from '../usage/pricing.js';
+import { UsageLedger, type UsageByModel } from '../usage/usage-ledger.js';
+import { TrajectoryWriter } from '../trajectory/trajectory-writer.js';
+import { describeContext, formatContextDescription } from './context-description.js';
+import { EventStream } from './event-stream.js';
+import { DEFAULT_BLOCK_OUTPUT_LIMIT_CHARS } from './prompts.js';
+import { DEFAULT_LIMITS, RunBudget, type LimitName, type RlmLimits } from './run-budget.js';
+import type { RunEvent } from './run-events.js';
+import type { TurnRecord } from './run-records.js';
+import { runRlm, type RunOutcome, type RunTree } from './rlm-run.js';
+import { isFunctionTool, type RlmOptions } from './rlm-options.js';
+
+export interface CompletionInput {
+  /** What the REPL's `context` holds: a string, a list of strings, a map of path → content, or JSON. */
+  context: ContextValue;
+  /** The question to answer over the context. The root model sees it; the context it never sees whole. */
+  query: string;
+  /** Cancels the run: model calls and cells stop, its sandboxes are removed, and the promise rejects with {@link AbortedError}. */
+  signal?: AbortSignal;
+}
+
+export interface RlmResult {
+  /** The answer; with `success: false` the best partial answer, or null. */
+  answer: string | null;
+  success: boolean;
+  /** Why the run failed: a {@link RunLimitError} for a limit (carrying the partial answer), else the failure. */
+  error: RlmError | null;
+  /** The limit that ended the run, if one did (`iterations` still answers, through a last call). */
+  limitReached: LimitName | null;
+  /** Turns the root model took. */
+  iterations: number;
+  /** Per model, across the whole recursion tree. */
+  usage: UsageByModel;
+  /** Total cost in USD; null when any model's price is unknown. */
+  costUsd: number | null;
+  durationMs: number;
+  /** The root run's turns, child runs nested under the sub-calls that started them. */
+  trajectory: TurnRecord[];
+  /** The JSONL file written, when `logDir` is set. */
+  trajectoryFile: string | null;
+}
+
+/** A run in progress: its events as an async iterator, and its result. */
+export interface RlmRun {
+  events: AsyncIterable<RunEvent>;
+  result: Promise<RlmResult>;
+}
+
+export class RLM {
+  readonly #options: RlmOptions;
+  readonly #limits: RlmLimits;
+
+  /** @throws {InvalidOptionError} an option is out of range; the message names it. */
+  constructor(options: RlmOptions) {
+    this.#limits = validateLimits({ ...DEFAULT_LIMITS, ...options.limits });
+    if (options.compaction && options.compaction.thresholdRatio !== undefined) {
+      const ratio = options.compaction.thresholdRatio;
+      if (!(ratio > 0 && ratio < 1)) throw new InvalidOptionError('compaction.thresholdRatio', `must be between 0 and 1, got ${ratio}`);
+    }
+    if (options.outputLimitChars !== undefined && !(Number.isInteger(options.outputLimitChars) && options.outputLimitChars > 0)) {
+      throw new InvalidOptionError('outputLimitChars', `must be a positive integer, got ${options.outputLimitChars}`);
+    }
+    this.#options = options;
+  }
+
+  /** Answers `query` over `context`. Resolves even when a limit stops the run (see `success` and `error`). */
+  completion(input: CompletionInput): Promise<RlmResult> {
+    return this.run(input).result;
+  }
+
+  /** Like {@link completion}, with the run's events as an async iterator. */
+  run(input: CompletionInput): RlmRun {
+    const events = new EventStream<RunEvent>({ name: 'rlm run events' });
+    const iterator = events[Symbol.asyncIterator]();
+    const result = this.#execute(input, events, {});
+    return { events: { [Symbol.asyncIterator]: () => iterator }, result };
+  }
+
+  /** A conversation over one sandbox: later contexts arrive as `context_1`…, earlier conversations as `history_0`…. */
+  session(): RlmSession {
+    return new RlmSession(this, (input, events, session) => this.#execute(input, events, session));
+  }
+
+  async #execute(input: CompletionInput, events: EventStream<RunEvent>, session: SessionState): Promise<RlmResult> {
+    const started = performance.now();
+    const options = this.#options;
+    const signal = input.signal ?? new AbortController().signal;
+    const unsubscribe = options.onEvent ? events.on(options.onEvent) : undefined;
+    const ledger = new UsageLedger(options.prices ? { priceOverrides: options.prices } : {});
+    const budget = new RunBudget(this.#limits, (model, usage) => costOf(model, usage, options.prices));
+    const sub = options.sub ?? options.root;
+    const writer = options.logDir
+      ? new TrajectoryWriter({
+          logDir: options.logDir,
+          metadata: {
+            rootModel: options.root.model,
+            maxDepth: this.#limits.maxDepth,
+            maxIterations: this.#limits.maxIterations,
+            backend: options.root.backend.name,
+            backendKwargs: { model: options.root.model, sub_model: sub.model, sub_backend: sub.backend.name },
+            environmentKwargs: { language: options.language ?? 'javascript', ...(options.sandbox?.limits ?? {}) },
+            otherBackends: [...new Set([sub.backend.name, ...Object.values(options.models ?? {}).map((m) => m.backend.name)])],
+          },
+        })
+      : undefined;
+    writer?.writeMetadata();
+    const tree: RunTree = {
+      roles: { root: options.root, sub, named: options.models ?? {} },
+      language: options.language ?? ('javascript' satisfies Language),
+      budget,
+      ledger,
+      events,
+      tools: options.tools ?? {},
+      sandboxOptions: options.sandbox ?? {},
+      outputLimitChars: options.outputLimitChars ?? DEFAULT_BLOCK_OUTPUT_LIMIT_CHARS,
+      compactionThreshold: options.compaction === false ? undefined : (options.compaction?.thresholdRatio ?? 0.8),
+      signal,
+      ...(writer ? { onRootTurn: (turn: TurnRecord) => writer.writeTurn(turn) } : {}),
+    };
+    try {
+      const prepared = session.prepare ? await session.prepare(input, tree, signal) : undefined;
+      const outcome: RunOutcome = await runRlm(tree, {
+        query: input.query,
+        depth: 0,
+        root: options.root,
+        ...(prepared ?? { context: input.context }),
+      });
+      session.finished?.(outcome.messages);
+      return {
+        answer: outcome.answer,
+        success: outcome.answer !== null && (outcome.error === null),
+        error: outcome.error,
+        limitReached: outcome.limitReached,
+        iterations: outcome.iterations,
+        usage: ledger.snapshot(),
+        costUsd: ledger.totalCostUsd(),
+        durationMs: performance.now() - started,
+        trajectory: outcome.turns,
+        trajectoryFile: writer?.path ?? null,
+      };
+    } finally {
+      budget.dispose();
+      await writer?.flush();
+      unsubscribe?.();
+      events.close();
+    }
+  }
+}
+
+/** What a session adds around a completion: its sandbox and the variables already in it. */
+interface SessionState {
+  prepare?: (input: CompletionInput, tree: RunTree, signal: AbortSignal) => Promise<Pick<Parameters<typeof runRlm>[1], 'sandbox' | 'contextVariables' | 'contextDescription' | 'historyCount'>>;
+  finished?: (messages: ChatMessage[]) => void;
+}
+
+/**
+ * Several completions over one sandbox. The first context is `context`; later ones arrive as
+ * `context_1`, `context_2`…; each finished conversation is readable as `history_0`, `history_1`….
+ * Completions run one at a time. Close with `close()` or `await using`.
+ */
+export class RlmSession implements AsyncDisposable {
+  #sandbox: Sandbox | undefined;
+  #contexts = 0;
+  #histories: ChatMessage[][] = [];
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+  readonly #rlm: RLM;
+  readonly #execute: (input: CompletionInput, events: EventStream<RunEvent>, session: SessionState) => Promise<RlmResult>;
+
+  /** @internal use {@link RLM.session}. */
+  constructor(rlm: RLM, execute: (input: CompletionInput, events: EventStream<RunEvent>, session: SessionState) => Promise<RlmResult>) {
+    this.#rlm = rlm;
+    this.#execute = execute;
+  }
+
+  /** The next completion of the conversation; waits for earlier ones. */
+  completion(input: CompletionInput): Promise<RlmResult> {
+    const run = async () => {
+      if (this.#closed) throw new InvalidOptionError('session', 'the session is closed; start a new one with rlm.session()');
+      const events = new EventStream<RunEvent>({ name: 'rlm session events' });
+      return this.#execute(input, events, {
+        prepare: (next, tree, signal) => this.#prepare(next, tree, signal),
+        finished: (messages) => {
+          this.#histories.push(messages);
+        },
+      });
+    };
+    const result = this.#queue.then(run, run);
+    this.#queue = result.catch(() => {});
+    return result;
+  }
+
+  async #prepare(input: CompletionInput, tree: RunTree, signal: AbortSignal) {
+    const variable = this.#contexts === 0 ? 'context' : `context_${this.#contexts}`;
+    if (!this.#sandbox) {
+      const tools = Object.fromEntries(
+        Object.entries(tree.tools).flatMap(([name, tool]) => (isFunctionTool(tool) ? [[name, { ...(tool.description ? { description: tool.description } : {}), handler: tool.handler }]] : [])),
+      );
+      this.#sandbox = await Sandbox.create({ ...tree.sandboxOptions, cellTimeoutMs: tree.budget.limits.cellTimeoutMs, tools, signal });
+      for (const [name, tool] of Object.entries(tree.tools)) if (!isFunctionTool(tool)) await this.#sandbox.loadContext(tool.value, { variable: name, signal });
+    }
+    await this.#sandbox.loadContext(input.context, { variable, signal });
+    const index = this.#histories.length - 1;
+    if (index >= 0) {
+      const history = (this.#histories[index] ?? []).map((m) => ({ role: m.role, content: m.content }));
+      await this.#sandbox.loadContext(history, { variable: `history_${index}`, signal });
+    }
+    this.#contexts += 1;
+    const variables = Array.from({ length: this.#contexts }, (_, i) => (i === 0 ? 'context' : `context_${i}`));
+    return {
+      sandbox: this.#sandbox,
+      contextVariables: variables,
+      contextDescription: `${formatContextDescription(describeContext(input.context))} It is in \`${variable}\`${variables.length > 1 ? `; earlier contexts are in ${variables.slice(0, -1).map((v) => `\`${v}\``).join(', ')}` : ''}.`,
+      historyCount: this.#histories.length,
+    };
+  }
+
+  /** Removes the session's sandbox. Safe to call twice. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#queue;
+    await this.#sandbox?.close();
+    this.#sandbox = undefined;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** The RLM this session belongs to. */
+  get rlm(): RLM {
+    return this.#rlm;
+  }
+}
+
+function validateLimits(limits: RlmLimits): RlmLimits {
+  const positiveIntegers: Array<keyof RlmLimits> = ['maxIterations', 'maxConsecutiveFailures', 'cellTimeoutMs', 'subcallConcurrency'];
+  for (const key of positiveIntegers) {
+    const value = limits[key];
+    if (!(Number.isInteger(value) && (value as number) > 0)) throw new InvalidOptionError(`limits.${key}`, `must be a positive integer, got ${String(value)}`);
+  }
+  if (!(Number.isInteger(limits.maxDepth) && limits.maxDepth >= 0)) throw new InvalidOptionError('limits.maxDepth', `must be 0 or more, got ${limits.maxDepth}`);
+  for (const key of ['timeoutMs', 'maxCostUsd', 'maxTokens'] as const) {
+    const value = limits[key];
+    if (value !== undefined && !(value > 0)) throw new InvalidOptionError(`limits.${key}`, `must be positive when set, got ${value}`);
+  }
+  return limits;
+}
+
+export { AbortedError };

@@ -1,0 +1,172 @@
+/**
+ * The limits of one run, shared by its whole recursion tree: every RLM (root or child) draws
+ * turns, time, tokens and dollars from the same budget, so a child sees what is really left and a
+ * child that overspends stops the tree.
+ */
+import { RlmError } from '../errors.js';
+import type { TokenUsage } from '../models/model-backend.js';
+
+export interface RlmLimits {
+  /** Model turns across the whole tree (root and children together). Default 30. */
+  maxIterations: number;
+  /** Deepest child RLM: at depth `maxDepth`, `rlm_query` is a plain `llm_query`. Default 1. */
+  maxDepth: number;
+  /** Wall-clock limit of the whole tree in milliseconds; none by default. */
+  timeoutMs?: number;
+  /** Spending limit of the whole tree in USD; none by default. */
+  maxCostUsd?: number;
+  /** Input + output tokens of the whole tree; none by default. */
+  maxTokens?: number;
+  /** A run stops after this many failing turns in a row (model call failed, or every cell failed). Default 5. */
+  maxConsecutiveFailures: number;
+  /** Wall-clock limit of one cell in milliseconds, never more than the time left. Default 120 000. */
+  cellTimeoutMs: number;
+  /** How many prompts of one batched sub-call run at once. Default 8. */
+  subcallConcurrency: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<RlmLimits> = Object.freeze({
+  maxIterations: 30,
+  maxDepth: 1,
+  maxConsecutiveFailures: 5,
+  cellTimeoutMs: 120_000,
+  subcallConcurrency: 8,
+});
+
+export type LimitName = 'iterations' | 'timeout' | 'cost' | 'tokens' | 'consecutive_failures';
+
+/** A limit ended the run. `partialAnswer` is the best answer the run had when it stopped. */
+export class RunLimitError extends RlmError {
+  override name = 'RunLimitError';
+  constructor(
+    readonly limit: LimitName,
+    message: string,
+    readonly partialAnswer: string | null = null,
+  ) {
+    super(message);
+  }
+
+  /** The same error with the partial answer of the run that reports it. */
+  withPartialAnswer(partialAnswer: string | null): RunLimitError {
+    return new RunLimitError(this.limit, this.message, partialAnswer ?? this.partialAnswer);
+  }
+}
+
+/** Prices usage for the budget; `null` when the model's price is unknown. */
+export type CostFunction = (model: string, usage: TokenUsage) => number | null;
+
+export class RunBudget {
+  readonly limits: Readonly<RlmLimits>;
+  readonly #startedAt = performance.now();
+  readonly #controller = new AbortController();
+  readonly #costOf: CostFunction;
+  #iterations = 0;
+  #tokens = 0;
+  #costUsd = 0;
+  #unpricedCalls = 0;
+  #exceeded: RunLimitError | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(limits: Readonly<RlmLimits>, costOf: CostFunction) {
+    this.limits = limits;
+    this.#costOf = costOf;
+    if (limits.timeoutMs !== undefined) {
+      this.#timer = setTimeout(
+        () => this.#exceed(new RunLimitError('timeout', `the run exceeded its wall-clock limit of ${formatSeconds(limits.timeoutMs ?? 0)}; raise the timeout to give it longer`)),
+        limits.timeoutMs,
+      );
+      this.#timer.unref();
+    }
+  }
+
+  /** Fires when any limit is exceeded anywhere in the tree: model calls and cells in flight stop. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** The limit that stopped the tree, if one did. */
+  get exceeded(): RunLimitError | undefined {
+    return this.#exceeded;
+  }
+
+  get iterationsUsed(): number {
+    return this.#iterations;
+  }
+
+  get iterationsLeft(): number {
+    return Math.max(0, this.limits.maxIterations - this.#iterations);
+  }
+
+  get tokensUsed(): number {
+    return this.#tokens;
+  }
+
+  /** Spent so far in USD, counting only calls with a known price. */
+  get costUsd(): number {
+    return this.#costUsd;
+  }
+
+  /** Milliseconds left before the wall-clock limit; `Infinity` without one. */
+  remainingMs(): number {
+    if (this.limits.timeoutMs === undefined) return Number.POSITIVE_INFINITY;
+    return Math.max(0, this.limits.timeoutMs - (performance.now() - this.#startedAt));
+  }
+
+  /** The cell timeout to use now: the configured one, never past the wall-clock limit. */
+  cellTimeoutMs(): number {
+    return Math.max(1, Math.min(this.limits.cellTimeoutMs, Math.floor(this.remainingMs())));
+  }
+
+  /**
+   * Takes one turn from the tree's pool.
+   *
+   * @throws {RunLimitError} `iterations` when the pool is empty, or the limit that already stopped the tree.
+   */
+  takeTurn(): void {
+    this.assertWithinLimits();
+    if (this.#iterations >= this.limits.maxIterations) {
+      throw new RunLimitError('iterations', `the run used all ${this.limits.maxIterations} iterations (shared by the root and its child RLMs)`);
+    }
+    this.#iterations += 1;
+  }
+
+  /** @throws {RunLimitError} the limit that stopped the tree, if any. */
+  assertWithinLimits(): void {
+    if (this.#exceeded) throw this.#exceeded;
+  }
+
+  /** Records a model call's usage; exceeding the token or cost budget stops the tree. */
+  charge(model: string, usage: TokenUsage): void {
+    this.#tokens += usage.inputTokens + usage.outputTokens;
+    const cost = this.#costOf(model, usage);
+    if (cost === null) this.#unpricedCalls += 1;
+    else this.#costUsd += cost;
+    const { maxTokens, maxCostUsd } = this.limits;
+    if (maxTokens !== undefined && this.#tokens > maxTokens) {
+      this.#exceed(new RunLimitError('tokens', `the run used ${this.#tokens.toLocaleString('en-US')} tokens, over its budget of ${maxTokens.toLocaleString('en-US')}`));
+    } else if (maxCostUsd !== undefined && this.#costUsd > maxCostUsd) {
+      this.#exceed(new RunLimitError('cost', `the run cost $${this.#costUsd.toFixed(4)}, over its budget of $${maxCostUsd.toFixed(4)}`));
+    } else if (maxCostUsd !== undefined && cost === null) {
+      // A budget in dollars cannot be kept with calls of unknown price: say so rather than guess.
+      this.#exceed(
+        new RunLimitError('cost', `a call to ${model} has no known price, so the $${maxCostUsd} budget cannot be enforced; add the model to the price table (prices option)`),
+      );
+    }
+  }
+
+  /** Stops the tree with `error` (the first limit hit wins). */
+  #exceed(error: RunLimitError): void {
+    if (this.#exceeded) return;
+    this.#exceeded = error;
+    this.#controller.abort(error);
+  }
+
+  /** Frees the wall-clock timer. Safe to call twice. */
+  dispose(): void {
+    clearTimeout(this.#timer);
+  }
+}
+
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
+}

@@ -1,0 +1,34 @@
+/**
+ * What a run reports as it goes. Every event carries the run's id and depth, so a listener can
+ * follow child RLMs (depth ≥ 1) inside their parent's stream.
+ */
+import type { ExecuteResult } from '@rlm/shared';
+import type { UsageByModel } from '../usage/usage-ledger.js';
+
+interface EventBase {
+  /** Unique per run (a child RLM has its own). */
+  runId: string;
+  /** The run's parent, for a child RLM. */
+  parentRunId?: string;
+  /** 0 for the root. */
+  depth: number;
+  /** Milliseconds since the Unix epoch. */
+  time: number;
+}
+
+export type RunEvent =
+  | (EventBase & { type: 'run_start'; query: string; rootModel: string; contextDescription: string })
+  | (EventBase & { type: 'turn_start'; turn: number })
+  | (EventBase & { type: 'model_response'; turn: number; model: string; text: string; inputTokens: number; outputTokens: number; durationMs: number })
+  | (EventBase & { type: 'cell_start'; turn: number; block: number; code: string })
+  | (EventBase & { type: 'cell_end'; turn: number; block: number; result: ExecuteResult })
+  | (EventBase & { type: 'subcall_start'; callId: string; kind: 'llm_query' | 'rlm_query'; model: string; promptChars: number })
+  | (EventBase & { type: 'subcall_end'; callId: string; kind: 'llm_query' | 'rlm_query'; model: string; ok: boolean; durationMs: number; error?: string })
+  | (EventBase & { type: 'compaction'; turn: number; messagesBefore: number; summaryChars: number })
+  | (EventBase & { type: 'final'; answer: string; via: 'FINAL' | 'FINAL_VAR' | 'text' | 'last_call' })
+  | (EventBase & { type: 'run_end'; success: boolean; error: string | null; iterations: number; usage: UsageByModel; costUsd: number | null; durationMs: number });
+
+export type RunEventType = RunEvent['type'];
+
+/** An event as a run emits it; the run adds its id, parent, depth and the time. */
+export type RunEventInput = RunEvent extends infer E ? (E extends RunEvent ? Omit<E, keyof EventBase> : never) : never;

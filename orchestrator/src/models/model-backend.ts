@@ -1,0 +1,73 @@
+/**
+ * The one seam between the engine and model providers: a backend completes a conversation.
+ * Each provider is one module behind this interface, created by a factory that reads its key from
+ * an environment variable unless one is passed.
+ */
+import { RlmError } from '../errors.js';
+
+export type ChatRole = 'user' | 'assistant';
+
+export interface ChatMessage {
+  role: ChatRole;
+  content: string;
+}
+
+export interface CompletionRequest {
+  /** The provider's model id, e.g. `claude-sonnet-4-5` or `gpt-5-mini`. */
+  model: string;
+  /** Sent separately from the messages where the provider supports it. */
+  system?: string;
+  messages: readonly ChatMessage[];
+  /** Cap on generated tokens; the backend's default when absent. */
+  maxOutputTokens?: number;
+}
+
+/** Token counts as the provider reported them. Absent fields were not reported. */
+export interface TokenUsage {
+  /**
+   * Every input token of the call, cache reads and writes included (OpenAI's `prompt_tokens`;
+   * Anthropic's `input_tokens + cache_read_input_tokens + cache_creation_input_tokens`).
+   */
+  inputTokens: number;
+  outputTokens: number;
+  /** Input tokens read from the provider's prompt cache (billed at the cache-read price). */
+  cacheReadTokens?: number;
+  /** Input tokens written to the provider's prompt cache (billed at the cache-write price). */
+  cacheWriteTokens?: number;
+  /** A cost the provider itself reported (e.g. OpenRouter), in USD; wins over the price table. */
+  reportedCostUsd?: number;
+}
+
+export interface CompletionResponse {
+  text: string;
+  /** The model that answered, as the provider names it. */
+  model: string;
+  usage: TokenUsage;
+  /** Why generation stopped, as the provider said it (`end_turn`, `stop`, `max_tokens`, `length`…). */
+  stopReason?: string;
+}
+
+export interface ModelBackend {
+  /** Used in errors and usage reports, e.g. `anthropic`, `openai`, `scripted`. */
+  readonly name: string;
+  /**
+   * Completes the conversation.
+   *
+   * @throws {ModelCallError} the provider failed (after the backend's own retries) or `signal` fired.
+   */
+  complete(request: CompletionRequest, options: { signal?: AbortSignal }): Promise<CompletionResponse>;
+}
+
+/** A model call failed; says which backend and model, and whether trying again may help. */
+export class ModelCallError extends RlmError {
+  override name = 'ModelCallError';
+  constructor(
+    message: string,
+    readonly backend: string,
+    readonly model: string,
+    readonly details: { statusCode?: number; isRetryable?: boolean; responseBody?: string } = {},
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}

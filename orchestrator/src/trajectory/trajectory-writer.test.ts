@@ -1,0 +1,252 @@
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { ExecuteResult } from '@rlm/shared';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { TurnRecord } from '../engine/run-records.js';
+import { setLogSink } from '../logging.js';
+import { type TrajectoryMetadata, TrajectoryWriter, parseTrajectory, readTrajectory } from './trajectory-writer.js';
+
+const API_KEY = 'sk-ant-api03-THISISASECRETKEYTHATMUSTNOTLEAK0123456789';
+
+let dir: string;
+let logged: string[];
+let restore: ReturnType<typeof setLogSink>;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'rlm-trajectory-'));
+  logged = [];
+  restore = setLogSink((line) => logged.push(line));
+});
+afterEach(async () => {
+  setLogSink(restore);
+  await rm(dir, { recursive: true, force: true });
+});
+
+function result(overrides: Partial<ExecuteResult> = {}): ExecuteResult {
+  return {
+    status: 'ok',
+    stdout: { text: '', truncatedChars: 0 },
+    stderr: { text: '', truncatedChars: 0 },
+    error: null,
+    final: null,
+    stateLost: false,
+    variables: [],
+    durationMs: 1_500,
+    ...overrides,
+  };
+}
+
+const metadata: TrajectoryMetadata = {
+  rootModel: 'claude-sonnet-4-5',
+  maxDepth: 2,
+  maxIterations: 30,
+  backend: 'anthropic',
+  backendKwargs: { model: 'claude-sonnet-4-5', apiKey: API_KEY, max_tokens: 4096, headers: { Authorization: `Bearer ${API_KEY}` }, baseURL: 'http://127.0.0.1:9' },
+  environmentKwargs: { image: 'rlm-sandbox:abc', memoryBytes: 1024 ** 3, env: { OPENAI_API_KEY: API_KEY, NOTE: `key is ${API_KEY}` } },
+  otherBackends: ['openai'],
+};
+
+const childTurn: TurnRecord = {
+  turn: 1,
+  system: 'child system prompt',
+  prompt: [{ role: 'user', content: 'child first message' }],
+  response: '```repl\nFINAL(llm_query("sum up"))\n```',
+  blocks: [
+    {
+      code: 'FINAL(llm_query("sum up"))',
+      result: result({ final: { value: 'summed', via: 'FINAL' } }),
+      subcalls: [{ kind: 'llm_query', model: 'gpt-5-mini', prompt: 'sum up', response: 'summed', error: null, usage: { inputTokens: 10, outputTokens: 2 }, durationMs: 250 }],
+    },
+  ],
+  finalAnswer: 'summed',
+  durationMs: 900,
+};
+
+const turns: TurnRecord[] = [
+  {
+    turn: 1,
+    system: 'root system prompt',
+    prompt: [{ role: 'user', content: 'Your context is a string with 12 total characters. … original query: "Q"' }],
+    response: '```repl\nprint(context.slice(0, 5))\nconst parts = rlm_query_batched(["a", "b"])\n```',
+    blocks: [
+      {
+        code: 'print(context.slice(0, 5))\nconst parts = rlm_query_batched(["a", "b"])',
+        result: result({
+          stdout: { text: 'hello\n', truncatedChars: 0 },
+          variables: [{ name: 'parts', type: 'Array(2)' }],
+        }),
+        subcalls: [
+          {
+            kind: 'rlm_query',
+            model: 'claude-haiku-4-5',
+            prompt: 'a',
+            response: 'summed',
+            error: null,
+            usage: { inputTokens: 110, outputTokens: 12 },
+            durationMs: 1_234,
+            child: {
+              runId: 'child-1',
+              depth: 1,
+              rootModel: 'claude-haiku-4-5',
+              turns: [childTurn],
+              answer: 'summed',
+              usage: {
+                'claude-haiku-4-5': { calls: 1, inputTokens: 100, outputTokens: 10, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0.00015 },
+                'gpt-5-mini': { calls: 1, inputTokens: 10, outputTokens: 2, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0.0000065 },
+              },
+            },
+          },
+          { kind: 'rlm_query', model: 'claude-haiku-4-5', prompt: 'b', response: null, error: 'Error: budget exceeded', usage: { inputTokens: 0, outputTokens: 0 }, durationMs: 3 },
+        ],
+      },
+    ],
+    finalAnswer: null,
+    durationMs: 4_321,
+  },
+  {
+    turn: 2,
+    system: 'root system prompt',
+    prompt: [
+      { role: 'user', content: 'first' },
+      { role: 'assistant', content: 'response 1' },
+      { role: 'user', content: 'REPL output of block 1 of 1:\nhello' },
+    ],
+    response: 'FINAL(done)',
+    blocks: [
+      {
+        code: 'nope()',
+        result: result({ status: 'error', stderr: { text: 'warned\n', truncatedChars: 0 }, error: { type: 'ReferenceError', message: 'nope is not defined', stack: ['at cell 2, line 1:1'] } }),
+        subcalls: [],
+      },
+    ],
+    finalAnswer: 'done',
+    durationMs: 800,
+  },
+];
+
+describe('TrajectoryWriter', () => {
+  it('writes a run with two iterations and a nested child, and reads it back', async () => {
+    const writer = new TrajectoryWriter({ logDir: path.join(dir, 'logs', 'nested'), metadata, now: () => new Date('2026-11-21T20:30:05.123Z') });
+    expect(path.basename(writer.path)).toMatch(/^rlm_2026-11-21_20-30-05_[0-9a-f]{8}\.jsonl$/);
+    for (const turn of turns) writer.writeTurn(turn);
+    await writer.flush();
+
+    const text = await readFile(writer.path, 'utf8');
+    expect(text.endsWith('\n')).toBe(true);
+    expect(text.trim().split('\n')).toHaveLength(3);
+    const { metadata: meta, iterations } = parseTrajectory(text);
+    expect(meta).toMatchObject({
+      type: 'metadata',
+      timestamp: '2026-11-21T20:30:05.123Z',
+      root_model: 'claude-sonnet-4-5',
+      max_depth: 2,
+      max_iterations: 30,
+      backend: 'anthropic',
+      environment_type: 'docker',
+      other_backends: ['openai'],
+      backend_kwargs: { model: 'claude-sonnet-4-5', max_tokens: 4096, baseURL: 'http://127.0.0.1:9' },
+      environment_kwargs: { image: 'rlm-sandbox:abc', memoryBytes: 1024 ** 3 },
+    });
+
+    expect(iterations.map((i) => i.iteration)).toEqual([1, 2]);
+    const [first, second] = iterations;
+    expect(first?.prompt[0]).toEqual({ role: 'system', content: 'root system prompt' });
+    expect(first?.iteration_time).toBe(4.321);
+    expect(first?.final_answer).toBeNull();
+    const block = first?.code_blocks[0];
+    expect(block?.result).toMatchObject({ stdout: 'hello\n', stderr: '', locals: { parts: '<Array(2)>' }, execution_time: 1.5, status: 'ok' });
+
+    const [childCall, failedCall] = block?.result.rlm_calls ?? [];
+    expect(childCall).toMatchObject({
+      root_model: 'claude-haiku-4-5',
+      prompt: 'a',
+      response: 'summed',
+      execution_time: 1.234,
+      prompt_tokens: 110,
+      completion_tokens: 12,
+      kind: 'rlm_query',
+      usage_summary: {
+        model_usage_summaries: {
+          'claude-haiku-4-5': { total_calls: 1, total_input_tokens: 100, total_output_tokens: 10 },
+          'gpt-5-mini': { total_calls: 1, total_input_tokens: 10, total_output_tokens: 2 },
+        },
+      },
+    });
+    expect(failedCall).toMatchObject({ response: '', error: 'Error: budget exceeded' });
+    expect(failedCall).not.toHaveProperty('trajectory');
+
+    const nested = parseTrajectory((childCall?.trajectory ?? []).map((line) => JSON.stringify(line)).join('\n'));
+    expect(nested.metadata).toMatchObject({ root_model: 'claude-haiku-4-5', run_id: 'child-1', depth: 1, max_depth: 2 });
+    expect(nested.iterations).toHaveLength(1);
+    expect(nested.iterations[0]?.prompt[0]).toEqual({ role: 'system', content: 'child system prompt' });
+    expect(nested.iterations[0]?.final_answer).toBe('summed');
+    expect(nested.iterations[0]?.code_blocks[0]?.result.rlm_calls[0]).toMatchObject({ root_model: 'gpt-5-mini', response: 'summed', prompt_tokens: 10 });
+
+    expect(second?.final_answer).toBe('done');
+    expect(second?.prompt.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'user']);
+    expect(second?.code_blocks[0]?.result).toMatchObject({
+      status: 'error',
+      stderr: 'warned\nReferenceError: nope is not defined\n    at cell 2, line 1:1',
+    });
+
+    expect(await readTrajectory(writer.path)).toEqual({ metadata: meta, iterations });
+  });
+
+  it('never writes an API key, whatever field holds it', async () => {
+    const writer = new TrajectoryWriter({ logDir: dir, metadata });
+    for (const turn of turns) writer.writeTurn(turn);
+    await writer.flush();
+    const text = await readFile(writer.path, 'utf8');
+    expect(text).not.toContain('THISISASECRETKEY');
+    expect(text).toContain('"apiKey":"[redacted]"');
+    expect(text).toContain('"OPENAI_API_KEY":"[redacted]"');
+    expect(text).toContain('"Authorization":"[redacted]"');
+    expect(text).toContain('"NOTE":"[redacted]"');
+  });
+
+  it('appends each line as it comes, so a crash leaves the lines so far', async () => {
+    const writer = new TrajectoryWriter({ logDir: dir, metadata });
+    writer.writeMetadata();
+    await writer.flush();
+    expect(parseTrajectory(await readFile(writer.path, 'utf8'))).toMatchObject({ iterations: [] });
+    writer.writeTurn(turns[0] as TurnRecord);
+    await writer.flush();
+    expect(parseTrajectory(await readFile(writer.path, 'utf8')).iterations).toHaveLength(1);
+    writer.writeMetadata();
+    writer.writeTurn(turns[1] as TurnRecord);
+    await writer.flush();
+    const text = await readFile(writer.path, 'utf8');
+    expect(text.match(/^\{"type":"metadata"/gm)).toHaveLength(1);
+    expect(parseTrajectory(text).iterations.map((i) => i.iteration)).toEqual([1, 2]);
+    expect((await stat(writer.path)).mode & 0o777).toBe(0o600);
+  });
+
+  it('keeps lines in call order when turns are written back to back', async () => {
+    const writer = new TrajectoryWriter({ logDir: dir, metadata });
+    const many = Array.from({ length: 50 }, (_, i) => ({ ...(turns[1] as TurnRecord), turn: i + 1 }));
+    for (const turn of many) writer.writeTurn(turn);
+    await writer.flush();
+    const { iterations } = await readTrajectory(writer.path);
+    expect(iterations.map((i) => i.iteration)).toEqual(many.map((t) => t.turn));
+  });
+
+  it('reports a write failure once and does not fail the run', async () => {
+    const blocker = path.join(dir, 'not-a-directory');
+    await writeFile(blocker, '');
+    const writer = new TrajectoryWriter({ logDir: blocker, metadata });
+    expect(() => {
+      for (const turn of turns) writer.writeTurn(turn);
+    }).not.toThrow();
+    await expect(writer.flush()).resolves.toBeUndefined();
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatch(/^rlm: warning: cannot write the trajectory to .*not-a-directory.*; the run goes on without it$/);
+    expect(await readdir(dir)).toEqual(['not-a-directory']);
+  });
+});
+
+describe('parseTrajectory', () => {
+  it('names the line that does not match', () => {
+    expect(() => parseTrajectory('{"type":"metadata"}')).toThrow(/^trajectory line 1 is not a metadata or iteration line/);
+    expect(() => parseTrajectory('\n{oops')).toThrow(/^trajectory line 2 is not JSON/);
+  });
+});

@@ -1,0 +1,382 @@
+/**
+ * A run's trajectory as JSON lines in the reference implementation's format, so its visualizer
+ * can open our logs: a `metadata` line, then one `iteration` line per turn with `prompt` (the
+ * messages sent, system prompt first), `response`, `code_blocks` (`code`, `result` {`stdout`,
+ * `stderr`, `locals`, `execution_time`, `rlm_calls`}), `final_answer` and `iteration_time`.
+ * Times are in seconds, as there. The input is the engine's own {@link TurnRecord}s.
+ *
+ * Extensions, which the visualizer ignores: a result's `status`, `value` and `state_lost`; a
+ * call's `kind` and, for a child RLM, `trajectory` — the lines the child would have written to a
+ * file of its own (a metadata line with its `run_id` and `depth`, then its iterations) — so a
+ * child nests under the call that started it, recursively. Every line of the file is a
+ * `metadata` or an `iteration` line: the visualizer takes any other line for an iteration.
+ *
+ * Secrets: every key in the metadata's kwargs that names a key, secret, token, password or
+ * credential is written as `[redacted]`, and so is any string there shaped like an API key.
+ */
+import { randomBytes } from 'node:crypto';
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ExecuteResult } from '@rlm/shared';
+import { z } from 'zod';
+import type { BlockRecord, ChildRunRecord, SubcallRecord, TurnRecord } from '../engine/run-records.js';
+import { warn } from '../logging.js';
+
+/** The run's configuration, as the metadata line records it. */
+export interface TrajectoryMetadata {
+  rootModel: string;
+  maxDepth: number;
+  maxIterations: number;
+  /** The root backend's name, e.g. `anthropic`. */
+  backend: string;
+  /** The backend's settings; secrets are redacted on the way out. */
+  backendKwargs?: Readonly<Record<string, unknown>>;
+  /** The sandbox's settings (image, limits, runtime…); secrets are redacted on the way out. */
+  environmentKwargs?: Readonly<Record<string, unknown>>;
+  /** Other backends the run may call (a sub model's, named models'), by name. */
+  otherBackends?: readonly string[] | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What is written (the reference's names and units), as zod schemas
+
+const ModelUsageSummaryLine = z.object({
+  total_calls: z.number(),
+  total_input_tokens: z.number(),
+  total_output_tokens: z.number(),
+});
+
+const RlmCallLineBase = z
+  .object({
+    root_model: z.string(),
+    prompt: z.union([z.string(), z.record(z.string(), z.unknown())]),
+    response: z.string(),
+    usage_summary: z.object({ model_usage_summaries: z.record(z.string(), ModelUsageSummaryLine) }),
+    execution_time: z.number(),
+    /** Read by the visualizer's sub-call cards. */
+    prompt_tokens: z.number().optional(),
+    completion_tokens: z.number().optional(),
+    error: z.string().optional(),
+    kind: z.enum(['llm_query', 'rlm_query']).optional(),
+  })
+  .loose();
+
+const MetadataLine = z
+  .object({
+    type: z.literal('metadata'),
+    timestamp: z.string(),
+    root_model: z.string(),
+    max_depth: z.number(),
+    max_iterations: z.number(),
+    backend: z.string(),
+    backend_kwargs: z.record(z.string(), z.unknown()),
+    environment_type: z.string(),
+    environment_kwargs: z.record(z.string(), z.unknown()),
+    other_backends: z.array(z.string()).nullable(),
+  })
+  .loose();
+export type MetadataLine = z.infer<typeof MetadataLine>;
+
+const ReplResultLineSchema = z
+  .object({
+    stdout: z.string(),
+    stderr: z.string(),
+    locals: z.record(z.string(), z.unknown()),
+    execution_time: z.number(),
+    get rlm_calls() {
+      return z.array(RlmCallLine);
+    },
+    status: z.enum(['ok', 'error', 'timeout']).optional(),
+    value: z.string().optional(),
+    state_lost: z.boolean().optional(),
+  })
+  .loose();
+
+const IterationLine = z
+  .object({
+    type: z.literal('iteration'),
+    iteration: z.number().int().positive(),
+    timestamp: z.string(),
+    prompt: z.array(z.object({ role: z.string(), content: z.string() })),
+    response: z.string(),
+    code_blocks: z.array(z.object({ code: z.string(), result: ReplResultLineSchema })),
+    final_answer: z.string().nullable(),
+    iteration_time: z.number().nullable(),
+  })
+  .loose();
+
+export type IterationLine = z.infer<typeof IterationLine>;
+type ReplResultLine = IterationLine['code_blocks'][number]['result'];
+export type TrajectoryLine = MetadataLine | IterationLine;
+
+const TrajectoryLineSchema = z.discriminatedUnion('type', [MetadataLine, IterationLine]);
+
+type RlmCallLine = z.infer<typeof RlmCallLineBase> & { trajectory?: TrajectoryLine[] };
+const RlmCallLine: z.ZodType<RlmCallLine> = RlmCallLineBase.extend({
+  get trajectory() {
+    return z.array(TrajectoryLineSchema).optional();
+  },
+});
+
+/** A trajectory read back: its metadata line (if any) and its iterations, in file order. */
+export interface ParsedTrajectory {
+  metadata: MetadataLine | null;
+  iterations: IterationLine[];
+}
+
+/**
+ * Parses a trajectory's JSONL text with the schemas above; blank lines are skipped.
+ *
+ * @throws {Error} a line is not JSON or does not match, naming the line number; the zod error is the `cause`.
+ */
+export function parseTrajectory(jsonl: string): ParsedTrajectory {
+  const parsed: ParsedTrajectory = { metadata: null, iterations: [] };
+  const lines = jsonl.split('\n');
+  for (const [index, text] of lines.entries()) {
+    if (text.trim() === '') continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      throw new Error(`trajectory line ${index + 1} is not JSON: ${(error as Error).message}`, { cause: error });
+    }
+    const result = TrajectoryLineSchema.safeParse(value);
+    if (!result.success) {
+      throw new Error(`trajectory line ${index + 1} is not a metadata or iteration line: ${z.prettifyError(result.error)}`, {
+        cause: result.error,
+      });
+    }
+    if (result.data.type === 'metadata') parsed.metadata ??= result.data;
+    else parsed.iterations.push(result.data);
+  }
+  return parsed;
+}
+
+/** Reads and parses a trajectory file; see {@link parseTrajectory}. */
+export async function readTrajectory(file: string): Promise<ParsedTrajectory> {
+  return parseTrajectory(await readFile(file, 'utf8'));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Converting
+
+const seconds = (ms: number) => Math.round(ms) / 1000;
+
+/** The metadata line; `extra` adds fields (a child's `run_id` and `depth`). */
+export function toMetadataLine(metadata: TrajectoryMetadata, now: Date, extra: Record<string, unknown> = {}): MetadataLine {
+  return {
+    type: 'metadata',
+    timestamp: now.toISOString(),
+    root_model: metadata.rootModel,
+    max_depth: metadata.maxDepth,
+    max_iterations: metadata.maxIterations,
+    backend: metadata.backend,
+    backend_kwargs: redactedRecord(metadata.backendKwargs),
+    environment_type: 'docker',
+    environment_kwargs: redactedRecord(metadata.environmentKwargs),
+    other_backends: metadata.otherBackends ? metadata.otherBackends.map((name) => String(redact(name, new WeakSet()))) : null,
+    ...extra,
+  };
+}
+
+/**
+ * One turn as an iteration line. `metadata` is the run's, from which a child RLM's nested metadata
+ * line is made (its own root model, run id and depth).
+ */
+export function toIterationLine(turn: TurnRecord, metadata: TrajectoryMetadata, now: Date): IterationLine {
+  const prompt = turn.prompt.map(({ role, content }) => ({ role: role as string, content }));
+  return {
+    type: 'iteration',
+    iteration: turn.turn,
+    timestamp: now.toISOString(),
+    prompt: turn.system === '' ? prompt : [{ role: 'system', content: turn.system }, ...prompt],
+    response: turn.response,
+    code_blocks: turn.blocks.map((block) => ({ code: block.code, result: toResultLine(block, metadata, now) })),
+    final_answer: turn.finalAnswer,
+    iteration_time: seconds(turn.durationMs),
+  };
+}
+
+/** A child run as the lines of a trajectory of its own: metadata, then its iterations. */
+export function toChildTrajectory(child: ChildRunRecord, metadata: TrajectoryMetadata, now: Date): TrajectoryLine[] {
+  const childMetadata: TrajectoryMetadata = { ...metadata, rootModel: child.rootModel };
+  return [
+    toMetadataLine(childMetadata, now, { run_id: child.runId, depth: child.depth }),
+    ...child.turns.map((turn) => toIterationLine(turn, childMetadata, now)),
+  ];
+}
+
+function toResultLine(block: BlockRecord, metadata: TrajectoryMetadata, now: Date): ReplResultLine {
+  const result: ExecuteResult = block.result;
+  const stderrParts = [result.stderr.text.replace(/\n+$/, '')];
+  if (result.error) stderrParts.push([`${result.error.type}: ${result.error.message}`, ...result.error.stack.map((f) => `    ${f}`)].join('\n'));
+  const locals: Record<string, string> = {};
+  for (const variable of result.variables) locals[variable.name] = `<${variable.type}>`;
+  return {
+    stdout: result.stdout.text,
+    stderr: stderrParts.filter((part) => part !== '').join('\n'),
+    locals,
+    execution_time: seconds(result.durationMs),
+    rlm_calls: block.subcalls.map((call) => toCallLine(call, metadata, now)),
+    status: result.status,
+    ...(result.value === undefined ? {} : { value: result.value }),
+    ...(result.stateLost ? { state_lost: true } : {}),
+  };
+}
+
+function toCallLine(call: SubcallRecord, metadata: TrajectoryMetadata, now: Date): RlmCallLine {
+  // A child's usage is its whole run's, per model; a plain call's is its own.
+  const usage = call.child
+    ? Object.entries(call.child.usage).map(([model, u]) => [model, u.calls, u.inputTokens, u.outputTokens] as const)
+    : [[call.model, 1, call.usage.inputTokens, call.usage.outputTokens] as const];
+  const summaries: Record<string, z.infer<typeof ModelUsageSummaryLine>> = {};
+  let inputTokens = 0;
+  let outputTokens = 0;
+  for (const [model, calls, input, output] of usage) {
+    const previous = summaries[model];
+    summaries[model] = {
+      total_calls: (previous?.total_calls ?? 0) + calls,
+      total_input_tokens: (previous?.total_input_tokens ?? 0) + input,
+      total_output_tokens: (previous?.total_output_tokens ?? 0) + output,
+    };
+    inputTokens += input;
+    outputTokens += output;
+  }
+  return {
+    root_model: call.model,
+    prompt: call.prompt,
+    response: call.response ?? '',
+    usage_summary: { model_usage_summaries: summaries },
+    execution_time: seconds(call.durationMs),
+    prompt_tokens: inputTokens,
+    completion_tokens: outputTokens,
+    ...(call.error === null ? {} : { error: call.error }),
+    kind: call.kind,
+    ...(call.child ? { trajectory: toChildTrajectory(call.child, metadata, now) } : {}),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redaction
+
+const REDACTED = '[redacted]';
+/** Key names (lower case, without `-`, `_` and blanks) that hold secrets. */
+const SECRET_KEY = /(?:key|token|secret|password|passwd|passphrase|credentials?|authorization|cookie|signature)$|^(?:auth|bearer)$/;
+/** Strings shaped like provider API keys or bearer headers. */
+const SECRET_VALUE = /\b(?:sk-[A-Za-z0-9_-]{16,}|sk_[A-Za-z0-9]{16,}|AIza[0-9A-Za-z_-]{30,}|xox[abp]-[A-Za-z0-9-]{10,}|gh[pousr]_[A-Za-z0-9]{20,}|Bearer\s+[A-Za-z0-9._~+/-]{16,}=*)/;
+
+function isSecretKey(key: string): boolean {
+  return SECRET_KEY.test(key.toLowerCase().replace(/[-_\s]/g, ''));
+}
+
+function redactedRecord(record: Readonly<Record<string, unknown>> | undefined): Record<string, unknown> {
+  const value = redact(record ?? {}, new WeakSet());
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+/** A JSON-safe copy of `value` with secrets redacted; functions, bigints and cycles become strings. */
+function redact(value: unknown, seen: WeakSet<object>): unknown {
+  if (typeof value === 'string') return SECRET_VALUE.test(value) ? REDACTED : value;
+  if (value === null || typeof value === 'number' || typeof value === 'boolean') return value;
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'function') return `<function ${value.name || 'anonymous'}>`;
+  if (typeof value !== 'object') return undefined;
+  if (seen.has(value)) return '[circular]';
+  seen.add(value);
+  if (value instanceof Date) return value.toISOString();
+  if (value instanceof URL) return redact(value.href, seen);
+  if (Array.isArray(value)) return value.map((item) => redact(item, seen) ?? null);
+  const copy: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    if (isSecretKey(key)) {
+      if (item !== undefined && item !== null) copy[key] = REDACTED;
+      continue;
+    }
+    const redacted = redact(item, seen);
+    if (redacted !== undefined) copy[key] = redacted;
+  }
+  return copy;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer
+
+export interface TrajectoryWriterOptions {
+  /** Directory of the log files; created (mode 0700) if missing. */
+  logDir: string;
+  /** The run's configuration: the first line of the file. */
+  metadata: TrajectoryMetadata;
+  /** Start of the file name, `rlm` by default: `<prefix>_<YYYY-MM-DD_HH-MM-SS>_<8 hex>.jsonl` (UTC). */
+  fileNamePrefix?: string;
+  now?: () => Date;
+}
+
+/**
+ * Appends a run's trajectory to a JSONL file as it happens: the metadata line on the first write,
+ * then one line per {@link writeTurn}, in call order (writes are serialized), so a crash leaves
+ * every line written so far. The file is created with mode 0600: it holds the prompts, and so
+ * pieces of the context.
+ *
+ * Writing never fails the run: the first write error is reported through `warn` (later ones are
+ * not), and the following lines are still attempted.
+ */
+export class TrajectoryWriter {
+  /** The file's absolute path (it exists once the first line is written). */
+  readonly path: string;
+  readonly #metadata: TrajectoryMetadata;
+  readonly #now: () => Date;
+  #queue: Promise<void> = Promise.resolve();
+  #metadataWritten = false;
+  #failed = false;
+
+  constructor(options: TrajectoryWriterOptions) {
+    this.#metadata = options.metadata;
+    this.#now = options.now ?? (() => new Date());
+    const stamp = this.#now().toISOString().slice(0, 19).replace('T', '_').replace(/:/g, '-');
+    const id = randomBytes(4).toString('hex');
+    this.path = path.resolve(options.logDir, `${options.fileNamePrefix ?? 'rlm'}_${stamp}_${id}.jsonl`);
+  }
+
+  /** Appends the metadata line now, rather than with the first turn (e.g. so a run that fails early leaves a file). */
+  writeMetadata(): void {
+    if (this.#metadataWritten) return;
+    this.#metadataWritten = true;
+    this.#append(() => toMetadataLine(this.#metadata, this.#now()));
+  }
+
+  /** Appends one turn of the root run as an `iteration` line, its child runs nested in it. */
+  writeTurn(turn: TurnRecord): void {
+    this.writeMetadata();
+    this.#append(() => toIterationLine(turn, this.#metadata, this.#now()));
+  }
+
+  /** Resolves once every line given so far is written (or has failed). Never rejects. */
+  flush(): Promise<void> {
+    return this.#queue;
+  }
+
+  #append(line: () => TrajectoryLine): void {
+    let text: string;
+    try {
+      // Serialized now: the records may change after this call returns.
+      text = `${JSON.stringify(line())}\n`;
+    } catch (error) {
+      this.#report(error);
+      return;
+    }
+    this.#queue = this.#queue.then(async () => {
+      try {
+        await mkdir(path.dirname(this.path), { recursive: true, mode: 0o700 });
+        await appendFile(this.path, text, { encoding: 'utf8', mode: 0o600 });
+      } catch (error) {
+        this.#report(error);
+      }
+    });
+  }
+
+  #report(error: unknown): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    warn(`cannot write the trajectory to ${this.path} (${(error as Error).message}); the run goes on without it`);
+  }
+}
