@@ -49,21 +49,26 @@ afterAll(async () => {
   await rm(workDir, { recursive: true, force: true });
 });
 
+// Other test files start sandboxes whose first start reaps orphans in the background; a label of
+// this run's own keeps their reapers away from these containers.
+const label = `${SANDBOX_LABEL}.test-${randomBytes(4).toString('hex')}`;
+
 describe('reapOrphanedSandboxes', () => {
   it('removes a sandbox whose owner died and leaves one whose owner lives', async () => {
-    const orphan = await sleeper({ ...sandboxOwnerLabels(), [SANDBOX_LABEL]: await deadOwner() });
-    const owned = await sleeper(sandboxOwnerLabels());
+    const { [SANDBOX_LABEL]: liveOwner, ...otherLabels } = sandboxOwnerLabels();
+    const orphan = await sleeper({ ...otherLabels, [label]: await deadOwner() });
+    const owned = await sleeper({ ...otherLabels, [label]: liveOwner ?? '' });
 
-    const listed = await listSandboxes({ docker });
+    const listed = await listSandboxes({ docker, label });
     expect(listed.find((s) => s.id === orphan.id)).toMatchObject({ ownerStatus: 'dead', ownerAlive: false, state: 'running' });
     expect(listed.find((s) => s.id === owned.id)).toMatchObject({ ownerStatus: 'alive', ownerAlive: true });
 
-    const result = await reapOrphanedSandboxes({ docker, signal: AbortSignal.timeout(60_000), stateRoot: workDir });
+    const result = await reapOrphanedSandboxes({ docker, label, signal: AbortSignal.timeout(60_000), stateRoot: workDir });
     expect(result.removed).toContain(orphan.id);
     expect(result.removed).not.toContain(owned.id);
     expect(result.failed).toEqual([]);
 
-    const after = await listSandboxes({ docker });
+    const after = await listSandboxes({ docker, label });
     expect(after.some((s) => s.id === orphan.id)).toBe(false);
     expect(after.find((s) => s.id === owned.id)?.state).toBe('running');
   });

@@ -175,24 +175,29 @@ export interface SandboxContainer {
 export interface SandboxListOptions {
   docker: Dockerode;
   signal?: AbortSignal;
+  /**
+   * The label that marks sandboxes and holds their owner; default `rlm.sandbox`. Another label is a
+   * separate namespace that no other rlm process lists or reaps (tests use one per run).
+   */
+  label?: string;
 }
 
 /**
- * Every container labelled `rlm.sandbox` on the engine, in any state.
+ * Every container labelled `rlm.sandbox` (or `options.label`) on the engine, in any state.
  *
  * @throws the engine's error when it cannot list containers; AbortedError when `signal` fires.
  */
 export async function listSandboxes(options: SandboxListOptions): Promise<SandboxContainer[]> {
-  const { docker, signal } = options;
+  const { docker, signal, label = SANDBOX_LABEL } = options;
   let containers: Dockerode.ContainerInfo[];
   try {
-    containers = await docker.listContainers({ all: true, filters: { label: [SANDBOX_LABEL] }, ...(signal ? { abortSignal: signal } : {}) });
+    containers = await docker.listContainers({ all: true, filters: { label: [label] }, ...(signal ? { abortSignal: signal } : {}) });
   } catch (error) {
     if (signal?.aborted) throw new AbortedError('listing sandboxes was aborted', { cause: error });
     throw error;
   }
   return containers.map((c) => {
-    const owner = c.Labels[SANDBOX_LABEL] ?? '';
+    const owner = c.Labels[label] ?? '';
     const status = ownerStatus(owner);
     return {
       id: c.Id,
