@@ -7,3 +7,4 @@ export * from './protocol/tool-names.js';
 export * from './rpc/errors.js';
 export * from './rpc/rpc-connection.js';
 export * from './rpc/websocket-transport.js';
+export * from './launch/repl-server-args.js';

@@ -16,6 +16,7 @@ import {
   DEFAULT_OUTPUT_LIMIT_CHARS,
   DefineTools,
   Execute,
+  formatReplServerArgs,
   LoadContext,
   ProtocolViolationError,
   RemoteError,
@@ -477,7 +478,7 @@ class ContainerInstance {
         labels: { ...sandboxOwnerLabels(), 'rlm.sandbox.id': init.sandboxId },
         contextDir: init.contextDir,
         controlDir,
-        args: ['--url', listener.containerUrl, '--token', listener.token, '--heap-limit-mb', String(heapLimitMb)],
+        args: formatReplServerArgs({ url: listener.containerUrl, token: listener.token, heapLimitMb }),
         limits: init.limits,
         ...(init.runtime ? { runtime: init.runtime } : {}),
       });
