@@ -55,7 +55,16 @@ export interface ModelBackend {
    *
    * @throws {ModelCallError} the provider failed (after the backend's own retries) or `signal` fired.
    */
-  complete(request: CompletionRequest, options: { signal?: AbortSignal }): Promise<CompletionResponse>;
+  complete(request: CompletionRequest, options: CompleteOptions): Promise<CompletionResponse>;
+}
+
+export interface CompleteOptions {
+  signal?: AbortSignal;
+  /**
+   * Called with each piece of text as the provider streams it (for progress display). Backends that
+   * stream call it as text arrives; the others once with the whole text. Must not throw.
+   */
+  onTextDelta?: (text: string) => void;
 }
 
 /** A model call failed; says which backend and model, and whether trying again may help. */
@@ -65,7 +74,7 @@ export class ModelCallError extends RlmError {
     message: string,
     readonly backend: string,
     readonly model: string,
-    readonly details: { statusCode?: number; isRetryable?: boolean; responseBody?: string } = {},
+    readonly details: { statusCode?: number; isRetryable?: boolean; responseBody?: string; retryAfterMs?: number; attempts?: number } = {},
     options?: ErrorOptions,
   ) {
     super(message, options);
