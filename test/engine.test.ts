@@ -161,6 +161,10 @@ describe('sub-calls', () => {
     expect(grandchildCall?.child?.depth).toBe(2);
     expect(result.usage['root-model']?.calls).toBe(6);
     expect(result.usage['sub-model']?.calls).toBe(1);
+    // Each child's record holds its own usage, not the tree's: the child made 2 root calls, and its
+    // grandchild's 2 root calls and 1 sub call are merged into it when the grandchild ends.
+    expect(childCall?.child?.usage['root-model']?.calls).toBe(4);
+    expect(grandchildCall?.child?.usage).toEqual({ 'root-model': expect.objectContaining({ calls: 2 }), 'sub-model': expect.objectContaining({ calls: 1 }) });
   });
 });
 
@@ -257,6 +261,19 @@ describe('cancellation, tools, sessions, compaction and trajectories', () => {
     await using session = rlm.session();
     expect((await session.completion({ context: 'first', query: 'q1' })).answer).toBe('5');
     expect((await session.completion({ context: 'second', query: 'q2' })).answer).toBe('5|first|second|true');
+  });
+
+  it('replaces a session sandbox that a stopped completion closed, with every context loaded again', async () => {
+    const model = root([
+      repl('while (true) {}'),
+      repl('FINAL([context, context_1].join("+"))'),
+    ]);
+    const rlm = new RLM({ root: { backend: model, model: 'm' }, sandbox, limits: { cellTimeoutMs: 60_000 } });
+    await using session = rlm.session();
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 1_000);
+    await expect(session.completion({ context: 'first', query: 'q1', signal: controller.signal })).rejects.toBeInstanceOf(AbortedError);
+    expect((await session.completion({ context: 'second', query: 'q2' })).answer).toBe('first+second');
   });
 
   it('summarises the root conversation near the context window and keeps the full history in the REPL', async () => {

@@ -10,7 +10,8 @@ import { contextWindowOf, estimateTokens } from '../models/context-windows.js';
 import type { ContextValue, JsonValue } from '../sandbox/context-files.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import type { SandboxTool } from '../sandbox/tools.js';
-import type { UsageLedger } from '../usage/usage-ledger.js';
+import type { PriceOverrides } from '../usage/pricing.js';
+import { UsageLedger } from '../usage/usage-ledger.js';
 import { extractCodeBlocks, findFinalInText } from './code-blocks.js';
 import { describeContext, formatContextDescription } from './context-description.js';
 import type { EventStream } from './event-stream.js';
@@ -34,7 +35,9 @@ export interface RunTree {
   roles: ModelRoles;
   language: Language;
   budget: RunBudget;
+  /** This run's usage (a child run gets its own, merged into its parent's when it ends). */
   ledger: UsageLedger;
+  prices?: PriceOverrides;
   events: EventStream<RunEvent>;
   tools: Readonly<Record<string, RlmTool>>;
   sandboxOptions: NonNullable<RlmOptions['sandbox']>;
@@ -300,16 +303,24 @@ async function runChild(
   tree: RunTree,
   child: { prompt: string; role: ModelRole; parentRunId: string; depth: number; signal: AbortSignal },
 ): Promise<ChildRunRecord> {
-  const outcome = await runRlm(
-    { ...tree, signal: AbortSignal.any([tree.signal, child.signal]) },
-    {
-      query: 'Your context is a task given to you by a parent RLM. Read it in full from the `context` variable, do what it asks, and answer with FINAL(...).',
-      depth: child.depth,
-      parentRunId: child.parentRunId,
-      root: child.role,
-      context: child.prompt,
-    },
-  );
+  // The child keeps its own ledger, so its record shows its own usage; the parent's ledger gets it
+  // when the child ends, however it ends.
+  const ledger = new UsageLedger(tree.prices ? { priceOverrides: tree.prices } : {});
+  let outcome: RunOutcome;
+  try {
+    outcome = await runRlm(
+      { ...tree, ledger, signal: AbortSignal.any([tree.signal, child.signal]) },
+      {
+        query: 'Your context is a task given to you by a parent RLM. Read it in full from the `context` variable, do what it asks, and answer with FINAL(...).',
+        depth: child.depth,
+        parentRunId: child.parentRunId,
+        root: child.role,
+        context: child.prompt,
+      },
+    );
+  } finally {
+    tree.ledger.merge(ledger);
+  }
   if (outcome.error && outcome.answer === null) throw outcome.error;
   return {
     runId: outcome.runId,
@@ -317,7 +328,7 @@ async function runChild(
     rootModel: child.role.model,
     turns: outcome.turns,
     answer: outcome.answer,
-    usage: tree.ledger.snapshot(),
+    usage: ledger.snapshot(),
   };
 }
 

@@ -117,6 +117,7 @@ export class RLM {
       language: options.language ?? ('javascript' satisfies Language),
       budget,
       ledger,
+      ...(options.prices ? { prices: options.prices } : {}),
       events,
       tools: options.tools ?? {},
       sandboxOptions: options.sandbox ?? {},
@@ -170,6 +171,8 @@ export class RlmSession implements AsyncDisposable {
   #sandbox: Sandbox | undefined;
   #contexts = 0;
   #histories: ChatMessage[][] = [];
+  /** Every context and history loaded so far, to load again into a replacement sandbox. */
+  readonly #loads: Array<{ variable: string; value: ContextValue }> = [];
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
   readonly #rlm: RLM;
@@ -200,27 +203,38 @@ export class RlmSession implements AsyncDisposable {
 
   async #prepare(input: CompletionInput, tree: RunTree, signal: AbortSignal) {
     const variable = this.#contexts === 0 ? 'context' : `context_${this.#contexts}`;
-    if (!this.#sandbox) {
-      const tools = Object.fromEntries(
-        Object.entries(tree.tools).flatMap(([name, tool]) => (isFunctionTool(tool) ? [[name, { ...(tool.description ? { description: tool.description } : {}), handler: tool.handler }]] : [])),
-      );
-      this.#sandbox = await Sandbox.create({ ...tree.sandboxOptions, cellTimeoutMs: tree.budget.limits.cellTimeoutMs, tools, signal });
-      for (const [name, tool] of Object.entries(tree.tools)) if (!isFunctionTool(tool)) await this.#sandbox.loadContext(tool.value, { variable: name, signal });
-    }
-    await this.#sandbox.loadContext(input.context, { variable, signal });
     const index = this.#histories.length - 1;
-    if (index >= 0) {
-      const history = (this.#histories[index] ?? []).map((m) => ({ role: m.role, content: m.content }));
-      await this.#sandbox.loadContext(history, { variable: `history_${index}`, signal });
+    const loads: Array<{ variable: string; value: ContextValue }> = [{ variable, value: input.context }];
+    if (index >= 0) loads.push({ variable: `history_${index}`, value: (this.#histories[index] ?? []).map((m) => ({ role: m.role, content: m.content })) });
+    const sandbox = await this.#sandboxFor(tree, signal);
+    for (const load of loads) {
+      await sandbox.loadContext(load.value, { variable: load.variable, signal });
+      this.#loads.push(load);
     }
     this.#contexts += 1;
     const variables = Array.from({ length: this.#contexts }, (_, i) => (i === 0 ? 'context' : `context_${i}`));
     return {
-      sandbox: this.#sandbox,
+      sandbox,
       contextVariables: variables,
       contextDescription: `${formatContextDescription(describeContext(input.context))} It is in \`${variable}\`${variables.length > 1 ? `; earlier contexts are in ${variables.slice(0, -1).map((v) => `\`${v}\``).join(', ')}` : ''}.`,
       historyCount: this.#histories.length,
     };
+  }
+
+  /**
+   * The session's sandbox, created on first use — and again, with every context and history loaded
+   * anew, if a cancelled or limit-stopped completion closed the previous one.
+   */
+  async #sandboxFor(tree: RunTree, signal: AbortSignal): Promise<Sandbox> {
+    if (this.#sandbox && !this.#sandbox.isClosed) return this.#sandbox;
+    const tools = Object.fromEntries(
+      Object.entries(tree.tools).flatMap(([name, tool]) => (isFunctionTool(tool) ? [[name, { ...(tool.description ? { description: tool.description } : {}), handler: tool.handler }]] : [])),
+    );
+    const sandbox = await Sandbox.create({ ...tree.sandboxOptions, cellTimeoutMs: tree.budget.limits.cellTimeoutMs, tools, signal });
+    this.#sandbox = sandbox;
+    for (const [name, tool] of Object.entries(tree.tools)) if (!isFunctionTool(tool)) await sandbox.loadContext(tool.value, { variable: name, signal });
+    for (const load of this.#loads) await sandbox.loadContext(load.value, { variable: load.variable, signal });
+    return sandbox;
   }
 
   /** Removes the session's sandbox. Safe to call twice. */
