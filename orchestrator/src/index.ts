@@ -31,7 +31,27 @@ export {
   type ModelBackend,
   type TokenUsage,
 } from './models/model-backend.js';
-export { createOpenAICompatibleBackend, type OpenAICompatibleOptions } from './models/openai-compatible-backend.js';
+export {
+  createOpenAICompatibleBackend,
+  isReasoningModel,
+  type ChatDialect,
+  type OpenAICompatibleOptions,
+  type ReasoningEffort,
+  type ReasoningEffortParameter,
+  type TokenLimitParameter,
+} from './models/openai-compatible-backend.js';
+export {
+  createPresetBackend,
+  DEFAULT_AZURE_API_VERSION,
+  isPresetName,
+  OPENAI_COMPATIBLE_PRESETS,
+  PRESET_NAMES,
+  resolvePreset,
+  type OpenAICompatiblePreset,
+  type PresetBackendOptions,
+  type PresetName,
+  type ResolvedPreset,
+} from './models/openai-presets.js';
 export { ScriptedBackend, type ScriptedReply, type ScriptFunction } from './models/scripted-backend.js';
 export { contextWindowOf, estimateTokens } from './models/context-windows.js';
 

@@ -72,7 +72,9 @@ export class ResilientCaller {
 
   constructor(backend: string, options: ResilienceOptions = {}, clock: ResilienceClock = realClock) {
     this.#backend = backend;
-    this.options = { ...DEFAULT_RESILIENCE, ...stripUndefined(options) };
+    // Only the resilience keys: callers pass their whole backend options (keys, URLs…) through.
+    const known = Object.fromEntries(Object.keys(DEFAULT_RESILIENCE).map((key) => [key, options[key as keyof ResilienceOptions]]));
+    this.options = { ...DEFAULT_RESILIENCE, ...stripUndefined(known) } as Required<ResilienceOptions>;
     this.#clock = clock;
     for (const [key, value] of Object.entries(this.options)) {
       if (!(Number.isFinite(value) && value >= 0)) throw new RangeError(`${backend}: ${key} must be a non-negative number, got ${value}`);
