@@ -116,7 +116,7 @@ describe('ResilientCaller', () => {
     await expect(caller.call('m', failing(new HttpFailure(500)).attempt, classify, controller.signal)).rejects.toBeInstanceOf(AbortedError);
   });
 
-  it('takes its own keys from a backend's whole options and ignores the rest', () => {
+  it("takes its own keys from a backend's whole options and ignores the rest", () => {
     const caller = new ResilientCaller('test', { maxRetries: 1, apiKey: 'sk-x', baseURL: 'http://127.0.0.1' } as never, fakeClock());
     expect(caller.options.maxRetries).toBe(1);
     expect(caller.options).not.toHaveProperty('apiKey');
