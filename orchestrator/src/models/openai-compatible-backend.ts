@@ -1,16 +1,71 @@
 /**
- * A backend for OpenAI's Chat Completions API and the servers that speak it (vLLM, Ollama,
- * OpenRouter, …), through the official `openai` SDK.
+ * A backend for OpenAI's Chat Completions API and the servers that speak it (OpenRouter, vLLM,
+ * Ollama, Gemini, Azure, …), through the official `openai` SDK. It streams every call (so long
+ * answers never sit idle on a connection), assembles text and usage from the deltas, and leaves
+ * retries, timeouts and the concurrency cap to {@link ResilientCaller}: the SDK's own retries are off.
+ *
+ * Servers differ in which request fields they take; {@link ChatDialect} says what one server
+ * takes and {@link chatCompletionParams} is the one place that decides what is sent.
+ * Presets for the common providers are in `openai-presets.ts`.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import OpenAI from 'openai';
+import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import { z } from 'zod';
 import { RlmError } from '../errors.js';
-import { ModelCallError, type CompletionRequest, type CompletionResponse, type ModelBackend } from './model-backend.js';
+import { ModelCallError, type CompleteOptions, type CompletionRequest, type CompletionResponse, type ModelBackend, type TokenUsage } from './model-backend.js';
+import { ResilientCaller, isConnectionError, isRetryableStatus, parseRetryAfter, type AttemptFailure, type ResilienceOptions } from './resilience.js';
 
-export interface OpenAICompatibleOptions {
+/** Which field carries the output-token cap. `auto`: `max_completion_tokens` for reasoning models, else `max_tokens`. */
+export type TokenLimitParameter = 'max_tokens' | 'max_completion_tokens' | 'auto';
+
+/**
+ * How a server takes a reasoning effort:
+ * - `reasoning_effort`: the top-level field, whatever the model (the server decides);
+ * - `reasoning_effort-for-reasoning-models`: the top-level field, only to reasoning models (OpenAI, Azure reject it elsewhere);
+ * - `reasoning-object`: `reasoning: { effort }` (OpenRouter, Vercel AI Gateway);
+ * - `unsupported`: the server has no such setting; asking for one is an error when the backend is created.
+ */
+export type ReasoningEffortParameter = 'reasoning_effort' | 'reasoning_effort-for-reasoning-models' | 'reasoning-object' | 'unsupported';
+
+/** Effort levels as OpenAI names them; other servers accept a subset. */
+export type ReasoningEffort = 'none' | 'minimal' | 'low' | 'medium' | 'high' | 'xhigh';
+
+/** What one server accepts in a chat completion request. */
+export interface ChatDialect {
+  tokenLimitParameter: TokenLimitParameter;
+  reasoningEffortParameter: ReasoningEffortParameter;
+  /**
+   * Send `stream_options: { include_usage: true }` when streaming. Servers that reject the field
+   * get `false`; their usage is read from whatever the stream carries, and is zero when it carries none.
+   */
+  streamOptions: boolean;
+  /** Stream the answer; `false` for servers that cannot (one JSON body, one `onTextDelta` call). */
+  stream: boolean;
+}
+
+/** The dialect of OpenAI's own API: everything supported, caps picked per model. */
+export const OPENAI_DIALECT: Readonly<ChatDialect> = Object.freeze({
+  tokenLimitParameter: 'auto',
+  reasoningEffortParameter: 'reasoning_effort-for-reasoning-models',
+  streamOptions: true,
+  stream: true,
+});
+
+/** Generation settings sent with every call of a backend. */
+export interface GenerationSettings {
+  /** Sent per {@link ChatDialect.reasoningEffortParameter}. */
+  reasoningEffort?: ReasoningEffort;
+  /** Sampling temperature; never sent to reasoning models, which reject it. */
+  temperature?: number;
+  /** Output cap when the request names none; default: none sent (the server's default). */
+  defaultMaxOutputTokens?: number;
+}
+
+export interface OpenAICompatibleOptions extends ResilienceOptions, GenerationSettings, Partial<ChatDialect> {
   /** Used in errors and usage reports; default `openai`. */
   name?: string;
-  /** Default `https://api.openai.com/v1`. */
+  /** The API's base URL, ending before `/chat/completions`; default `https://api.openai.com/v1`. */
   baseURL?: string;
   /** The API key; default: the variable named by `apiKeyEnv`. */
   apiKey?: string;
@@ -18,113 +73,451 @@ export interface OpenAICompatibleOptions {
   apiKeyEnv?: string;
   /** Servers that need no key (a local vLLM) pass `false`. Default true. */
   requiresApiKey?: boolean;
-  /** Per-request timeout in milliseconds; default 600 000. */
-  timeoutMs?: number;
-  /** SDK-level retries on 408/409/429/5xx; default 2. */
-  maxRetries?: number;
+  /** Headers sent with every request (gateway routing, attribution). */
+  defaultHeaders?: Record<string, string>;
+  /** Where keys are read from; default `process.env`. */
   env?: NodeJS.ProcessEnv;
 }
 
-/** The part of a chat completion the engine reads; anything else the server sends is ignored. */
-const ChatCompletionBody = z.object({
-  model: z.string().optional(),
-  choices: z
-    .array(
-      z.object({
-        message: z.object({ content: z.string().nullable().optional() }),
-        finish_reason: z.string().nullable().optional(),
-      }),
-    )
-    .min(1, 'the response has no choices'),
-  usage: z
-    .object({
-      prompt_tokens: z.number().int().nonnegative(),
-      completion_tokens: z.number().int().nonnegative(),
-      prompt_tokens_details: z.object({ cached_tokens: z.number().int().nonnegative().optional() }).nullable().optional(),
-      // OpenRouter reports the call's price.
-      cost: z.number().nonnegative().optional(),
-    })
-    .nullable()
-    .optional(),
-});
-
 /**
- * Creates the backend.
+ * Creates a backend for any server speaking the Chat Completions API. Defaults to OpenAI's API
+ * and dialect; for other providers prefer `createPresetBackend`, which knows their quirks.
  *
- * @throws {RlmError} no key is given and the key variable is unset (the message names the variable).
+ * @throws {RlmError} no key is given and the key variable is unset: `openai: no API key; set OPENAI_API_KEY`.
+ * @throws {RangeError} a resilience option is out of range.
  */
 export function createOpenAICompatibleBackend(options: OpenAICompatibleOptions = {}): ModelBackend {
   const name = options.name ?? 'openai';
-  const env = options.env ?? process.env;
-  const keyVariable = options.apiKeyEnv ?? 'OPENAI_API_KEY';
-  const apiKey = options.apiKey ?? env[keyVariable];
-  if (!apiKey && options.requiresApiKey !== false) {
-    throw new RlmError(`${name}: no API key; set ${keyVariable}`);
-  }
+  const apiKeyEnv = options.apiKeyEnv ?? 'OPENAI_API_KEY';
+  const apiKey = resolveApiKey(name, { apiKey: options.apiKey, apiKeyEnv, requiresApiKey: options.requiresApiKey ?? true, env: options.env ?? process.env });
+  const resilience = new ResilientCaller(name, resilienceOptionsOf(options));
+  const dialect = dialectOf(options, OPENAI_DIALECT);
   const client = new OpenAI({
-    apiKey: apiKey ?? 'not-needed',
-    ...(options.baseURL ? { baseURL: options.baseURL } : {}),
-    timeout: options.timeoutMs ?? 600_000,
-    maxRetries: options.maxRetries ?? 2,
+    ...sdkClientOptions(resilience.options.timeoutMs, options.defaultHeaders),
+    apiKey: apiKey ?? 'no-key',
+    baseURL: options.baseURL ?? 'https://api.openai.com/v1',
+    // The SDK would read these from process.env and send them to whatever server this is.
+    organization: null,
+    project: null,
   });
+  return new ChatCompletionsBackend(name, client, resilience, dialect, options);
+}
 
+/**
+ * The key from `apiKey`, else from `env[apiKeyEnv]`; undefined when neither is set and no key is required.
+ *
+ * @throws {RlmError} a key is required and there is none: `<name>: no API key; set <apiKeyEnv>`.
+ */
+export function resolveApiKey(name: string, source: { apiKey?: string | undefined; apiKeyEnv?: string | undefined; requiresApiKey: boolean; env: NodeJS.ProcessEnv }): string | undefined {
+  const apiKey = source.apiKey || (source.apiKeyEnv ? source.env[source.apiKeyEnv] : undefined) || undefined;
+  if (!apiKey && source.requiresApiKey) {
+    throw new RlmError(source.apiKeyEnv ? `${name}: no API key; set ${source.apiKeyEnv}` : `${name}: no API key; pass apiKey`);
+  }
+  return apiKey;
+}
+
+/** The client options every backend shares: no SDK retries, no SDK logging, a timeout that leaves the attempt's own to fire first. */
+export function sdkClientOptions(timeoutMs: number, defaultHeaders: Record<string, string> | undefined) {
   return {
-    name,
-    async complete(request: CompletionRequest, { signal }: { signal?: AbortSignal }): Promise<CompletionResponse> {
-      const messages = [
-        ...(request.system ? [{ role: 'system' as const, content: request.system }] : []),
-        ...request.messages.map((m) => ({ role: m.role, content: m.content })),
-      ];
-      let raw: unknown;
-      try {
-        raw = await client.chat.completions.create(
-          {
-            model: request.model,
-            messages,
-            ...(request.maxOutputTokens === undefined ? {} : { max_completion_tokens: request.maxOutputTokens }),
-          },
-          signal ? { signal } : {},
-        );
-      } catch (error) {
-        throw toModelCallError(error, name, request.model);
-      }
-      const body = ChatCompletionBody.safeParse(raw);
-      if (!body.success) {
-        throw new ModelCallError(
-          `${name} returned a malformed chat completion for ${request.model}: ${body.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
-          name,
-          request.model,
-          { responseBody: JSON.stringify(raw).slice(0, 2_000) },
-          { cause: body.error },
-        );
-      }
-      const choice = body.data.choices[0];
-      const usage = body.data.usage;
-      const cached = usage?.prompt_tokens_details?.cached_tokens;
-      return {
-        text: choice?.message.content ?? '',
-        model: body.data.model ?? request.model,
-        usage: {
-          inputTokens: usage?.prompt_tokens ?? 0,
-          outputTokens: usage?.completion_tokens ?? 0,
-          ...(cached ? { cacheReadTokens: cached } : {}),
-          ...(usage?.cost === undefined ? {} : { reportedCostUsd: usage.cost }),
-        },
-        ...(choice?.finish_reason ? { stopReason: choice.finish_reason } : {}),
-      };
-    },
+    maxRetries: 0,
+    // The SDK's timeout only covers the wait for response headers; ResilientCaller's covers the whole
+    // attempt and says which setting to raise. The margin lets that one fire first.
+    timeout: Math.min(timeoutMs + 5_000, 2 ** 31 - 1),
+    logLevel: 'off' as const,
+    fetch: recordingFetch,
+    ...(defaultHeaders ? { defaultHeaders } : {}),
   };
 }
 
-function toModelCallError(error: unknown, backend: string, model: string): ModelCallError {
-  if (error instanceof OpenAI.APIError) {
-    const status = error.status;
-    const retryable = status === undefined || status === 408 || status === 409 || status === 429 || status >= 500;
-    return new ModelCallError(`${backend} ${model}: ${status ? `HTTP ${status}: ` : ''}${error.message}`, backend, model, {
-      ...(status === undefined ? {} : { statusCode: status }),
-      isRetryable: retryable,
-    }, { cause: error });
+/** The {@link ResilienceOptions} among a backend's options (ResilientCaller checks every key it is given). */
+export function resilienceOptionsOf(options: ResilienceOptions): ResilienceOptions {
+  const { maxRetries, initialDelayMs, maxDelayMs, maxRetryAfterMs, timeoutMs, maxConcurrency } = options;
+  return { maxRetries, initialDelayMs, maxDelayMs, maxRetryAfterMs, timeoutMs, maxConcurrency };
+}
+
+/** Options over preset: the dialect a backend ends up with. */
+export function dialectOf(options: Partial<ChatDialect>, base: Readonly<ChatDialect>): ChatDialect {
+  return {
+    tokenLimitParameter: options.tokenLimitParameter ?? base.tokenLimitParameter,
+    reasoningEffortParameter: options.reasoningEffortParameter ?? base.reasoningEffortParameter,
+    streamOptions: options.streamOptions ?? base.streamOptions,
+    stream: options.stream ?? base.stream,
+  };
+}
+
+/**
+ * Reasoning models: OpenAI's o-series and GPT-5 family, by the last segment of the id (so
+ * OpenRouter's `openai/o3` and Portkey's `@openai/gpt-5` count). They take
+ * `max_completion_tokens` and reject `max_tokens` and `temperature`.
+ */
+export function isReasoningModel(model: string): boolean {
+  const id = (model.split('/').at(-1) ?? model).toLowerCase();
+  return /^o[1-9](-|$)/.test(id) || /^gpt-5/.test(id);
+}
+
+/**
+ * The request body for one call: the decision table in code. Only fields the dialect accepts are
+ * set; a field with no value is left out, never sent as `null`.
+ *
+ * | field | sent when |
+ * |---|---|
+ * | `model`, `messages` (system first) | always |
+ * | `stream: true` | `dialect.stream` |
+ * | `stream_options: { include_usage: true }` | `dialect.stream && dialect.streamOptions` |
+ * | `max_completion_tokens` | a cap is set and the parameter is `max_completion_tokens`, or `auto` and a reasoning model |
+ * | `max_tokens` | a cap is set and the parameter is `max_tokens`, or `auto` and not a reasoning model |
+ * | `temperature` | set and not a reasoning model |
+ * | `reasoning_effort` | set and the parameter is `reasoning_effort`, or `reasoning_effort-for-reasoning-models` and a reasoning model |
+ * | `reasoning: { effort }` | set and the parameter is `reasoning-object` |
+ */
+export function chatCompletionParams(request: CompletionRequest, dialect: ChatDialect, settings: GenerationSettings = {}): Record<string, unknown> {
+  const reasoningModel = isReasoningModel(request.model);
+  const params: Record<string, unknown> = {
+    model: request.model,
+    messages: [...(request.system ? [{ role: 'system', content: request.system }] : []), ...request.messages.map((m) => ({ role: m.role, content: m.content }))],
+  };
+  if (dialect.stream) {
+    params.stream = true;
+    if (dialect.streamOptions) params.stream_options = { include_usage: true };
   }
-  const message = error instanceof Error ? error.message : String(error);
-  return new ModelCallError(`${backend} ${model}: ${message}`, backend, model, { isRetryable: false }, { cause: error });
+  const cap = request.maxOutputTokens ?? settings.defaultMaxOutputTokens;
+  if (cap !== undefined) {
+    const useCompletionTokens = dialect.tokenLimitParameter === 'auto' ? reasoningModel : dialect.tokenLimitParameter === 'max_completion_tokens';
+    params[useCompletionTokens ? 'max_completion_tokens' : 'max_tokens'] = cap;
+  }
+  if (settings.temperature !== undefined && !reasoningModel) params.temperature = settings.temperature;
+  if (settings.reasoningEffort !== undefined) {
+    switch (dialect.reasoningEffortParameter) {
+      case 'reasoning_effort':
+        params.reasoning_effort = settings.reasoningEffort;
+        break;
+      case 'reasoning_effort-for-reasoning-models':
+        if (reasoningModel) params.reasoning_effort = settings.reasoningEffort;
+        break;
+      case 'reasoning-object':
+        params.reasoning = { effort: settings.reasoningEffort };
+        break;
+      case 'unsupported':
+        break;
+    }
+  }
+  return params;
+}
+
+/** The parts of a streamed chunk the backend reads; anything else the server sends is ignored. */
+const Usage = z.object({
+  prompt_tokens: z.number().int().nonnegative(),
+  completion_tokens: z.number().int().nonnegative(),
+  prompt_tokens_details: z.object({ cached_tokens: z.number().int().nonnegative().nullish() }).nullish(),
+  // DeepSeek reports cache hits its own way.
+  prompt_cache_hit_tokens: z.number().int().nonnegative().nullish(),
+  // OpenRouter reports the call's price in USD.
+  cost: z.number().nonnegative().nullish(),
+});
+type Usage = z.infer<typeof Usage>;
+
+const ChatCompletionChunk = z.object({
+  model: z.string().nullish(),
+  choices: z
+    .array(
+      z.object({
+        index: z.number().int().nullish(),
+        delta: z.object({ content: z.string().nullish() }).nullish(),
+        finish_reason: z.string().nullish(),
+      }),
+    )
+    .nullish(),
+  usage: Usage.nullish(),
+  // Groq puts usage here when it is not asked for with stream_options.
+  x_groq: z.object({ usage: Usage.nullish() }).nullish(),
+});
+
+const ChatCompletionBody = z.object({
+  model: z.string().nullish(),
+  choices: z
+    .array(
+      z.object({
+        message: z.object({ content: z.string().nullish() }),
+        finish_reason: z.string().nullish(),
+      }),
+    )
+    .min(1, 'the response has no choices'),
+  usage: Usage.nullish(),
+});
+
+/** The assembled answer, checked before it leaves the backend. */
+const AssembledResponse = z.object({
+  text: z.string(),
+  model: z.string().min(1),
+  usage: z.object({
+    inputTokens: z.number().int().nonnegative(),
+    outputTokens: z.number().int().nonnegative(),
+    cacheReadTokens: z.number().int().nonnegative().optional(),
+    reportedCostUsd: z.number().nonnegative().optional(),
+  }),
+  stopReason: z.string().optional(),
+});
+
+/** The body of the response an attempt is reading, kept (head and tail) for error reports. */
+class BodyRecorder {
+  static readonly LIMIT = 4_000;
+  #head = '';
+  #tail = '';
+  #truncated = false;
+  readonly #decoder = new TextDecoder();
+
+  add(bytes: Uint8Array): void {
+    const text = this.#decoder.decode(bytes, { stream: true });
+    const half = BodyRecorder.LIMIT / 2;
+    if (this.#head.length < half) {
+      const take = text.slice(0, half - this.#head.length);
+      this.#head += take;
+      this.#append(text.slice(take.length));
+    } else {
+      this.#append(text);
+    }
+  }
+
+  #append(text: string): void {
+    this.#tail += text;
+    if (this.#tail.length > BodyRecorder.LIMIT / 2) {
+      this.#tail = this.#tail.slice(-BodyRecorder.LIMIT / 2);
+      this.#truncated = true;
+    }
+  }
+
+  get text(): string {
+    return this.#truncated ? `${this.#head}\n…\n${this.#tail}` : this.#head + this.#tail;
+  }
+}
+
+const currentRecorder = new AsyncLocalStorage<BodyRecorder>();
+
+/**
+ * `fetch` that copies the response body into the current attempt's recorder as the SDK reads it,
+ * so a malformed body or a provider's unusual error shape can be quoted. The SDK parses JSON and
+ * SSE itself and would otherwise keep only the parse error.
+ */
+async function recordingFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+  const response = await fetch(input, init);
+  const recorder = currentRecorder.getStore();
+  if (!recorder || !response.body || [101, 204, 205, 304].includes(response.status)) return response;
+  const tap = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      recorder.add(chunk);
+      controller.enqueue(chunk);
+    },
+  });
+  return new Response(response.body.pipeThrough(tap), { status: response.status, statusText: response.statusText, headers: response.headers });
+}
+
+/** An attempt that failed, already classified (the body it read is only known inside the attempt). */
+class ClassifiedFailure extends Error {
+  constructor(readonly failure: AttemptFailure) {
+    super(failure.error.message, { cause: failure.error });
+  }
+}
+
+/** The backend itself; built by the factories, which resolve keys, URLs and dialects. */
+export class ChatCompletionsBackend implements ModelBackend {
+  constructor(
+    readonly name: string,
+    readonly client: OpenAI,
+    readonly resilience: ResilientCaller,
+    readonly dialect: ChatDialect,
+    readonly settings: GenerationSettings = {},
+  ) {
+    if (settings.reasoningEffort !== undefined && dialect.reasoningEffortParameter === 'unsupported') {
+      throw new RlmError(`${name}: this provider takes no reasoning effort; remove reasoningEffort`);
+    }
+  }
+
+  /**
+   * Streams one completion (or fetches it whole when the dialect cannot stream), retrying as the
+   * backend's {@link ResilienceOptions} say. `onTextDelta` gets each piece of text as it arrives;
+   * if an attempt breaks mid-stream and is retried, the retry's text follows what was already sent.
+   *
+   * @throws {ModelCallError} naming this backend, the model and the provider's message.
+   * @throws {AbortedError} `signal` fired.
+   */
+  complete(request: CompletionRequest, options: CompleteOptions = {}): Promise<CompletionResponse> {
+    const params = chatCompletionParams(request, this.dialect, this.settings);
+    return this.resilience.call(
+      request.model,
+      (signal) => {
+        const recorder = new BodyRecorder();
+        return currentRecorder.run(recorder, async () => {
+          try {
+            const response = this.dialect.stream
+              ? await this.#streamed(params, request.model, signal, options.onTextDelta)
+              : await this.#whole(params, request.model, signal, options.onTextDelta);
+            return this.#validated(response, request.model, recorder);
+          } catch (error) {
+            // A timeout or abort is the caller's to report; it knows which setting to name.
+            if (signal.aborted || error instanceof ClassifiedFailure) throw error;
+            throw new ClassifiedFailure(this.#classify(error, request.model, recorder));
+          }
+        });
+      },
+      (error) => (error instanceof ClassifiedFailure ? error.failure : this.#classify(error, request.model, undefined)),
+      options.signal,
+    );
+  }
+
+  async #streamed(params: Record<string, unknown>, model: string, signal: AbortSignal, onTextDelta: ((text: string) => void) | undefined): Promise<CompletionResponse> {
+    // The dialect decided which fields go out; the SDK's types know only OpenAI's own set.
+    const stream = await this.client.chat.completions.create(params as unknown as ChatCompletionCreateParamsStreaming, { signal });
+    let text = '';
+    let answeredBy: string | undefined;
+    let usage: Usage | undefined;
+    let stopReason: string | undefined;
+    let events = 0;
+    for await (const raw of stream) {
+      const chunk = ChatCompletionChunk.safeParse(raw);
+      if (!chunk.success) throw new MalformedResponse(`a stream event does not fit the Chat Completions protocol: ${describeIssues(chunk.error)}`, chunk.error);
+      events += 1;
+      answeredBy ||= chunk.data.model || undefined;
+      usage = chunk.data.usage ?? chunk.data.x_groq?.usage ?? usage;
+      for (const choice of chunk.data.choices ?? []) {
+        if ((choice.index ?? 0) !== 0) continue;
+        const delta = choice.delta?.content;
+        if (delta) {
+          text += delta;
+          onTextDelta?.(delta);
+        }
+        if (choice.finish_reason) stopReason = choice.finish_reason;
+      }
+    }
+    // The SDK ends the iteration quietly when the request is aborted; a partial answer must not pass for a whole one.
+    signal.throwIfAborted();
+    if (events === 0) {
+      throw new MalformedResponse('the server sent no stream events; check baseURL, or set stream: false if this server cannot stream');
+    }
+    return assemble(text, answeredBy ?? model, usage, stopReason);
+  }
+
+  async #whole(params: Record<string, unknown>, model: string, signal: AbortSignal, onTextDelta: ((text: string) => void) | undefined): Promise<CompletionResponse> {
+    const raw: unknown = await this.client.chat.completions.create(params as unknown as ChatCompletionCreateParamsNonStreaming, { signal });
+    const body = ChatCompletionBody.safeParse(raw);
+    if (!body.success) throw new MalformedResponse(`the response is not a chat completion: ${describeIssues(body.error)}`, body.error);
+    const choice = body.data.choices[0];
+    const text = choice?.message.content ?? '';
+    if (text) onTextDelta?.(text);
+    return assemble(text, body.data.model || model, body.data.usage ?? undefined, choice?.finish_reason ?? undefined);
+  }
+
+  #validated(response: CompletionResponse, model: string, recorder: BodyRecorder): CompletionResponse {
+    const checked = AssembledResponse.safeParse(response);
+    if (!checked.success) {
+      throw new ClassifiedFailure({
+        error: new ModelCallError(`${this.name} ${model}: malformed response: ${describeIssues(checked.error)}`, this.name, model, { isRetryable: false, responseBody: recorder.text }, { cause: checked.error }),
+        retryable: false,
+      });
+    }
+    return response;
+  }
+
+  /** The table from failures to errors: what is retryable, and what the message says. */
+  #classify(error: unknown, model: string, recorder: BodyRecorder | undefined): AttemptFailure {
+    const prefix = `${this.name} ${model}`;
+    const responseBody = recorder?.text || undefined;
+    const body = responseBody === undefined ? {} : { responseBody };
+    if (error instanceof OpenAI.APIError && error.status !== undefined) {
+      const status = error.status;
+      const retryable = isRetryableStatus(status);
+      const retryAfterMs = parseRetryAfter(error.headers);
+      return {
+        error: new ModelCallError(
+          `${prefix}: HTTP ${status}: ${providerMessage(error, responseBody)}`,
+          this.name,
+          model,
+          { statusCode: status, isRetryable: retryable, ...body, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) },
+          { cause: error },
+        ),
+        retryable,
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      };
+    }
+    if (isConnectionError(error)) {
+      return {
+        error: new ModelCallError(`${prefix}: the connection to ${this.client.baseURL} failed: ${describeConnectionError(error)}`, this.name, model, { isRetryable: true, ...body }, { cause: error }),
+        retryable: true,
+      };
+    }
+    if (error instanceof OpenAI.APIError) {
+      // An error event inside a stream (no HTTP status): OpenRouter and others send one when the upstream fails mid-answer.
+      const code = (error.error as { code?: unknown } | undefined)?.code;
+      const retryable = typeof code === 'number' ? isRetryableStatus(code) : /overload|rate.?limit|timeout|unavailable|server.?error/i.test(error.message);
+      return {
+        error: new ModelCallError(`${prefix}: the stream reported an error: ${providerMessage(error, undefined)}`, this.name, model, { isRetryable: retryable, ...body }, { cause: error }),
+        retryable,
+      };
+    }
+    if (error instanceof MalformedResponse || error instanceof SyntaxError) {
+      // A server that answers in another protocol will do so again: not worth retrying.
+      return {
+        error: new ModelCallError(`${prefix}: malformed response: ${error.message}`, this.name, model, { isRetryable: false, ...body }, { cause: error }),
+        retryable: false,
+      };
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    return {
+      error: new ModelCallError(`${prefix}: ${message}`, this.name, model, { isRetryable: false, ...body }, { cause: error }),
+      retryable: false,
+    };
+  }
+}
+
+class MalformedResponse extends Error {
+  override name = 'MalformedResponse';
+}
+
+function assemble(text: string, model: string, usage: Usage | undefined, stopReason: string | undefined): CompletionResponse {
+  const cacheRead = usage?.prompt_tokens_details?.cached_tokens ?? usage?.prompt_cache_hit_tokens ?? undefined;
+  const tokenUsage: TokenUsage = {
+    inputTokens: usage?.prompt_tokens ?? 0,
+    outputTokens: usage?.completion_tokens ?? 0,
+    ...(cacheRead ? { cacheReadTokens: cacheRead } : {}),
+    ...(usage?.cost === undefined || usage.cost === null ? {} : { reportedCostUsd: usage.cost }),
+  };
+  return { text, model, usage: tokenUsage, ...(stopReason ? { stopReason } : {}) };
+}
+
+/**
+ * The provider's own words. The SDK reads them from `{"error": {"message"}}`; servers that answer
+ * `{"message"}` (vLLM), `{"detail"}` (FastAPI) or plain text are quoted from the recorded body.
+ */
+function providerMessage(error: InstanceType<typeof OpenAI.APIError>, responseBody: string | undefined): string {
+  const inner = error.error as { message?: unknown } | string | undefined;
+  if (typeof inner === 'string' && inner) return inner;
+  if (inner && typeof inner === 'object' && typeof inner.message === 'string' && inner.message) return inner.message;
+  const raw = responseBody?.trim();
+  if (raw) {
+    try {
+      const parsed = JSON.parse(raw) as { message?: unknown; detail?: unknown; error?: unknown };
+      const found = [parsed.message, parsed.detail, parsed.error].find((value) => value !== undefined && value !== null);
+      if (found !== undefined) return typeof found === 'string' ? found : JSON.stringify(found);
+    } catch {
+      // Not JSON: quote the text.
+    }
+    return raw.length > 500 ? `${raw.slice(0, 500)}…` : raw;
+  }
+  return error.message;
+}
+
+function describeConnectionError(error: unknown): string {
+  const parts: string[] = [];
+  for (let current = error, depth = 0; current && depth < 4; depth++) {
+    const message = current instanceof Error ? current.message : String(current);
+    const code = (current as { code?: unknown }).code;
+    const part = typeof code === 'string' && !message.includes(code) ? `${message} (${code})` : message;
+    // The SDK's own wrapper says nothing the causes don't.
+    if (!/^connection error\.?$/i.test(part) && !parts.includes(part)) parts.push(part);
+    current = (current as { cause?: unknown }).cause;
+  }
+  return parts.join(': ');
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
 }

@@ -1,0 +1,340 @@
+/**
+ * The Chat Completions backend with the real `openai` SDK against a local server speaking the
+ * protocol (JSON and SSE). Nothing here leaves 127.0.0.1.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { AbortedError } from '../errors.js';
+import { startFakeOpenAIServer, STRICT_ALLOWED_FIELDS, type FakeOpenAIServer, type FakeOpenAIServerOptions, type ReplyScript } from '../testing/fake-openai-server.js';
+import { ModelCallError, type CompletionRequest } from './model-backend.js';
+import { chatCompletionParams, createOpenAICompatibleBackend, isReasoningModel, OPENAI_DIALECT, type ChatDialect, type OpenAICompatibleOptions } from './openai-compatible-backend.js';
+import { OPENAI_COMPATIBLE_PRESETS, createPresetBackend } from './openai-presets.js';
+
+const servers: FakeOpenAIServer[] = [];
+afterEach(async () => {
+  for (const server of servers.splice(0)) await server.close();
+});
+
+async function serve(script: ReplyScript, options?: FakeOpenAIServerOptions): Promise<FakeOpenAIServer> {
+  const server = await startFakeOpenAIServer(script, options);
+  servers.push(server);
+  return server;
+}
+
+/** Retries without real waiting, unless a test asks for it. */
+const fastRetries = { initialDelayMs: 1, maxDelayMs: 5 } as const;
+
+function backendFor(server: FakeOpenAIServer, options: OpenAICompatibleOptions = {}) {
+  return createOpenAICompatibleBackend({ baseURL: server.baseURL, apiKey: 'sk-test', ...fastRetries, ...options });
+}
+
+const ask = (model = 'gpt-4.1-mini', extra: Partial<CompletionRequest> = {}): CompletionRequest => ({ model, system: 'Be brief.', messages: [{ role: 'user', content: 'Hi' }], ...extra });
+
+async function failureOf(promise: Promise<unknown>): Promise<ModelCallError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ModelCallError);
+  return error as ModelCallError;
+}
+
+const sse = (...events: unknown[]) => events.map((e) => `data: ${typeof e === 'string' ? e : JSON.stringify(e)}\n\n`).join('');
+
+describe('streaming', () => {
+  it('assembles the text from the deltas and forwards each delta in order', async () => {
+    const server = await serve(() => ({ text: 'Hello there, world', chunks: ['Hel', 'lo ', 'there, ', 'world'] }));
+    const deltas: string[] = [];
+    const response = await backendFor(server).complete(ask(), { onTextDelta: (d) => deltas.push(d) });
+    expect(deltas).toEqual(['Hel', 'lo ', 'there, ', 'world']);
+    expect(response.text).toBe('Hello there, world');
+    expect(response.stopReason).toBe('stop');
+    expect(response.model).toBe('gpt-4.1-mini');
+    expect(server.requests[0]).toMatchObject({ stream: true, stream_options: { include_usage: true } });
+    expect(server.requests[0]?.messages).toEqual([
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'Hi' },
+    ]);
+  });
+
+  it('reads usage, cached tokens included, from the final usage chunk', async () => {
+    const server = await serve(() => ({ text: 'ok', promptTokens: 1200, completionTokens: 30, cachedTokens: 1000 }));
+    const response = await backendFor(server).complete(ask(), {});
+    expect(response.usage).toEqual({ inputTokens: 1200, outputTokens: 30, cacheReadTokens: 1000 });
+  });
+
+  it("reports OpenRouter's usage.cost as reportedCostUsd", async () => {
+    const server = await serve(() => ({ text: 'ok', promptTokens: 10, completionTokens: 2, cost: 0.00042 }));
+    const backend = createPresetBackend('openrouter', { baseURL: server.baseURL, apiKey: 'sk-or-test' });
+    const response = await backend.complete(ask('anthropic/claude-sonnet-4.5'), {});
+    expect(response.usage).toEqual({ inputTokens: 10, outputTokens: 2, reportedCostUsd: 0.00042 });
+  });
+
+  it("reads DeepSeek's prompt_cache_hit_tokens as cache reads", async () => {
+    const server = await serve(() => ({ text: 'ok', promptTokens: 500, completionTokens: 5, usageExtra: { prompt_cache_hit_tokens: 384, prompt_cache_miss_tokens: 116 } }));
+    const response = await createPresetBackend('deepseek', { baseURL: server.baseURL, apiKey: 'sk-ds' }).complete(ask('deepseek-chat'), {});
+    expect(response.usage).toEqual({ inputTokens: 500, outputTokens: 5, cacheReadTokens: 384 });
+  });
+
+  it("reads Groq's x_groq.usage when stream_options was not sent", async () => {
+    const chunk = (extra: object) => ({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'llama-3.3-70b-versatile', ...extra });
+    const body = sse(
+      chunk({ choices: [{ index: 0, delta: { role: 'assistant', content: 'Hi' }, finish_reason: null }] }),
+      chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], x_groq: { usage: { prompt_tokens: 40, completion_tokens: 3, total_tokens: 43 } } }),
+      '[DONE]',
+    );
+    const server = await serve(() => ({ status: 200, rawBody: body, headers: { 'content-type': 'text/event-stream' } }));
+    const response = await createPresetBackend('groq', { baseURL: server.baseURL, apiKey: 'gsk' }).complete(ask('llama-3.3-70b-versatile'), {});
+    expect(response).toMatchObject({ text: 'Hi', usage: { inputTokens: 40, outputTokens: 3 } });
+    expect(server.requests[0]).not.toHaveProperty('stream_options');
+  });
+
+  it('reports zero usage when a stream carries none', async () => {
+    const server = await serve(() => ({ text: 'ok', streamUsage: 'never' }));
+    const response = await backendFor(server).complete(ask(), {});
+    expect(response.usage).toEqual({ inputTokens: 0, outputTokens: 0 });
+  });
+
+  it('fetches one JSON body when streaming is off, and calls onTextDelta once with the whole text', async () => {
+    const server = await serve(() => ({ text: 'whole answer', promptTokens: 7, completionTokens: 2, cachedTokens: 4 }));
+    const deltas: string[] = [];
+    const response = await backendFor(server, { stream: false }).complete(ask(), { onTextDelta: (d) => deltas.push(d) });
+    expect(response).toMatchObject({ text: 'whole answer', usage: { inputTokens: 7, outputTokens: 2, cacheReadTokens: 4 }, stopReason: 'stop' });
+    expect(deltas).toEqual(['whole answer']);
+    expect(server.requests[0]).not.toHaveProperty('stream');
+    expect(server.requests[0]).not.toHaveProperty('stream_options');
+  });
+});
+
+describe('retries and errors', () => {
+  it('honours retry-after-ms on a 429, then succeeds', async () => {
+    const server = await serve((_, index) =>
+      index === 0 ? { status: 429, headers: { 'retry-after-ms': '300' }, body: { error: { message: 'Rate limit reached', type: 'rate_limit_error' } } } : 'recovered',
+    );
+    // A backoff of its own would take at least 10 s: finishing in well under that proves the header was used.
+    const backend = backendFor(server, { initialDelayMs: 20_000, maxDelayMs: 20_000 });
+    const started = Date.now();
+    const response = await backend.complete(ask(), {});
+    const elapsed = Date.now() - started;
+    expect(response.text).toBe('recovered');
+    expect(server.requests).toHaveLength(2);
+    expect(elapsed).toBeGreaterThanOrEqual(280);
+    expect(elapsed).toBeLessThan(5_000);
+  });
+
+  it('reads retry-after in seconds and marks a final 429 retryable', async () => {
+    const server = await serve(() => ({ status: 429, headers: { 'retry-after': '7' }, body: { error: { message: 'Slow down' } } }));
+    const error = await failureOf(backendFor(server, { maxRetries: 0 }).complete(ask(), {}));
+    expect(error.details).toMatchObject({ statusCode: 429, isRetryable: true, retryAfterMs: 7_000 });
+  });
+
+  it('retries a 500, then succeeds', async () => {
+    const server = await serve((_, index) => (index === 0 ? { status: 500, body: { error: { message: 'The server had an error', type: 'server_error' } } } : 'fine'));
+    const response = await backendFor(server).complete(ask(), {});
+    expect(response.text).toBe('fine');
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it("surfaces a 401 at once with the provider's message, the backend and the model", async () => {
+    const server = await serve(() => ({ status: 401, body: { error: { message: 'Incorrect API key provided: sk-wrong', type: 'invalid_request_error' } } }));
+    const error = await failureOf(backendFor(server, { name: 'openai' }).complete(ask('gpt-5'), {}));
+    expect(error.message).toBe('openai gpt-5: HTTP 401: Incorrect API key provided: sk-wrong');
+    expect(error).toMatchObject({ backend: 'openai', model: 'gpt-5', details: { statusCode: 401, isRetryable: false } });
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it.each([400, 403, 404])('does not retry HTTP %i', async (status) => {
+    const server = await serve(() => ({ status, body: { error: { message: `no (${status})` } } }));
+    const error = await failureOf(backendFor(server).complete(ask(), {}));
+    expect(error.message).toContain(`HTTP ${status}: no (${status})`);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it("quotes an error body that is not OpenAI's shape (vLLM's {message}, plain text)", async () => {
+    const server = await serve((_, index) =>
+      index === 0 ? { status: 404, body: { object: 'error', message: 'The model `qwen9` does not exist.', type: 'NotFoundError', code: 404 } } : { status: 403, rawBody: 'Forbidden by proxy policy' },
+    );
+    const backend = backendFor(server, { name: 'vllm' });
+    expect((await failureOf(backend.complete(ask('qwen9'), {}))).message).toBe('vllm qwen9: HTTP 404: The model `qwen9` does not exist.');
+    expect((await failureOf(backend.complete(ask('qwen9'), {}))).message).toBe('vllm qwen9: HTTP 403: Forbidden by proxy policy');
+  });
+
+  it('fails a slow response at timeoutMs, naming the setting', async () => {
+    const server = await serve(() => ({ text: 'too late', delayMs: 3_000 }));
+    const error = await failureOf(backendFor(server, { timeoutMs: 200, maxRetries: 0 }).complete(ask(), {}));
+    expect(error.message).toMatch(/no answer within timeoutMs \(200 ms\)/);
+    expect(error.message).toContain('openai gpt-4.1-mini');
+  });
+
+  it('fails a stream that stalls past timeoutMs instead of returning the partial text', async () => {
+    const server = await serve(() => ({ text: 'one two three four five', chunkDelayMs: 100 }));
+    const deltas: string[] = [];
+    const error = await failureOf(backendFor(server, { timeoutMs: 450, maxRetries: 0 }).complete(ask(), { onTextDelta: (d) => deltas.push(d) }));
+    expect(error.message).toMatch(/timeoutMs/);
+    expect(deltas.length).toBeGreaterThan(0);
+    expect(deltas.join('')).not.toBe('one two three four five');
+  });
+
+  it('reports a malformed stream event with the body it read, without retrying', async () => {
+    const server = await serve(() => ({ malformed: '{"choices": [ this is not json' }));
+    const error = await failureOf(backendFor(server).complete(ask(), {}));
+    expect(error.message).toMatch(/^openai gpt-4\.1-mini: malformed response: /);
+    expect(error.details.responseBody).toContain('this is not json');
+    expect(error.details.isRetryable).toBe(false);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('reports a malformed JSON body when streaming is off', async () => {
+    const server = await serve(() => ({ malformed: '<html>502 Bad Gateway</html>' }));
+    const error = await failureOf(backendFor(server, { stream: false }).complete(ask(), {}));
+    expect(error.message).toMatch(/malformed response/);
+    expect(error.details.responseBody).toContain('502 Bad Gateway');
+  });
+
+  it('reports a chunk that does not fit the protocol, quoting it', async () => {
+    const server = await serve(() => ({ status: 200, rawBody: sse({ choices: 'nope' }, '[DONE]'), headers: { 'content-type': 'text/event-stream' } }));
+    const error = await failureOf(backendFor(server).complete(ask(), {}));
+    expect(error.message).toMatch(/does not fit the Chat Completions protocol: choices/);
+    expect(error.details.responseBody).toContain('"choices":"nope"');
+  });
+
+  it('explains a 200 that is not a stream at all (a wrong base URL serving a web page)', async () => {
+    const server = await serve(() => ({ status: 200, rawBody: '<!doctype html><title>Welcome</title>', headers: { 'content-type': 'text/html' } }));
+    const error = await failureOf(backendFor(server).complete(ask(), {}));
+    expect(error.message).toMatch(/no stream events; check baseURL, or set stream: false/);
+    expect(error.details.responseBody).toContain('<title>Welcome</title>');
+  });
+
+  it('retries a connection reset mid-stream and returns the retry’s whole answer', async () => {
+    const server = await serve((_, index) => (index === 0 ? { text: 'partial answer that breaks', resetAfterChunks: 2 } : { text: 'the full answer' }));
+    const deltas: string[] = [];
+    const response = await backendFor(server).complete(ask(), { onTextDelta: (d) => deltas.push(d) });
+    expect(response.text).toBe('the full answer');
+    expect(server.requests).toHaveLength(2);
+    // The broken attempt's text was shown as it came; the retry's follows it.
+    expect(deltas.join('')).toBe('partial answer the full answer');
+  });
+
+  it('marks a connection reset retryable and says so when retries run out', async () => {
+    const server = await serve(() => ({ reset: true }));
+    const error = await failureOf(backendFor(server, { maxRetries: 1 }).complete(ask(), {}));
+    expect(error.message).toMatch(/^openai gpt-4\.1-mini: the connection to http:\/\/127\.0\.0\.1:\d+\/v1 failed: .*ECONNRESET.*\(after 2 attempts\)$/);
+    expect(error.details).toMatchObject({ isRetryable: true, attempts: 2 });
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it('retries an error event inside a stream when its code is retryable', async () => {
+    const server = await serve((_, index) =>
+      index === 0 ? { status: 200, rawBody: sse({ error: { message: 'Upstream overloaded', code: 502 } }), headers: { 'content-type': 'text/event-stream' } } : 'second try',
+    );
+    const response = await backendFor(server).complete(ask(), {});
+    expect(response.text).toBe('second try');
+  });
+
+  it('stops at once when the caller aborts', async () => {
+    const server = await serve(() => ({ text: 'slow', delayMs: 2_000 }));
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    await expect(backendFor(server).complete(ask(), { signal: controller.signal })).rejects.toBeInstanceOf(AbortedError);
+    expect(server.requests).toHaveLength(1);
+  });
+});
+
+describe('which request fields are sent', () => {
+  const preset = (name: keyof typeof OPENAI_COMPATIBLE_PRESETS): ChatDialect => ({ ...OPENAI_COMPATIBLE_PRESETS[name].dialect });
+  const capped = (model: string) => ask(model, { maxOutputTokens: 256 });
+
+  it('knows the reasoning models by the last segment of their id', () => {
+    for (const model of ['o1', 'o1-mini', 'o3', 'o3-pro', 'o4-mini', 'gpt-5', 'gpt-5-mini', 'gpt-5.1', 'openai/o3', '@openai/gpt-5-nano']) expect(isReasoningModel(model), model).toBe(true);
+    for (const model of ['gpt-4o', 'gpt-4.1-mini', 'gpt-3.5-turbo', 'llama-3.3-70b-versatile', 'openai/gpt-oss-120b', 'deepseek-chat', 'omni-moderation', 'o']) expect(isReasoningModel(model), model).toBe(false);
+  });
+
+  // The decision table: dialect × model → the fields that go out.
+  it.each([
+    ['openai', 'gpt-5-mini', { max_completion_tokens: 256 }, ['max_tokens']],
+    ['openai', 'gpt-4o', { max_completion_tokens: 256 }, ['max_tokens']],
+    ['azure-openai', 'o3-mini', { max_completion_tokens: 256 }, ['max_tokens']],
+    ['azure-openai', 'gpt-4o', { max_tokens: 256 }, ['max_completion_tokens']],
+    ['openrouter', 'openai/o3', { max_tokens: 256 }, ['max_completion_tokens']],
+    ['vllm', 'Qwen/Qwen3-8B', { max_tokens: 256 }, ['max_completion_tokens']],
+    ['ollama', 'llama3.2', { max_tokens: 256 }, ['max_completion_tokens']],
+    ['groq', 'llama-3.3-70b-versatile', { max_completion_tokens: 256 }, ['max_tokens', 'stream_options']],
+    ['fireworks', 'accounts/fireworks/models/llama-v3p3-70b-instruct', { max_tokens: 256 }, ['stream_options']],
+    ['custom', 'gpt-5', { max_completion_tokens: 256 }, ['max_tokens']],
+    ['custom', 'mistral-small', { max_tokens: 256 }, ['max_completion_tokens']],
+  ] as const)('%s with %s sends %o and not %o', (name, model, sent, notSent) => {
+    const params = chatCompletionParams(capped(model), preset(name));
+    expect(params).toMatchObject(sent);
+    for (const field of notSent) expect(params).not.toHaveProperty(field);
+  });
+
+  it('lets tokenLimitParameter force the field', () => {
+    expect(chatCompletionParams(capped('my-o3-deployment'), { ...preset('azure-openai'), tokenLimitParameter: 'max_completion_tokens' })).toMatchObject({ max_completion_tokens: 256 });
+    expect(chatCompletionParams(capped('gpt-5'), { ...preset('openai'), tokenLimitParameter: 'max_tokens' })).toMatchObject({ max_tokens: 256 });
+  });
+
+  it('sends no cap when neither the request nor defaultMaxOutputTokens sets one', () => {
+    const params = chatCompletionParams(ask('gpt-4o'), preset('openai'));
+    expect(params).not.toHaveProperty('max_tokens');
+    expect(params).not.toHaveProperty('max_completion_tokens');
+    expect(chatCompletionParams(ask('gpt-4o'), preset('openai'), { defaultMaxOutputTokens: 99 })).toMatchObject({ max_completion_tokens: 99 });
+  });
+
+  it('sends temperature only to models that take it', () => {
+    expect(chatCompletionParams(ask('gpt-4o'), preset('openai'), { temperature: 0.2 })).toMatchObject({ temperature: 0.2 });
+    expect(chatCompletionParams(ask('o3'), preset('openai'), { temperature: 0.2 })).not.toHaveProperty('temperature');
+    expect(chatCompletionParams(ask('openai/gpt-5'), preset('openrouter'), { temperature: 0.2 })).not.toHaveProperty('temperature');
+  });
+
+  it('sends the reasoning effort in the shape each provider takes, and only where it is taken', () => {
+    const effort = { reasoningEffort: 'low' } as const;
+    expect(chatCompletionParams(ask('gpt-5'), preset('openai'), effort)).toMatchObject({ reasoning_effort: 'low' });
+    expect(chatCompletionParams(ask('gpt-4o'), preset('openai'), effort)).not.toHaveProperty('reasoning_effort');
+    expect(chatCompletionParams(ask('gemini-2.5-flash'), preset('gemini'), effort)).toMatchObject({ reasoning_effort: 'low' });
+    const routed = chatCompletionParams(ask('anthropic/claude-sonnet-4.5'), preset('openrouter'), effort);
+    expect(routed).toMatchObject({ reasoning: { effort: 'low' } });
+    expect(routed).not.toHaveProperty('reasoning_effort');
+    expect(chatCompletionParams(ask('openai/gpt-5'), preset('vercel'), effort)).toMatchObject({ reasoning: { effort: 'low' } });
+  });
+
+  it('refuses a reasoning effort for a provider that has none, when the backend is created', () => {
+    expect(() => createPresetBackend('deepseek', { apiKey: 'k', reasoningEffort: 'high' })).toThrow('deepseek: this provider takes no reasoning effort; remove reasoningEffort');
+  });
+
+  it('never sends a strict server a field it rejects, on the presets that know it is strict', async () => {
+    const server = await serve(() => 'ok', { strict: true });
+    for (const name of ['groq', 'fireworks'] as const) {
+      const backend = createPresetBackend(name, { baseURL: server.baseURL, apiKey: 'k', ...fastRetries });
+      await expect(backend.complete(capped(OPENAI_COMPATIBLE_PRESETS[name].defaultModel ?? 'm'), {})).resolves.toMatchObject({ text: 'ok' });
+    }
+    // Any dialect can be told: stream_options off, and reasoning effort withheld from a non-reasoning model.
+    const custom = createPresetBackend('custom', { baseURL: server.baseURL, streamOptions: false, ...fastRetries });
+    await expect(custom.complete(capped('mistral-small'), {})).resolves.toMatchObject({ text: 'ok' });
+    const openai = createOpenAICompatibleBackend({ baseURL: server.baseURL, apiKey: 'k', streamOptions: false, reasoningEffort: 'high', temperature: 0.5, ...fastRetries });
+    await expect(openai.complete(capped('gpt-4o'), {})).resolves.toMatchObject({ text: 'ok' });
+    for (const body of server.requests) expect(Object.keys(body).every((key) => STRICT_ALLOWED_FIELDS.includes(key)), JSON.stringify(body)).toBe(true);
+  });
+
+  it("surfaces a strict server's rejection at once, naming the field", async () => {
+    const server = await serve(() => 'ok', { strict: true });
+    const error = await failureOf(createOpenAICompatibleBackend({ baseURL: server.baseURL, apiKey: 'k', ...fastRetries }).complete(ask('gpt-4o'), {}));
+    expect(error.message).toBe("openai gpt-4o: HTTP 400: property 'stream_options' is unsupported");
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('sends max_completion_tokens to a reasoning model and max_tokens to an older one, over the wire', async () => {
+    const server = await serve(() => 'ok');
+    const azureLike = backendFor(server, { tokenLimitParameter: 'auto' });
+    await azureLike.complete(capped('o4-mini'), {});
+    await azureLike.complete(capped('gpt-4o-mini'), {});
+    expect(server.requests[0]).toMatchObject({ max_completion_tokens: 256 });
+    expect(server.requests[0]).not.toHaveProperty('max_tokens');
+    expect(server.requests[1]).toMatchObject({ max_tokens: 256 });
+    expect(server.requests[1]).not.toHaveProperty('max_completion_tokens');
+  });
+});
+
+describe('OPENAI_DIALECT', () => {
+  it('is frozen, so no preset can change it by accident', () => {
+    expect(Object.isFrozen(OPENAI_DIALECT)).toBe(true);
+  });
+});
