@@ -142,6 +142,7 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
     if (!sandbox) {
       sandbox = await Sandbox.create({
         ...tree.sandboxOptions,
+        language: tree.language,
         ...(request.context === undefined ? {} : { context: request.context }),
         cellTimeoutMs: tree.budget.limits.cellTimeoutMs,
         onSubcall: router.handle,
@@ -246,6 +247,8 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
         blocks: records,
         finalAnswer: final?.answer ?? null,
         durationMs: performance.now() - turnStarted,
+        model: request.root.model,
+        usage: response.usage,
       };
       turns.push(turnRecord);
       if (request.depth === 0) tree.onRootTurn?.(turnRecord);

@@ -45,4 +45,7 @@ export interface TurnRecord {
   blocks: BlockRecord[];
   finalAnswer: string | null;
   durationMs: number;
+  /** The root model of the turn and what its call used (the turn's sub-calls are in `blocks`). */
+  model: string;
+  usage: TokenUsage;
 }

@@ -59,6 +59,8 @@ const childTurn: TurnRecord = {
     },
   ],
   finalAnswer: 'summed',
+  model: 'claude-sonnet-4-5',
+  usage: { inputTokens: 1_200, outputTokens: 80 },
   durationMs: 900,
 };
 
@@ -101,6 +103,8 @@ const turns: TurnRecord[] = [
       },
     ],
     finalAnswer: null,
+    model: 'claude-sonnet-4-5',
+    usage: { inputTokens: 1_200, outputTokens: 80 },
     durationMs: 4_321,
   },
   {
@@ -120,6 +124,8 @@ const turns: TurnRecord[] = [
       },
     ],
     finalAnswer: 'done',
+    model: 'claude-sonnet-4-5',
+    usage: { inputTokens: 1_200, outputTokens: 80 },
     durationMs: 800,
   },
 ];

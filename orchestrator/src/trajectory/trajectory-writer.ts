@@ -102,6 +102,7 @@ const IterationLine = z
     code_blocks: z.array(z.object({ code: z.string(), result: ReplResultLineSchema })),
     final_answer: z.string().nullable(),
     iteration_time: z.number().nullable(),
+    usage_summary: z.object({ model_usage_summaries: z.record(z.string(), ModelUsageSummaryLine) }).optional(),
   })
   .loose();
 
@@ -194,6 +195,12 @@ export function toIterationLine(turn: TurnRecord, metadata: TrajectoryMetadata, 
     code_blocks: turn.blocks.map((block) => ({ code: block.code, result: toResultLine(block, metadata, now) })),
     final_answer: turn.finalAnswer,
     iteration_time: seconds(turn.durationMs),
+    // Not in the reference's lines (it keeps no root usage); its reader ignores the extra field.
+    usage_summary: {
+      model_usage_summaries: {
+        [turn.model]: { total_calls: 1, total_input_tokens: turn.usage.inputTokens, total_output_tokens: turn.usage.outputTokens },
+      },
+    },
   };
 }
 
