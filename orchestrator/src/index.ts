@@ -53,6 +53,7 @@ export {
   type ResolvedPreset,
 } from './models/openai-presets.js';
 export { ScriptedBackend, type ScriptedReply, type ScriptFunction } from './models/scripted-backend.js';
+export { BACKEND_NAMES, DEFAULT_MODELS, createBackend, type BackendName, type BackendSpec, type CreatedBackend } from './models/create-backend.js';
 export { contextWindowOf, estimateTokens } from './models/context-windows.js';
 
 // The sandbox

@@ -5,19 +5,14 @@
 import { readFileSync } from 'node:fs';
 import { RlmError } from '../errors.js';
 import { ExitCode, UsageError, type CliIo } from './cli-io.js';
+import { demoCommand } from './commands/demo-command.js';
+import { doctorCommand } from './commands/doctor-command.js';
+import { RUN_HELP, runCommand } from './commands/run-command.js';
 import { sandboxCommand } from './commands/sandbox-command.js';
+import { viewCommand } from './commands/view-command.js';
 
-const HELP = `Usage: rlm <command> [options]
-
-Recursive Language Models with the REPL in a hardened Docker sandbox.
-
-Commands:
-  sandbox build|ls|prune|check|exec   manage and exercise sandboxes (rlm sandbox --help)
-
-Options:
-  --help, -h      show this help
-  --version, -v   print the version
-`;
+// The run command's help is the top-level help: `rlm [query]` is the main command.
+const HELP = RUN_HELP;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -41,8 +36,15 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return ExitCode.ok;
       case 'sandbox':
         return await sandboxCommand(rest, io);
+      case 'view':
+        return await viewCommand(rest, io);
+      case 'demo':
+        return await demoCommand(rest, io);
+      case 'doctor':
+        return await doctorCommand(rest, io);
       default:
-        throw new UsageError(`unknown command "${command}"`);
+        // `rlm "question" --context-file f`: anything that is not a command is the main command's.
+        return await runCommand(argv, io);
     }
   } catch (error) {
     if (io.signal.aborted) {
@@ -50,7 +52,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return ExitCode.interrupted;
     }
     if (error instanceof UsageError) {
-      io.stderr(`rlm: ${error.message}\nRun \`rlm --help\` for usage.\n`);
+      const hint = error.hint ?? 'Run `rlm --help` for usage.';
+      io.stderr(`rlm: ${error.message}\n${hint ? `${hint}\n` : ''}`);
       return ExitCode.usage;
     }
     if (RlmError.isInstance(error)) {

@@ -1,0 +1,198 @@
+/**
+ * `rlm doctor`: checks what a run needs — Node, the Docker engine (rootless or not, cgroups,
+ * whether limits are enforced, gVisor), the sandbox image, provider keys (names only, never
+ * values) and the config file — and says how to fix each problem.
+ */
+import { accessSync, constants as fsConstants } from 'node:fs';
+import path from 'node:path';
+import type Dockerode from 'dockerode';
+import { RlmError } from '../../errors.js';
+import { DEFAULT_KEY_VARIABLES } from '../../models/create-backend.js';
+import { createDockerClient, describeDockerHost, dockerInfo, pingDocker, unenforcedLimitsReason, type DockerEngineInfo } from '../../sandbox/docker-client.js';
+import { SANDBOX_IMAGE_REPOSITORY, sandboxImageTag } from '../../sandbox/image/ensure-sandbox-image.js';
+import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
+import { loadConfig } from '../config/load-config.js';
+import { CONFIG_ENV, layerFromEnv } from '../config/settings.js';
+import { colorEnabled, paletteFor } from '../output/colors.js';
+import { parseFlags } from './run-command.js';
+
+export const DOCTOR_HELP = `Usage: rlm doctor [--json] [--config FILE]
+
+Checks Node, the Docker engine (reachable, version, rootless, cgroups, enforced limits, gVisor),
+the sandbox image, which provider API keys are set (names only) and the config file; prints one
+line per check (ok, warn, FAIL) with the fix for each problem. Exit code 1 if any check fails.
+`;
+
+export type CheckStatus = 'ok' | 'warn' | 'fail';
+
+export interface DoctorCheck {
+  name: string;
+  status: CheckStatus;
+  detail: string;
+  /** What to do about a warn or fail. */
+  fix?: string;
+}
+
+const MIN_NODE_MAJOR = 22;
+
+export async function doctorCommand(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseFlags(argv, { json: { type: 'boolean' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const);
+  if (values.help) {
+    io.stdout(DOCTOR_HELP);
+    return ExitCode.ok;
+  }
+  if (positionals.length > 0) throw new UsageError(`rlm doctor takes no arguments; got ${JSON.stringify(positionals[0])}`);
+  const checks = await runChecks(io, values.config);
+  const failed = checks.filter((c) => c.status === 'fail').length;
+  const warned = checks.filter((c) => c.status === 'warn').length;
+  if (values.json) {
+    io.stdout(`${JSON.stringify({ ok: failed === 0, checks }, null, 2)}\n`);
+  } else {
+    const c = paletteFor(colorEnabled(io.env, io.stdoutIsTTY ?? false));
+    const label = { ok: c.green('ok  '), warn: c.yellow('warn'), fail: c.red('FAIL') } as const;
+    const width = Math.max(...checks.map((check) => check.name.length));
+    for (const check of checks) {
+      io.stdout(`${label[check.status]}  ${check.name.padEnd(width)}  ${check.detail}\n`);
+      if (check.fix) io.stdout(`${' '.repeat(width + 8)}${c.dim(`fix: ${check.fix}`)}\n`);
+    }
+    io.stdout(failed > 0 ? `\n${failed} check(s) failed, ${warned} warning(s)\n` : `\nready${warned > 0 ? ` (${warned} warning(s))` : ''}\n`);
+  }
+  return failed > 0 ? ExitCode.failure : ExitCode.ok;
+}
+
+/** Every check, in order; never throws. */
+export async function runChecks(io: CliIo, configPath?: string): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = [checkNode()];
+  checks.push(...(await checkDocker(io)));
+  checks.push(...checkProviders(io.env));
+  checks.push(await checkConfig(io, configPath));
+  return checks;
+}
+
+function checkNode(): DoctorCheck {
+  const major = Number(process.versions.node.split('.')[0]);
+  return major >= MIN_NODE_MAJOR
+    ? { name: 'node', status: 'ok', detail: `${process.version} (${process.execPath})` }
+    : { name: 'node', status: 'fail', detail: `${process.version} is too old; rlm needs Node ≥ ${MIN_NODE_MAJOR}`, fix: `install Node ${MIN_NODE_MAJOR} or later (e.g. from nodejs.org, or \`nvm install 24\`)` };
+}
+
+async function checkDocker(io: CliIo): Promise<DoctorCheck[]> {
+  let docker: Dockerode;
+  try {
+    docker = createDockerClient({ env: io.env });
+    await pingDocker(docker, { signal: io.signal, timeoutMs: 5_000 });
+  } catch (error) {
+    return [{ name: 'docker engine', status: 'fail', detail: firstClause(error), fix: 'start the Docker engine (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at it; for rootless Docker, DOCKER_HOST=unix:///run/user/$UID/docker.sock' }];
+  }
+  const host = describeDockerHost(docker);
+  let info: DockerEngineInfo;
+  try {
+    info = await dockerInfo(docker, { signal: io.signal });
+  } catch (error) {
+    return [{ name: 'docker engine', status: 'fail', detail: firstClause(error), fix: 'check that your user may use the Docker engine (the docker group, or rootless Docker)' }];
+  }
+  const checks: DoctorCheck[] = [
+    { name: 'docker engine', status: 'ok', detail: `Docker ${info.serverVersion} at ${host} (${info.architecture})` },
+    {
+      name: 'docker mode',
+      status: 'ok',
+      detail: `${info.rootless ? 'rootless' : 'rootful'}, cgroup v${info.cgroupVersion ?? '?'}${info.cgroupDriver ? ` (driver ${info.cgroupDriver})` : ''}, default runtime ${info.defaultRuntime ?? 'runc'}`,
+    },
+  ];
+  const unenforced = unenforcedLimitsReason(info);
+  checks.push(
+    unenforced
+      ? { name: 'resource limits', status: 'warn', detail: `not enforced: ${unenforced}; a cell can take all of the host's memory, CPUs and processes`, fix: 'use a cgroup v2 host with the cpu, memory and pids controllers delegated to your user, or a rootful engine' }
+      : { name: 'resource limits', status: 'ok', detail: 'memory, CPU and pids limits are enforced' },
+  );
+  checks.push(
+    info.runtimes.includes('runsc')
+      ? { name: 'gVisor (runsc)', status: 'ok', detail: 'available: run sandboxes under it with --runtime runsc (or sandbox.runtime: runsc)' }
+      : { name: 'gVisor (runsc)', status: 'ok', detail: `not installed (optional; runtimes: ${info.runtimes.join(', ') || 'none listed'}) — for a stronger boundary than containers, install gVisor and register runsc in /etc/docker/daemon.json` },
+  );
+  checks.push(await checkImage(docker, io));
+  return checks;
+}
+
+async function checkImage(docker: Dockerode, io: CliIo): Promise<DoctorCheck> {
+  let tag: string;
+  try {
+    tag = await sandboxImageTag({});
+  } catch (error) {
+    return { name: 'sandbox image', status: 'fail', detail: firstClause(error), fix: 'run `pnpm build` in the repository (the REPL server bundle is missing), or fix RLM_SANDBOX_NODE / RLM_SANDBOX_BASE_IMAGE' };
+  }
+  try {
+    const images = await docker.listImages({ filters: { reference: [SANDBOX_IMAGE_REPOSITORY] }, ...({ abortSignal: io.signal } as object) });
+    const tags = images.flatMap((image) => image.RepoTags ?? []);
+    if (tags.includes(tag)) return { name: 'sandbox image', status: 'ok', detail: `${tag} is built` };
+    if (tags.length > 0) {
+      return { name: 'sandbox image', status: 'warn', detail: `stale: ${tags.length} older image(s) (${tags.slice(0, 2).join(', ')}${tags.length > 2 ? ', …' : ''}), none for the current inputs (${tag})`, fix: 'nothing to do: the first run builds it (a few seconds); or build it now with `rlm sandbox build`' };
+    }
+    return { name: 'sandbox image', status: 'warn', detail: `${tag} is not built yet`, fix: 'nothing to do: the first run builds it (a few seconds); or build it now with `rlm sandbox build`' };
+  } catch (error) {
+    return { name: 'sandbox image', status: 'fail', detail: `cannot list images: ${firstClause(error)}`, fix: 'check that your user may use the Docker engine' };
+  }
+}
+
+/** Which providers' key variables are set: names only. */
+function checkProviders(env: NodeJS.ProcessEnv): DoctorCheck[] {
+  const byVariable = new Map<string, string[]>();
+  for (const [backend, variable] of Object.entries(DEFAULT_KEY_VARIABLES)) {
+    if (!variable) continue;
+    byVariable.set(variable, [...(byVariable.get(variable) ?? []), backend]);
+  }
+  const set = [...byVariable.keys()].filter((name) => (env[name] ?? '') !== '');
+  const unset = [...byVariable.keys()].filter((name) => !set.includes(name));
+  const claude = onPath('claude', env);
+  const checks: DoctorCheck[] = [];
+  if (set.length > 0) {
+    checks.push({ name: 'provider keys', status: 'ok', detail: `set: ${set.map((name) => `${name} (${byVariable.get(name)?.join(', ')})`).join(', ')}` });
+  } else {
+    checks.push({
+      name: 'provider keys',
+      status: 'warn',
+      detail: `no provider key is set (looked for ${unset.join(', ')})`,
+      fix: 'export the key of your provider, e.g. ANTHROPIC_API_KEY or OPENAI_API_KEY; or use a local server (--backend ollama / vllm), or --backend claude-cli; `rlm demo` needs no key',
+    });
+  }
+  checks.push(
+    claude
+      ? { name: 'claude CLI', status: 'ok', detail: `${claude} (for --backend claude-cli)` }
+      : { name: 'claude CLI', status: 'ok', detail: 'not installed (optional: --backend claude-cli uses a Claude subscription through it)' },
+  );
+  return checks;
+}
+
+async function checkConfig(io: CliIo, explicit: string | undefined): Promise<DoctorCheck> {
+  const cwd = io.cwd ?? process.cwd();
+  try {
+    layerFromEnv(io.env);
+    const loaded = await loadConfig({ cwd, explicit: explicit ?? (io.env[CONFIG_ENV] || undefined) });
+    return loaded
+      ? { name: 'config', status: 'ok', detail: `${loaded.file} is valid` }
+      : { name: 'config', status: 'ok', detail: 'no rlm.config.yaml here (optional; flags, RLM_* variables and defaults apply)' };
+  } catch (error) {
+    if (error instanceof UsageError || RlmError.isInstance(error)) return { name: 'config', status: 'fail', detail: error.message, fix: 'correct the key or value named above (see the README for the schema)' };
+    throw error;
+  }
+}
+
+function onPath(command: string, env: NodeJS.ProcessEnv): string | undefined {
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, command);
+    try {
+      accessSync(candidate, fsConstants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** The error's message up to its fix (the fix is printed separately). */
+function firstClause(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split(': start the Docker engine')[0] ?? message;
+}

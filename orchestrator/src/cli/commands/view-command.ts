@@ -1,0 +1,122 @@
+/**
+ * `rlm view [dir|file] [--port N] [--no-open]`: a local web page for browsing trajectories.
+ */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { RlmError } from '../../errors.js';
+import { openInBrowser } from '../../viewer/open-browser.js';
+import { RunDirectory } from '../../viewer/run-directory.js';
+import { startViewerServer } from '../../viewer/viewer-server.js';
+import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
+import { loadConfig } from '../config/load-config.js';
+import { CONFIG_ENV } from '../config/settings.js';
+
+/** Where trajectories are looked for when neither an argument, RLM_LOG_DIR nor the config file says. */
+export const DEFAULT_VIEW_DIR = 'rlm-logs';
+
+const HINT = 'Run `rlm view --help` for usage.';
+
+export const VIEW_HELP = `Usage: rlm view [DIR | FILE] [--port N] [--no-open]
+
+Browse trajectories in a local web page: the runs of a directory, each run's turns with the
+model's responses, code and output, sub-calls and child runs as a tree, usage and cost per model.
+Reads the JSONL files rlm writes (--log-dir) and those of the reference implementation (rlms).
+
+  DIR          a directory of .jsonl trajectories; default: RLM_LOG_DIR, else the config file's
+               logDir, else ./${DEFAULT_VIEW_DIR}
+  FILE         one .jsonl trajectory: the page opens it (and lists its directory)
+  --port N     port on 127.0.0.1 to serve on (default: a free one)
+  --no-open    print the URL without opening a browser
+  --help, -h   this help
+
+The page is served on 127.0.0.1 only and reads only .jsonl files inside DIR. Stop with Ctrl-C.
+`;
+
+export async function viewCommand(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = usage(() =>
+    parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: true,
+      options: { port: { type: 'string' }, 'no-open': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    }),
+  );
+  if (values.help) {
+    io.stdout(VIEW_HELP);
+    return ExitCode.ok;
+  }
+  if (positionals.length > 1) throw new UsageError(`give one directory or file to view, got ${positionals.length}`, { hint: HINT });
+  const port = parsePort(values.port);
+  const cwd = io.cwd ?? process.cwd();
+
+  const given = positionals[0];
+  const target: Target = given === undefined ? await defaultDirectory(io, cwd) : { given };
+  const { directory, initialFile } = await locate(target.given, target.explained, cwd);
+
+  const server = await startViewerServer({ directory, initialFile, port });
+  try {
+    const url = initialFile ? `${server.url}#run=${encodeURIComponent(initialFile)}` : server.url;
+    io.stdout(`rlm view: ${directory.displayPath} at ${url}\n`);
+    io.stderr('Press Ctrl-C to stop.\n');
+    if (!values['no-open']) await openInBrowser(url, { env: io.env });
+    await new Promise<void>((resolve) => {
+      if (io.signal.aborted) resolve();
+      else io.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  } finally {
+    await server.close();
+  }
+  // Ctrl-C is how a viewer is meant to end: a normal exit.
+  return ExitCode.ok;
+}
+
+interface Target {
+  given: string;
+  /** How the directory was chosen, when it was not given (for the error when it is missing). */
+  explained?: string;
+}
+
+async function defaultDirectory(io: CliIo, cwd: string): Promise<Target> {
+  const fromEnv = io.env.RLM_LOG_DIR;
+  if (fromEnv) return { given: fromEnv, explained: 'RLM_LOG_DIR' };
+  const config = await loadConfig({ cwd, explicit: io.env[CONFIG_ENV] || undefined });
+  if (config?.config.logDir) return { given: path.resolve(path.dirname(config.path), config.config.logDir), explained: `logDir in ${config.file}` };
+  return { given: `./${DEFAULT_VIEW_DIR}`, explained: 'the default' };
+}
+
+/** The directory to serve and the run to open, from a directory or `.jsonl` file argument. */
+async function locate(given: string, explained: string | undefined, cwd: string): Promise<{ directory: RunDirectory; initialFile: string | null }> {
+  const absolute = path.resolve(cwd, given);
+  let info;
+  try {
+    info = await stat(absolute);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (explained !== undefined && code === 'ENOENT') {
+      throw new RlmError(`no trajectories: ${given} (${explained}) does not exist; write some with \`rlm --log-dir ${given} …\`, or name a directory: rlm view DIR`);
+    }
+    const why = code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : (code ?? (error as Error).message);
+    throw new RlmError(`cannot open ${given}: ${why}; give a directory of .jsonl trajectories or one .jsonl file`);
+  }
+  if (info.isDirectory()) return { directory: await RunDirectory.open(absolute, given), initialFile: null };
+  if (!info.isFile() || !absolute.endsWith('.jsonl')) throw new RlmError(`${given} is not a .jsonl trajectory; give a directory of them or one .jsonl file`);
+  const dir = path.dirname(absolute);
+  return { directory: await RunDirectory.open(dir, path.dirname(given)), initialFile: path.basename(absolute) };
+}
+
+function parsePort(value: string | undefined): number {
+  if (value === undefined) return 0;
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isInteger(port) || port < 1 || port > 65_535) throw new UsageError(`--port must be a port number from 1 to 65535, got "${value}"`, { hint: HINT });
+  return port;
+}
+
+/** Runs `parseArgs`, turning its errors (unknown flag, missing value) into usage errors. */
+function usage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ''), { hint: HINT });
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * The settings of a run, as the config file spells them. Flags and environment variables are
+ * turned into the same shape, so one schema checks every source and one merge applies precedence.
+ * Every object is strict: an unknown key is an error, never silently ignored.
+ */
+import { z } from 'zod';
+import { BACKEND_NAMES, suggestion } from '../../models/create-backend.js';
+
+const positiveInteger = z.number({ error: 'must be a number' }).int('must be a whole number').positive('must be greater than 0');
+const nonNegativeInteger = z.number({ error: 'must be a number' }).int('must be a whole number').nonnegative('must be 0 or more');
+const positiveNumber = z.number({ error: 'must be a number' }).positive('must be greater than 0');
+const nonNegativeNumber = z.number({ error: 'must be a number' }).nonnegative('must be 0 or more');
+
+const backendName = z.string({ error: 'must be a backend name' }).refine((name) => BACKEND_NAMES.includes(name), {
+  error: (issue) => `unknown backend ${JSON.stringify(issue.input)}${suggestion(String(issue.input), BACKEND_NAMES)}; valid backends: ${BACKEND_NAMES.join(', ')}`,
+});
+
+// The value is never echoed in messages: a user who pasted a key here must not see it printed.
+const variableName = z
+  .string({ error: 'must be the name of an environment variable' })
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be the NAME of an environment variable (e.g. MY_PROVIDER_KEY), never the key itself');
+
+const url = z.string({ error: 'must be a URL' }).refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), 'must be an http:// or https:// URL');
+
+/** One model role: which backend, which model, and how to reach it. */
+export const RoleConfig = z.strictObject({
+  /** `anthropic`, `claude-cli`, or an OpenAI-compatible preset (`openai`, `vllm`, `ollama`…). */
+  backend: backendName.optional(),
+  model: z.string().min(1, 'must not be empty').optional(),
+  /** Overrides the backend's base URL. */
+  baseURL: url.optional(),
+  /** The NAME of the environment variable holding the key (never the key). */
+  apiKeyEnv: variableName.optional(),
+  /** Cap on tokens generated per call. */
+  maxOutputTokens: positiveInteger.optional(),
+  /** The model's context window in tokens, when the built-in table does not know it. */
+  contextWindowTokens: positiveInteger.optional(),
+  /** Retries of a failed call (429, 5xx, dropped connections). */
+  maxRetries: nonNegativeInteger.optional(),
+  /** Limit of one attempt of a call, in seconds. */
+  requestTimeoutSeconds: positiveNumber.optional(),
+  /** Requests in flight at once on this backend. */
+  maxConcurrency: positiveInteger.optional(),
+});
+export type RoleConfig = z.infer<typeof RoleConfig>;
+
+export const LimitsConfig = z.strictObject({
+  maxIterations: positiveInteger.optional(),
+  maxDepth: nonNegativeInteger.optional(),
+  timeoutSeconds: positiveNumber.optional(),
+  cellTimeoutSeconds: positiveNumber.optional(),
+  maxCostUsd: positiveNumber.optional(),
+  maxTokens: positiveInteger.optional(),
+  maxConsecutiveFailures: positiveInteger.optional(),
+  subcallConcurrency: positiveInteger.optional(),
+});
+export type LimitsConfig = z.infer<typeof LimitsConfig>;
+
+export const SandboxConfig = z.strictObject({
+  /** Memory of each sandbox container in MiB. */
+  memoryMb: positiveNumber.optional(),
+  /** CPU cores (fractions allowed). */
+  cpus: positiveNumber.optional(),
+  /** Processes and threads alive at once. */
+  pids: positiveInteger.optional(),
+  /** The scratch tmpfs at /tmp in MiB; counts against memoryMb. */
+  tmpfsMb: positiveNumber.optional(),
+  /** OCI runtime, e.g. `runsc` for gVisor. */
+  runtime: z.string().min(1, 'must not be empty').optional(),
+  /** An image to run instead of the built-in sandbox image. */
+  image: z.string().min(1, 'must not be empty').optional(),
+});
+export type SandboxConfig = z.infer<typeof SandboxConfig>;
+
+export const PriceConfig = z.strictObject({
+  /** USD per million input tokens. */
+  input: nonNegativeNumber,
+  /** USD per million output tokens. */
+  output: nonNegativeNumber,
+  cacheRead: nonNegativeNumber.optional(),
+  cacheWrite: nonNegativeNumber.optional(),
+});
+
+export const RlmConfig = z.strictObject({
+  root: RoleConfig.optional(),
+  sub: RoleConfig.optional(),
+  language: z.enum(['javascript', 'python'], { error: 'must be javascript or python' }).optional(),
+  limits: LimitsConfig.optional(),
+  sandbox: SandboxConfig.optional(),
+  /** Directory for JSONL trajectories; relative to the config file. */
+  logDir: z.string().min(1, 'must not be empty').optional(),
+  /** Prices per model id, overriding or extending the built-in table. */
+  prices: z.record(z.string(), PriceConfig).optional(),
+});
+export type RlmConfig = z.infer<typeof RlmConfig>;
+
+/**
+ * The keys allowed at `path` in {@link RlmConfig} (for "did you mean" hints), or undefined where
+ * any key is allowed (a record) or the path leads nowhere.
+ */
+export function keysAt(path: readonly PropertyKey[]): string[] | undefined {
+  let schema: z.ZodType = RlmConfig;
+  for (const segment of path) {
+    schema = unwrap(schema);
+    if (schema instanceof z.ZodObject) {
+      const next = (schema.shape as Record<string, z.ZodType>)[String(segment)];
+      if (!next) return undefined;
+      schema = next;
+    } else if (schema instanceof z.ZodRecord) {
+      schema = schema.valueType as z.ZodType;
+    } else {
+      return undefined;
+    }
+  }
+  schema = unwrap(schema);
+  return schema instanceof z.ZodObject ? Object.keys(schema.shape as object) : undefined;
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  let current = schema;
+  while (current instanceof z.ZodOptional) current = current.unwrap() as z.ZodType;
+  return current;
+}

@@ -1,0 +1,295 @@
+/**
+ * The built `rlm` command's main job, spawned as a user would run it, against local servers that
+ * speak the OpenAI protocol, with real sandboxes: context sources, output, config precedence,
+ * errors, Ctrl-C, `rlm demo` and `rlm doctor`.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createDockerClient, listSandboxes } from 'rlm';
+import { parseOwner } from '../orchestrator/src/sandbox/reaper.js';
+import { startFakeAnthropicServer } from '../orchestrator/src/testing/fake-anthropic-server.js';
+import { startFakeOpenAIServer, type ChatRequestBody, type FakeOpenAIServer } from '../orchestrator/src/testing/fake-openai-server.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = path.join(root, 'orchestrator', 'bin', 'rlm.js');
+
+/** The environment without provider keys or RLM_* settings of the machine running the tests. */
+function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (/_API_KEY$|^HF_TOKEN$|^RLM_|COLOR/.test(key)) continue;
+    env[key] = value;
+  }
+  return { ...env, ...extra };
+}
+
+interface Spawned {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function rlm(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: string; onSpawn?: (pid: number, kill: (signal: NodeJS.Signals) => void) => void } = {}): Promise<Spawned> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: cleanEnv(options.env), cwd: options.cwd ?? os.tmpdir(), stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(options.stdin ?? '');
+    if (child.pid !== undefined) options.onSpawn?.(child.pid, (signal) => child.kill(signal));
+  });
+}
+
+const fence = (code: string) => `Let me look.\n\`\`\`repl\n${code}\n\`\`\``;
+
+const servers: FakeOpenAIServer[] = [];
+afterEach(async () => {
+  for (const server of servers.splice(0)) await server.close();
+});
+
+/** A root model that answers with one cell running `code` (which should call FINAL). */
+async function oneCellModel(code: string): Promise<FakeOpenAIServer> {
+  const server = await startFakeOpenAIServer(() => fence(code));
+  servers.push(server);
+  return server;
+}
+
+const openai = (server: FakeOpenAIServer) => ['--backend', 'openai', '--base-url', server.baseURL];
+const withKey = { OPENAI_API_KEY: 'sk-test-cli-key' };
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), 'rlm-cli-run-'));
+}
+
+describe('rlm [query]', () => {
+  it('answers a query over a context file: the answer on stdout, exit 0', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'notes.txt'), 'the vault code is 4711\n');
+    const server = await oneCellModel('FINAL(context.match(/code is (\\d+)/)[1])');
+    const result = await rlm(['What is the vault code?', '--context-file', 'notes.txt', ...openai(server)], { cwd: dir, env: withKey });
+    expect(result.stdout).toBe('4711\n');
+    expect(result.code).toBe(0);
+    // The root model saw the query, never the context.
+    expect(JSON.stringify(server.requests[0]?.messages)).toContain('What is the vault code?');
+    expect(JSON.stringify(server.requests[0]?.messages)).not.toContain('4711');
+    expect(server.received[0]?.headers.authorization).toBe('Bearer sk-test-cli-key');
+  });
+
+  it('makes several files a map of path → content, and reads --context-dir with --glob', async () => {
+    const dir = await tempDir();
+    await mkdir(path.join(dir, 'docs', 'deep'), { recursive: true });
+    await writeFile(path.join(dir, 'a.txt'), 'A');
+    await writeFile(path.join(dir, 'b.txt'), 'B');
+    await writeFile(path.join(dir, 'docs', 'one.md'), '# one');
+    await writeFile(path.join(dir, 'docs', 'deep', 'two.md'), '# two');
+    await writeFile(path.join(dir, 'docs', 'skip.txt'), 'not markdown');
+    const server = await oneCellModel('FINAL(JSON.stringify(context))');
+
+    const files = await rlm(['q', '--context-file', 'a.txt', '--context-file', 'b.txt', ...openai(server)], { cwd: dir, env: withKey });
+    expect(files.code).toBe(0);
+    expect(JSON.parse(files.stdout)).toEqual({ 'a.txt': 'A', 'b.txt': 'B' });
+
+    const tree = await rlm(['q', '--context-dir', 'docs', '--glob', '**/*.md', ...openai(server)], { cwd: dir, env: withKey });
+    expect(tree.code).toBe(0);
+    expect(JSON.parse(tree.stdout)).toEqual({ 'deep/two.md': '# two', 'one.md': '# one' });
+  });
+
+  it('reads the context from standard input with -', async () => {
+    const server = await oneCellModel('FINAL(`${context.length} chars: ${context.trim()}`)');
+    const result = await rlm(['q', '-', ...openai(server)], { env: withKey, stdin: 'piped text\n' });
+    expect(result.stdout).toBe('11 chars: piped text\n');
+    expect(result.code).toBe(0);
+  });
+
+  it('with --json prints exactly one JSON object on stdout, with usage per model', async () => {
+    const dir = await tempDir();
+    const server = await oneCellModel('FINAL("forty-two")');
+    const result = await rlm(['q', '--context', 'x', '--model', 'gpt-5-mini', '--json', '--log-dir', dir, ...openai(server)], { env: withKey });
+    expect(result.code).toBe(0);
+    const json = JSON.parse(result.stdout) as Record<string, unknown>;
+    expect(Object.keys(json)).toEqual(expect.arrayContaining(['answer', 'success', 'error', 'iterations', 'usage', 'costUsd', 'durationMs', 'trajectoryFile']));
+    expect(json).toMatchObject({ answer: 'forty-two', success: true, error: null, iterations: 1 });
+    expect(json.usage).toEqual({ 'gpt-5-mini': expect.objectContaining({ calls: 1, inputTokens: expect.any(Number), outputTokens: expect.any(Number), costUsd: expect.any(Number) }) });
+    expect(json.costUsd).toBeGreaterThan(0);
+    expect(typeof json.trajectoryFile).toBe('string');
+    expect(existsSync(json.trajectoryFile as string)).toBe(true);
+    expect(path.dirname(json.trajectoryFile as string)).toBe(dir);
+  });
+
+  it('runs the root and the sub model on different servers', async () => {
+    const rootServer = await oneCellModel('FINAL(llm_query("ping"))');
+    const subServer = await startFakeOpenAIServer((body) => `pong from ${body.model}`);
+    servers.push(subServer);
+    const result = await rlm(
+      ['q', '--context', 'x', ...openai(rootServer), '--model', 'root-model', '--sub-backend', 'custom', '--sub-base-url', subServer.baseURL, '--sub-model', 'small-model', '--json'],
+      { env: withKey },
+    );
+    expect(result.code).toBe(0);
+    const json = JSON.parse(result.stdout) as { answer: string; usage: Record<string, { calls: number }> };
+    expect(json.answer).toBe('pong from small-model');
+    expect(rootServer.requests.map((r) => r.model)).toEqual(['root-model']);
+    expect(subServer.requests.map((r) => r.model)).toEqual(['small-model']);
+    // The root's key never goes to the sub's provider.
+    expect(subServer.received[0]?.headers.authorization).not.toContain('sk-test-cli-key');
+    expect(Object.keys(json.usage).sort()).toEqual(['root-model', 'small-model']);
+  });
+
+  it('runs the root model on Anthropic and the sub model on a local vLLM', async () => {
+    const anthropic = await startFakeAnthropicServer();
+    anthropic.defaultReply = { text: fence('FINAL(llm_query("ping"))'), usage: { input_tokens: 900, output_tokens: 20, cache_read_input_tokens: 800 } };
+    const vllm = await startFakeOpenAIServer(() => 'pong');
+    servers.push(vllm);
+    try {
+      const result = await rlm(
+        ['q', '--context', 'x', '--backend', 'anthropic', '--base-url', anthropic.url, '--model', 'claude-sonnet-4-5', '--sub-backend', 'vllm', '--sub-base-url', vllm.baseURL, '--sub-model', 'qwen3-8b', '--json'],
+        { env: { ANTHROPIC_API_KEY: 'sk-ant-test' } },
+      );
+      expect(result.code).toBe(0);
+      const json = JSON.parse(result.stdout) as { answer: string; usage: Record<string, { calls: number; cacheReadTokens: number }> };
+      expect(json.answer).toBe('pong');
+      expect(json.usage['claude-sonnet-4-5']).toMatchObject({ calls: 1, cacheReadTokens: 800 });
+      expect(json.usage['qwen3-8b']?.calls).toBe(1);
+      expect(JSON.stringify(anthropic.requests.find((r) => r.path.startsWith('/v1/messages'))?.headers)).toContain('sk-ant-test');
+      expect(vllm.received[0]?.headers.authorization ?? '').not.toContain('sk-ant-test');
+    } finally {
+      await anthropic.close();
+    }
+  });
+
+  it('takes settings from the config file, the environment beating it and a flag beating both', async () => {
+    const dir = await tempDir();
+    const server = await oneCellModel('FINAL("ok")');
+    await writeFile(
+      path.join(dir, 'rlm.config.yaml'),
+      ['root:', '  backend: custom', `  baseURL: ${server.baseURL}`, '  model: from-config', '  apiKeyEnv: MY_PROXY_KEY', 'limits:', '  maxIterations: 3', 'logDir: trajectories', ''].join('\n'),
+    );
+    const env = { MY_PROXY_KEY: 'proxy-key-value' };
+    const models = async (args: string[], extraEnv: NodeJS.ProcessEnv) => {
+      const before = server.requests.length;
+      const result = await rlm(['q', '--context', 'x', '--json', ...args], { cwd: dir, env: { ...env, ...extraEnv } });
+      expect(result.stderr).not.toMatch(/error/i);
+      expect(result.code).toBe(0);
+      return { models: server.requests.slice(before).map((r: ChatRequestBody) => r.model), json: JSON.parse(result.stdout) as { trajectoryFile: string } };
+    };
+    const fromConfig = await models([], {});
+    expect(fromConfig.models).toEqual(['from-config']);
+    // logDir in the config file is relative to the file.
+    expect(path.dirname(fromConfig.json.trajectoryFile)).toBe(path.join(dir, 'trajectories'));
+    expect(server.received.at(-1)?.headers.authorization).toBe('Bearer proxy-key-value');
+    expect((await models([], { RLM_MODEL: 'from-env' })).models).toEqual(['from-env']);
+    expect((await models(['--model', 'from-flag'], { RLM_MODEL: 'from-env' })).models).toEqual(['from-flag']);
+  });
+
+  it('names the file and the key of an unknown config key, exit 2', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'rlm.config.yaml'), 'root:\n  backend: openai\n  modle: gpt-5\n');
+    const result = await rlm(['q', '--context', 'x'], { cwd: dir, env: withKey });
+    expect(result.stderr).toBe('rlm: rlm.config.yaml: root.modle: unknown key (did you mean "model"?)\n');
+    expect(result.code).toBe(2);
+  });
+
+  it('says in one line which variable to set when the key is missing, exit 1', async () => {
+    const result = await rlm(['q', '--context', 'x', '--backend', 'openai']);
+    expect(result.stderr).toBe('rlm: openai: no API key; set OPENAI_API_KEY\n');
+    expect(result.code).toBe(1);
+    const anthropic = await rlm(['q', '--context', 'x']);
+    expect(anthropic.stderr.trim().split('\n')).toHaveLength(1);
+    expect(anthropic.stderr).toContain('ANTHROPIC_API_KEY');
+    expect(anthropic.code).toBe(1);
+  });
+
+  it('exits 2 with one line and a hint on bad usage', async () => {
+    const bogus = await rlm(['q', '--context', 'x', '--bogus']);
+    expect(bogus.stderr).toMatch(/^rlm: .*--bogus.*\nRun `rlm --help` for usage\.\n$/);
+    expect(bogus.code).toBe(2);
+    const number = await rlm(['q', '--context', 'x', '--max-iterations', 'many']);
+    expect(number.stderr).toMatch(/^rlm: --max-iterations: must be a whole number, got "many"\n/);
+    expect(number.code).toBe(2);
+    const noContext = await rlm(['q']);
+    expect(noContext.stderr).toMatch(/^rlm: no context/);
+    expect(noContext.code).toBe(2);
+    const missing = await rlm(['q', '--context-file', '/nonexistent/file.txt'], { env: withKey });
+    expect(missing.stderr).toBe('rlm: --context-file: cannot read /nonexistent/file.txt: ENOENT\n');
+    expect(missing.code).toBe(1);
+  });
+
+  it('on Ctrl-C removes the run\'s sandboxes and exits 130', async () => {
+    const docker = createDockerClient();
+    let requested!: () => void;
+    const firstRequest = new Promise<void>((resolve) => (requested = resolve));
+    const server = await startFakeOpenAIServer(() => {
+      requested();
+      return fence('await new Promise((resolve) => setTimeout(resolve, 60_000)); FINAL("too late")');
+    });
+    servers.push(server);
+    let childPid = 0;
+    const ownedByChild = async () => (await listSandboxes({ docker })).filter((s) => parseOwner(s.owner)?.pid === childPid);
+    const run = rlm(['q', '--context', 'x', ...openai(server)], {
+      env: withKey,
+      onSpawn: (pid, kill) => {
+        childPid = pid;
+        void (async () => {
+          await firstRequest;
+          // The cell is running once the model has answered; give the sandbox a moment to take it.
+          const deadline = Date.now() + 20_000;
+          while ((await ownedByChild()).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+          await new Promise((r) => setTimeout(r, 300));
+          kill('SIGINT');
+        })();
+      },
+    });
+    const result = await run;
+    expect(result.code).toBe(130);
+    expect(result.stderr).toContain('interrupted');
+    expect(await ownedByChild()).toEqual([]);
+  });
+});
+
+describe('rlm demo', () => {
+  it('runs offline with a scripted model, a real sandbox and sub-calls, and writes a trajectory', async () => {
+    const dir = await tempDir();
+    const result = await rlm(['demo', '--json', '--log-dir', dir]);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/SCRIPTED/);
+    const json = JSON.parse(result.stdout) as { answer: string; success: boolean; scripted: boolean; iterations: number; usage: Record<string, { calls: number }>; trajectoryFile: string };
+    expect(json).toMatchObject({ success: true, scripted: true });
+    expect(json.answer).toContain('INC-2291');
+    expect(json.answer).toContain('487 minutes');
+    expect(json.answer).toContain('CHG-4471');
+    expect(json.iterations).toBeGreaterThanOrEqual(3);
+    expect(json.usage['scripted-demo-sub']?.calls).toBeGreaterThan(4);
+    const lines = (await readFile(json.trajectoryFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+    expect(lines[0]?.type).toBe('metadata');
+    expect(lines.filter((l) => l.type === 'iteration')).toHaveLength(json.iterations);
+    // The child RLM started by rlm_query is nested in the trajectory.
+    expect(JSON.stringify(lines)).toContain('"kind":"rlm_query"');
+  });
+});
+
+describe('rlm doctor', () => {
+  it('checks Node, Docker and the image, and lists set keys by name only', async () => {
+    const result = await rlm(['doctor'], { env: { OPENAI_API_KEY: 'sk-do-not-print-me' } });
+    expect(result.code).toBe(0);
+    for (const name of ['node', 'docker engine', 'docker mode', 'resource limits', 'gVisor (runsc)', 'sandbox image', 'provider keys']) {
+      expect(result.stdout).toMatch(new RegExp(`^(ok  |warn|FAIL)  ${name.replace(/[()]/g, '\\$&')}`, 'm'));
+    }
+    expect(result.stdout).toContain('OPENAI_API_KEY');
+    expect(result.stdout).not.toContain('sk-do-not-print-me');
+  });
+
+  it('fails, with the fix, when Docker is unreachable', async () => {
+    const result = await rlm(['doctor', '--json'], { env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+    expect(result.code).toBe(1);
+    const report = JSON.parse(result.stdout) as { ok: boolean; checks: Array<{ name: string; status: string; fix?: string }> };
+    expect(report.ok).toBe(false);
+    expect(report.checks.find((c) => c.name === 'docker engine')).toMatchObject({ status: 'fail', fix: expect.stringContaining('DOCKER_HOST') });
+  });
+});
