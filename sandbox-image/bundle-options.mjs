@@ -13,5 +13,10 @@ export const sandboxBundleOptions = {
   banner: {
     js: "import { createRequire as __rlmCreateRequire } from 'node:module'; const require = __rlmCreateRequire(import.meta.url);",
   },
+  // The Python REPL's runtime is a Python file, bundled as text.
+  loader: { '.py': 'text' },
   legalComments: 'none',
 };
+
+/** Pyodide's files the Python REPL loads at run time (from dist/pyodide/ or the image's /opt/rlm/pyodide/). */
+export const PYODIDE_RUNTIME_FILES = ['pyodide.mjs', 'pyodide.asm.mjs', 'pyodide.asm.wasm', 'python_stdlib.zip', 'pyodide-lock.json'];

@@ -329,3 +329,37 @@ describe('cancellation, tools, sessions, compaction and trajectories', () => {
     ]);
   });
 });
+
+describe('a Python RLM', () => {
+  it('runs ```python and ```repl blocks in a Python sandbox with Python prompts, sub-calls and FINAL_VAR', async () => {
+    const model = root([
+      repl('words = context.split()\nanswers = llm_query_batched(words)\nprint(len(words), answers[0])'),
+      `Now the summary.\n\`\`\`python\nsummary = " / ".join(answers) + " / " + llm_query("done", model="s")\n\`\`\``,
+      'FINAL_VAR(summary)',
+    ]);
+    const rlm = new RLM({ root: { backend: model, model: 'm' }, sub: { backend: echoSub(), model: 's' }, language: 'python', sandbox });
+    const result = await rlm.completion({ context: 'alpha beta', query: 'Shout every word.' });
+    expect(result).toMatchObject({ answer: 'ECHO ALPHA / ECHO BETA / ECHO DONE', success: true, iterations: 3 });
+    expect(result.trajectory[0]?.blocks[0]?.result.stdout.text).toBe('2 ECHO ALPHA\n');
+    const system = model.calls[0]!.request.system ?? '';
+    expect(system).toContain('Python REPL environment');
+    expect(system).toContain('llm_query(prompt, model=None)');
+  });
+
+  it('recurses with rlm_query into a Python child, and reports a Python error to the model', async () => {
+    const isChild = (request: CompletionRequest) => request.messages.some((m) => m.content.includes('parent RLM'));
+    const model = new ScriptedBackend((request) => {
+      const turns = request.messages.filter((m) => m.role === 'assistant').length;
+      if (isChild(request)) return repl('FINAL(type(context).__name__ + ": " + context.upper())');
+      if (turns === 0) return repl('{}["missing"]');
+      if (turns === 1) return repl('child = rlm_query("child task")\nFINAL(child)');
+      throw new Error(`unexpected turn ${turns}`);
+    }, { name: 'scripted-root' });
+    const rlm = new RLM({ root: { backend: model, model: 'm' }, language: 'python', sandbox, limits: { maxDepth: 1 } });
+    const result = await rlm.completion({ context: 'root context', query: 'q' });
+    expect(result.answer).toBe('str: CHILD TASK');
+    const second = model.calls.filter((call) => !isChild(call.request))[1];
+    expect(lastUserMessage(second!.request)).toMatch(/\[error\] KeyError: 'missing'\n {4}File "<cell 1>", line 1, in <module>/);
+    expect(result.trajectory[1]?.blocks[0]?.subcalls[0]?.child?.turns[0]?.blocks[0]?.result.final?.value).toBe('str: CHILD TASK');
+  });
+});

@@ -12,13 +12,14 @@ import { runReplServer } from '@rlm/sandbox-image';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ControlListener, UnixSocketEndpoint } from '../orchestrator/src/sandbox/control/control-listener.js';
 
-const workerUrl = pathToFileURL(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../sandbox-image/dist/repl-worker.js'));
+const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../sandbox-image/dist');
+const workerUrl = pathToFileURL(path.join(dist, 'repl-worker.js'));
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
 
-async function connectPair(options: { heartbeatIntervalMs?: number; heartbeatTimeoutMs?: number } = {}) {
+async function connectPair(options: { heartbeatIntervalMs?: number; heartbeatTimeoutMs?: number; python?: boolean } = {}) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'rlm-channel-test-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const endpoint = new UnixSocketEndpoint(dir);
@@ -32,7 +33,9 @@ async function connectPair(options: { heartbeatIntervalMs?: number; heartbeatTim
     url: `ws+unix://${endpoint.socketPath}:/`,
     token: listener.token,
     contextDir: dir,
-    workerUrl,
+    ...(options.python
+      ? { language: 'python' as const, workerUrl: pathToFileURL(path.join(dist, 'python-worker.js')), pyodideDir: path.join(dist, 'pyodide') }
+      : { workerUrl }),
     ...(options.heartbeatTimeoutMs ? { heartbeatTimeoutMs: options.heartbeatTimeoutMs } : {}),
   });
   const host: RpcConnection = await listener.accept({ signal: AbortSignal.timeout(10_000) });
@@ -62,6 +65,18 @@ describe('the REPL server over a real socket', () => {
     const { host } = await connectPair();
     await expect(host.request(Execute, { ...cell('print(1)'), language: 'python' })).rejects.toMatchObject({ code: 'unsupported_language' });
     expect((await host.request(Execute, cell('1 + 1'))).value).toBe('2');
+  });
+
+  it('serves a Python sandbox: its interpreter is loaded by the time it says hello, and a JavaScript cell is refused', async () => {
+    const { host, dir } = await connectPair({ python: true });
+    host.handle(Subcall, (params) => ({ outcomes: params.prompts.map((p) => ({ ok: true as const, text: `<${p}>` })) }));
+    await writeFile(path.join(dir, 'context.txt'), 'one two three');
+    await host.request(LoadContext, { variable: 'context', file: 'context.txt', format: 'text' });
+    const python = { ...cell('words = context.split()\n"".join(llm_query_batched(words, model="m"))'), language: 'python' as const };
+    const result = await host.request(Execute, python);
+    expect(result.value).toBe("'<one><two><three>'");
+    expect(result.durationMs).toBeLessThan(500);
+    await expect(host.request(Execute, cell('1 + 1'))).rejects.toMatchObject({ code: 'unsupported_language' });
   });
 
   it('exits when the host stops sending heartbeats', async () => {

@@ -1,10 +1,11 @@
 /**
  * The sandbox against a real Docker engine: isolation, limits, the REPL contract across the
- * container boundary, timeouts, memory exhaustion and context loading.
+ * container boundary for JavaScript and Python (one table of cases), timeouts, memory exhaustion
+ * and context loading.
  */
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { AbortedError, InvalidOptionError, Sandbox, SandboxClosedError, createDockerClient, type SubcallParams } from 'rlm';
+import { AbortedError, InvalidOptionError, Sandbox, SandboxClosedError, createDockerClient, type JsonValue, type Language, type SubcallParams } from 'rlm';
 
 const docker = createDockerClient();
 const image = inject('sandboxImage');
@@ -158,24 +159,144 @@ describe('sandbox limits', () => {
   });
 });
 
-describe('the REPL across the container boundary', () => {
-  it('keeps state across cells and answers llm_query through the host', async () => {
-    const calls: SubcallParams[] = [];
-    await using sandbox = await Sandbox.create({
+/**
+ * The REPL contract across the container boundary, once per language: each case is written once
+ * and runs the cells this table gives for JavaScript and for Python.
+ */
+interface LanguageCells {
+  /** Defines `greeting` and a class `Box` holding a value in `.v`. */
+  defineState: string;
+  /** Prints llm_query(greeting, model "small"). */
+  singleQuery: string;
+  /** llm_query_batched(["a", "fail", "c"]) joined with " | ", as the value. */
+  batchedQuery: string;
+  /** Box(rlm_query("deep")).v as the value. */
+  rlmQuery: string;
+  /** Prints "out" to stdout and "err" to stderr. */
+  streams: string;
+  /** Prints 1000 "x" forever. */
+  outputFlood: string;
+  /** Line 1 defines a function `fails` that throws on its line 2; line 3 calls it. */
+  throwing: string;
+  /** The error type `throwing` raises. */
+  thrownType: string;
+  /** The stack frames expected from `throwing` in cell `n`. */
+  thrownStack: (n: number) => string[];
+  finalValue: string;
+  finalVarMissing: string;
+  finalVar: string;
+  showVars: string;
+  /** Prints [type of context, its line count, context_1, the keys of context_2, len(context_3.items), context_3.nested.ok] as JSON. */
+  contextTypes: string;
+  /** context's length and its last 10 characters, as "<length> <tail>". */
+  bigContext: string;
+  defineKept: string;
+  runaway: string;
+  readKept: string;
+  /** A lookup_customer call with JSON args and a failing crm_status call caught, printed as JSON {rows, failure}. */
+  tools: string;
+}
+
+const CELLS: Record<Language, LanguageCells> = {
+  javascript: {
+    defineState: 'const greeting = "hello"; class Box { constructor(v) { this.v = v } }',
+    singleQuery: 'const one = llm_query(greeting, { model: "small" }); print(one)',
+    batchedQuery: 'llm_query_batched(["a", "fail", "c"]).join(" | ")',
+    rlmQuery: 'new Box(await rlm_query("deep")).v',
+    streams: 'print("out"); console.error("err")',
+    outputFlood: 'while (true) print("x".repeat(1000))',
+    throwing: 'function fails() {\n  throw new RangeError("too far");\n}\nfails()',
+    thrownType: 'RangeError',
+    thrownStack: (n) => [`at fails (cell ${n}, line 2:9)`, `at cell ${n}, line 4:1`],
+    finalValue: 'FINAL({ answer: 42 })',
+    finalVarMissing: 'FINAL_VAR("nope")',
+    finalVar: 'const result = "the answer"; FINAL_VAR("result")',
+    showVars: 'SHOW_VARS()',
+    contextTypes:
+      'print(JSON.stringify([typeof context, context.split("\\n").length, context_1, Object.keys(context_2), context_3.items.length, context_3.nested.ok]))',
+    bigContext: 'context.length + " " + context.slice(-10)',
+    defineKept: 'let kept = 42',
+    runaway: 'while (true) {}',
+    readKept: 'String(kept)',
+    tools:
+      'const found = lookup_customer("c-42", { fields: ["name"] });\n' +
+      'let failure; try { crm_status() } catch (e) { failure = `${e.name}: ${e.message}` }\n' +
+      'print(JSON.stringify({ rows: found.rows, failure }))',
+  },
+  python: {
+    defineState: 'greeting = "hello"\nclass Box:\n    def __init__(self, v):\n        self.v = v',
+    singleQuery: 'one = llm_query(greeting, model="small")\nprint(one)',
+    batchedQuery: '" | ".join(llm_query_batched(["a", "fail", "c"]))',
+    rlmQuery: 'Box(rlm_query("deep")).v',
+    streams: 'import sys\nprint("out")\nprint("err", file=sys.stderr)',
+    outputFlood: 'while True: print("x" * 1000)',
+    throwing: 'def fails():\n    raise ValueError("too far")\nfails()',
+    thrownType: 'ValueError',
+    thrownStack: (n) => [`File "<cell ${n}>", line 2, in fails`, `File "<cell ${n}>", line 3, in <module>`],
+    finalValue: 'FINAL({"answer": 42})',
+    finalVarMissing: 'FINAL_VAR("nope")',
+    finalVar: 'result = "the answer"\nFINAL_VAR("result")',
+    showVars: 'SHOW_VARS()',
+    contextTypes:
+      'print(json.dumps([type(context).__name__, len(context.split("\\n")), context_1, list(context_2), len(context_3["items"]), context_3["nested"]["ok"]]))',
+    bigContext: 'f"{len(context)} {context[-10:]}"',
+    defineKept: 'kept = 42',
+    runaway: 'while True: pass',
+    readKept: 'str(kept)',
+    tools:
+      'found = lookup_customer("c-42", {"fields": ["name"]})\n' +
+      'try:\n    crm_status()\nexcept Exception as e:\n    failure = f"{type(e).__name__}: {e}"\n' +
+      'print(json.dumps({"rows": found["rows"], "failure": failure}))',
+  },
+};
+
+describe.each(['javascript', 'python'] as const)('the %s REPL across the container boundary', (language) => {
+  const cells = CELLS[language];
+  const calls: SubcallParams[] = [];
+  const toolCalls: JsonValue[][] = [];
+  let sandbox: Sandbox;
+  let cellNumber = 0;
+  const execute = (code: string, options: { timeoutMs?: number; outputLimitChars?: number } = {}) => {
+    cellNumber += 1;
+    return sandbox.execute(code, { timeoutMs: 10_000, ...options });
+  };
+
+  beforeAll(async () => {
+    sandbox = await Sandbox.create({
       docker,
       image,
+      language,
       onSubcall: async (request) => {
         calls.push(request);
         return { outcomes: request.prompts.map((p, i) => (p === 'fail' ? { ok: false as const, error: 'model down' } : { ok: true as const, text: `answer ${i}: ${p.toUpperCase()}` })) };
       },
+      tools: {
+        lookup_customer: {
+          handler: ([id, options]) => {
+            toolCalls.push([id ?? null, options ?? null]);
+            return { rows: ((options as { fields?: string[] } | null)?.fields ?? []).map((field) => ({ field, value: `${field} of ${String(id)}` })) };
+          },
+        },
+        crm_status: {
+          handler: () => {
+            throw new Error('the CRM is down');
+          },
+        },
+      },
     });
-    await sandbox.execute('const greeting = "hello"; class Box { constructor(v) { this.v = v } }');
-    const single = await sandbox.execute('const one = llm_query(greeting, { model: "small" }); print(one)');
+  });
+  afterAll(async () => {
+    await sandbox?.close();
+  });
+
+  it('keeps state across cells and answers llm_query, llm_query_batched and rlm_query through the host', async () => {
+    expect((await execute(cells.defineState)).error).toBeNull();
+    const single = await execute(cells.singleQuery);
     expect(single.stdout.text).toBe('answer 0: HELLO\n');
-    const batch = await sandbox.execute('llm_query_batched(["a", "fail", "c"]).join(" | ")');
+    const batch = await execute(cells.batchedQuery);
     expect(batch.value).toBe("'answer 0: A | Error: model down | answer 2: C'");
-    const awaited = await sandbox.execute('new Box(await rlm_query("deep")).v');
-    expect(awaited.value).toBe("'answer 0: DEEP'");
+    const deep = await execute(cells.rlmQuery);
+    expect(deep.value).toBe("'answer 0: DEEP'");
     expect(calls.map((c) => [c.kind, c.batched, c.model ?? null, c.prompts])).toEqual([
       ['llm_query', false, 'small', ['hello']],
       ['llm_query', true, null, ['a', 'fail', 'c']],
@@ -183,28 +304,82 @@ describe('the REPL across the container boundary', () => {
     ]);
   });
 
-  it('interrupts a runaway cell within its timeout plus one second and keeps earlier variables', async () => {
-    await using sandbox = await Sandbox.create({ docker, image });
-    await sandbox.execute('let kept = 42');
-    const started = performance.now();
-    const result = await sandbox.execute('while (true) {}', { timeoutMs: 1_000 });
-    const elapsed = performance.now() - started;
-    expect(result.status).toBe('timeout');
-    expect(result.stateLost).toBe(false);
-    expect(elapsed).toBeLessThan(2_000);
-    expect((await sandbox.execute('kept')).value).toBe('42');
+  it('captures stdout and stderr apart', async () => {
+    const result = await execute(cells.streams);
+    expect(result.stdout).toEqual({ text: 'out\n', truncatedChars: 0 });
+    expect(result.stderr).toEqual({ text: 'err\n', truncatedChars: 0 });
   });
 
   it('bounds an output flood and says how much was cut', async () => {
-    await using sandbox = await Sandbox.create({ docker, image });
-    const result = await sandbox.execute('while (true) print("x".repeat(1000))', { timeoutMs: 1_500, outputLimitChars: 2_000 });
+    const result = await execute(cells.outputFlood, { timeoutMs: 1_500, outputLimitChars: 2_000 });
     expect(result.status).toBe('timeout');
+    expect(result.stateLost).toBe(false);
     expect(result.stdout.text.length).toBeLessThan(2_200);
     expect(result.stdout.truncatedChars).toBeGreaterThan(100_000);
     expect(result.stdout.text).toMatch(/characters truncated/);
   });
 
-  it('reports a heap exhausted by a cell as OutOfMemoryError, then runs the next cell with fresh state and the context reloaded', async () => {
+  it("reports an error's type and a stack of the cell's own lines", async () => {
+    const result = await execute(cells.throwing);
+    expect(result.status).toBe('error');
+    expect(result.error?.type).toBe(cells.thrownType);
+    expect(result.error?.message).toBe('too far');
+    expect(result.error?.stack).toEqual(cells.thrownStack(cellNumber));
+  });
+
+  it('ends with FINAL and FINAL_VAR; a missing variable lists the variables and ends nothing; SHOW_VARS lists them', async () => {
+    expect((await execute(cells.finalValue)).final).toEqual({ value: '{\n  "answer": 42\n}', via: 'FINAL' });
+    const missing = await execute(cells.finalVarMissing);
+    expect(missing.final).toBeNull();
+    expect(missing.stderr.text).toMatch(/^FINAL_VAR: no variable named "nope"\. Variables: .*greeting/);
+    expect((await execute(cells.finalVar)).final).toEqual({ value: 'the answer', via: 'FINAL_VAR', variable: 'result' });
+    expect((await execute(cells.showVars)).stdout.text).toMatch(/^Variables:\n(?:.*\n)*  result: (string|str)\n/);
+  });
+
+  it('calls custom tools synchronously with JSON arguments; a failing tool is a ToolError', async () => {
+    const result = await execute(cells.tools);
+    expect(result.error).toBeNull();
+    expect(JSON.parse(result.stdout.text)).toEqual({ rows: [{ field: 'name', value: 'name of c-42' }], failure: 'ToolError: crm_status failed: the CRM is down' });
+    expect(toolCalls).toEqual([['c-42', { fields: ['name'] }]]);
+  });
+
+  it('binds a string, a list, a path map and a JSON value as the REPL contract says', async () => {
+    await sandbox.loadContext('plain text\nsecond line');
+    await sandbox.loadContext(['first', 'second'], { variable: 'context_1' });
+    await sandbox.loadContext({ 'docs/a.md': '# A', 'docs/b.md': '# B' }, { variable: 'context_2' });
+    await sandbox.loadContext({ count: 3, items: [1, 2, 3], nested: { ok: true } }, { variable: 'context_3' });
+    const result = await execute(cells.contextTypes);
+    expect(JSON.parse(result.stdout.text)).toEqual([language === 'javascript' ? 'string' : 'str', 2, ['first', 'second'], ['docs/a.md', 'docs/b.md'], 3, true]);
+  });
+
+  it('interrupts a runaway cell within its timeout plus one second and keeps earlier variables', async () => {
+    await execute(cells.defineKept);
+    const started = performance.now();
+    const result = await execute(cells.runaway, { timeoutMs: 1_000 });
+    const elapsed = performance.now() - started;
+    expect(result.status).toBe('timeout');
+    expect(result.error?.type).toBe('TimeoutError');
+    expect(result.stateLost).toBe(false);
+    expect(elapsed).toBeLessThan(2_000);
+    expect((await execute(cells.readKept)).value).toBe("'42'");
+  });
+
+  it('makes 100 MB of text available without sending it over the socket', async () => {
+    const text = `${'0123456789'.repeat(10 * 1024 * 1024 - 1)}tail-mark!`;
+    const loaded = await sandbox.loadContext(text);
+    expect(loaded.bytes).toBe(100 * 1024 * 1024);
+    const result = await execute(cells.bigContext);
+    expect(result.value).toBe(`'${100 * 1024 * 1024} tail-mark!'`);
+  });
+
+  it('refuses a cell in the other language, naming the option', async () => {
+    const other = language === 'javascript' ? 'python' : 'javascript';
+    await expect(sandbox.execute('1', { language: other })).rejects.toThrow(new RegExp(`^language: this sandbox runs ${language} cells, not ${other}`));
+  });
+});
+
+describe('memory exhaustion', () => {
+  it('JavaScript: a heap exhausted by a cell is an OutOfMemoryError; the next cell runs with fresh state and the context reloaded', async () => {
     await using sandbox = await Sandbox.create({ docker, image, context: 'the context', limits: { memoryBytes: 512 * 1024 * 1024 } });
     await sandbox.execute('const before = 1');
     const result = await sandbox.execute('const hog = []; while (true) hog.push(new Array(1e6).fill(Math.random()))', { timeoutMs: 60_000 });
@@ -213,6 +388,18 @@ describe('the REPL across the container boundary', () => {
     expect(result.stateLost).toBe(true);
     const after = await sandbox.execute('typeof before + " " + context');
     expect(after.value).toBe("'undefined the context'");
+  });
+
+  it("Python: the interpreter's memory is capped below the container's, so a hog is a MemoryError and the state survives", async () => {
+    await using sandbox = await Sandbox.create({ docker, image, language: 'python', context: 'the context', limits: { memoryBytes: 512 * 1024 * 1024 } });
+    await sandbox.execute('before = 1');
+    const result = await sandbox.execute('hog = []\nwhile True: hog.append(bytearray(16 * 1024 * 1024))', { timeoutMs: 60_000 });
+    expect(result.status).toBe('error');
+    expect(result.error?.type).toBe('MemoryError');
+    expect(result.stateLost).toBe(false);
+    const after = await sandbox.execute('del hog\nf"{before} {context}"');
+    expect(after.value).toBe("'1 the context'");
+    expect(sandbox.restarts).toBe(0);
   });
 
   it('replaces a container killed for exceeding its memory limit and says the state was lost', async () => {
@@ -228,28 +415,6 @@ describe('the REPL across the container boundary', () => {
     expect(after.value).toBe("'a+b'");
     expect(sandbox.containerId).not.toBe(firstContainer);
     expect(sandbox.restarts).toBe(1);
-  });
-});
-
-describe('context loading', () => {
-  it('binds a string, a list, a path map and a JSON value as the REPL contract says', async () => {
-    await using sandbox = await Sandbox.create({ docker, image, context: 'plain text\nsecond line' });
-    await sandbox.loadContext(['first', 'second'], { variable: 'context_1' });
-    await sandbox.loadContext({ 'docs/a.md': '# A', 'docs/b.md': '# B' }, { variable: 'context_2' });
-    await sandbox.loadContext({ count: 3, items: [1, 2, 3], nested: { ok: true } }, { variable: 'context_3' });
-    const result = await sandbox.execute(
-      'print(JSON.stringify([typeof context, context.split("\\n").length, context_1, Object.keys(context_2), context_3.items.length, context_3.nested.ok]))',
-    );
-    expect(JSON.parse(result.stdout.text)).toEqual(['string', 2, ['first', 'second'], ['docs/a.md', 'docs/b.md'], 3, true]);
-  });
-
-  it('makes 100 MB of text available without sending it over the socket', async () => {
-    await using sandbox = await Sandbox.create({ docker, image });
-    const text = `${'0123456789'.repeat(10 * 1024 * 1024 - 1)}tail-mark!`;
-    const loaded = await sandbox.loadContext(text);
-    expect(loaded.bytes).toBe(100 * 1024 * 1024);
-    const result = await sandbox.execute('context.length + " " + context.slice(-10)');
-    expect(result.value).toBe(`'${100 * 1024 * 1024} tail-mark!'`);
   });
 });
 

@@ -3,7 +3,7 @@
  * and the REPL server, and the container spec that runs it.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, copyFile, link, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -11,6 +11,7 @@ import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { AbortedError, SandboxImageError } from '../orchestrator/src/errors.js';
 import { buildContainerSpec } from '../orchestrator/src/sandbox/container-spec.js';
+import { SANDBOX_BUNDLE_FILES } from '../orchestrator/src/sandbox/image/assets.js';
 import { SANDBOX_USER } from '../orchestrator/src/sandbox/image/build-context.js';
 import {
   IMAGE_INPUTS_LABEL,
@@ -91,10 +92,22 @@ describe('the sandbox image built from a stand-in bundle', () => {
   });
 
   it('changes its tag when any input changes', async () => {
-    const otherBundle = await tempDir('rlm-other-bundle-');
-    await copyFile(path.join(bundleDir, 'repl-server.js'), path.join(otherBundle, 'repl-server.js'));
+    const copyBundle = async () => {
+      const other = await tempDir('rlm-other-bundle-');
+      for (const file of SANDBOX_BUNDLE_FILES) {
+        await mkdir(path.dirname(path.join(other, file)), { recursive: true });
+        await copyFile(path.join(bundleDir, file), path.join(other, file));
+      }
+      return other;
+    };
+    const otherBundle = await copyBundle();
+    expect(await sandboxImageTag({ bundleDir: otherBundle })).toBe(first.tag);
     await writeFile(path.join(otherBundle, 'repl-worker.js'), `${await readFile(path.join(bundleDir, 'repl-worker.js'), 'utf8')}// changed\n`);
     expect(await sandboxImageTag({ bundleDir: otherBundle })).not.toBe(first.tag);
+    // Pyodide's files and its snapshot are inputs too.
+    const otherSnapshot = await copyBundle();
+    await writeFile(path.join(otherSnapshot, 'pyodide', 'python-snapshot.bin'), 'another snapshot');
+    expect(await sandboxImageTag({ bundleDir: otherSnapshot })).not.toBe(first.tag);
 
     expect(await sandboxImageTag({ bundleDir, baseImage: 'node:24-bookworm-slim' })).not.toBe(first.tag);
 
@@ -194,7 +207,7 @@ describe('the sandbox image of this workspace', () => {
     );
   });
 
-  it('holds only Node, its libraries, the REPL bundle and the account files', async () => {
+  it('holds only Node, its libraries, the REPL bundle (Pyodide included) and the account files', async () => {
     const files = await filesystemOf(sandboxImage);
     const paths = [...files.keys()];
     for (const absent of ['/bin/sh', '/bin/bash', '/usr/bin/env', '/bin/busybox', '/usr/bin/apt', '/sbin/apk', '/usr/bin/npm']) {
@@ -205,7 +218,8 @@ describe('the sandbox image of this workspace', () => {
     expect(files.has('/opt/rlm/repl-worker.js')).toBe(true);
     expect(files.has('/etc/passwd')).toBe(true);
     const node = await inspectNodeRuntime();
-    const expected = new Set(['/opt/rlm/bin/node', '/opt/rlm/repl-server.js', '/opt/rlm/repl-worker.js', '/etc/passwd', '/etc/group', ...node.libraries.map((l) => l.imagePath)]);
+    expect(files.has('/opt/rlm/pyodide/python-snapshot.bin')).toBe(true);
+    const expected = new Set(['/opt/rlm/bin/node', ...SANDBOX_BUNDLE_FILES.map((file) => `/opt/rlm/${file}`), '/etc/passwd', '/etc/group', ...node.libraries.map((l) => l.imagePath)]);
     // Docker adds these to every container's filesystem.
     const engine = /^\/(\.dockerenv|etc\/(hosts|hostname|resolv\.conf|mtab)|dev|proc|sys)(\/|$)/;
     const unexpected = paths.filter((p) => files.get(p)?.type !== 'directory' && !expected.has(p) && !engine.test(p));

@@ -100,6 +100,8 @@ describe('rlm view in a browser', () => {
     const turn2 = page.locator('details.turn[data-depth="0"][data-turn="2"]');
     await turn2.locator('> summary').click();
     const calls = turn2.locator('details.call');
+    // A turn's body is built when it opens; count() does not wait for it, so wait for the first call.
+    await calls.first().waitFor();
     expect(await calls.count()).toBe(3);
     expect(await turn2.locator('details.call.has-error > summary').innerText()).toMatch(/llm_query\s+claude-haiku-4-5\s+Tuskar ships\?\s+failed/);
     const childCall = turn2.locator('details.call.has-child');

@@ -1,2 +1,4 @@
 export * from './repl/javascript-repl.js';
+export * from './repl/python/python-repl.js';
+export { makePythonSnapshot, PYTHON_SNAPSHOT_FILE } from './repl/python/pyodide-loader.js';
 export * from './server/repl-server.js';

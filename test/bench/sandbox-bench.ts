@@ -69,3 +69,34 @@ const loads = await repeat(6, () => sandbox.loadContext(hundredMb, { variable: '
 const check = await sandbox.execute('big.length');
 if (check.value !== String(hundredMb.length)) throw new Error(`context arrived with length ${check.value}`);
 console.log(formatRow('100 MB context ready in the REPL', summarize(loads), 1000));
+
+// ---------------------------------------------------------------------------------------------
+// Python cells (Pyodide; the interpreter is restored from its memory snapshot when the sandbox starts).
+console.log('');
+
+// 6. Cold start: create a Python sandbox and get the first Python cell's result.
+const pythonColdStarts: number[] = [];
+for (let i = 0; i < 10; i++) {
+  let python: Sandbox | undefined;
+  const ms = await time(async () => {
+    python = await Sandbox.create({ docker, image: tag, language: 'python' });
+    expectOk(await python.execute('1 + 1'));
+  });
+  await python?.close();
+  if (i >= 2) pythonColdStarts.push(ms);
+}
+console.log(formatRow('cold start to first Python cell result', summarize(pythonColdStarts), 2500));
+
+await using python = await Sandbox.create({ docker, image: tag, language: 'python', onSubcall: instant });
+
+// 7. A trivial Python cell's round trip.
+console.log(formatRow('trivial Python cell round trip', summarize(await repeat(300, async () => expectOk(await python.execute('1')))), 5));
+
+// 8. A Python cell making one llm_query that the host answers at once.
+console.log(formatRow('Python cell with one llm_query', summarize(await repeat(300, async () => expectOk(await python.execute('llm_query("hello")')))), 5));
+
+// 9. 100 MB of text ready in Python as a context variable.
+const pythonLoads = await repeat(6, () => python.loadContext(hundredMb, { variable: 'big' }), 1);
+const pythonCheck = await python.execute('len(big)');
+if (pythonCheck.value !== String(hundredMb.length)) throw new Error(`context arrived in Python with length ${pythonCheck.value}`);
+console.log(formatRow('100 MB context ready in Python', summarize(pythonLoads), 1000));

@@ -3,12 +3,13 @@
  * container to completion, and owners that are known to be dead.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { createDockerClient } from '../../orchestrator/src/sandbox/docker-client.js';
+import { SANDBOX_BUNDLE_FILES } from '../../orchestrator/src/sandbox/image/assets.js';
 import { formatOwner, processStartTime } from '../../orchestrator/src/sandbox/reaper.js';
 
 export function testDocker(): Dockerode {
@@ -58,6 +59,11 @@ if (sleep >= 0) setTimeout(() => {}, Number(args[sleep + 1]));
 `;
   await writeFile(path.join(dir, 'repl-server.js'), server);
   await writeFile(path.join(dir, 'repl-worker.js'), `// stand-in REPL worker (${nonce})\n`);
+  // The Python worker and Pyodide's files: placeholders, the stand-in server never loads them.
+  for (const file of SANDBOX_BUNDLE_FILES.filter((name) => name !== 'repl-server.js' && name !== 'repl-worker.js')) {
+    await mkdir(path.dirname(path.join(dir, file)), { recursive: true });
+    await writeFile(path.join(dir, file), `stand-in ${file} (${nonce})\n`);
+  }
   return dir;
 }
 

@@ -91,9 +91,30 @@ describe('buildSystemPrompt', () => {
     );
   });
 
-  it('refuses a language without prompts, naming the option', () => {
-    expect(() => buildSystemPrompt({ language: 'python', maxDepth: 1 })).toThrow(InvalidOptionError);
-    expect(() => buildSystemPrompt({ language: 'python', maxDepth: 1 })).toThrow(/^language: /);
+  it('documents the Python REPL API with keyword options, close to the reference prompt', () => {
+    const prompt = buildSystemPrompt({ language: 'python', maxDepth: 1 });
+    for (const name of ['context', 'llm_query(prompt, model=None)', 'llm_query_batched(prompts, model=None)', 'rlm_query(prompt, model=None)', 'rlm_query_batched(prompts, model=None)', 'SHOW_VARS()', 'print()', 'FINAL(value)', 'FINAL_VAR("name")', 'List[str]', '`re`, `json`, `math`, `collections` and `itertools` are already imported']) {
+      expect(prompt).toContain(name);
+    }
+    expect(prompt).toContain('Python REPL environment');
+    expect(prompt).not.toMatch(/\{ model \}|console\.|require\(|JavaScript/);
+    expect(buildSystemPrompt({ language: 'python', maxDepth: 0 })).toContain('A `rlm_query(prompt, model=None)` function. Here it is the same as `llm_query`');
+  });
+
+  it('gives examples as repl blocks of Python, which extractCodeBlocks runs for python', () => {
+    const examples = extractCodeBlocks(buildSystemPrompt({ language: 'python', maxDepth: 1 }), 'python');
+    expect(examples.length).toBeGreaterThanOrEqual(4);
+    for (const code of examples) {
+      expect(code).not.toMatch(/\b(const|let) |=>|;\s*$/m);
+      expect(code).toMatch(/^[\w\s]/);
+    }
+    expect(examples.some((code) => code.includes('llm_query_batched('))).toBe(true);
+    expect(examples.some((code) => code.includes('rlm_query('))).toBe(true);
+  });
+
+  it('refuses an unknown language, naming the option', () => {
+    expect(() => buildSystemPrompt({ language: 'ruby' as never, maxDepth: 1 })).toThrow(InvalidOptionError);
+    expect(() => buildSystemPrompt({ language: 'ruby' as never, maxDepth: 1 })).toThrow(/^language: /);
   });
 });
 

@@ -6,7 +6,8 @@
  *
  * The system prompt follows the reference implementation's `RLM_SYSTEM_PROMPT` in spirit and
  * structure, rewritten for this REPL. Everything language-specific sits in one
- * {@link ReplGuide} per REPL language, so a Python guide slots in beside the JavaScript one.
+ * {@link ReplGuide} per REPL language: JavaScript, and Python (whose wording and examples stay
+ * closest to the reference's, itself written for a Python REPL).
  */
 import type { ExecuteResult, Language } from '@rlm/shared';
 import { InvalidOptionError } from '../errors.js';
@@ -43,6 +44,10 @@ export interface SystemPromptOptions {
 interface ReplGuide {
   /** How to name the language in prose. */
   languageName: string;
+  /** How a call passes the model option, after the first argument: `, { model }` or `, model=None`. */
+  modelOption: string;
+  /** What a batched call returns, in prose: `an array`, `a list`. */
+  listOf: string;
   /** The numbered list of what the REPL holds; `rlmLine` describes `rlm_query` for this depth. */
   environment(options: { subModelLimit: string; modelNote: string; rlmLines: string; toolsSection: string }): string;
   /** Language-specific notes: state, output, modules, the sandbox. */
@@ -57,6 +62,8 @@ const count = (n: number) => n.toLocaleString('en-US');
 
 const javascriptGuide: ReplGuide = {
   languageName: 'JavaScript',
+  modelOption: ', { model }',
+  listOf: 'an array',
 
   environment: ({ subModelLimit, modelNote, rlmLines, toolsSection }) => `The REPL environment is initialized with:
 1. A \`context\` variable that contains extremely important information about your query. It is a string for one text, an array for a list, an object mapping relative path → content for several files, or a parsed JSON value. Check what it holds before anything else, and make sure you look through it sufficiently as you answer your query.
@@ -122,34 +129,111 @@ Calling them in a \`\`\`repl block is the surest way: the run ends once that cel
 If you're unsure what variables exist, call \`SHOW_VARS()\` in a repl block.`,
 };
 
-const REPL_GUIDES: Partial<Record<Language, ReplGuide>> = { javascript: javascriptGuide };
+const pythonGuide: ReplGuide = {
+  languageName: 'Python',
+  modelOption: ', model=None',
+  listOf: 'a list',
+
+  environment: ({ subModelLimit, modelNote, rlmLines, toolsSection }) => `The REPL environment is initialized with:
+1. A \`context\` variable that contains extremely important information about your query. It is a \`str\` for one text, a \`list\` for a list, a \`dict\` mapping relative path → content for several files, or a parsed JSON value. You should check the content of the \`context\` variable to understand what you are working with. Make sure you look through it sufficiently as you answer your query.
+2. A \`llm_query(prompt, model=None)\` function that makes a single LLM completion call (no REPL, no iteration) and returns its answer as a \`str\`. Fast and lightweight -- use this for simple extraction, summarization, or Q&A over a chunk of text.${subModelLimit} ${modelNote}
+3. A \`llm_query_batched(prompts, model=None)\` function that runs multiple \`llm_query\` calls concurrently: returns \`List[str]\` in the same order as the input prompts. A prompt that failed gives a string starting with \`Error:\` in its slot; the others are unaffected. Much faster than sequential \`llm_query\` calls for independent queries.
+${rlmLines}
+6. A \`SHOW_VARS()\` function that prints and returns the variables you have created and their types. Use it to check what variables exist before using FINAL_VAR.
+7. The ability to use \`print()\` statements to view the output of your REPL code and continue your reasoning (\`print(..., file=sys.stderr)\` writes to stderr). The value of a cell's last expression is shown too, as in Python's interactive REPL.${toolsSection}`,
+
+  notes: ({ outputLimitChars }) => `**How the REPL behaves:**
+- Each \`\`\`repl block runs as a cell of Python 3 (CPython in WebAssembly). Variables, functions, classes and imports persist across cells and turns.
+- \`re\`, \`json\`, \`math\`, \`collections\` and \`itertools\` are already imported, and the rest of the standard library can be imported. There is no network, no pip and no third-party packages (no numpy or pandas); the file system is read-only apart from the interpreter's own scratch space.
+- You will only see up to ${count(outputLimitChars)} characters of each cell's output; longer output is cut with a marker. Don't print a huge string to read it: slice it, search it with regular expressions, or hand pieces to \`llm_query\` and keep the answers in variables. Use variables as buffers to build up your final answer.
+- A cell that runs too long is interrupted with a \`KeyboardInterrupt\`; the variables from before it are kept. If a cell ever reports that the REPL was restarted, every variable you made is gone (the context variables are loaded again).`,
+
+  examples: () => `When you want to execute Python code in the REPL environment, wrap it in triple backticks with the 'repl' language identifier. For example, to look at the context first:
+\`\`\`repl
+print(type(context).__name__, len(context))
+print(str(context)[:2000])
+\`\`\`
+
+Say we want to find the magic number in the context (assuming the context is a string), and the context is very long, so we want to chunk it:
+\`\`\`repl
+chunk = context[:100_000]
+answer = llm_query(f"What is the magic number in the context? Say 'none' if there is none. Here is the chunk: {chunk}")
+print(answer)
+\`\`\`
+
+As an example, suppose you're trying to answer a question about a book whose sections are the items of \`context\`. You can iteratively go through it section by section, query an LLM on each, and track relevant information in a buffer:
+\`\`\`repl
+query = "In Harry Potter and the Sorcerer's Stone, did Gryffindor win the House Cup because they led?"
+buffer = ""
+for i, section in enumerate(context):
+    buffer = llm_query(f"You are iteratively looking through a book, and are on section {i + 1} of {len(context)}. So far you know: {buffer}\\nGather information to help answer: {query}\\n\\nHere is the section:\\n{section}")
+    print(f"After section {i + 1} of {len(context)}, you have tracked: {buffer[:200]}")
+\`\`\`
+
+When the context isn't that long (say a few million characters), a simple and viable strategy is to split it into chunks a sub-LLM handles well and ask the same question of every chunk concurrently with \`llm_query_batched\`:
+\`\`\`repl
+query = 'A man became famous for his book "The Great Gatsby". How many jobs did he have?'
+text = "\\n".join(context) if isinstance(context, list) else str(context)
+chunk_size = len(text) // 10 + 1
+chunks = [text[i:i + chunk_size] for i in range(0, len(text), chunk_size)]
+prompts = [f"Try to answer the following query: {query}. Here are the documents:\\n{chunk}\\nOnly answer if you are confident in your answer based on the evidence." for chunk in chunks]
+answers = llm_query_batched(prompts)
+for i, answer in enumerate(answers):
+    print(f"I got the answer from chunk {i}: {answer}")
+final_answer = llm_query(f"Aggregating all the answers per chunk, answer the original query: {query}\\n\\nAnswers:\\n" + "\\n".join(answers))
+print(final_answer)
+\`\`\`
+
+For subtasks that require deeper reasoning, use \`rlm_query\` instead. The child gets its own REPL to iterate; you then use the result in your program -- branch on it, check it, combine it:
+\`\`\`repl
+trend = rlm_query(f"Analyze this dataset and conclude with one word: up, down, or stable: {data}")
+if "up" in trend.lower():
+    recommendation = "Consider increasing exposure."
+elif "down" in trend.lower():
+    recommendation = "Consider hedging."
+else:
+    recommendation = "Hold position."
+print(trend, recommendation)
+\`\`\``,
+
+  finishing: () => `IMPORTANT: When you are done, you MUST provide your final answer -- and not before you have actually done the work. Two options, both available from code and as plain text:
+1. \`FINAL(value)\` ends the run with \`value\` as the answer (a \`str\`; anything else is rendered as JSON when it can be, else with \`str()\`).
+2. \`FINAL_VAR("name")\` ends the run with the variable of that name as the answer. In code, pass the name as a string: \`FINAL_VAR("answer")\`, not \`FINAL_VAR(answer)\`. If there is no such variable you get an error listing the variables, and the run goes on.
+
+WARNING - COMMON MISTAKE: FINAL_VAR retrieves an EXISTING variable. Create and assign the variable in a \`\`\`repl block first; calling FINAL_VAR for a name you never assigned does not end the run.
+
+Calling them in a \`\`\`repl block is the surest way: the run ends once that cell finishes, and the blocks after it don't run. You may also write \`FINAL(your answer)\` or \`FINAL_VAR(name)\` as plain text at the start of a line, outside code blocks, once you know the answer. Don't write either of them in prose before you are done, and don't give a final answer in the same response as code whose output you haven't seen yet.
+If you're unsure what variables exist, call \`SHOW_VARS()\` in a repl block.`,
+};
+
+const REPL_GUIDES: Record<Language, ReplGuide> = { javascript: javascriptGuide, python: pythonGuide };
 
 function guideFor(language: Language): ReplGuide {
-  const guide = REPL_GUIDES[language];
+  const guide = (REPL_GUIDES as Partial<Record<string, ReplGuide>>)[language];
   if (!guide) {
-    throw new InvalidOptionError('language', `the ${language} REPL has no prompts yet; use 'javascript'`);
+    throw new InvalidOptionError('language', `must be 'javascript' or 'python', got ${JSON.stringify(language)}`);
   }
   return guide;
 }
 
-function rlmQueryLines(recursionAvailable: boolean, levelsLeft: number): string {
+function rlmQueryLines(recursionAvailable: boolean, levelsLeft: number, { modelOption, listOf }: ReplGuide): string {
   if (!recursionAvailable) {
-    return `4. A \`rlm_query(prompt, { model })\` function. Here it is the same as \`llm_query\`: the maximum recursion depth is reached, so no child RLM can be started.
-5. A \`rlm_query_batched(prompts, { model })\` function: here the same as \`llm_query_batched\`.`;
+    return `4. A \`rlm_query(prompt${modelOption})\` function. Here it is the same as \`llm_query\`: the maximum recursion depth is reached, so no child RLM can be started.
+5. A \`rlm_query_batched(prompts${modelOption})\` function: here the same as \`llm_query_batched\`.`;
   }
   const depthNote =
     levelsLeft === 1
       ? 'A child cannot start children of its own (its `rlm_query` is a plain `llm_query`).'
       : `Children can nest up to ${levelsLeft} levels below you.`;
-  return `4. A \`rlm_query(prompt, { model })\` function that starts a **child RLM**: a recursive sub-call whose context is \`prompt\`, with its own REPL, that reasons iteratively just like you and returns its final answer as a string. Use it when a subtask needs multi-step reasoning, code, or its own iteration -- not just a one-shot answer. ${depthNote} Children draw on the same budget as you.
-5. A \`rlm_query_batched(prompts, { model })\` function that starts one child RLM per prompt, concurrently; an array of answers in input order.`;
+  return `4. A \`rlm_query(prompt${modelOption})\` function that starts a **child RLM**: a recursive sub-call whose context is \`prompt\`, with its own REPL, that reasons iteratively just like you and returns its final answer as a string. Use it when a subtask needs multi-step reasoning, code, or its own iteration -- not just a one-shot answer. ${depthNote} Children draw on the same budget as you.
+5. A \`rlm_query_batched(prompts${modelOption})\` function that starts one child RLM per prompt, concurrently; ${listOf} of answers in input order.`;
 }
 
 /**
  * The system prompt for a run: the REPL's API, how to work, worked examples, how to finish, and the
  * caller's tools when there are any.
  *
- * @throws {InvalidOptionError} (`language`) the language has no prompts yet (Python, for now).
+ * @throws {InvalidOptionError} (`language`) a language other than `javascript` or `python`.
  */
 export function buildSystemPrompt(options: SystemPromptOptions): string {
   const guide = guideFor(options.language);
@@ -178,7 +262,7 @@ export function buildSystemPrompt(options: SystemPromptOptions): string {
 
   return `You are tasked with answering a query with associated context. You can access, transform, and analyze this context interactively in a ${guide.languageName} REPL environment that can recursively query sub-LLMs, which you are strongly encouraged to use as much as possible. You will be queried iteratively until you provide a final answer.
 
-${guide.environment({ subModelLimit, modelNote, rlmLines: rlmQueryLines(recursionAvailable, options.maxDepth - depth), toolsSection })}
+${guide.environment({ subModelLimit, modelNote, rlmLines: rlmQueryLines(recursionAvailable, options.maxDepth - depth, guide), toolsSection })}
 
 **When to use \`llm_query\` vs \`rlm_query\`:**
 - Use \`llm_query\` for simple, one-shot tasks: extracting information from a chunk, summarizing text, answering a factual question, classifying content. These are fast single LLM calls.

@@ -47,7 +47,7 @@ export interface RlmOptions {
   /** Unset fields take {@link DEFAULT_LIMITS}. */
   limits?: Partial<RlmLimits>;
   /** Container settings for every sandbox of the run. */
-  sandbox?: Omit<SandboxOptions, 'context' | 'onSubcall' | 'signal' | 'cellTimeoutMs' | 'tools'>;
+  sandbox?: Omit<SandboxOptions, 'context' | 'onSubcall' | 'signal' | 'cellTimeoutMs' | 'tools' | 'language'>;
   /** Host functions and data the cells can use by name; their descriptions go into the system prompt. */
   tools?: Readonly<Record<string, RlmTool>>;
   /** Prices per million tokens that override or extend the built-in table. */

@@ -230,7 +230,7 @@ export class RlmSession implements AsyncDisposable {
     const tools = Object.fromEntries(
       Object.entries(tree.tools).flatMap(([name, tool]) => (isFunctionTool(tool) ? [[name, { ...(tool.description ? { description: tool.description } : {}), handler: tool.handler }]] : [])),
     );
-    const sandbox = await Sandbox.create({ ...tree.sandboxOptions, cellTimeoutMs: tree.budget.limits.cellTimeoutMs, tools, signal });
+    const sandbox = await Sandbox.create({ ...tree.sandboxOptions, language: tree.language, cellTimeoutMs: tree.budget.limits.cellTimeoutMs, tools, signal });
     this.#sandbox = sandbox;
     for (const [name, tool] of Object.entries(tree.tools)) if (!isFunctionTool(tool)) await sandbox.loadContext(tool.value, { variable: name, signal });
     for (const load of this.#loads) await sandbox.loadContext(load.value, { variable: load.variable, signal });

@@ -57,6 +57,12 @@ import { ToolDispatcher, toolDefinitions, type SandboxTool, type SandboxTools } 
 export type SubcallHandler = (request: SubcallParams, options: { signal: AbortSignal }) => Promise<SubcallResult>;
 
 export interface SandboxOptions {
+  /**
+   * The language of this sandbox's cells: `javascript` (default) or `python` (CPython on Pyodide,
+   * loaded when the container starts, so `create` takes about a second longer and the first cell
+   * is fast). One sandbox runs one language; a cell in the other is refused.
+   */
+  language?: Language;
   /** Docker client; default from `DOCKER_HOST` or the local socket. */
   docker?: Dockerode;
   /** Image to run; default: the rlm sandbox image, built on first use. */
@@ -86,7 +92,7 @@ export interface SandboxOptions {
 }
 
 export interface ExecuteOptions {
-  /** Default `javascript`. */
+  /** The sandbox's language, which is the default; another one is refused with {@link InvalidOptionError}. */
   language?: Language;
   /** This cell's wall-clock limit in milliseconds; default the sandbox's `cellTimeoutMs`. */
   timeoutMs?: number;
@@ -140,6 +146,8 @@ export class Sandbox implements AsyncDisposable {
    * daemon on a cgroup v1 host); undefined when it applies them. Also warned about once per process.
    */
   readonly unenforcedLimitsReason: string | undefined;
+  /** The language of this sandbox's cells. */
+  readonly language: Language;
   readonly #docker: Dockerode;
   readonly #image: string;
   readonly #limits: SandboxLimits;
@@ -169,6 +177,7 @@ export class Sandbox implements AsyncDisposable {
   }) {
     this.id = init.id;
     this.unenforcedLimitsReason = init.unenforcedLimitsReason;
+    this.language = init.options.language ?? 'javascript';
     this.#docker = init.docker;
     this.#image = init.image;
     this.#limits = init.limits;
@@ -193,6 +202,9 @@ export class Sandbox implements AsyncDisposable {
   static async create(options: SandboxOptions = {}): Promise<Sandbox> {
     const limits = { ...DEFAULT_SANDBOX_LIMITS, ...options.limits };
     validateTimes(options);
+    if (options.language !== undefined && options.language !== 'javascript' && options.language !== 'python') {
+      throw new InvalidOptionError('language', `must be 'javascript' or 'python', got ${JSON.stringify(options.language)}`);
+    }
     const tools = { ...options.tools };
     const definitions = toolDefinitions(tools);
     const docker = options.docker ?? createDockerClient();
@@ -253,11 +265,17 @@ export class Sandbox implements AsyncDisposable {
    * @throws {SandboxClosedError} the sandbox was closed.
    * @throws {AbortedError} `options.signal` fired; the sandbox is closed.
    * @throws {SandboxError} a replacement container could not be started after a crash.
+   * @throws {InvalidOptionError} (`language`) the cell's language is not the sandbox's.
    */
   execute(code: string, options: ExecuteOptions = {}): Promise<ExecuteResult> {
+    if (options.language !== undefined && options.language !== this.language) {
+      return Promise.reject(
+        new InvalidOptionError('language', `this sandbox runs ${this.language} cells, not ${options.language}; create one with language: '${options.language}'`),
+      );
+    }
     const params = {
       code,
-      language: options.language ?? 'javascript',
+      language: this.language,
       timeoutMs: options.timeoutMs ?? this.#options.cellTimeoutMs ?? DEFAULT_CELL_TIMEOUT_MS,
       outputLimitChars: options.outputLimitChars ?? this.#options.outputLimitChars ?? DEFAULT_OUTPUT_LIMIT_CHARS,
     };
@@ -410,6 +428,7 @@ export class Sandbox implements AsyncDisposable {
       docker: this.#docker,
       image: this.#image,
       sandboxId: this.id,
+      language: this.language,
       limits: this.#limits,
       stateDir: this.#stateDir,
       contextDir: this.#contextDir,
@@ -429,6 +448,7 @@ interface InstanceInit {
   docker: Dockerode;
   image: string;
   sandboxId: string;
+  language: Language;
   limits: SandboxLimits;
   stateDir: string;
   contextDir: string;
@@ -469,16 +489,19 @@ class ContainerInstance {
     const timeout = AbortSignal.timeout(init.startTimeoutMs);
     const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
     try {
-      // The worker's V8 heap stays well under the container's memory so a heap-hungry cell fails
-      // as an OutOfMemoryError in the worker (state lost, server alive) before the kernel kills all.
-      const heapLimitMb = Math.max(64, Math.floor((init.limits.memoryBytes / (1024 * 1024)) * 0.7));
+      const heapLimitMb = replHeapLimitMb(init.limits.memoryBytes, init.language);
       const spec = buildContainerSpec({
         image: init.image,
         name: `rlm-sandbox-${init.sandboxId}-${randomBytes(3).toString('hex')}`,
         labels: { ...sandboxOwnerLabels(), 'rlm.sandbox.id': init.sandboxId },
         contextDir: init.contextDir,
         controlDir,
-        args: formatReplServerArgs({ url: listener.containerUrl, token: listener.token, heapLimitMb }),
+        args: formatReplServerArgs({
+          url: listener.containerUrl,
+          token: listener.token,
+          heapLimitMb,
+          ...(init.language === 'javascript' ? {} : { language: init.language }),
+        }),
         limits: init.limits,
         ...(init.runtime ? { runtime: init.runtime } : {}),
       });
@@ -558,6 +581,20 @@ class ContainerInstance {
     })();
     return this.#destroyed;
   }
+}
+
+/**
+ * The cap on the cell worker's memory in MiB: the V8 heap for JavaScript, the interpreter's
+ * WebAssembly memory for Python. It stays well under the container's limit so a memory-hungry
+ * cell fails inside the REPL (OutOfMemoryError, or Python's MemoryError) before the kernel kills
+ * the whole container. Python keeps a fixed reserve besides: Pyodide's own JavaScript heap and the
+ * server take ~150 MiB that the WebAssembly cap does not count.
+ */
+export function replHeapLimitMb(memoryBytes: number, language: Language): number {
+  const memoryMb = memoryBytes / (1024 * 1024);
+  const share = Math.floor(memoryMb * 0.7);
+  const cap = language === 'python' ? Math.min(share, Math.floor(memoryMb - 200)) : share;
+  return Math.max(64, cap);
 }
 
 async function removeContainer(container: Dockerode.Container, sandboxId: string): Promise<void> {

@@ -25,6 +25,19 @@ export interface WorkerInit {
   readonly hostCallPort: MessagePort;
   /** Int32Array[1] over a SharedArrayBuffer: bumped by the main thread after each host-call answer it posts. */
   readonly hostCallSignal: SharedArrayBuffer;
+  /** Int32Array[2] the main thread writes into at a cell's deadline (Python workers; see python/interrupt.ts). */
+  readonly interruptSignal: SharedArrayBuffer;
+  /** Settings of a Python worker. */
+  readonly python?: PythonWorkerSettings;
+}
+
+export interface PythonWorkerSettings {
+  /** Directory of Pyodide's files. */
+  readonly indexDir: string;
+  /** A memory snapshot of a booted interpreter; absent or missing: Pyodide boots from scratch (seconds). */
+  readonly snapshotFile?: string;
+  /** Cap of the interpreter's memory in MiB. */
+  readonly memoryLimitMb?: number;
 }
 
 export type ToWorker =

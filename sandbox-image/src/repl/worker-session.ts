@@ -6,12 +6,15 @@
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { SubcallParams, SubcallResult, ToolCallParams, ToolCallResult } from '@rlm/shared';
 import { ReplStartError } from './errors.js';
-import type { FromWorker, HostCallReply, HostCallRequest, ToWorker, WorkerInit } from './worker-messages.js';
+import { INTERRUPT_BUFFER_BYTES, interruptCell } from './python/interrupt.js';
+import type { FromWorker, HostCallReply, HostCallRequest, PythonWorkerSettings, ToWorker, WorkerInit } from './worker-messages.js';
 
 export interface WorkerSessionOptions {
   readonly workerUrl: URL;
   readonly contextDir: string;
   readonly heapLimitMb: number | undefined;
+  /** Settings of a Python worker; absent for JavaScript. */
+  readonly python?: PythonWorkerSettings | undefined;
   readonly onSubcall: (params: SubcallParams, options: { signal: AbortSignal }) => Promise<SubcallResult>;
   readonly onToolCall: (params: ToolCallParams, options: { signal: AbortSignal }) => Promise<ToolCallResult>;
 }
@@ -31,6 +34,7 @@ export class WorkerSession {
   readonly #worker: Worker;
   readonly #port: MessagePort;
   readonly #signal: Int32Array;
+  readonly #interrupt: Int32Array;
   readonly #options: WorkerSessionOptions;
   readonly #pending = new Map<number, (reply: Reply) => void>();
   /** Host calls (sub-calls, tool calls) being answered. */
@@ -45,7 +49,15 @@ export class WorkerSession {
     const shared = new SharedArrayBuffer(4);
     this.#port = port1;
     this.#signal = new Int32Array(shared);
-    const workerData: WorkerInit = { contextDir: options.contextDir, hostCallPort: port2, hostCallSignal: shared };
+    const interrupt = new SharedArrayBuffer(INTERRUPT_BUFFER_BYTES);
+    this.#interrupt = new Int32Array(interrupt);
+    const workerData: WorkerInit = {
+      contextDir: options.contextDir,
+      hostCallPort: port2,
+      hostCallSignal: shared,
+      interruptSignal: interrupt,
+      ...(options.python ? { python: options.python } : {}),
+    };
     this.#worker = new Worker(options.workerUrl, {
       workerData,
       transferList: [port2],
@@ -114,6 +126,11 @@ export class WorkerSession {
       });
       this.#worker.postMessage({ ...message, id });
     });
+  }
+
+  /** Asks the worker's Python interpreter to stop cell `cellNumber` (a KeyboardInterrupt at its next bytecode). */
+  interrupt(cellNumber: number): void {
+    interruptCell(this.#interrupt, cellNumber);
   }
 
   /** Aborts the host-side work of every sub-call and tool call still running (their cell is over). */

@@ -1,7 +1,9 @@
 /**
  * The sandbox end of the control channel: dials the host, says hello with its token, then serves
- * `execute`, `load_context` and `define_tools` with a {@link JavaScriptRepl} and forwards the
- * cells' sub-calls and tool calls to the host. Resolves when the channel closes; the caller (main.ts) then exits the process.
+ * `execute`, `load_context` and `define_tools` with the REPL of the sandbox's one language (a
+ * {@link JavaScriptRepl}, or a {@link PythonRepl} whose interpreter loads while the channel is
+ * dialed) and forwards the cells' sub-calls and tool calls to the host. Resolves when the channel
+ * closes; the caller (main.ts) then exits the process.
  */
 import {
   CloseCode,
@@ -16,10 +18,13 @@ import {
   ToolCall,
   connectionOverWebSocket,
   type CloseInfo,
+  type Language,
   type RpcConnection,
 } from '@rlm/shared';
 import WebSocket from 'ws';
+import type { CellRepl, CellReplOptions } from '../repl/cell-repl.js';
 import { JavaScriptRepl, ToolDefinitionError } from '../repl/javascript-repl.js';
+import { PythonRepl } from '../repl/python/python-repl.js';
 
 export interface ReplServerOptions {
   /** Where the host listens: `ws+unix:///run/rlm/control.sock:/` in the container. */
@@ -28,10 +33,18 @@ export interface ReplServerOptions {
   token: string;
   /** Directory of the context files (the read-only mount). */
   contextDir: string;
-  /** V8 heap cap of the cell worker in MiB. */
+  /** V8 heap cap of the cell worker in MiB (for Python, also the cap of the interpreter's memory). */
   heapLimitMb?: number;
+  /**
+   * The language of every cell of this sandbox; default `javascript`. A cell in another language
+   * is answered with `unsupported_language`. Only a Python sandbox loads the Python interpreter.
+   */
+  language?: Language;
   /** Location of the bundled cell worker (tests pass their own build). */
   workerUrl?: URL;
+  /** Pyodide's directory and snapshot for a Python sandbox (tests pass node_modules/pyodide); default next to the bundle. */
+  pyodideDir?: string;
+  snapshotFile?: string;
   /** Give up dialing after this long, in milliseconds. */
   connectTimeoutMs?: number;
   /** Close when the host sends no ping for this long, in milliseconds. */
@@ -41,7 +54,9 @@ export interface ReplServerOptions {
 
 /** Serves one control connection; resolves with how it closed. */
 export async function runReplServer(options: ReplServerOptions): Promise<CloseInfo> {
-  const replStarting = JavaScriptRepl.start(
+  const language = options.language ?? 'javascript';
+  const replStarting = startRepl(
+    language,
     {
       contextDir: options.contextDir,
       onSubcall: (params, { signal }) => {
@@ -54,8 +69,10 @@ export async function runReplServer(options: ReplServerOptions): Promise<CloseIn
       },
       ...(options.heapLimitMb === undefined ? {} : { heapLimitMb: options.heapLimitMb }),
       ...(options.workerUrl === undefined ? {} : { workerUrl: options.workerUrl }),
+      ...(options.pyodideDir === undefined ? {} : { pyodideDir: options.pyodideDir }),
+      ...(options.snapshotFile === undefined ? {} : { snapshotFile: options.snapshotFile }),
     },
-    options.signal ? { signal: options.signal } : {},
+    options.signal,
   );
   // Starting the worker and dialing happen together: both sit on the cold-start path.
   let connection: RpcConnection | undefined;
@@ -71,8 +88,11 @@ export async function runReplServer(options: ReplServerOptions): Promise<CloseIn
     connection = connectionOverWebSocket(socket, { name: 'sandbox', maxMessageBytes: MAX_MESSAGE_BYTES });
     const conn = connection;
     conn.handle(Execute, (params, { signal }) => {
-      if (params.language !== 'javascript') {
-        throw new HandlerError('unsupported_language', `this sandbox runs javascript cells, not ${params.language}`);
+      if (params.language !== language) {
+        throw new HandlerError(
+          'unsupported_language',
+          `this sandbox runs ${language} cells, not ${params.language}; create a sandbox with language: '${params.language}' for them`,
+        );
       }
       return repl.execute(params, { signal });
     });
@@ -100,13 +120,22 @@ export async function runReplServer(options: ReplServerOptions): Promise<CloseIn
 
     await conn.request(
       Hello,
-      { protocolVersion: PROTOCOL_VERSION, token: options.token, runtime: { node: process.version, languages: ['javascript'] } },
+      { protocolVersion: PROTOCOL_VERSION, token: options.token, runtime: { node: process.version, languages: [language] } },
     );
     return await conn.closed;
   } finally {
     connection?.close();
     await repl.close();
   }
+}
+
+function startRepl(
+  language: Language,
+  options: CellReplOptions & { pyodideDir?: string; snapshotFile?: string },
+  signal: AbortSignal | undefined,
+): Promise<CellRepl> {
+  const opts = signal ? { signal } : {};
+  return language === 'python' ? PythonRepl.start(options, opts) : JavaScriptRepl.start(options, opts);
 }
 
 /** Connects to the host, retrying briefly: the socket should already exist, but a race costs nothing to absorb. */

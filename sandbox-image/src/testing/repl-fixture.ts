@@ -1,17 +1,20 @@
 /**
- * A JavaScriptRepl for tests: bundled worker, a temporary context directory, recorded sub-calls,
- * and an `run(code)` that checks every result against the protocol schema.
+ * A REPL for tests, JavaScript or Python: bundled worker, a temporary context directory, recorded
+ * sub-calls, and a `run(code)` that checks every result against the protocol schema.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ExecuteResult, type ExecuteParams, type SubcallParams } from '@rlm/shared';
-import { JavaScriptRepl, type JavaScriptReplOptions } from '../repl/javascript-repl.js';
+import { ExecuteResult, type ExecuteParams, type Language, type SubcallParams } from '@rlm/shared';
+import type { CellRepl, CellReplOptions } from '../repl/cell-repl.js';
+import { JavaScriptRepl } from '../repl/javascript-repl.js';
+import { PythonRepl } from '../repl/python/python-repl.js';
+import { testPyodideDir, testPythonSnapshot } from './python-snapshot.js';
 import { recordingSubcalls, type RecordingSubcalls } from './recording-subcalls.js';
-import { bundledReplWorkerUrl } from './repl-worker-bundle.js';
+import { bundledPythonWorkerUrl, bundledReplWorkerUrl } from './repl-worker-bundle.js';
 
-export interface ReplFixture {
-  readonly repl: JavaScriptRepl;
+export interface ReplFixture<R extends CellRepl = JavaScriptRepl> {
+  readonly repl: R;
   readonly contextDir: string;
   readonly subcalls: RecordingSubcalls;
   /** Runs a cell (defaults: 5 s timeout, 20,000-character output limit) and parses the result with the protocol schema. */
@@ -21,26 +24,38 @@ export interface ReplFixture {
   dispose(): Promise<void>;
 }
 
-export async function startReplFixture(
-  options: Partial<Pick<JavaScriptReplOptions, 'heapLimitMb' | 'onSubcall' | 'onToolCall'>> & {
-    answer?: (prompt: string, params: SubcallParams) => string | Error | Promise<string | Error>;
-  } = {},
-): Promise<ReplFixture> {
+export type ReplFixtureOptions = Partial<Pick<CellReplOptions, 'heapLimitMb' | 'onSubcall' | 'onToolCall'>> & {
+  answer?: (prompt: string, params: SubcallParams) => string | Error | Promise<string | Error>;
+};
+
+export function startReplFixture(options?: ReplFixtureOptions): Promise<ReplFixture<JavaScriptRepl>>;
+export function startReplFixture(options: ReplFixtureOptions & { language: 'python' }): Promise<ReplFixture<PythonRepl>>;
+export function startReplFixture(options: ReplFixtureOptions & { language: Language }): Promise<ReplFixture<CellRepl>>;
+export async function startReplFixture(options: ReplFixtureOptions & { language?: Language } = {}): Promise<ReplFixture<CellRepl>> {
+  const language = options.language ?? 'javascript';
   const contextDir = mkdtempSync(join(tmpdir(), 'rlm-repl-context-'));
   const subcalls = recordingSubcalls(options.answer);
-  const repl = await JavaScriptRepl.start({
+  const common: CellReplOptions = {
     contextDir,
     onSubcall: options.onSubcall ?? subcalls.onSubcall,
-    workerUrl: await bundledReplWorkerUrl(),
     ...(options.heapLimitMb === undefined ? {} : { heapLimitMb: options.heapLimitMb }),
     ...(options.onToolCall === undefined ? {} : { onToolCall: options.onToolCall }),
-  });
+  };
+  const repl: CellRepl =
+    language === 'python'
+      ? await PythonRepl.start({
+          ...common,
+          workerUrl: await bundledPythonWorkerUrl(),
+          pyodideDir: testPyodideDir,
+          snapshotFile: await testPythonSnapshot(),
+        })
+      : await JavaScriptRepl.start({ ...common, workerUrl: await bundledReplWorkerUrl() });
   return {
     repl,
     contextDir,
     subcalls,
     async run(code, params = {}) {
-      const result = await repl.execute({ code, language: 'javascript', timeoutMs: 5000, outputLimitChars: 20_000, ...params });
+      const result = await repl.execute({ code, language, timeoutMs: 5000, outputLimitChars: 20_000, ...params });
       return ExecuteResult.parse(result);
     },
     writeContext(file, content) {

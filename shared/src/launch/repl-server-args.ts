@@ -4,6 +4,9 @@
  */
 import { parseArgs } from 'node:util';
 import { CONTEXT_MOUNT_PATH } from '../limits.js';
+import type { Language } from '../protocol/messages.js';
+
+const LANGUAGES: readonly Language[] = ['javascript', 'python'];
 
 export interface ReplServerArgs {
   /** Where the host listens, e.g. `ws+unix:///run/rlm/control.sock:/`. */
@@ -12,8 +15,10 @@ export interface ReplServerArgs {
   token: string;
   /** Directory of the context files; default the read-only mount. */
   contextDir?: string;
-  /** V8 heap cap of the cell worker, in MiB. */
+  /** V8 heap cap of the cell worker, in MiB (for Python, also the cap of the interpreter's memory). */
   heapLimitMb?: number;
+  /** The language of the sandbox's cells; default `javascript`. A Python sandbox loads its interpreter at start. */
+  language?: Language;
 }
 
 /**
@@ -26,6 +31,7 @@ export function formatReplServerArgs(args: ReplServerArgs): string[] {
     `--token=${args.token}`,
     ...(args.contextDir === undefined ? [] : [`--context-dir=${args.contextDir}`]),
     ...(args.heapLimitMb === undefined ? [] : [`--heap-limit-mb=${args.heapLimitMb}`]),
+    ...(args.language === undefined ? [] : [`--language=${args.language}`]),
   ];
 }
 
@@ -34,7 +40,9 @@ export function formatReplServerArgs(args: ReplServerArgs): string[] {
  *
  * @throws {TypeError} a missing or malformed option; the message names it.
  */
-export function parseReplServerArgs(argv: readonly string[]): Required<Pick<ReplServerArgs, 'url' | 'token' | 'contextDir'>> & Pick<ReplServerArgs, 'heapLimitMb'> {
+export function parseReplServerArgs(
+  argv: readonly string[],
+): Required<Pick<ReplServerArgs, 'url' | 'token' | 'contextDir' | 'language'>> & Pick<ReplServerArgs, 'heapLimitMb'> {
   const { values } = parseArgs({
     args: [...argv],
     options: {
@@ -42,6 +50,7 @@ export function parseReplServerArgs(argv: readonly string[]): Required<Pick<Repl
       token: { type: 'string' },
       'context-dir': { type: 'string' },
       'heap-limit-mb': { type: 'string' },
+      language: { type: 'string' },
     },
     strict: true,
   });
@@ -52,8 +61,11 @@ export function parseReplServerArgs(argv: readonly string[]): Required<Pick<Repl
     heapLimitMb = Number(values['heap-limit-mb']);
     if (!Number.isInteger(heapLimitMb) || heapLimitMb <= 0) throw new TypeError(`--heap-limit-mb must be a positive integer, got ${values['heap-limit-mb']}`);
   }
+  const language = (values.language ?? 'javascript') as Language;
+  if (!LANGUAGES.includes(language)) throw new TypeError(`--language must be one of ${LANGUAGES.join(', ')}, got ${values.language}`);
   return {
     url: values.url,
+    language,
     token: values.token,
     contextDir: values['context-dir'] ?? CONTEXT_MOUNT_PATH,
     ...(heapLimitMb === undefined ? {} : { heapLimitMb }),

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SandboxImageError } from '../../errors.js';
-import { locateSandboxAssets } from './assets.js';
+import { SANDBOX_BUNDLE_FILES, locateSandboxAssets } from './assets.js';
 
 let root: string;
 const pkg = () => path.join(root, 'orchestrator');
@@ -14,12 +14,12 @@ async function put(file: string, text = ''): Promise<void> {
 }
 
 async function packaged(): Promise<void> {
-  for (const name of ['Dockerfile.sandbox', 'repl-server.js', 'repl-worker.js']) await put(path.join(pkg(), 'dist', 'sandbox-assets', name));
+  for (const name of ['Dockerfile.sandbox', ...SANDBOX_BUNDLE_FILES]) await put(path.join(pkg(), 'dist', 'sandbox-assets', name));
 }
 
 async function workspace(): Promise<void> {
   await put(path.join(root, 'Dockerfile.sandbox'));
-  for (const name of ['repl-server.js', 'repl-worker.js']) await put(path.join(root, 'sandbox-image', 'dist', name));
+  for (const name of SANDBOX_BUNDLE_FILES) await put(path.join(root, 'sandbox-image', 'dist', name));
 }
 
 beforeEach(async () => {
@@ -55,10 +55,11 @@ describe('locateSandboxAssets', () => {
   it('takes another bundle directory', async () => {
     await packaged();
     const other = path.join(root, 'other');
-    for (const name of ['repl-server.js', 'repl-worker.js']) await put(path.join(other, name));
+    for (const name of SANDBOX_BUNDLE_FILES) await put(path.join(other, name));
     expect(locateSandboxAssets({ from: fromDist(), bundleDir: other }).bundleDir).toBe(other);
     await rm(path.join(other, 'repl-worker.js'));
-    expect(() => locateSandboxAssets({ from: fromDist(), bundleDir: other })).toThrow(/lacks repl-worker\.js/);
+    await rm(path.join(other, 'pyodide', 'python-snapshot.bin'));
+    expect(() => locateSandboxAssets({ from: fromDist(), bundleDir: other })).toThrow(/lacks repl-worker\.js, pyodide\/python-snapshot\.bin/);
   });
 
   it('tells the user to run pnpm build when nothing is there', () => {

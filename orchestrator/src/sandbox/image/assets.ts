@@ -8,8 +8,22 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SandboxImageError } from '../../errors.js';
 
-/** The bundle files the image carries at `/opt/rlm/`. */
-export const SANDBOX_BUNDLE_FILES = ['repl-server.js', 'repl-worker.js'] as const;
+/**
+ * The bundle files the image carries at `/opt/rlm/`, paths relative to the bundle directory: the
+ * REPL server, the JavaScript and Python cell workers, and Pyodide's runtime with the memory
+ * snapshot `pnpm build` makes of it (sandbox-image/build.mjs keeps the same list of Pyodide files).
+ */
+export const SANDBOX_BUNDLE_FILES = [
+  'repl-server.js',
+  'repl-worker.js',
+  'python-worker.js',
+  'pyodide/pyodide.mjs',
+  'pyodide/pyodide.asm.mjs',
+  'pyodide/pyodide.asm.wasm',
+  'pyodide/python_stdlib.zip',
+  'pyodide/pyodide-lock.json',
+  'pyodide/python-snapshot.bin',
+] as const;
 
 /** Name of the Dockerfile in `dist/sandbox-assets/` and at the workspace root. */
 export const SANDBOX_DOCKERFILE_NAME = 'Dockerfile.sandbox';
@@ -25,7 +39,7 @@ export interface SandboxAssets {
 }
 
 export interface LocateSandboxAssetsOptions {
-  /** A directory holding `repl-server.js` and `repl-worker.js`; defaults to `RLM_SANDBOX_BUNDLE_DIR`, then the packaged bundle. */
+  /** A directory holding {@link SANDBOX_BUNDLE_FILES}; defaults to `RLM_SANDBOX_BUNDLE_DIR`, then the packaged bundle. */
   bundleDir?: string;
   /** A Dockerfile to use instead of the packaged one. */
   dockerfile?: string;
@@ -83,7 +97,7 @@ export function locateSandboxAssets(options: LocateSandboxAssetsOptions = {}): S
 
   const found = candidates.find(complete);
   if (found) return found;
-  const looked = candidates.map((c) => `${c.dockerfile} + ${c.bundleDir}/{${SANDBOX_BUNDLE_FILES.join(',')}}`).join('; ');
+  const looked = candidates.map((c) => `${c.dockerfile} + ${c.bundleDir}/{${SANDBOX_BUNDLE_FILES.slice(0, 3).join(',')},pyodide/…}`).join('; ');
   throw new SandboxImageError(
     `sandbox image assets (Dockerfile.sandbox and the REPL server bundle) not found${looked ? ` (looked for ${looked})` : ''}: run \`pnpm build\` in the rlm workspace, or reinstall the rlm package`,
     '',

@@ -1,0 +1,386 @@
+/**
+ * A REPL of either language, as the main thread sees it: runs cells in a worker thread so the
+ * main thread stays free to talk to the host, survives cells that run away or exhaust memory by
+ * replacing the worker, and reloads the contexts and defines the tools again in every new worker.
+ * {@link JavaScriptRepl} and {@link PythonRepl} differ only in the worker they start and in how a
+ * cell is stopped at its deadline.
+ */
+import {
+  DefineToolsParams,
+  ExecuteParams,
+  LoadContextParams,
+  summarizeZodError,
+  type CellError,
+  type DefineToolsResult,
+  type ExecuteResult,
+  type Language,
+  type LoadContextResult,
+  type SubcallParams,
+  type SubcallResult,
+  type ToolCallParams,
+  type ToolCallResult,
+  type ToolDefinition,
+  type VariableInfo,
+} from '@rlm/shared';
+import { ContextLoadError, ReplClosedError, ReplError, ToolDefinitionError } from './errors.js';
+import { formatSeconds } from './render.js';
+import type { CellReport, PythonWorkerSettings } from './worker-messages.js';
+import { WorkerSession, abortPromise, type WorkerExit } from './worker-session.js';
+
+export { ContextLoadError, ReplClosedError, ReplError, ReplStartError, ToolDefinitionError } from './errors.js';
+
+export interface CellReplOptions {
+  /** Directory holding context files (the read-only /context mount in the container). */
+  contextDir: string;
+  /** Forwards a cell's llm_query/rlm_query family call to the host; resolves with one outcome per prompt. */
+  onSubcall: (params: SubcallParams, options: { signal: AbortSignal }) => Promise<SubcallResult>;
+  /** Runs a cell's call of a custom tool on the host; without one, every tool call fails with a ToolError. */
+  onToolCall?: (params: ToolCallParams, options: { signal: AbortSignal }) => Promise<ToolCallResult>;
+  /** V8 old-generation cap of the cell worker in MiB (worker `resourceLimits`); past it the cell fails with OutOfMemoryError and state is lost. */
+  heapLimitMb?: number;
+  /** Location of the bundled worker; default the language's worker next to this module in dist/. */
+  workerUrl?: URL;
+}
+
+/** What a language's REPL brings to the shared machinery. */
+export interface CellLanguage {
+  readonly language: Language;
+  readonly workerUrl: URL;
+  /** Settings of a Python worker. */
+  readonly python?: PythonWorkerSettings;
+  /**
+   * Whether the main thread stops a cell at its deadline by interrupting the worker's interpreter
+   * (Python). A JavaScript worker interrupts its own cells.
+   */
+  readonly interruptAtDeadline: boolean;
+}
+
+/**
+ * How long past a cell's timeout the main thread waits for the worker before it gives up on it.
+ * A JavaScript worker interrupts synchronous code and unsettled awaits itself at the timeout, a
+ * Python interpreter raises KeyboardInterrupt when the main thread asks; only code that cannot be
+ * interrupted (a synchronous loop after an `await`, a cell that catches KeyboardInterrupt and goes
+ * on, a long call into C) needs this.
+ */
+const UNRESPONSIVE_GRACE_MS = 300;
+
+interface LoadedContext {
+  readonly params: LoadContextParams;
+  valueType: string;
+}
+
+const NO_OUTPUT = { text: '', truncatedChars: 0 } as const;
+
+export class CellRepl {
+  /** The language of the cells this REPL runs. */
+  readonly language: Language;
+  readonly #options: CellReplOptions;
+  readonly #runtime: CellLanguage;
+  /** In load order; a reload of a variable replaces its entry. */
+  readonly #contexts = new Map<string, LoadedContext>();
+  /** The custom tools every worker gets, as last defined. */
+  #tools: readonly ToolDefinition[] = [];
+  #session: Promise<WorkerSession> | undefined;
+  /** The session `#session` resolved to, once it did. */
+  #live: WorkerSession | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #cellNumber = 0;
+  /** The worker died between cells (a callback called `process.exit()`…): the next result says so. */
+  #stateLostSinceLastCell = false;
+  #closed = false;
+
+  protected constructor(options: CellReplOptions, runtime: CellLanguage) {
+    this.#options = options;
+    this.#runtime = runtime;
+    this.language = runtime.language;
+  }
+
+  /** Starts the cell worker and resolves once it is ready; subclasses' `start` calls it. */
+  protected async ready(signal: AbortSignal | undefined): Promise<void> {
+    await this.#currentSession(signal);
+  }
+
+  /**
+   * Runs one cell. Calls are serialised: a second call waits for the first to finish.
+   *
+   * Never rejects for the cell's own failure (an exception, a syntax error, a timeout, memory
+   * exhausted, the worker ending): the result's `status` and `error` say it. The result arrives
+   * within `timeoutMs` + 1 s; when the REPL had to be restarted, `stateLost` is true.
+   *
+   * @throws ZodError for invalid params; ReplClosedError after `close()`; ReplStartError when no worker
+   *   can be started; the signal's reason when aborted (a running cell is then stopped and the state lost).
+   */
+  async execute(params: ExecuteParams, opts: { signal?: AbortSignal } = {}): Promise<ExecuteResult> {
+    const checked = ExecuteParams.parse(params);
+    if (checked.language !== this.language) throw new ReplError(`this REPL runs ${this.language} cells, not ${checked.language}`);
+    return this.#serialize(opts.signal, () => this.#runCell(checked, opts.signal));
+  }
+
+  /**
+   * Binds `params.variable` to a file of the context directory (read inside the worker: nothing
+   * large crosses threads). The binding is reserved and survives every later restart of the worker.
+   * @throws ContextLoadError when the file is missing or unreadable, or is not valid JSON for `format: 'json'`;
+   *   ZodError for invalid params (a file name with a directory in it, say); ReplClosedError after `close()`.
+   */
+  async loadContext(params: LoadContextParams, opts: { signal?: AbortSignal } = {}): Promise<LoadContextResult> {
+    const checked = LoadContextParams.parse(params);
+    return this.#serialize(opts.signal, async () => {
+      const started = performance.now();
+      const session = await this.#currentSession(opts.signal);
+      const loaded = await this.#loadInto(session, checked);
+      this.#contexts.delete(checked.variable);
+      this.#contexts.set(checked.variable, { params: checked, valueType: loaded.valueType });
+      return { variable: checked.variable, bytes: loaded.bytes, durationMs: performance.now() - started };
+    });
+  }
+
+  /**
+   * Makes `params.tools` the whole set of custom tools: each becomes a global synchronous function
+   * of the cells (answered through `onToolCall`), restored after a cell that overwrites it, never
+   * listed as a variable, and defined again in every later worker. A tool left out is removed.
+   * @throws ToolDefinitionError naming each refused tool (a reserved name, a keyword, a global of
+   *   the runtime, a name bound to a context, a duplicate…); nothing changes. ReplClosedError after `close()`.
+   */
+  async defineTools(params: DefineToolsParams, opts: { signal?: AbortSignal } = {}): Promise<DefineToolsResult> {
+    const parsed = DefineToolsParams.safeParse(params);
+    if (!parsed.success) throw new ToolDefinitionError(`invalid tools: ${summarizeZodError(parsed.error)}`);
+    const checked = parsed.data;
+    return this.#serialize(opts.signal, async () => {
+      const session = await this.#currentSession(opts.signal);
+      const defined = await this.#defineIn(session, checked.tools);
+      this.#tools = checked.tools;
+      return { defined };
+    });
+  }
+
+  /** Stops the worker. Idempotent; later calls reject with ReplClosedError. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const session = this.#session;
+    this.#session = undefined;
+    this.#live = undefined;
+    if (!session) return;
+    try {
+      const live = await session;
+      live.terminate();
+      await live.exited;
+    } catch {
+      // A worker that never started has nothing to stop.
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #runCell(params: ExecuteParams, signal: AbortSignal | undefined): Promise<ExecuteResult> {
+    const session = await this.#currentSession(signal);
+    const cellNumber = ++this.#cellNumber;
+    const started = performance.now();
+    const stateLostBefore = this.#stateLostSinceLastCell;
+    this.#stateLostSinceLastCell = false;
+
+    let timer: NodeJS.Timeout | undefined;
+    const unresponsive = new Promise<{ kind: 'unresponsive' }>((resolve) => {
+      timer = setTimeout(() => resolve({ kind: 'unresponsive' }), params.timeoutMs + UNRESPONSIVE_GRACE_MS);
+    });
+    const interrupter = this.#runtime.interruptAtDeadline ? setTimeout(() => session.interrupt(cellNumber), params.timeoutMs) : undefined;
+    const aborted = abortPromise(signal);
+    let outcome: { kind: 'report'; report: CellReport } | { kind: 'exit'; exit: WorkerExit } | { kind: 'unresponsive' };
+    try {
+      outcome = await Promise.race([
+        session.request({ type: 'execute', cellNumber, params }).then((reply) => {
+          if (reply.type !== 'executed') throw new ReplError(`the REPL worker answered an execute request with ${reply.type}`);
+          return { kind: 'report' as const, report: reply.report };
+        }),
+        session.exited.then((exit) => ({ kind: 'exit' as const, exit })),
+        unresponsive,
+        aborted.promise,
+      ]);
+    } catch (error) {
+      // Aborted by the caller: the cell may still be running, and only a new worker stops it for sure.
+      this.#replace(session);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      clearTimeout(interrupter);
+      aborted.dispose();
+      session.abortHostCalls();
+    }
+
+    const durationMs = performance.now() - started;
+    if (this.#closed) throw new ReplClosedError();
+    if (outcome.kind === 'report') return { ...outcome.report, stateLost: stateLostBefore, durationMs };
+
+    this.#replace(session);
+    this.#stateLostSinceLastCell = false;
+    const error: CellError =
+      outcome.kind === 'unresponsive'
+        ? {
+            type: 'TimeoutError',
+            message:
+              `The cell ran past its time limit of ${formatSeconds(params.timeoutMs)} and did not respond, ` +
+              'so the REPL was restarted: every variable is lost (contexts were loaded again).',
+            stack: [],
+          }
+        : exitError(outcome.exit, this.#options.heapLimitMb);
+    return {
+      status: outcome.kind === 'unresponsive' ? 'timeout' : 'error',
+      stdout: NO_OUTPUT,
+      stderr: NO_OUTPUT,
+      error,
+      final: null,
+      stateLost: true,
+      variables: this.#contextVariables(),
+      durationMs,
+    };
+  }
+
+  async #loadInto(session: WorkerSession, params: LoadContextParams): Promise<{ bytes: number; valueType: string }> {
+    const outcome = await Promise.race([
+      session.request({ type: 'load-context', params }),
+      session.exited.then((exit) => ({ type: 'exited' as const, exit })),
+    ]);
+    switch (outcome.type) {
+      case 'context-loaded':
+        return { bytes: outcome.bytes, valueType: outcome.valueType };
+      case 'context-failed':
+        throw new ContextLoadError(params.variable, params.file, outcome.message);
+      case 'exited':
+        this.#replace(session);
+        throw new ContextLoadError(
+          params.variable,
+          params.file,
+          `the REPL worker ended while loading it (${exitError(outcome.exit, this.#options.heapLimitMb).message})`,
+        );
+      default:
+        throw new ReplError(`the REPL worker answered a load-context request with ${outcome.type}`);
+    }
+  }
+
+  async #defineIn(session: WorkerSession, tools: readonly ToolDefinition[]): Promise<string[]> {
+    const outcome = await Promise.race([
+      session.request({ type: 'define-tools', tools }),
+      session.exited.then((exit) => ({ type: 'exited' as const, exit })),
+    ]);
+    switch (outcome.type) {
+      case 'tools-defined':
+        return outcome.defined;
+      case 'tools-failed':
+        throw new ToolDefinitionError(outcome.message);
+      case 'exited':
+        this.#replace(session);
+        throw new ReplError(`the REPL worker ended while defining tools (${exitError(outcome.exit, this.#options.heapLimitMb).message})`);
+      default:
+        throw new ReplError(`the REPL worker answered a define-tools request with ${outcome.type}`);
+    }
+  }
+
+  /** The running session, starting one (and loading every context and tool into it) when there is none. */
+  #currentSession(signal?: AbortSignal): Promise<WorkerSession> {
+    if (this.#closed) return Promise.reject(new ReplClosedError());
+    this.#session ??= this.#startSession(signal);
+    const session = this.#session;
+    return session.catch((error: unknown) => {
+      // Let the next call try again with a fresh worker.
+      if (this.#session === session) this.#session = undefined;
+      throw error;
+    });
+  }
+
+  async #startSession(signal?: AbortSignal): Promise<WorkerSession> {
+    const session = await WorkerSession.start(
+      {
+        workerUrl: this.#options.workerUrl ?? this.#runtime.workerUrl,
+        contextDir: this.#options.contextDir,
+        heapLimitMb: this.#options.heapLimitMb,
+        python: this.#runtime.python,
+        onSubcall: this.#options.onSubcall,
+        onToolCall: this.#options.onToolCall ?? noToolCalls,
+      },
+      signal,
+    );
+    try {
+      for (const context of this.#contexts.values()) {
+        context.valueType = (await this.#loadInto(session, context.params)).valueType;
+      }
+      if (this.#tools.length > 0) await this.#defineIn(session, this.#tools);
+    } catch (error) {
+      session.terminate();
+      throw error;
+    }
+    if (this.#closed) {
+      session.terminate();
+      throw new ReplClosedError();
+    }
+    this.#live = session;
+    void session.exited.then(() => {
+      // Died on its own (between cells, or during one: then `#runCell` reports it).
+      if (this.#live !== session) return;
+      this.#live = undefined;
+      this.#session = undefined;
+      this.#stateLostSinceLastCell = true;
+    });
+    return session;
+  }
+
+  /** Discards a session whose worker died or must die, and starts its replacement in the background. */
+  #replace(session: WorkerSession): void {
+    session.terminate();
+    if (this.#live === session) {
+      this.#live = undefined;
+      this.#session = undefined;
+    }
+    if (this.#closed || this.#session) return;
+    const next = this.#startSession();
+    next.catch(() => {
+      // Reported to whoever asks for the session next.
+    });
+    this.#session = next;
+  }
+
+  #contextVariables(): VariableInfo[] {
+    return [...this.#contexts.values()]
+      .map(({ params, valueType }) => ({ name: params.variable, type: valueType }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Runs `task` after every earlier call has finished. A signal that aborts while waiting rejects at once. */
+  #serialize<T>(signal: AbortSignal | undefined, task: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new ReplClosedError());
+    const aborted = abortPromise(signal);
+    const run = this.#queue.then(() => {
+      aborted.dispose();
+      signal?.throwIfAborted();
+      if (this.#closed) throw new ReplClosedError();
+      return task();
+    });
+    this.#queue = run.catch(() => {});
+    return Promise.race([run, aborted.promise]).finally(() => aborted.dispose());
+  }
+}
+
+const noToolCalls = async (params: ToolCallParams): Promise<ToolCallResult> => ({
+  ok: false,
+  error: `${params.name} is not available: this REPL has no tool-call handler`,
+});
+
+function exitError(exit: WorkerExit, heapLimitMb: number | undefined): CellError {
+  if (exit.error?.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+    return {
+      type: 'OutOfMemoryError',
+      message:
+        `The cell ran out of memory (the REPL's heap limit is ${heapLimitMb === undefined ? "V8's default" : `${heapLimitMb} MiB`}), ` +
+        'so the REPL was restarted: every variable is lost (contexts were loaded again). Work on smaller pieces at a time.',
+      stack: [],
+    };
+  }
+  return {
+    type: 'ProcessExitError',
+    message:
+      `The REPL worker ended during the cell (exit code ${exit.code}${exit.error ? `: ${exit.error.message}` : ', e.g. process.exit() was called'}), ` +
+      'so the REPL was restarted: every variable is lost (contexts were loaded again).',
+    stack: [],
+  };
+}

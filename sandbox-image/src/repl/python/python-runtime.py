@@ -1,0 +1,546 @@
+"""The REPL runtime of Python cells, inside Pyodide in the cell worker.
+
+The worker executes this file as the module ``_rlm_runtime`` and calls ``install(host)`` once;
+then ``run_cell``, ``load_context`` and ``define_tools`` for each request. Cells run in
+``__main__.__dict__``. ``host`` is a JavaScript object of the worker (see python-runner.ts):
+
+- ``host.stdout(text)`` / ``host.stderr(text)``: the cell's captured output streams;
+- ``host.sleep(seconds)``: blocks until the time is up or the main thread interrupts the cell;
+- ``host.subcall(kind, prompts_json, batched, model)``: asks the host, blocking until it answers;
+- ``host.tool(name, args_json)``: calls a custom tool on the host, blocking until it answers.
+
+Both calls answer a JSON string: ``{"ok": value}``, ``{"error": [type, message]}``, or
+``{"timeout": message}`` when the cell's deadline passed while waiting.
+
+Nothing here may keep a reference to JavaScript at import time: the interpreter comes from a memory
+snapshot that holds only the standard library, and this module is executed after it is restored.
+"""
+
+import ast
+import builtins
+import io
+import json
+import keyword
+import linecache
+import reprlib
+import sys
+import types
+
+# Pre-imported for cells (the REPL contract): bound in __main__ by install().
+import collections
+import itertools
+import math
+import re
+
+PRE_IMPORTED = {"re": re, "json": json, "math": math, "collections": collections, "itertools": itertools}
+
+RESERVED_NAMES = (
+    "context",
+    "llm_query",
+    "llm_query_batched",
+    "rlm_query",
+    "rlm_query_batched",
+    "FINAL",
+    "FINAL_VAR",
+    "SHOW_VARS",
+    "print",
+)
+
+MAX_FRAMES = 32
+FRAME_LIMIT_CHARS = 1024
+MESSAGE_LIMIT_CHARS = 64 * 1024
+NAME_LIMIT_CHARS = 256
+MAX_VARIABLES = 10_000
+# Cells whose source is kept for tracebacks of the functions they defined.
+KEPT_CELL_SOURCES = 1000
+
+_ABSENT = object()
+
+_host = None
+_main = sys.modules["__main__"].__dict__
+# Reserved name -> the value restored after each cell (_ABSENT: the name must not be a global).
+_reserved = {}
+_contexts = set()
+_tools = {}
+# Globals present before the first cell (module dunders, pre-imports), by identity.
+_baseline = {}
+_final = None
+_cell_sources = collections.deque()
+_stdout = None
+_stderr = None
+
+
+class ToolError(Exception):
+    """A custom tool failed on the host: ``ToolError: lookup failed: <reason>``."""
+
+
+class _CellDeadline(BaseException):
+    """The cell's time limit passed while it waited for the host. Not an Exception, so a cell's
+    ``except Exception`` cannot swallow it."""
+
+
+class _HostStream(io.TextIOBase):
+    """sys.stdout / sys.stderr of the cells: every write goes straight to the cell's capture."""
+
+    def __init__(self, name, write):
+        self._name = name
+        self._write = write
+
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def encoding(self):
+        return "utf-8"
+
+    @property
+    def errors(self):
+        return "strict"
+
+    def writable(self):
+        return True
+
+    def isatty(self):
+        return False
+
+    def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if text:
+            self._write(text)
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+# ------------------------------------------------------------------------------------------------
+# The functions cells call
+
+
+def _host_call(reply_json):
+    reply = json.loads(reply_json)
+    if "ok" in reply:
+        return reply["ok"]
+    if "timeout" in reply:
+        raise _CellDeadline(reply["timeout"])
+    kind, message = reply["error"]
+    raise {"TypeError": TypeError, "RangeError": ValueError, "ToolError": ToolError}.get(kind, RuntimeError)(message)
+
+
+def _check_model(name, model):
+    if model is None:
+        return ""
+    if not isinstance(model, str) or not 0 < len(model) <= 256:
+        raise TypeError(f"{name}: model must be a non-empty str of at most 256 characters, got {_describe(model)}")
+    return model
+
+
+def _describe(value):
+    return "None" if value is None else type(value).__name__
+
+
+def _single(kind):
+    def query(prompt, model=None):
+        if not isinstance(prompt, str):
+            raise TypeError(f"{kind}: the prompt must be a str, got {_describe(prompt)}")
+        model = _check_model(kind, model)
+        return _host_call(_host.subcall(kind, json.dumps([prompt]), False, model))[0]
+
+    query.__name__ = query.__qualname__ = kind
+    return query
+
+
+def _batched(kind):
+    name = f"{kind}_batched"
+
+    def query_batched(prompts, model=None):
+        if isinstance(prompts, (str, bytes)) or not isinstance(prompts, (list, tuple)):
+            raise TypeError(f"{name}: the prompts must be a list of str, got {_describe(prompts)}")
+        for index, prompt in enumerate(prompts):
+            if not isinstance(prompt, str):
+                raise TypeError(f"{name}: prompts[{index}] must be a str, got {_describe(prompt)}")
+        model = _check_model(name, model)
+        if not prompts:
+            return []
+        return _host_call(_host.subcall(kind, json.dumps(list(prompts)), True, model))
+
+    query_batched.__name__ = query_batched.__qualname__ = name
+    return query_batched
+
+
+def FINAL(value):
+    """Ends the run with ``value`` as the answer."""
+    global _final
+    if _final is None:
+        _final = {"value": render_final(value), "via": "FINAL"}
+
+
+def FINAL_VAR(name):
+    """Ends the run with the variable called ``name`` as the answer."""
+    global _final
+
+    def fail(message):
+        _stderr.write(message + "\n")
+        return message
+
+    def listing():
+        names = _variable_names()
+        return f"Variables: {', '.join(names) if names else 'none'}"
+
+    if not isinstance(name, str):
+        return fail(
+            f'FINAL_VAR takes the variable\'s name as a str, e.g. FINAL_VAR("answer"); got {_describe(name)}. '
+            f"To answer with a value, use FINAL(value). {listing()}"
+        )
+    trimmed = name.strip().strip("'\"`").strip()
+    if trimmed not in _variable_names():
+        return fail(f"FINAL_VAR: no variable named {json.dumps(trimmed)}. {listing()}")
+    if _final is None:
+        _final = {"value": render_final(_main[trimmed]), "via": "FINAL_VAR", "variable": trimmed[:NAME_LIMIT_CHARS]}
+    return None
+
+
+def SHOW_VARS():
+    """Prints and returns the variables the cells made, with their types."""
+    variables = list_variables()
+    text = "No variables yet." if not variables else "Variables:\n" + "\n".join(f"  {name}: {kind}" for name, kind in variables)
+    _stdout.write(text + "\n")
+    return text
+
+
+def _sleep(seconds):
+    """time.sleep that a timeout interrupts (Pyodide's own sleep does not wake for the interrupt buffer)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"'{type(seconds).__name__}' object cannot be interpreted as an integer or float")
+    if seconds != seconds or seconds < 0:
+        raise ValueError("sleep length must be non-negative")
+    _host.sleep(float(seconds))
+
+
+def _make_tool(name):
+    def tool(*args, **kwargs):
+        if kwargs:
+            raise TypeError(f"{name}: tools take positional arguments only; got keyword argument(s) {', '.join(kwargs)}")
+        try:
+            payload = json.dumps(list(args), allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"{name}: the arguments must be JSON values (str, int, float, bool, None, and lists and dicts of them): {error}"
+            ) from None
+        return _host_call(_host.tool(name, payload))
+
+    tool.__name__ = tool.__qualname__ = name
+    tool.__module__ = "__main__"
+    return tool
+
+
+# ------------------------------------------------------------------------------------------------
+# Rendering
+
+
+class _ValueRepr(reprlib.Repr):
+    """repr() with the same limits as the JavaScript REPL's values: 4 levels, 100 items, 2000 characters."""
+
+    def __init__(self):
+        super().__init__()
+        self.maxlevel = 4
+        self.maxtuple = self.maxlist = self.maxarray = self.maxdict = self.maxset = self.maxfrozenset = self.maxdeque = 100
+        self.maxstring = self.maxlong = self.maxother = 2000
+
+    def repr_dict(self, x, level):
+        # reprlib sorts the keys; show them in insertion order, as repr() does.
+        if not x:
+            return "{}"
+        if level <= 0:
+            return "{...}"
+        pieces = [f"{self.repr1(key, level - 1)}: {self.repr1(x[key], level - 1)}" for key in itertools.islice(x, self.maxdict)]
+        if len(x) > self.maxdict:
+            pieces.append("...")
+        return "{" + ", ".join(pieces) + "}"
+
+
+_value_repr = _ValueRepr()
+
+
+def render_value(value):
+    try:
+        return _value_repr.repr(value)
+    except BaseException as error:  # a __repr__ that raises (or is interrupted)
+        return f"[value whose repr failed: {type(error).__name__}: {_safe_str(error)}]"
+
+
+def render_final(value):
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        pass
+    try:
+        return str(value)
+    except Exception:
+        return render_value(value)
+
+
+def short_type(value):
+    if isinstance(value, type):
+        return "class"
+    if isinstance(value, types.ModuleType):
+        return "module"
+    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, types.MethodType)):
+        return "function"
+    name = type(value).__name__
+    if isinstance(value, (list, tuple, dict, set, frozenset, collections.deque)):
+        return f"{name}({len(value)})"[:NAME_LIMIT_CHARS]
+    return name[:NAME_LIMIT_CHARS]
+
+
+def _safe_str(error):
+    try:
+        return str(error)
+    except BaseException:
+        return ""
+
+
+def _cap(text, limit):
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+
+
+def render_error(error):
+    """The protocol's error: the class name, the message, and the cell frames, innermost first."""
+    kind = type(error).__name__
+    if isinstance(error, SyntaxError):
+        message = error.msg or "invalid syntax"
+        if error.text:
+            message = f"{message}: {error.text.strip()}"
+        where = error.filename if isinstance(error.filename, str) and error.filename.startswith("<cell ") else None
+        stack = [f'File "{where}", line {error.lineno}'] if where and error.lineno else []
+        return {"type": kind, "message": _cap(message, MESSAGE_LIMIT_CHARS), "stack": stack}
+    message = _safe_str(error)
+    notes = getattr(error, "__notes__", None)
+    if isinstance(notes, list):
+        message = "\n".join([message, *(str(note) for note in notes)])
+    frames = []
+    tb = error.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename.startswith("<cell "):
+            frames.append(f'File "{code.co_filename}", line {tb.tb_lineno}, in {code.co_name}'[:FRAME_LIMIT_CHARS])
+        tb = tb.tb_next
+    frames.reverse()
+    return {"type": kind[:NAME_LIMIT_CHARS], "message": _cap(message, MESSAGE_LIMIT_CHARS), "stack": frames[:MAX_FRAMES]}
+
+
+# ------------------------------------------------------------------------------------------------
+# Variables and reserved names
+
+
+def _variable_names():
+    names = []
+    for name, value in list(_main.items()):
+        if name in _contexts:
+            names.append(name)
+            continue
+        if name.startswith("_") or name in _reserved or name in _tools:
+            continue
+        if name in _baseline and _baseline[name] is value:
+            continue
+        names.append(name)
+    names.sort()
+    return names
+
+
+def list_variables():
+    return [(name[:NAME_LIMIT_CHARS], short_type(_main[name])) for name in _variable_names()[:MAX_VARIABLES]]
+
+
+def _restore(note):
+    """Puts back every reserved name and tool a cell overwrote or deleted; with ``note``, says so on stderr."""
+    restored, restored_tools = [], []
+    for group, target in ((_reserved, restored), (_tools, restored_tools)):
+        for name, value in group.items():
+            current = _main.get(name, _ABSENT)
+            if value is _ABSENT:
+                if current is _ABSENT:
+                    continue
+                del _main[name]
+            elif current is value:
+                continue
+            else:
+                _main[name] = value
+            target.append(name)
+    if sys.stdout is not _stdout or sys.stderr is not _stderr:
+        sys.stdout, sys.stderr = _stdout, _stderr
+    if not note:
+        return
+
+    def quoted(names):
+        return ", ".join(f'"{name}"' for name in sorted(names))
+
+    if restored:
+        one = len(restored) == 1
+        _stderr.write(
+            f"Note: {quoted(restored)} {'is a name' if one else 'are names'} the REPL reserves; "
+            f"{'it was' if one else 'they were'} restored after this cell. Use another name for your variable.\n"
+        )
+    if restored_tools:
+        one = len(restored_tools) == 1
+        _stderr.write(
+            f"Note: {quoted(restored_tools)} {'is a tool' if one else 'are tools'} of the host; "
+            f"{'it was' if one else 'they were'} restored after this cell. Use another name for your variable.\n"
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# Entry points called by the worker
+
+
+def install(host):
+    """Binds the REPL's names in __main__ and routes sys.stdout/sys.stderr to the host's captures."""
+    global _host, _stdout, _stderr
+    _host = host
+    _stdout = _HostStream("<stdout>", host.stdout)
+    _stderr = _HostStream("<stderr>", host.stderr)
+    sys.stdout, sys.stderr = _stdout, _stderr
+    functions = {
+        "llm_query": _single("llm_query"),
+        "llm_query_batched": _batched("llm_query"),
+        "rlm_query": _single("rlm_query"),
+        "rlm_query_batched": _batched("rlm_query"),
+        "FINAL": FINAL,
+        "FINAL_VAR": FINAL_VAR,
+        "SHOW_VARS": SHOW_VARS,
+    }
+    for name in RESERVED_NAMES:
+        _reserved[name] = functions.get(name, _ABSENT)
+    import time
+
+    time.sleep = _sleep
+    # The snapshot froze the interpreter's random state: every sandbox would draw the same numbers.
+    import random
+
+    random.seed()
+    _main.update(PRE_IMPORTED)
+    _baseline.update(_main)
+    _baseline.pop("__builtins__", None)
+    _restore(False)
+
+
+def run_cell(cell_number, code):
+    """Runs one cell; answers a JSON report: status, value, error, final, variables, interrupted."""
+    global _final
+    _final = None
+    filename = f"<cell {cell_number}>"
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    _cell_sources.append(filename)
+    while len(_cell_sources) > KEPT_CELL_SOURCES:
+        linecache.cache.pop(_cell_sources.popleft(), None)
+
+    value = None
+    error = None
+    interrupted = None
+    try:
+        tree = ast.parse(code, filename, "exec")
+        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        body = compile(tree, filename, "exec")
+        expression = compile(ast.Expression(last.value), filename, "eval") if last is not None else None
+        exec(body, _main)
+        if expression is not None:
+            value = eval(expression, _main)
+    except _CellDeadline:
+        interrupted = "deadline"
+    except KeyboardInterrupt as caught:
+        interrupted = "interrupt"
+        error = caught
+    except BaseException as caught:  # SystemExit included: a cell cannot end the REPL
+        error = caught
+
+    # A late interrupt can land in the lines below; the main thread sends at most one per cell.
+    for _attempt in range(3):
+        try:
+            report = {"status": "error" if error is not None or interrupted else "ok", "interrupted": interrupted}
+            if error is not None:
+                report["error"] = render_error(error)
+            if value is not None and error is None and not interrupted:
+                _main["_"] = value
+                report["value"] = render_value(value)
+            _restore(True)
+            report["final"] = _final
+            report["variables"] = list_variables()
+            _final = None
+            return json.dumps(report)
+        except KeyboardInterrupt:
+            continue
+    return json.dumps({"status": "error", "interrupted": "interrupt", "final": None, "variables": []})
+
+
+def _answer(function):
+    """Entry points answer JSON: ``{"ok": value}`` or ``{"error": [class name, message]}``."""
+
+    def entry(*args):
+        try:
+            return json.dumps({"ok": function(*args)})
+        except BaseException as error:
+            return json.dumps({"error": [type(error).__name__, _safe_str(error)]})
+
+    entry.__name__ = function.__name__
+    return entry
+
+
+@_answer
+def load_context(variable, path, fmt):
+    """Binds ``variable`` to the file at ``path`` (read once, straight into the interpreter's memory)."""
+    if variable in _tools:
+        raise ValueError(f'"{variable}" is the name of a tool; bind the context to another variable')
+    with open(path, "rb") as handle:
+        data = handle.read()
+    size = len(data)
+    # Decoding replaces invalid UTF-8 as the JavaScript REPL does; the bytes are dropped at once.
+    text = data.decode("utf-8", "replace")
+    del data
+    value = text
+    if fmt == "json":
+        value = json.loads(text[1:] if text.startswith("\ufeff") else text)
+        del text
+    _reserved[variable] = value
+    _contexts.add(variable)
+    _main[variable] = value
+    return {"bytes": size, "valueType": short_type(value)}
+
+
+@_answer
+def define_tools(names_json):
+    """Makes the given names the whole set of tools; all or nothing. Answers the names defined."""
+    names = json.loads(names_json)
+    problems = []
+    seen = set()
+    for name in names:
+        problem = None
+        if not name.isidentifier() or keyword.iskeyword(name):
+            problem = "is not a Python identifier"
+        elif name in seen:
+            problem = "is defined twice"
+        elif name in _contexts:
+            problem = "is bound to a context"
+        elif hasattr(builtins, name) or name in _baseline:
+            problem = "is a built-in of Python or a global of the REPL"
+        if problem:
+            problems.append(f"tool {json.dumps(name)}: the name {problem}")
+        seen.add(name)
+    if problems:
+        raise ValueError("; ".join(problems) + "; choose other names")
+    for name in list(_tools):
+        if name in seen:
+            continue
+        tool = _tools.pop(name)
+        if _main.get(name) is tool:
+            del _main[name]
+    for name in names:
+        if name not in _tools:
+            _tools[name] = _make_tool(name)
+    _restore(False)
+    return names
