@@ -3,20 +3,18 @@
  * speak the OpenAI protocol, with real sandboxes: context sources, output, config precedence,
  * errors, Ctrl-C, `rlm demo` and `rlm doctor`.
  */
-import { spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDockerClient, listSandboxes } from 'rlm';
 import { parseOwner } from '../orchestrator/src/sandbox/reaper.js';
 import { startFakeAnthropicServer } from '../orchestrator/src/testing/fake-anthropic-server.js';
 import { startFakeOpenAIServer, type ChatRequestBody, type FakeOpenAIServer } from '../orchestrator/src/testing/fake-openai-server.js';
+import { runRlm } from './support/rlm-process.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const bin = path.join(root, 'orchestrator', 'bin', 'rlm.js');
 
 /** The environment without provider keys or RLM_* settings of the machine running the tests. */
 function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
@@ -28,23 +26,12 @@ function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-interface Spawned {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function rlm(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: string; onSpawn?: (pid: number, kill: (signal: NodeJS.Signals) => void) => void } = {}): Promise<Spawned> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: cleanEnv(options.env), cwd: options.cwd ?? os.tmpdir(), stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.stdin ?? '');
-    if (child.pid !== undefined) options.onSpawn?.(child.pid, (signal) => child.kill(signal));
+function rlm(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: string; onSpawn?: (pid: number, kill: (signal: NodeJS.Signals) => void) => void } = {}) {
+  const { onSpawn, env, ...rest } = options;
+  return runRlm(args, {
+    ...rest,
+    env: cleanEnv(env),
+    ...(onSpawn ? { onSpawn: (child: ChildProcessWithoutNullStreams) => child.pid !== undefined && onSpawn(child.pid, (signal) => child.kill(signal)) } : {}),
   });
 }
 

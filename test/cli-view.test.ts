@@ -1,17 +1,15 @@
 /**
  * `rlm view` as a user runs it: the built command, spawned.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE_QUERY, writeSampleTrajectory } from '../orchestrator/src/testing/sample-trajectory.js';
+import { runRlm, startRlm } from './support/rlm-process.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const bin = path.join(root, 'orchestrator', 'bin', 'rlm.js');
 
 let tmp: string;
 let logs: string;
@@ -32,21 +30,8 @@ function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...rest, ...extra };
 }
 
-function start(args: string[], extraEnv: NodeJS.ProcessEnv = {}): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, [bin, ...args], { cwd: tmp, env: env(extraEnv), stdio: 'pipe' });
-}
-
-function rlm(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = start(args, extraEnv);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const start = (args: string[], extraEnv: NodeJS.ProcessEnv = {}): ChildProcessWithoutNullStreams => startRlm(args, { cwd: tmp, env: env(extraEnv) });
+const rlm = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) => runRlm(args, { cwd: tmp, env: env(extraEnv) });
 
 /** Starts `rlm view …` and resolves with the URL it prints, and a way to stop it with Ctrl-C. */
 function serve(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<{ url: string; stop: () => Promise<{ code: number | null; stderr: string }> }> {

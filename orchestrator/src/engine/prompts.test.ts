@@ -13,20 +13,9 @@ import {
   buildTurnMessage,
   formatBlockOutput,
 } from './prompts.js';
+import { executeResult } from '../testing/execute-result.js';
 
-function result(overrides: Partial<ExecuteResult> = {}): ExecuteResult {
-  return {
-    status: 'ok',
-    stdout: { text: '', truncatedChars: 0 },
-    stderr: { text: '', truncatedChars: 0 },
-    error: null,
-    final: null,
-    stateLost: false,
-    variables: [],
-    durationMs: 3,
-    ...overrides,
-  };
-}
+const result = (overrides: Partial<ExecuteResult> = {}): ExecuteResult => executeResult({ durationMs: 3, ...overrides });
 
 describe('buildSystemPrompt', () => {
   it('documents the JavaScript REPL API', () => {

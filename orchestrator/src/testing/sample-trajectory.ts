@@ -7,23 +7,12 @@
 import type { ExecuteResult } from '@rlm/shared';
 import type { TurnRecord } from '../engine/run-records.js';
 import { TrajectoryWriter, type TrajectoryMetadata } from '../trajectory/trajectory-writer.js';
+import { executeResult } from './execute-result.js';
 
 export const SAMPLE_QUERY = 'Which lighthouse logged the most ships in March?';
 export const SAMPLE_ANSWER = 'Fastnet Rock logged the most ships in March (41).';
 
-function result(overrides: Partial<ExecuteResult> = {}): ExecuteResult {
-  return {
-    status: 'ok',
-    stdout: { text: '', truncatedChars: 0 },
-    stderr: { text: '', truncatedChars: 0 },
-    error: null,
-    final: null,
-    stateLost: false,
-    variables: [],
-    durationMs: 120,
-    ...overrides,
-  };
-}
+const result = (overrides: Partial<ExecuteResult> = {}): ExecuteResult => executeResult({ durationMs: 120, ...overrides });
 
 const out = (text: string) => ({ text, truncatedChars: 0 });
 

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TurnRecord } from '../engine/run-records.js';
 import { setLogSink } from '../logging.js';
 import { type TrajectoryMetadata, TrajectoryWriter, parseTrajectory, readTrajectory } from './trajectory-writer.js';
+import { executeResult } from '../testing/execute-result.js';
 
 const API_KEY = 'sk-ant-api03-THISISASECRETKEYTHATMUSTNOTLEAK0123456789';
 
@@ -22,19 +23,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function result(overrides: Partial<ExecuteResult> = {}): ExecuteResult {
-  return {
-    status: 'ok',
-    stdout: { text: '', truncatedChars: 0 },
-    stderr: { text: '', truncatedChars: 0 },
-    error: null,
-    final: null,
-    stateLost: false,
-    variables: [],
-    durationMs: 1_500,
-    ...overrides,
-  };
-}
+const result = (overrides: Partial<ExecuteResult> = {}): ExecuteResult => executeResult({ durationMs: 1_500, ...overrides });
 
 const metadata: TrajectoryMetadata = {
   rootModel: 'claude-sonnet-4-5',
