@@ -597,15 +597,30 @@ export function replHeapLimitMb(memoryBytes: number, language: Language): number
   return Math.max(64, cap);
 }
 
+/** Removes the container and returns once the engine no longer knows it (so `close()` means gone). */
 async function removeContainer(container: Dockerode.Container, sandboxId: string): Promise<void> {
   try {
     await container.remove({ force: true });
+    return;
   } catch (error) {
     const status = (error as { statusCode?: number }).statusCode;
-    // 404: already gone; 409: AutoRemove is already removing it.
-    if (status === 404 || status === 409) return;
-    warn(`could not remove the container of sandbox ${sandboxId}: ${(error as Error).message}; \`rlm sandbox prune\` removes leftovers`);
+    if (status === 404) return;
+    if (status !== 409) {
+      warn(`could not remove the container of sandbox ${sandboxId}: ${(error as Error).message}; \`rlm sandbox prune\` removes leftovers`);
+      return;
+    }
   }
+  // 409: AutoRemove is already removing it; wait for that to finish (a loaded engine takes a while).
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const gone = await container.inspect().then(
+      () => false,
+      (error: { statusCode?: number }) => error.statusCode === 404,
+    );
+    if (gone) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  warn(`the container of sandbox ${sandboxId} was still being removed after 15 s; \`rlm sandbox prune\` removes leftovers`);
 }
 
 function isChannelFailure(error: unknown): boolean {
