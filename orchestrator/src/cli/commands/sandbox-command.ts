@@ -6,7 +6,8 @@ import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { RlmError } from '../../errors.js';
 import { createDockerClient, pingDocker } from '../../sandbox/docker-client.js';
-import { buildSandboxImage } from '../../sandbox/image/ensure-sandbox-image.js';
+import { buildSandboxImage, sandboxImageTag } from '../../sandbox/image/ensure-sandbox-image.js';
+import { pruneSandboxImages } from '../../sandbox/image/prune-sandbox-images.js';
 import { checkIsolation } from '../../sandbox/isolation-check.js';
 import { listSandboxes, pruneSandboxes } from '../../sandbox/reaper.js';
 import { Sandbox } from '../../sandbox/sandbox.js';
@@ -20,7 +21,9 @@ Commands:
                      --base-image  base it on an image you can pull, e.g. node:24-bookworm-slim
                      --node        the Node binary to copy into the image (default: this one)
   ls [--json]        List rlm sandbox containers on this Docker engine.
-  prune [--all]      Remove sandboxes left by crashed rlm processes (--all: every rlm sandbox).
+  prune [--all] [--images]
+                     Remove sandboxes left by crashed rlm processes (--all: every rlm sandbox;
+                     --images: also sandbox images older than the current one).
   check [--json]     Start a sandbox and verify its isolation from the inside.
   exec [CODE] [--file F] [--context-file F] [--timeout S] [--json]
                      Run one JavaScript cell in a fresh sandbox and print its output.
@@ -98,12 +101,21 @@ async function list(argv: string[], io: CliIo): Promise<number> {
 }
 
 async function prune(argv: string[], io: CliIo): Promise<number> {
-  const { values } = usage(() => parseArgs({ args: argv, strict: true, options: { all: { type: 'boolean' } } }));
+  const { values } = usage(() => parseArgs({ args: argv, strict: true, options: { all: { type: 'boolean' }, images: { type: 'boolean' } } }));
   const docker = await connect(io);
   const result = await pruneSandboxes({ docker, all: values.all ?? false, signal: io.signal });
   io.stdout(`removed ${result.removed.length} sandbox container${result.removed.length === 1 ? '' : 's'}\n`);
   for (const failure of result.failed) io.stderr(`could not remove ${failure.id.slice(0, 12)}: ${failure.error}\n`);
-  return result.failed.length === 0 ? ExitCode.ok : ExitCode.failure;
+  let failed = result.failed.length;
+  if (values.images) {
+    const current = await sandboxImageTag({});
+    const images = await pruneSandboxImages({ docker, keep: [current], signal: io.signal });
+    io.stdout(`removed ${images.removed.length} stale sandbox image${images.removed.length === 1 ? '' : 's'}${images.removed.length ? `: ${images.removed.join(', ')}` : ''} (kept ${current})\n`);
+    if (images.inUse.length) io.stdout(`left ${images.inUse.join(', ')}: still used by a container\n`);
+    for (const failure of images.failed) io.stderr(`could not remove ${failure.image}: ${failure.error}\n`);
+    failed += images.failed.length;
+  }
+  return failed === 0 ? ExitCode.ok : ExitCode.failure;
 }
 
 async function check(argv: string[], io: CliIo): Promise<number> {
