@@ -136,13 +136,13 @@ describe('rlm [query]', () => {
     servers.push(vllm);
     try {
       const result = await rlm(
-        ['q', '--context', 'x', '--backend', 'anthropic', '--base-url', anthropic.url, '--model', 'claude-sonnet-4-5', '--sub-backend', 'vllm', '--sub-base-url', vllm.baseURL, '--sub-model', 'qwen3-8b', '--json'],
+        ['q', '--context', 'x', '--backend', 'anthropic', '--base-url', anthropic.url, '--model', 'claude-sonnet-5-5', '--sub-backend', 'vllm', '--sub-base-url', vllm.baseURL, '--sub-model', 'qwen3-8b', '--json'],
         { env: { ANTHROPIC_API_KEY: 'sk-ant-test' } },
       );
       expect(result.code).toBe(0);
       const json = JSON.parse(result.stdout) as { answer: string; usage: Record<string, { calls: number; cacheReadTokens: number }> };
       expect(json.answer).toBe('pong');
-      expect(json.usage['claude-sonnet-4-5']).toMatchObject({ calls: 1, cacheReadTokens: 800 });
+      expect(json.usage['claude-sonnet-5-5']).toMatchObject({ calls: 1, cacheReadTokens: 800 });
       expect(json.usage['qwen3-8b']?.calls).toBe(1);
       expect(JSON.stringify(anthropic.requests.find((r) => r.path.startsWith('/v1/messages'))?.headers)).toContain('sk-ant-test');
       expect(vllm.received[0]?.headers.authorization ?? '').not.toContain('sk-ant-test');

@@ -354,3 +354,20 @@ describe('fake Anthropic server', () => {
     expect(server.requests[0]).toMatchObject({ method: 'POST', path: '/v1/complete', body: {} });
   });
 });
+
+describe('the SDK deprecation warning', () => {
+  it('appears once per retiring model and process, not on every call', async () => {
+    const warnings: string[] = [];
+    const original = console.warn;
+    console.warn = (...args: unknown[]) => void warnings.push(args.join(' '));
+    try {
+      // claude-sonnet-4-5-20250929 is in the SDK's list of retiring models (end of life 2026-11-30).
+      const request = { ...conversation, model: 'claude-sonnet-4-5-20250929' };
+      for (let i = 0; i < 3; i++) await backend().complete(request, {});
+    } finally {
+      console.warn = original;
+    }
+    expect(warnings.filter((w) => w.includes('claude-sonnet-4-5-20250929') && w.includes('deprecated'))).toHaveLength(1);
+    expect(server.requests).toHaveLength(3);
+  });
+});

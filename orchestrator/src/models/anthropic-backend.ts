@@ -150,7 +150,7 @@ async function streamMessage(
 ): Promise<CompletionResponse> {
   // The raw response, so the events are parsed here (with zod, keeping the raw text of a bad one)
   // and an abort mid-body surfaces as an error (the SDK's iterator ends quietly on abort).
-  const response = await client.messages.create(params, { signal }).asResponse();
+  const response = await postMessages(client, params, signal).asResponse();
   const contentType = response.headers.get('content-type') ?? '';
   if (!contentType.includes('text/event-stream')) {
     const body = await response.text();
@@ -432,4 +432,21 @@ const SDK_LOG_LEVELS = ['off', 'error', 'warn', 'info', 'debug'] as const;
 /** `ANTHROPIC_LOG` when it names a level, so SDK debugging still works; otherwise quiet. */
 function sdkLogLevel(value: string | undefined): (typeof SDK_LOG_LEVELS)[number] {
   return SDK_LOG_LEVELS.find((level) => level === value) ?? 'off';
+}
+
+/** Models this process has called through `messages.create` once already. */
+const introducedModels = new Set<string>();
+
+/**
+ * POSTs /v1/messages. The first call for a model goes through `messages.create`, which prints the
+ * SDK's own warning when the model is being retired; later calls post directly, because that
+ * warning is a `console.warn` on every call and a run makes hundreds. For our parameters (no
+ * workspace, profile or tools) both send the same request.
+ */
+function postMessages(client: Anthropic, params: MessageParams, signal: AbortSignal) {
+  if (!introducedModels.has(params.model)) {
+    introducedModels.add(params.model);
+    return client.messages.create(params, { signal });
+  }
+  return client.post<unknown>('/v1/messages', { body: params, stream: true, signal });
 }

@@ -5,6 +5,7 @@
 
 /** Context windows by model-id prefix (longest prefix wins), in tokens. */
 const CONTEXT_WINDOWS: ReadonlyArray<readonly [prefix: string, tokens: number]> = [
+  ['claude-', 200_000],
   ['claude-opus-4', 200_000],
   ['claude-sonnet-4', 200_000],
   ['claude-haiku-4', 200_000],

@@ -4,7 +4,7 @@ import { BACKEND_NAMES, closest, createBackend } from './create-backend.js';
 
 describe('createBackend', () => {
   it('creates every kind of backend from a role spec, with the default model when none is named', () => {
-    expect(createBackend({ backend: 'anthropic', env: { ANTHROPIC_API_KEY: 'k' } })).toMatchObject({ backend: { name: 'anthropic' }, model: 'claude-sonnet-4-5' });
+    expect(createBackend({ backend: 'anthropic', env: { ANTHROPIC_API_KEY: 'k' } })).toMatchObject({ backend: { name: 'anthropic' }, model: 'claude-sonnet-5-5' });
     expect(createBackend({ backend: 'openai', model: 'gpt-5', env: { OPENAI_API_KEY: 'k' } })).toMatchObject({ backend: { name: 'openai' }, model: 'gpt-5' });
     expect(createBackend({ backend: 'vllm', model: 'qwen3-8b', baseURL: 'http://127.0.0.1:8000/v1', env: {} })).toMatchObject({ backend: { name: 'vllm' }, model: 'qwen3-8b' });
     expect(createBackend({ backend: 'claude-cli', env: { PATH: FAKE_CLAUDE_BIN_DIR } })).toMatchObject({ backend: { name: 'claude-cli' }, model: 'sonnet' });

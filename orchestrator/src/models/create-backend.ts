@@ -16,7 +16,7 @@ export type BackendName = 'anthropic' | 'claude-cli' | PresetName;
 
 /** The model used when a role names none, per backend; absent where only the user can know (vllm, azure-openai, custom…). */
 export const DEFAULT_MODELS: Readonly<Partial<Record<BackendName, string>>> = Object.freeze({
-  anthropic: 'claude-sonnet-4-5',
+  anthropic: 'claude-sonnet-5-5',
   'claude-cli': 'sonnet',
   ...Object.fromEntries(
     Object.entries(OPENAI_COMPATIBLE_PRESETS).flatMap(([name, preset]) => ('defaultModel' in preset && preset.defaultModel ? [[name, preset.defaultModel]] : [])),

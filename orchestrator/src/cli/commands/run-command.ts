@@ -36,7 +36,7 @@ Models:
   --backend NAME       root model's backend: anthropic (default), claude-cli, openai, openrouter,
                        huggingface, ollama, vllm, gemini, azure-openai, vercel, portkey, groq,
                        deepseek, together, fireworks, custom
-  --model ID           root model (default: the backend's default, e.g. claude-sonnet-4-5)
+  --model ID           root model (default: the backend's default, e.g. claude-sonnet-5-5)
   --base-url URL       root backend's base URL
   --sub-backend NAME   backend for llm_query (default: the root's)
   --sub-model ID       model for llm_query (default: the root model)

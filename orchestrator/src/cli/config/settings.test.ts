@@ -84,8 +84,8 @@ describe('precedence', () => {
 
   it('takes defaults when nothing is set: anthropic with its default model, the sub role the same', () => {
     const roles = resolveRoles({}, {});
-    expect(roles.root).toMatchObject({ backend: 'anthropic', model: 'claude-sonnet-4-5' });
-    expect(roles.sub).toMatchObject({ backend: 'anthropic', model: 'claude-sonnet-4-5' });
+    expect(roles.root).toMatchObject({ backend: 'anthropic', model: 'claude-sonnet-5-5' });
+    expect(roles.sub).toMatchObject({ backend: 'anthropic', model: 'claude-sonnet-5-5' });
     expect(roles.subSharesRootBackend).toBe(true);
   });
 
