@@ -1,15 +1,14 @@
 /**
  * The control channel treats the container as hostile, and the container does not outlive its host.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ChannelError, Execute, type CloseInfo, type RpcConnection } from '@rlm/shared';
 import type Dockerode from 'dockerode';
 import { afterEach, describe, expect, inject, it } from 'vitest';
+import { killHostOfSandbox } from './support/host-death.js';
 import { buildContainerSpec } from '../orchestrator/src/sandbox/container-spec.js';
 import { ControlListener, UnixSocketEndpoint } from '../orchestrator/src/sandbox/control/control-listener.js';
 import { createDockerClient } from '../orchestrator/src/sandbox/docker-client.js';
@@ -88,28 +87,9 @@ describe('a hostile container', () => {
 
 describe('when the host goes away', () => {
   it('the REPL server exits and its container is removed within a few seconds of the host process dying', async () => {
-    const holder = spawn(process.execPath, [path.join(fixtures, 'hold-sandbox.mjs'), image], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      cwd: path.join(fixtures, '..'),
-    });
-    cleanups.push(async () => holder.kill('SIGKILL'));
-    const line = await new Promise<string>((resolve, reject) => {
-      createInterface({ input: holder.stdout }).once('line', resolve);
-      holder.once('exit', (code) => reject(new Error(`holder exited with ${code} before starting a sandbox`)));
-    });
-    const { containerId } = JSON.parse(line) as { containerId: string };
-    const container = docker.getContainer(containerId);
-    cleanups.push(() => container.remove({ force: true }));
-    expect((await container.inspect()).State.Running).toBe(true);
-
-    holder.kill('SIGKILL');
-    const killedAt = performance.now();
-    let gone = false;
-    while (!gone && performance.now() - killedAt < 10_000) {
-      gone = await container.inspect().then(() => false, (error: { statusCode?: number }) => error.statusCode === 404);
-      if (!gone) await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(gone).toBe(true);
-    expect(performance.now() - killedAt).toBeLessThan(5_000);
+    const death = await killHostOfSandbox(docker, image, cleanups);
+    expect(death.wasRunning).toBe(true);
+    expect(death.gone).toBe(true);
+    expect(death.elapsedMs).toBeLessThan(5_000);
   });
 });

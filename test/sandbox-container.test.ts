@@ -5,6 +5,7 @@
  */
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { READ_ONLY_ROOT_PROBE } from './support/isolation-probes.js';
 import { AbortedError, InvalidOptionError, Sandbox, SandboxClosedError, createDockerClient, type JsonValue, type Language, type SubcallParams } from 'rlm';
 
 const docker = createDockerClient();
@@ -60,13 +61,7 @@ describe('an isolated sandbox', () => {
   });
 
   it('has a read-only root filesystem and a writable, noexec /tmp', async () => {
-    const result = await run(`
-      const fs = require('node:fs');
-      try { fs.writeFileSync('/etc/evil', 'x'); print('root writable'); } catch (e) { print(e.code); }
-      fs.writeFileSync('/tmp/scratch', 'ok'); print(fs.readFileSync('/tmp/scratch', 'utf8'));
-      const tmp = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\\n').find((l) => l.split(' ')[4] === '/tmp');
-      print(tmp.includes('noexec') ? 'noexec' : 'exec allowed');
-    `);
+    const result = await run(READ_ONLY_ROOT_PROBE);
     expect(result.stdout.text.trim().split('\n')).toEqual(['EROFS', 'ok', 'noexec']);
   });
 

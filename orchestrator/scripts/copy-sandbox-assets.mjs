@@ -6,26 +6,18 @@ import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+// The list the image build reads, from the module tsc has just compiled: one list, not two.
+import { BUNDLE_MANIFEST_NAME, SANDBOX_BUNDLE_FILES, SANDBOX_DOCKERFILE_NAME } from '../dist/sandbox/image/assets.js';
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const workspace = path.resolve(packageRoot, '..');
 const target = path.join(packageRoot, 'dist', 'sandbox-assets');
-// Keep in step with SANDBOX_BUNDLE_FILES in src/sandbox/image/assets.ts.
-const bundleFiles = [
-  'repl-server.js',
-  'repl-worker.js',
-  'python-worker.js',
-  'pyodide/pyodide.mjs',
-  'pyodide/pyodide.asm.mjs',
-  'pyodide/pyodide.asm.wasm',
-  'pyodide/python_stdlib.zip',
-  'pyodide/pyodide-lock.json',
-  'pyodide/python-snapshot.bin',
-];
 const bundleDir = path.join(workspace, 'sandbox-image', 'dist');
 const sources = [
-  { from: path.join(workspace, 'Dockerfile.sandbox'), to: 'Dockerfile.sandbox' },
-  ...bundleFiles.map((file) => ({ from: path.join(bundleDir, file), to: file })),
+  { from: path.join(workspace, SANDBOX_DOCKERFILE_NAME), to: SANDBOX_DOCKERFILE_NAME },
+  ...SANDBOX_BUNDLE_FILES.map((file) => ({ from: path.join(bundleDir, file), to: file })),
+  // Last, so it is newer than every file it describes (a file changed after it is hashed again).
+  { from: path.join(bundleDir, BUNDLE_MANIFEST_NAME), to: BUNDLE_MANIFEST_NAME },
 ];
 
 const missing = sources.filter((file) => !existsSync(file.from));

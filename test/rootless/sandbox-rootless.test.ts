@@ -9,15 +9,14 @@
  * On a cgroup v1 host the daemon runs containers without cgroups: it accepts memory, CPU and pids
  * limits and applies none of them; the Sandbox starts anyway and warns once.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { killHostOfSandbox } from '../support/host-death.js';
+import { READ_ONLY_ROOT_PROBE } from '../support/isolation-probes.js';
 import { Sandbox, checkIsolation, createDockerClient, setLogSink, type SubcallParams } from 'rlm';
 import { dockerInfo, type DockerEngineInfo } from '../../orchestrator/src/sandbox/docker-client.js';
 import { sandboxStateRootPath } from '../../orchestrator/src/sandbox/reaper.js';
@@ -25,7 +24,6 @@ import { sandboxStateRootPath } from '../../orchestrator/src/sandbox/reaper.js';
 // No `dockerHost` option anywhere: the client is found through DOCKER_HOST, as a user's would be.
 const docker = createDockerClient();
 const image = inject('sandboxImage');
-const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 const uid = process.getuid?.() ?? -1;
 
 let engine: DockerEngineInfo;
@@ -109,13 +107,7 @@ describe('a sandbox on a rootless daemon', () => {
   });
 
   it('has a read-only root filesystem and a writable, noexec /tmp', async () => {
-    const result = await run(`
-      const fs = require('node:fs');
-      try { fs.writeFileSync('/etc/evil', 'x'); print('root writable'); } catch (e) { print(e.code); }
-      fs.writeFileSync('/tmp/scratch', 'ok'); print(fs.readFileSync('/tmp/scratch', 'utf8'));
-      const tmp = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\\n').find((l) => l.split(' ')[4] === '/tmp');
-      print(tmp.includes('noexec') ? 'noexec' : 'exec allowed');
-    `);
+    const result = await run(READ_ONLY_ROOT_PROBE);
     expect(result.stdout.text.trim().split('\n')).toEqual(['EROFS', 'ok', 'noexec']);
   });
 
@@ -267,31 +259,9 @@ describe('sandbox lifecycle on a rootless daemon', () => {
 
   it('removes the container within a few seconds of the host process dying', async () => {
     // The holder finds the daemon through the inherited DOCKER_HOST, like any rlm process.
-    const holder = spawn(process.execPath, [path.join(fixtures, 'hold-sandbox.mjs'), image], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      cwd: path.join(fixtures, '..'),
-    });
-    cleanups.push(async () => holder.kill('SIGKILL'));
-    const line = await new Promise<string>((resolve, reject) => {
-      createInterface({ input: holder.stdout }).once('line', resolve);
-      holder.once('exit', (code) => reject(new Error(`holder exited with ${code} before starting a sandbox`)));
-    });
-    const { containerId } = JSON.parse(line) as { containerId: string };
-    const container = docker.getContainer(containerId);
-    cleanups.push(() => container.remove({ force: true }));
-    expect((await container.inspect()).State.Running).toBe(true);
-
-    holder.kill('SIGKILL');
-    const killedAt = performance.now();
-    let gone = false;
-    while (!gone && performance.now() - killedAt < 10_000) {
-      gone = await container.inspect().then(
-        () => false,
-        (error: { statusCode?: number }) => error.statusCode === 404,
-      );
-      if (!gone) await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(gone).toBe(true);
-    expect(performance.now() - killedAt).toBeLessThan(5_000);
+    const death = await killHostOfSandbox(docker, image, cleanups);
+    expect(death.wasRunning).toBe(true);
+    expect(death.gone).toBe(true);
+    expect(death.elapsedMs).toBeLessThan(5_000);
   });
 });

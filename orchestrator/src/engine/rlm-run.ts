@@ -25,7 +25,7 @@ import {
   buildTurnMessage,
 } from './prompts.js';
 import { RunLimitError, type LimitName, type RunBudget } from './run-budget.js';
-import type { RunEvent, RunEventInput } from './run-events.js';
+import type { CallUsage, RunEvent, RunEventInput } from './run-events.js';
 import type { BlockRecord, ChildRunRecord, TurnRecord } from './run-records.js';
 import { SubcallRouter, type ModelRoles } from './subcall-router.js';
 import { isFunctionTool, type ModelRole, type RlmOptions, type RlmTool } from './rlm-options.js';
@@ -186,7 +186,7 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
       }
 
       const sent = [...messages];
-      let response: CompletionResponse;
+      let response: PricedResponse;
       try {
         response = await callRoot(tree, request.root, system, messages, signal);
       } catch (failure) {
@@ -202,8 +202,7 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
         turn,
         model: request.root.model,
         text: response.text,
-        inputTokens: response.usage.inputTokens,
-        outputTokens: response.usage.outputTokens,
+        ...usageOf(response),
         durationMs: performance.now() - turnStarted,
       });
       partial = response.text;
@@ -279,7 +278,9 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
       // Out of turns: one last call asks for the best answer now.
       limitReached = 'iterations';
       try {
+        const lastStarted = performance.now();
         const last = await callRoot(tree, request.root, undefined, [...messages, { role: 'user', content: buildFinalAnswerRequest() }], signal);
+        emit({ type: 'model_response', turn: turns.length + 1, model: request.root.model, text: last.text, ...usageOf(last), durationMs: performance.now() - lastStarted });
         const textual = findFinalInText(last.text);
         answer = textual?.kind === 'FINAL' ? textual.value : last.text;
         via = 'last_call';
@@ -335,7 +336,10 @@ async function runChild(
   };
 }
 
-async function callRoot(tree: RunTree, root: ModelRole, system: string | undefined, messages: readonly ChatMessage[], signal: AbortSignal): Promise<CompletionResponse> {
+/** A root model's answer and what the call cost in USD (null when the model's price is unknown). */
+type PricedResponse = CompletionResponse & { costUsd: number | null };
+
+async function callRoot(tree: RunTree, root: ModelRole, system: string | undefined, messages: readonly ChatMessage[], signal: AbortSignal): Promise<PricedResponse> {
   tree.budget.assertWithinLimits();
   const response = await root.backend.complete(
     {
@@ -347,8 +351,12 @@ async function callRoot(tree: RunTree, root: ModelRole, system: string | undefin
     { signal },
   );
   tree.ledger.record(root.model, response.usage);
-  tree.budget.charge(root.model, response.usage);
-  return response;
+  return { ...response, costUsd: tree.budget.charge(root.model, response.usage) };
+}
+
+/** The tokens and cost of a root call, as events report them. */
+function usageOf(response: PricedResponse): CallUsage {
+  return { inputTokens: response.usage.inputTokens, outputTokens: response.usage.outputTokens, costUsd: response.costUsd };
 }
 
 /**
@@ -373,7 +381,7 @@ async function compact(
   messages.length = 0;
   if (first) messages.push(first);
   messages.push({ role: 'assistant', content: summary.text }, { role: 'user', content: buildCompactedContinuation({ turn }) });
-  emit({ type: 'compaction', turn, messagesBefore: before, summaryChars: summary.text.length });
+  emit({ type: 'compaction', turn, messagesBefore: before, summaryChars: summary.text.length, usage: usageOf(summary) });
 }
 
 function estimateConversationTokens(system: string, messages: readonly ChatMessage[]): number {

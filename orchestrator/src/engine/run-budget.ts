@@ -135,8 +135,11 @@ export class RunBudget {
     if (this.#exceeded) throw this.#exceeded;
   }
 
-  /** Records a model call's usage; exceeding the token or cost budget stops the tree. */
-  charge(model: string, usage: TokenUsage): void {
+  /**
+   * Records a model call's usage and returns its cost in USD (null when the model's price is
+   * unknown); exceeding the token or cost budget stops the tree.
+   */
+  charge(model: string, usage: TokenUsage): number | null {
     this.#tokens += usage.inputTokens + usage.outputTokens;
     const cost = this.#costOf(model, usage);
     if (cost === null) this.#unpricedCalls += 1;
@@ -152,6 +155,7 @@ export class RunBudget {
         new RunLimitError('cost', `a call to ${model} has no known price, so the $${maxCostUsd} budget cannot be enforced; add the model to the price table (prices option)`),
       );
     }
+    return cost;
   }
 
   /** Stops the tree with `error` (the first limit hit wins). */

@@ -5,6 +5,13 @@
 import type { ExecuteResult } from '@rlm/shared';
 import type { UsageByModel } from '../usage/usage-ledger.js';
 
+/** Tokens and cost of one model call; `costUsd` is null when the model's price is unknown. */
+export interface CallUsage {
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number | null;
+}
+
 interface EventBase {
   /** Unique per run (a child RLM has its own). */
   runId: string;
@@ -19,12 +26,14 @@ interface EventBase {
 export type RunEvent =
   | (EventBase & { type: 'run_start'; query: string; rootModel: string; contextDescription: string })
   | (EventBase & { type: 'turn_start'; turn: number })
-  | (EventBase & { type: 'model_response'; turn: number; model: string; text: string; inputTokens: number; outputTokens: number; durationMs: number })
+  /** A root model call: every turn's, and the last call made when the iterations run out. */
+  | (EventBase & { type: 'model_response'; turn: number; model: string; text: string; inputTokens: number; outputTokens: number; costUsd: number | null; durationMs: number })
   | (EventBase & { type: 'cell_start'; turn: number; block: number; code: string })
   | (EventBase & { type: 'cell_end'; turn: number; block: number; result: ExecuteResult })
   | (EventBase & { type: 'subcall_start'; callId: string; kind: 'llm_query' | 'rlm_query'; model: string; promptChars: number })
-  | (EventBase & { type: 'subcall_end'; callId: string; kind: 'llm_query' | 'rlm_query'; model: string; ok: boolean; durationMs: number; error?: string })
-  | (EventBase & { type: 'compaction'; turn: number; messagesBefore: number; summaryChars: number })
+  /** `usage` is the call's own model call; a child RLM's calls arrive as that child's events. */
+  | (EventBase & { type: 'subcall_end'; callId: string; kind: 'llm_query' | 'rlm_query'; model: string; ok: boolean; durationMs: number; error?: string; usage?: CallUsage })
+  | (EventBase & { type: 'compaction'; turn: number; messagesBefore: number; summaryChars: number; usage: CallUsage })
   | (EventBase & { type: 'final'; answer: string; via: 'FINAL' | 'FINAL_VAR' | 'text' | 'last_call' })
   | (EventBase & { type: 'run_end'; success: boolean; error: string | null; iterations: number; usage: UsageByModel; costUsd: number | null; durationMs: number });
 

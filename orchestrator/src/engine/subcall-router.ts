@@ -78,10 +78,19 @@ export class SubcallRouter {
     const started = performance.now();
     const callId = randomBytes(4).toString('hex');
     const { emit, budget, ledger } = this.#init;
-    const record = (response: string | null, error: string | null, usage: TokenUsage) => {
+    const record = (response: string | null, error: string | null, usage: TokenUsage, costUsd?: number | null) => {
       const durationMs = performance.now() - started;
       this.#records.push({ kind, model: role.model, prompt, response, error, usage, durationMs });
-      emit({ type: 'subcall_end', callId, kind, model: role.model, ok: error === null, durationMs, ...(error === null ? {} : { error }) });
+      emit({
+        type: 'subcall_end',
+        callId,
+        kind,
+        model: role.model,
+        ok: error === null,
+        durationMs,
+        ...(error === null ? {} : { error }),
+        ...(costUsd === undefined ? {} : { usage: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd } }),
+      });
     };
     emit({ type: 'subcall_start', callId, kind, model: role.model, promptChars: prompt.length });
     const refusal = windowRefusal(prompt, role);
@@ -100,8 +109,8 @@ export class SubcallRouter {
         { signal },
       );
       ledger.record(role.model, response.usage);
-      budget.charge(role.model, response.usage);
-      record(response.text, null, response.usage);
+      const costUsd = budget.charge(role.model, response.usage);
+      record(response.text, null, response.usage, costUsd);
       return { ok: true, text: response.text };
     } catch (error) {
       const message = describeFailure(error, budget);

@@ -3,6 +3,7 @@
  * streaming, prompt caching on by default, extended thinking when configured, and the retry
  * policy of {@link ResilientCaller} (the SDK's own retries are off).
  */
+import { summarizeZodError } from '@rlm/shared';
 import Anthropic from '@anthropic-ai/sdk';
 import { Stream } from '@anthropic-ai/sdk/core/streaming';
 import { z } from 'zod';
@@ -237,7 +238,7 @@ class MessageAssembler {
     const parse = <T extends z.ZodType>(schema: T): z.infer<T> => {
       const parsed = schema.safeParse(json);
       if (!parsed.success) {
-        throw malformed(this.backend, this.model, `a ${type} event does not match the API: ${describeIssues(parsed.error)}`, data, parsed.error);
+        throw malformed(this.backend, this.model, `a ${type} event does not match the API: ${summarizeZodError(parsed.error)}`, data, parsed.error);
       }
       return parsed.data;
     };
@@ -300,7 +301,7 @@ class MessageAssembler {
     const assembled = { model: this.#model, text, stopReason: this.#stopReason, usage: definedOnly(this.#usage) };
     const parsed = AssembledMessage.safeParse(assembled);
     if (!parsed.success) {
-      throw malformed(this.backend, this.model, `the streamed message is incomplete: ${describeIssues(parsed.error)}`, JSON.stringify(assembled));
+      throw malformed(this.backend, this.model, `the streamed message is incomplete: ${summarizeZodError(parsed.error)}`, JSON.stringify(assembled));
     }
     const message = parsed.data;
     return {
@@ -413,9 +414,6 @@ function rootMessage(error: unknown): string {
   return messages.join(': ') || 'unknown error';
 }
 
-function describeIssues(error: z.ZodError): string {
-  return error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ');
-}
 
 const snippet = (raw: string) => raw.slice(0, 2_000);
 

@@ -3,6 +3,7 @@
  * subscription and no API key: every completion is one `claude -p` process, with tools, MCP
  * servers, settings and session history turned off, so it is a plain model call.
  */
+import { summarizeZodError } from '@rlm/shared';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
@@ -445,7 +446,7 @@ function interpretOutcome(outcome: CliOutcome, name: string, model: string): Com
   const rawBody = JSON.stringify(outcome.result).slice(0, 2_000);
   if (!parsed.success) {
     return fail(
-      `${prefix}: the claude CLI printed a malformed result object: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ')}`,
+      `${prefix}: the claude CLI printed a malformed result object: ${summarizeZodError(parsed.error)}`,
       name,
       model,
       { isRetryable: false, responseBody: rawBody },

@@ -8,6 +8,7 @@
  * takes and {@link chatCompletionParams} is the one place that decides what is sent.
  * Presets for the common providers are in `openai-presets.ts`.
  */
+import { summarizeZodError } from '@rlm/shared';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import OpenAI from 'openai';
 import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
@@ -374,7 +375,7 @@ export class ChatCompletionsBackend implements ModelBackend {
     let events = 0;
     for await (const raw of stream) {
       const chunk = ChatCompletionChunk.safeParse(raw);
-      if (!chunk.success) throw new MalformedResponse(`a stream event does not fit the Chat Completions protocol: ${describeIssues(chunk.error)}`, chunk.error);
+      if (!chunk.success) throw new MalformedResponse(`a stream event does not fit the Chat Completions protocol: ${summarizeZodError(chunk.error)}`, chunk.error);
       events += 1;
       answeredBy ||= chunk.data.model || undefined;
       usage = chunk.data.usage ?? chunk.data.x_groq?.usage ?? usage;
@@ -399,7 +400,7 @@ export class ChatCompletionsBackend implements ModelBackend {
   async #whole(params: Record<string, unknown>, model: string, signal: AbortSignal, onTextDelta: ((text: string) => void) | undefined): Promise<CompletionResponse> {
     const raw: unknown = await this.client.chat.completions.create(params as unknown as ChatCompletionCreateParamsNonStreaming, { signal });
     const body = ChatCompletionBody.safeParse(raw);
-    if (!body.success) throw new MalformedResponse(`the response is not a chat completion: ${describeIssues(body.error)}`, body.error);
+    if (!body.success) throw new MalformedResponse(`the response is not a chat completion: ${summarizeZodError(body.error)}`, body.error);
     const choice = body.data.choices[0];
     const text = choice?.message.content ?? '';
     if (text) onTextDelta?.(text);
@@ -410,7 +411,7 @@ export class ChatCompletionsBackend implements ModelBackend {
     const checked = AssembledResponse.safeParse(response);
     if (!checked.success) {
       throw new ClassifiedFailure({
-        error: new ModelCallError(`${this.name} ${model}: malformed response: ${describeIssues(checked.error)}`, this.name, model, { isRetryable: false, responseBody: recorder.text }, { cause: checked.error }),
+        error: new ModelCallError(`${this.name} ${model}: malformed response: ${summarizeZodError(checked.error)}`, this.name, model, { isRetryable: false, responseBody: recorder.text }, { cause: checked.error }),
         retryable: false,
       });
     }
@@ -518,6 +519,3 @@ function describeConnectionError(error: unknown): string {
   return parts.join(': ');
 }
 
-function describeIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-}

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import type { RunEvent } from '../../engine/run-events.js';
 import { COLORS, colorEnabled, paletteFor, stripAnsi } from './colors.js';
 import { formatCost, formatDuration, formatTokens } from './format.js';
-import { LiveUsage } from './metered-backend.js';
 import { RunReporter, proseOf } from './run-reporter.js';
 import { StatusLine, truncateVisible } from './status-line.js';
 
@@ -67,7 +66,7 @@ describe('the run reporter', () => {
   const base = { runId: 'r1', depth: 0, time: 0 };
   const events: RunEvent[] = [
     { ...base, type: 'turn_start', turn: 2 },
-    { ...base, type: 'model_response', turn: 2, model: 'gpt-5', text: 'Splitting.\n```repl\nprint(1)\n```', inputTokens: 1200, outputTokens: 300, durationMs: 2300 },
+    { ...base, type: 'model_response', turn: 2, model: 'gpt-5', text: 'Splitting.\n```repl\nprint(1)\n```', inputTokens: 1200, outputTokens: 300, costUsd: 0.0045, durationMs: 2300 },
     { ...base, type: 'cell_start', turn: 2, block: 1, code: 'print(1)' },
     { ...base, type: 'subcall_start', callId: 'c1', kind: 'llm_query', model: 'small', promptChars: 10 },
     { ...base, type: 'subcall_end', callId: 'c1', kind: 'llm_query', model: 'small', ok: true, durationMs: 5 },
@@ -83,9 +82,7 @@ describe('the run reporter', () => {
   function run(verbose: boolean, colour: boolean) {
     const out: string[] = [];
     const status = new StatusLine({ write: (t) => out.push(t), enabled: false });
-    const usage = new LiveUsage();
-    usage.record('gpt-5', { text: '', model: 'gpt-5', usage: { inputTokens: 1200, outputTokens: 300 } });
-    const reporter = new RunReporter({ status, palette: paletteFor(colour), usage, verbose, now: () => 0 });
+    const reporter = new RunReporter({ status, palette: paletteFor(colour), verbose, now: () => 0 });
     for (const event of events) reporter.onEvent(event);
     reporter.stop();
     return { text: out.join(''), status: reporter.statusText() };

@@ -6,7 +6,7 @@
 import type { RunEvent } from '../../engine/run-events.js';
 import type { Palette } from './colors.js';
 import { formatCost, formatDuration, formatTokens, plural } from './format.js';
-import type { LiveUsage } from './metered-backend.js';
+import { LiveUsage } from './live-usage.js';
 import type { StatusLine } from './status-line.js';
 
 /** Lines of one cell's output shown with `--verbose` before the rest is elided. */
@@ -17,7 +17,6 @@ const VERBOSE_CODE_LINES = 60;
 export interface RunReporterOptions {
   status: StatusLine;
   palette: Palette;
-  usage: LiveUsage;
   verbose: boolean;
   /** Milliseconds since the Unix epoch; a test seam. */
   now?: () => number;
@@ -32,6 +31,7 @@ interface CellSubcalls {
 
 export class RunReporter {
   readonly #options: RunReporterOptions;
+  readonly #usage = new LiveUsage();
   readonly #startedAt: number;
   readonly #now: () => number;
   #phase = 'starting';
@@ -67,6 +67,7 @@ export class RunReporter {
   }
 
   onEvent(event: RunEvent): void {
+    this.#usage.onEvent(event);
     const { palette: c, verbose } = this.#options;
     const indent = '  '.repeat(event.depth);
     const say = (text: string) => this.#options.status.log(indentLines(text, indent));
@@ -148,7 +149,8 @@ export class RunReporter {
 
   /** The status text: `turn 3 · 12 sub-calls (2 running) · 45.2k tokens · $0.0123 · 12.4 s`. */
   statusText(): string {
-    const { palette: c, usage } = this.#options;
+    const { palette: c } = this.#options;
+    const usage = this.#usage;
     const parts = [
       c.bold(this.#turn > 0 ? `turn ${this.#turn}` : this.#phase),
       ...(this.#turn > 0 ? [this.#phase] : []),

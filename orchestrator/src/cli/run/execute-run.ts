@@ -5,7 +5,7 @@
  */
 import type Dockerode from 'dockerode';
 import { RLM, type RlmResult } from '../../engine/rlm.js';
-import type { ModelRole, RlmOptions } from '../../engine/rlm-options.js';
+import type { RlmOptions } from '../../engine/rlm-options.js';
 import { setLogSink } from '../../logging.js';
 import type { ContextValue } from '../../sandbox/context-files.js';
 import { createDockerClient, pingDocker } from '../../sandbox/docker-client.js';
@@ -14,7 +14,6 @@ import { currentOwner, listSandboxes } from '../../sandbox/reaper.js';
 import { ExitCode, type CliIo } from '../cli-io.js';
 import { colorEnabled, paletteFor, type Palette } from '../output/colors.js';
 import { formatCost, formatDuration, formatTokens, plural } from '../output/format.js';
-import { LiveUsage, meteredBackend } from '../output/metered-backend.js';
 import { RunReporter } from '../output/run-reporter.js';
 import { StatusLine } from '../output/status-line.js';
 
@@ -73,8 +72,7 @@ export async function executeRun(options: ExecuteRunOptions): Promise<number> {
   const { io, output } = options;
   const palette = stderrPalette(io);
   const status = new StatusLine({ write: io.stderr, enabled: (io.stderrIsTTY ?? false) && !output.quiet, columns: io.stderrColumns ?? (() => 80) });
-  const usage = new LiveUsage(options.rlm.prices);
-  const reporter = new RunReporter({ status, palette, usage, verbose: output.verbose && !output.quiet });
+  const reporter = new RunReporter({ status, palette, verbose: output.verbose && !output.quiet });
   // Warnings (e.g. unenforced limits) scroll above the status line instead of breaking it.
   const previousSink = setLogSink((line) => status.log(`${line}\n`));
   let docker: Dockerode | undefined;
@@ -93,9 +91,6 @@ export async function executeRun(options: ExecuteRunOptions): Promise<number> {
     reporter.setPhase('starting the sandbox');
     const rlm = new RLM({
       ...options.rlm,
-      root: metered(options.rlm.root, usage),
-      ...(options.rlm.sub ? { sub: metered(options.rlm.sub, usage) } : {}),
-      ...(options.rlm.models ? { models: Object.fromEntries(Object.entries(options.rlm.models).map(([name, role]) => [name, metered(role, usage)])) } : {}),
       sandbox: { ...options.rlm.sandbox, docker, image },
       onEvent: (event) => reporter.onEvent(event),
     });
@@ -115,10 +110,6 @@ export async function executeRun(options: ExecuteRunOptions): Promise<number> {
     reporter.stop();
     setLogSink(previousSink);
   }
-}
-
-function metered(role: ModelRole, usage: LiveUsage): ModelRole {
-  return { ...role, backend: meteredBackend(role.backend, usage) };
 }
 
 function report(result: RlmResult, options: ExecuteRunOptions, c: Palette, reporter: RunReporter): number {

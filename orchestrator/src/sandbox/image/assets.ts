@@ -25,6 +25,12 @@ export const SANDBOX_BUNDLE_FILES = [
   'pyodide/python-snapshot.bin',
 ] as const;
 
+/**
+ * The content hashes of the bundle files, written by the sandbox-image build next to them, so the
+ * image tag needs no pass over ~75 MB at every start. Optional: without it the files are hashed.
+ */
+export const BUNDLE_MANIFEST_NAME = 'bundle-manifest.json';
+
 /** Name of the Dockerfile in `dist/sandbox-assets/` and at the workspace root. */
 export const SANDBOX_DOCKERFILE_NAME = 'Dockerfile.sandbox';
 

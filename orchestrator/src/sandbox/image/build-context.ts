@@ -8,9 +8,10 @@ import { createReadStream } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { z } from 'zod';
 import { CONTEXT_MOUNT_PATH, CONTROL_MOUNT_PATH } from '@rlm/shared';
 import tar from 'tar-stream';
-import { SANDBOX_BUNDLE_FILES, type SandboxAssets } from './assets.js';
+import { BUNDLE_MANIFEST_NAME, SANDBOX_BUNDLE_FILES, type SandboxAssets } from './assets.js';
 import { IMAGE_NODE_PATH, type HostFile, type NodeRuntime } from './node-runtime.js';
 
 /** The unprivileged user the sandbox runs as, `uid:gid`. */
@@ -75,8 +76,9 @@ export async function createBuildContext(input: BuildContextInput): Promise<Buil
   addDir(CONTROL_MOUNT_PATH);
   addFile({ type: 'file', path: '/etc/passwd', mode: 0o644, data: Buffer.from(PASSWD) });
   addFile({ type: 'file', path: '/etc/group', mode: 0o644, data: Buffer.from(GROUP) });
+  const manifest = await readBundleManifest(assets.bundleDir);
   for (const name of SANDBOX_BUNDLE_FILES) {
-    const file = await bundleFile(path.join(assets.bundleDir, name), `/opt/rlm/${name}`);
+    const file = await bundleFile(path.join(assets.bundleDir, name), `/opt/rlm/${name}`, manifest?.entry(name));
     addFile({ type: 'host-file', path: file.imagePath, mode: 0o644, file });
   }
   if (baseImage === SCRATCH) {
@@ -122,12 +124,37 @@ export async function createBuildContext(input: BuildContextInput): Promise<Buil
 
 const contentHashes = new Map<string, string>();
 
-/** A bundle file with its content hash, read only when its path, size or mtime changed since the last call. */
-async function bundleFile(file: string, imagePath: string): Promise<HostFile> {
+/** A manifest entry, trusted for a file of the same size that is not newer than the manifest. */
+interface ManifestEntry {
+  size: number;
+  sha256: string;
+  writtenMs: number;
+}
+
+const BundleManifest = z.object({ files: z.record(z.string(), z.object({ size: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })) });
+
+/** The build's manifest of content hashes in `bundleDir`, or undefined when there is none or it is unreadable. */
+async function readBundleManifest(bundleDir: string): Promise<{ entry(name: string): ManifestEntry | undefined } | undefined> {
+  const file = path.join(bundleDir, BUNDLE_MANIFEST_NAME);
+  try {
+    const [text, info] = await Promise.all([readFile(file, 'utf8'), stat(file)]);
+    const parsed = BundleManifest.safeParse(JSON.parse(text));
+    if (!parsed.success) return undefined;
+    return { entry: (name) => (parsed.data.files[name] ? { ...parsed.data.files[name], writtenMs: info.mtimeMs } : undefined) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A bundle file with its content hash: from the build's manifest when it still describes the file,
+ * else read (once per process for the same path, size and mtime).
+ */
+async function bundleFile(file: string, imagePath: string, listed?: ManifestEntry): Promise<HostFile> {
   const realPath = await realpath(file);
   const info = await stat(realPath);
   const key = `${realPath}\0${info.size}\0${info.mtimeMs}`;
-  let sha256 = contentHashes.get(key);
+  let sha256 = listed && listed.size === info.size && info.mtimeMs <= listed.writtenMs ? listed.sha256 : contentHashes.get(key);
   if (sha256 === undefined) {
     sha256 = createHash('sha256').update(await readFile(realPath)).digest('hex');
     contentHashes.set(key, sha256);
