@@ -60,9 +60,11 @@ export interface CellLanguage {
  * A JavaScript worker interrupts synchronous code and unsettled awaits itself at the timeout, a
  * Python interpreter raises KeyboardInterrupt when the main thread asks; only code that cannot be
  * interrupted (a synchronous loop after an `await`, a cell that catches KeyboardInterrupt and goes
- * on, a long call into C) needs this.
+ * on, a long call into C) needs this. 700 ms: a loaded machine can keep a 1-CPU sandbox's
+ * interpreter from acting on its interrupt for a few hundred milliseconds, and giving up too early
+ * loses state that was about to be kept; the answer still comes within the timeout plus one second.
  */
-const UNRESPONSIVE_GRACE_MS = 300;
+const UNRESPONSIVE_GRACE_MS = 700;
 
 interface LoadedContext {
   readonly params: LoadContextParams;
