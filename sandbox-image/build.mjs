@@ -68,7 +68,14 @@ if (!current) {
 // Content hashes of the files the image carries, so the host can tag the image without reading
 // ~75 MB on every start (orchestrator/src/sandbox/image/build-context.ts reads this manifest; the
 // name is BUNDLE_MANIFEST_NAME there). Written last: a file changed after it is hashed afresh.
-const manifestFiles = ['repl-server.js', 'repl-worker.js', 'python-worker.js', ...PYODIDE_RUNTIME_FILES.map((f) => `pyodide/${f}`), 'pyodide/python-snapshot.bin'];
+const manifestFiles = [
+  'repl-server.js',
+  'repl-worker.js',
+  'python-worker.js',
+  ...PYODIDE_RUNTIME_FILES.map((f) => `pyodide/${f}`),
+  'pyodide/python-snapshot.bin',
+];
+/** @type {{ files: Record<string, { size: number, sha256: string }> }} */
 const manifest = { files: {} };
 for (const file of manifestFiles) {
   const data = readFileSync(join(root, 'dist', file));

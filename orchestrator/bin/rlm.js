@@ -3,7 +3,8 @@
 try {
   await import('../dist/cli/main.js');
 } catch (error) {
-  if (error?.code === 'ERR_MODULE_NOT_FOUND' && String(error.message).includes('dist/cli/main.js')) {
+  const { code, message } = /** @type {{ code?: unknown, message?: unknown }} */ (error ?? {});
+  if (code === 'ERR_MODULE_NOT_FOUND' && String(message).includes('dist/cli/main.js')) {
     process.stderr.write('rlm: the package is not built yet; run `pnpm build` in the repository root\n');
     process.exit(1);
   }

@@ -2,30 +2,37 @@
 // package can build its image without the workspace: Dockerfile.sandbox and the REPL server
 // bundle (sandbox-image/dist/repl-server.js, repl-worker.js, python-worker.js, pyodide/…). Run by
 // `pnpm build` after tsc.
+import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-// The list the image build reads, from the module tsc has just compiled: one list, not two.
-import { BUNDLE_MANIFEST_NAME, SANDBOX_BUNDLE_FILES, SANDBOX_DOCKERFILE_NAME } from '../dist/sandbox/image/assets.js';
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const workspace = path.resolve(packageRoot, '..');
 const target = path.join(packageRoot, 'dist', 'sandbox-assets');
 const bundleDir = path.join(workspace, 'sandbox-image', 'dist');
+// The sandbox-image build lists every file the image carries, with its hash, in this manifest
+// (BUNDLE_MANIFEST_NAME in src/sandbox/image/assets.ts): one list, read here, not written twice.
+const manifestFile = path.join(bundleDir, 'bundle-manifest.json');
+if (!existsSync(manifestFile)) {
+  console.error(
+    `copy-sandbox-assets: missing ${path.relative(workspace, manifestFile)}; ` +
+      'build the REPL server first (pnpm --filter @rlm/sandbox-image build, or pnpm build at the workspace root)',
+  );
+  process.exit(1);
+}
+/** @type {{ files: Record<string, unknown> }} */
+const manifest = JSON.parse(readFileSync(manifestFile, 'utf8'));
 const sources = [
-  { from: path.join(workspace, SANDBOX_DOCKERFILE_NAME), to: SANDBOX_DOCKERFILE_NAME },
-  ...SANDBOX_BUNDLE_FILES.map((file) => ({ from: path.join(bundleDir, file), to: file })),
+  { from: path.join(workspace, 'Dockerfile.sandbox'), to: 'Dockerfile.sandbox' },
+  ...Object.keys(manifest.files).map((file) => ({ from: path.join(bundleDir, file), to: file })),
   // Last, so it is newer than every file it describes (a file changed after it is hashed again).
-  { from: path.join(bundleDir, BUNDLE_MANIFEST_NAME), to: BUNDLE_MANIFEST_NAME },
+  { from: manifestFile, to: 'bundle-manifest.json' },
 ];
 
 const missing = sources.filter((file) => !existsSync(file.from));
 if (missing.length > 0) {
-  console.error(
-    `copy-sandbox-assets: missing ${missing.map((f) => path.relative(workspace, f.from)).join(', ')}; ` +
-      'build the REPL server first (pnpm --filter @rlm/sandbox-image build, or pnpm build at the workspace root)',
-  );
+  console.error(`copy-sandbox-assets: missing ${missing.map((f) => path.relative(workspace, f.from)).join(', ')}; build the REPL server again (pnpm build)`);
   process.exit(1);
 }
 

@@ -1,0 +1,69 @@
+// Run by `pnpm test` before anything else: everything the test command needs beyond
+// `pnpm install` must be here, or the run stops at once with one line per missing piece that
+// says how to get it. Never a skip, never a stack trace. Plain Node, no dependencies.
+import { accessSync, constants, existsSync } from 'node:fs';
+import http from 'node:http';
+
+const README = 'see "Requirements" in README.md';
+/** @type {string[]} */
+const problems = [];
+
+const [major] = process.versions.node.split('.').map(Number);
+if ((major ?? 0) < 22)
+  problems.push(
+    `Node.js ${process.versions.node} is too old: the tests need Node.js >= 22 (npm install --prefix /opt/node24 node@24, then put /opt/node24/node_modules/.bin first on PATH); ${README}`,
+  );
+
+const dockerProblem = await checkDocker();
+if (dockerProblem) problems.push(dockerProblem);
+
+const chromium = process.env.RLM_TEST_CHROMIUM || '/usr/bin/chromium';
+if (!isExecutable(chromium)) {
+  problems.push(
+    `the viewer's browser test needs Chromium and ${chromium} ${existsSync(chromium) ? 'is not executable' : 'does not exist'}: ` +
+      `apt-get install -y chromium (Debian/Ubuntu), or set RLM_TEST_CHROMIUM to a Chromium binary; ${README}`,
+  );
+}
+
+if (problems.length > 0) {
+  for (const problem of problems) process.stderr.write(`pnpm test: ${problem}\n`);
+  process.exit(1);
+}
+
+/** @param {string} file */
+function isExecutable(file) {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Asks the engine that DOCKER_HOST (or the default socket) names for `/_ping`.
+ * @returns {Promise<string | undefined>} what is wrong, or undefined when an engine answered
+ */
+async function checkDocker() {
+  const host = process.env.DOCKER_HOST || 'unix:///var/run/docker.sock';
+  const fix = `install a Docker engine and start it (Debian: apt-get install -y docker.io, then dockerd &), or point DOCKER_HOST at a running one; ${README}`;
+  /** @type {http.RequestOptions} */
+  let target;
+  if (host.startsWith('unix://')) target = { socketPath: host.slice('unix://'.length) };
+  else if (host.startsWith('tcp://')) {
+    const url = new URL(host.replace(/^tcp:/, 'http:'));
+    target = { host: url.hostname, port: Number(url.port || 2375) };
+  } else return undefined; // ssh:// and the like: the integration tests' own set-up checks them.
+  return new Promise((resolve) => {
+    const request = http.get({ ...target, path: '/_ping', timeout: 10_000 }, (response) => {
+      response.resume();
+      resolve(
+        response.statusCode === 200
+          ? undefined
+          : `the tests need a Docker engine and the one at ${host} answered /_ping with HTTP ${response.statusCode}: ${fix}`,
+      );
+    });
+    request.on('timeout', () => request.destroy(new Error('no answer within 10 s')));
+    request.on('error', (error) => resolve(`the tests need a Docker engine and none answers at ${host} (${error.message}): ${fix}`));
+  });
+}
