@@ -40,9 +40,7 @@ describe('describeContext', () => {
 
 describe('formatContextDescription', () => {
   it('states a string’s total with thousands separators', () => {
-    expect(formatContextDescription(describeContext('x'.repeat(1_234_567)))).toBe(
-      'Your context is a string with 1,234,567 total characters.',
-    );
+    expect(formatContextDescription(describeContext('x'.repeat(1_234_567)))).toBe('Your context is a string with 1,234,567 total characters.');
   });
 
   it('lists at most 100 part lengths, then how many others there are', () => {

@@ -144,9 +144,7 @@ export class EventStream<T> {
       subscriber.dropped += 1;
       if (!this.#droppedWarned) {
         this.#droppedWarned = true;
-        warn(
-          `an iterator over ${this.#name} fell ${this.#bufferLimit} events behind; its oldest events are being dropped (read faster, or raise bufferLimit)`,
-        );
+        warn(`an iterator over ${this.#name} fell ${this.#bufferLimit} events behind; its oldest events are being dropped (read faster, or raise bufferLimit)`);
       }
     }
     subscriber.buffer.push(event);

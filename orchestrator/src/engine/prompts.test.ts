@@ -20,7 +20,20 @@ const result = (overrides: Partial<ExecuteResult> = {}): ExecuteResult => execut
 describe('buildSystemPrompt', () => {
   it('documents the JavaScript REPL API', () => {
     const prompt = buildSystemPrompt({ language: 'javascript', maxDepth: 1 });
-    for (const name of ['context', 'llm_query(prompt, { model })', 'llm_query_batched(prompts, { model })', 'rlm_query(prompt, { model })', 'rlm_query_batched', 'SHOW_VARS()', 'print(', 'console.log', 'FINAL(value)', 'FINAL_VAR("name")', "require('node:", 'await']) {
+    for (const name of [
+      'context',
+      'llm_query(prompt, { model })',
+      'llm_query_batched(prompts, { model })',
+      'rlm_query(prompt, { model })',
+      'rlm_query_batched',
+      'SHOW_VARS()',
+      'print(',
+      'console.log',
+      'FINAL(value)',
+      'FINAL_VAR("name")',
+      "require('node:",
+      'await',
+    ]) {
       expect(prompt).toContain(name);
     }
     expect(prompt).toContain('synchronous');
@@ -75,14 +88,24 @@ describe('buildSystemPrompt', () => {
 
   it('names the models cells may ask for, or says to leave model out', () => {
     expect(buildSystemPrompt({ language: 'javascript', maxDepth: 1 })).toContain('leave it out to use the default sub-model');
-    expect(buildSystemPrompt({ language: 'javascript', maxDepth: 1, models: ['fast', 'smart'] })).toContain(
-      'the models you may name are `fast`, `smart`',
-    );
+    expect(buildSystemPrompt({ language: 'javascript', maxDepth: 1, models: ['fast', 'smart'] })).toContain('the models you may name are `fast`, `smart`');
   });
 
   it('documents the Python REPL API with keyword options, close to the reference prompt', () => {
     const prompt = buildSystemPrompt({ language: 'python', maxDepth: 1 });
-    for (const name of ['context', 'llm_query(prompt, model=None)', 'llm_query_batched(prompts, model=None)', 'rlm_query(prompt, model=None)', 'rlm_query_batched(prompts, model=None)', 'SHOW_VARS()', 'print()', 'FINAL(value)', 'FINAL_VAR("name")', 'List[str]', '`re`, `json`, `math`, `collections` and `itertools` are already imported']) {
+    for (const name of [
+      'context',
+      'llm_query(prompt, model=None)',
+      'llm_query_batched(prompts, model=None)',
+      'rlm_query(prompt, model=None)',
+      'rlm_query_batched(prompts, model=None)',
+      'SHOW_VARS()',
+      'print()',
+      'FINAL(value)',
+      'FINAL_VAR("name")',
+      'List[str]',
+      '`re`, `json`, `math`, `collections` and `itertools` are already imported',
+    ]) {
       expect(prompt).toContain(name);
     }
     expect(prompt).toContain('Python REPL environment');
@@ -108,7 +131,12 @@ describe('buildSystemPrompt', () => {
 });
 
 describe('buildFirstUserMessage', () => {
-  const base = { query: 'Who wrote it?', contextDescription: 'Your context is a string with 12 total characters.', contextVariables: ['context'], historyCount: 0 };
+  const base = {
+    query: 'Who wrote it?',
+    contextDescription: 'Your context is a string with 12 total characters.',
+    contextVariables: ['context'],
+    historyCount: 0,
+  };
 
   it('carries the query and the description, says it is turn 1 and to look first', () => {
     const message = buildFirstUserMessage(base);
@@ -171,9 +199,7 @@ describe('formatBlockOutput', () => {
         error: { type: 'TypeError', message: 'x is not a function', stack: ['at f (cell 3, line 2:7)', 'at cell 3, line 4:1'] },
       }),
     );
-    expect(text).toBe(
-      "hello\n→ 'v'\n[stderr]\ncareful\n[error] TypeError: x is not a function\n    at f (cell 3, line 2:7)\n    at cell 3, line 4:1",
-    );
+    expect(text).toBe("hello\n→ 'v'\n[stderr]\ncareful\n[error] TypeError: x is not a function\n    at f (cell 3, line 2:7)\n    at cell 3, line 4:1");
   });
 
   it('says when there was no output', () => {

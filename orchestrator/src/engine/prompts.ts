@@ -79,7 +79,8 @@ ${rlmLines}
 - You will only see up to ${count(outputLimitChars)} characters of each cell's output; longer output is cut with a marker. Don't print a huge string to read it: slice it, search it with regular expressions, or hand pieces to \`llm_query\` and keep the answers in variables. Use variables as buffers to build up your final answer.
 - A cell that runs too long is stopped; the variables from before it are kept. If a cell ever reports that the REPL was restarted, every variable you made is gone (the context variables are loaded again).`,
 
-  examples: () => `When you want to execute JavaScript code in the REPL environment, wrap it in triple backticks with the 'repl' language identifier. For example, to look at the context first:
+  examples:
+    () => `When you want to execute JavaScript code in the REPL environment, wrap it in triple backticks with the 'repl' language identifier. For example, to look at the context first:
 \`\`\`repl
 print(typeof context, Array.isArray(context) ? context.length : Object.keys(context ?? {}).length);
 print(String(typeof context === 'string' ? context : JSON.stringify(context)).slice(0, 2000));
@@ -121,7 +122,8 @@ const advice = /up/i.test(trend) ? 'Consider increasing exposure.' : /down/i.tes
 print(trend, advice);
 \`\`\``,
 
-  finishing: () => `IMPORTANT: When you are done, you MUST provide your final answer -- and not before you have actually done the work. Two options, both available from code and as plain text:
+  finishing:
+    () => `IMPORTANT: When you are done, you MUST provide your final answer -- and not before you have actually done the work. Two options, both available from code and as plain text:
 1. \`FINAL(value)\` ends the run with \`value\` as the answer (a string; anything else is rendered as JSON).
 2. \`FINAL_VAR("name")\` ends the run with the variable of that name as the answer. In code, pass the name as a string: \`FINAL_VAR("answer")\`, not \`FINAL_VAR(answer)\`. If there is no such variable you get an error listing the variables, and the run goes on.
 
@@ -148,7 +150,8 @@ ${rlmLines}
 - You will only see up to ${count(outputLimitChars)} characters of each cell's output; longer output is cut with a marker. Don't print a huge string to read it: slice it, search it with regular expressions, or hand pieces to \`llm_query\` and keep the answers in variables. Use variables as buffers to build up your final answer.
 - A cell that runs too long is interrupted with a \`KeyboardInterrupt\`; the variables from before it are kept. If a cell ever reports that the REPL was restarted, every variable you made is gone (the context variables are loaded again).`,
 
-  examples: () => `When you want to execute Python code in the REPL environment, wrap it in triple backticks with the 'repl' language identifier. For example, to look at the context first:
+  examples:
+    () => `When you want to execute Python code in the REPL environment, wrap it in triple backticks with the 'repl' language identifier. For example, to look at the context first:
 \`\`\`repl
 print(type(context).__name__, len(context))
 print(str(context)[:2000])
@@ -196,7 +199,8 @@ else:
 print(trend, recommendation)
 \`\`\``,
 
-  finishing: () => `IMPORTANT: When you are done, you MUST provide your final answer -- and not before you have actually done the work. Two options, both available from code and as plain text:
+  finishing:
+    () => `IMPORTANT: When you are done, you MUST provide your final answer -- and not before you have actually done the work. Two options, both available from code and as plain text:
 1. \`FINAL(value)\` ends the run with \`value\` as the answer (a \`str\`; anything else is rendered as JSON when it can be, else with \`str()\`).
 2. \`FINAL_VAR("name")\` ends the run with the variable of that name as the answer. In code, pass the name as a string: \`FINAL_VAR("answer")\`, not \`FINAL_VAR(answer)\`. If there is no such variable you get an error listing the variables, and the run goes on.
 
@@ -311,9 +315,7 @@ export function buildFirstUserMessage(options: FirstUserMessageOptions): string 
   if (options.historyCount === 1) {
     parts.push('An earlier conversation of this session is readable in the variable `history_0`.');
   } else if (options.historyCount > 1) {
-    parts.push(
-      `Earlier conversations of this session are readable in the variables \`history_0\` through \`history_${options.historyCount - 1}\`.`,
-    );
+    parts.push(`Earlier conversations of this session are readable in the variables \`history_0\` through \`history_${options.historyCount - 1}\`.`);
   }
   parts.push(
     "Turn 1. You have not interacted with the REPL environment or seen your context yet. Your next action should be to look through it and figure out how to answer the query, so don't just provide a final answer yet.",

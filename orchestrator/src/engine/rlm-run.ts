@@ -8,7 +8,7 @@ import { AbortedError, RlmError } from '../errors.js';
 import { ModelCallError, type ChatMessage, type CompletionResponse } from '../models/model-backend.js';
 import { contextWindowOf, estimateTokens } from '../models/context-windows.js';
 import type { ContextValue, JsonValue } from '../sandbox/context-files.js';
-import { Sandbox } from '../sandbox/sandbox.js';
+import type { Repl, ReplFactory } from '../sandbox/repl.js';
 import type { SandboxTool } from '../sandbox/tools.js';
 import type { PriceOverrides } from '../usage/pricing.js';
 import { UsageLedger } from '../usage/usage-ledger.js';
@@ -28,7 +28,7 @@ import { RunLimitError, type LimitName, type RunBudget } from './run-budget.js';
 import type { CallUsage, RunEvent, RunEventInput } from './run-events.js';
 import type { BlockRecord, ChildRunRecord, TurnRecord } from './run-records.js';
 import { SubcallRouter, type ModelRoles } from './subcall-router.js';
-import { isFunctionTool, type ModelRole, type RlmOptions, type RlmTool } from './rlm-options.js';
+import { isFunctionTool, type ModelRole, type RlmTool } from './rlm-options.js';
 
 /** Everything a run shares with the rest of its tree. */
 export interface RunTree {
@@ -40,7 +40,8 @@ export interface RunTree {
   prices?: PriceOverrides;
   events: EventStream<RunEvent>;
   tools: Readonly<Record<string, RlmTool>>;
-  sandboxOptions: NonNullable<RlmOptions['sandbox']>;
+  /** Where the tree's REPLs come from: sandboxes made with the run's sandbox options. */
+  createRepl: ReplFactory;
   outputLimitChars: number;
   /** Share of the root model's window at which the conversation is summarised; undefined: never. */
   compactionThreshold: number | undefined;
@@ -58,8 +59,8 @@ export interface RunRequest {
   root: ModelRole;
   /** A fresh sandbox is made with this context… */
   context?: ContextValue;
-  /** …unless a session lends its sandbox, whose context variables are already loaded. */
-  sandbox?: Sandbox;
+  /** …unless a session lends its REPL, whose context variables are already loaded. */
+  sandbox?: Repl;
   /** Names of the context variables the model should know about (`context`, `context_1`…). */
   contextVariables?: string[];
   /** Description of the context for the first message; computed from `context` when absent. */
@@ -119,7 +120,7 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
   let limitReached: LimitName | null = null;
   let error: RlmError | null = null;
   let partial: string | null = null;
-  let sandbox: Sandbox | undefined = request.sandbox;
+  let sandbox: Repl | undefined = request.sandbox;
   const ownsSandbox = !request.sandbox;
 
   const finish = (outcome: Omit<RunOutcome, 'runId' | 'turns' | 'messages'>): RunOutcome => {
@@ -140,8 +141,7 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
   try {
     const { functionTools, dataTools } = splitTools(tree.tools);
     if (!sandbox) {
-      sandbox = await Sandbox.create({
-        ...tree.sandboxOptions,
+      sandbox = await tree.createRepl({
         language: tree.language,
         ...(request.context === undefined ? {} : { context: request.context }),
         cellTimeoutMs: tree.budget.limits.cellTimeoutMs,
@@ -156,7 +156,11 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
 
     const system = buildSystemPrompt({
       language: tree.language,
-      tools: Object.entries(tree.tools).map(([name, tool]) => ({ name, description: tool.description ?? '', kind: isFunctionTool(tool) ? 'function' : 'data' })),
+      tools: Object.entries(tree.tools).map(([name, tool]) => ({
+        name,
+        description: tool.description ?? '',
+        kind: isFunctionTool(tool) ? 'function' : 'data',
+      })),
       maxDepth: tree.budget.limits.maxDepth,
       depth: request.depth,
     });
@@ -215,7 +219,12 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
       let final: { answer: string; via: 'FINAL' | 'FINAL_VAR' | 'text' } | null = null;
       for (const [index, code] of blocks.entries()) {
         emit({ type: 'cell_start', turn, block: index + 1, code });
-        const result = await sandbox.execute(code, { language: tree.language, timeoutMs: tree.budget.cellTimeoutMs(), outputLimitChars: tree.outputLimitChars, signal });
+        const result = await sandbox.execute(code, {
+          language: tree.language,
+          timeoutMs: tree.budget.cellTimeoutMs(),
+          outputLimitChars: tree.outputLimitChars,
+          signal,
+        });
         emit({ type: 'cell_end', turn, block: index + 1, result });
         records.push({ code, result, subcalls: router.takeRecords() });
         if (result.final) {
@@ -264,7 +273,13 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
         content:
           records.length === 0 && !note
             ? NO_CODE_NUDGE
-            : buildTurnMessage({ turn: turn + 1, query: request.query, outputs: records.map((r) => ({ code: r.code, result: r.result })), outputLimitChars: tree.outputLimitChars, note }),
+            : buildTurnMessage({
+                turn: turn + 1,
+                query: request.query,
+                outputs: records.map((r) => ({ code: r.code, result: r.result })),
+                outputLimitChars: tree.outputLimitChars,
+                note,
+              }),
       };
       messages.push(next);
       fullHistory.push(next);
@@ -280,7 +295,14 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
       try {
         const lastStarted = performance.now();
         const last = await callRoot(tree, request.root, undefined, [...messages, { role: 'user', content: buildFinalAnswerRequest() }], signal);
-        emit({ type: 'model_response', turn: turns.length + 1, model: request.root.model, text: last.text, ...usageOf(last), durationMs: performance.now() - lastStarted });
+        emit({
+          type: 'model_response',
+          turn: turns.length + 1,
+          model: request.root.model,
+          text: last.text,
+          ...usageOf(last),
+          durationMs: performance.now() - lastStarted,
+        });
         const textual = findFinalInText(last.text);
         answer = textual?.kind === 'FINAL' ? textual.value : last.text;
         via = 'last_call';
@@ -339,7 +361,13 @@ async function runChild(
 /** A root model's answer and what the call cost in USD (null when the model's price is unknown). */
 type PricedResponse = CompletionResponse & { costUsd: number | null };
 
-async function callRoot(tree: RunTree, root: ModelRole, system: string | undefined, messages: readonly ChatMessage[], signal: AbortSignal): Promise<PricedResponse> {
+async function callRoot(
+  tree: RunTree,
+  root: ModelRole,
+  system: string | undefined,
+  messages: readonly ChatMessage[],
+  signal: AbortSignal,
+): Promise<PricedResponse> {
   tree.budget.assertWithinLimits();
   const response = await root.backend.complete(
     {
@@ -369,13 +397,16 @@ async function compact(
   system: string,
   messages: ChatMessage[],
   fullHistory: ChatMessage[],
-  sandbox: Sandbox,
+  sandbox: Repl,
   turn: number,
   emit: (event: RunEventInput) => void,
   signal: AbortSignal,
 ): Promise<void> {
   const summary = await callRoot(tree, root, system, [...messages, { role: 'user', content: buildCompactionRequest() }], signal);
-  await sandbox.loadContext(fullHistory.map((m) => ({ role: m.role, content: m.content })), { variable: 'history', signal });
+  await sandbox.loadContext(
+    fullHistory.map((m) => ({ role: m.role, content: m.content })),
+    { variable: 'history', signal },
+  );
   const before = messages.length;
   const first = messages[0];
   messages.length = 0;
@@ -400,7 +431,7 @@ function splitTools(tools: Readonly<Record<string, RlmTool>>): { functionTools: 
   return { functionTools, dataTools };
 }
 
-async function closeOwned(sandbox: Sandbox | undefined, owned: boolean): Promise<void> {
+async function closeOwned(sandbox: Repl | undefined, owned: boolean): Promise<void> {
   if (owned) await sandbox?.close();
 }
 

@@ -5,6 +5,7 @@ import type { Language } from '@rlm/shared';
 import { AbortedError, InvalidOptionError, type RlmError } from '../errors.js';
 import type { ChatMessage } from '../models/model-backend.js';
 import type { ContextValue } from '../sandbox/context-files.js';
+import type { Repl, ReplFactory } from '../sandbox/repl.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { costOf } from '../usage/pricing.js';
 import { UsageLedger, type UsageByModel } from '../usage/usage-ledger.js';
@@ -52,6 +53,21 @@ export interface RlmResult {
 export interface RlmRun {
   events: AsyncIterable<RunEvent>;
   result: Promise<RlmResult>;
+}
+
+/**
+ * Where an RLM's REPLs come from when not from sandboxes. Only the engine's own tests set it
+ * ({@link useReplFactory}); the package exports neither, so every REPL a user's run gets is a sandbox.
+ */
+const replFactories = new WeakMap<RLM, ReplFactory>();
+
+/**
+ * @internal For the engine's tests: runs `rlm`'s cells in REPLs made by `factory` instead of
+ * sandbox containers. Not exported from the package: an in-process REPL is no security boundary.
+ */
+export function useReplFactory(rlm: RLM, factory: ReplFactory): RLM {
+  replFactories.set(rlm, factory);
+  return rlm;
 }
 
 export class RLM {
@@ -120,7 +136,7 @@ export class RLM {
       ...(options.prices ? { prices: options.prices } : {}),
       events,
       tools: options.tools ?? {},
-      sandboxOptions: options.sandbox ?? {},
+      createRepl: replFactories.get(this) ?? ((request) => Sandbox.create({ ...options.sandbox, ...request })),
       outputLimitChars: options.outputLimitChars ?? DEFAULT_BLOCK_OUTPUT_LIMIT_CHARS,
       compactionThreshold: options.compaction === false ? undefined : (options.compaction?.thresholdRatio ?? 0.8),
       signal,
@@ -137,7 +153,7 @@ export class RLM {
       session.finished?.(outcome.messages);
       return {
         answer: outcome.answer,
-        success: outcome.answer !== null && (outcome.error === null),
+        success: outcome.answer !== null && outcome.error === null,
         error: outcome.error,
         limitReached: outcome.limitReached,
         iterations: outcome.iterations,
@@ -158,7 +174,11 @@ export class RLM {
 
 /** What a session adds around a completion: its sandbox and the variables already in it. */
 interface SessionState {
-  prepare?: (input: CompletionInput, tree: RunTree, signal: AbortSignal) => Promise<Pick<Parameters<typeof runRlm>[1], 'sandbox' | 'contextVariables' | 'contextDescription' | 'historyCount'>>;
+  prepare?: (
+    input: CompletionInput,
+    tree: RunTree,
+    signal: AbortSignal,
+  ) => Promise<Pick<Parameters<typeof runRlm>[1], 'sandbox' | 'contextVariables' | 'contextDescription' | 'historyCount'>>;
   finished?: (messages: ChatMessage[]) => void;
 }
 
@@ -168,7 +188,7 @@ interface SessionState {
  * Completions run one at a time. Close with `close()` or `await using`.
  */
 export class RlmSession implements AsyncDisposable {
-  #sandbox: Sandbox | undefined;
+  #sandbox: Repl | undefined;
   #contexts = 0;
   #histories: ChatMessage[][] = [];
   /** Every context and history loaded so far, to load again into a replacement sandbox. */
@@ -216,7 +236,14 @@ export class RlmSession implements AsyncDisposable {
     return {
       sandbox,
       contextVariables: variables,
-      contextDescription: `${formatContextDescription(describeContext(input.context))} It is in \`${variable}\`${variables.length > 1 ? `; earlier contexts are in ${variables.slice(0, -1).map((v) => `\`${v}\``).join(', ')}` : ''}.`,
+      contextDescription: `${formatContextDescription(describeContext(input.context))} It is in \`${variable}\`${
+        variables.length > 1
+          ? `; earlier contexts are in ${variables
+              .slice(0, -1)
+              .map((v) => `\`${v}\``)
+              .join(', ')}`
+          : ''
+      }.`,
       historyCount: this.#histories.length,
     };
   }
@@ -225,12 +252,14 @@ export class RlmSession implements AsyncDisposable {
    * The session's sandbox, created on first use — and again, with every context and history loaded
    * anew, if a cancelled or limit-stopped completion closed the previous one.
    */
-  async #sandboxFor(tree: RunTree, signal: AbortSignal): Promise<Sandbox> {
+  async #sandboxFor(tree: RunTree, signal: AbortSignal): Promise<Repl> {
     if (this.#sandbox && !this.#sandbox.isClosed) return this.#sandbox;
     const tools = Object.fromEntries(
-      Object.entries(tree.tools).flatMap(([name, tool]) => (isFunctionTool(tool) ? [[name, { ...(tool.description ? { description: tool.description } : {}), handler: tool.handler }]] : [])),
+      Object.entries(tree.tools).flatMap(([name, tool]) =>
+        isFunctionTool(tool) ? [[name, { ...(tool.description ? { description: tool.description } : {}), handler: tool.handler }]] : [],
+      ),
     );
-    const sandbox = await Sandbox.create({ ...tree.sandboxOptions, language: tree.language, cellTimeoutMs: tree.budget.limits.cellTimeoutMs, tools, signal });
+    const sandbox = await tree.createRepl({ language: tree.language, cellTimeoutMs: tree.budget.limits.cellTimeoutMs, tools, signal });
     this.#sandbox = sandbox;
     for (const [name, tool] of Object.entries(tree.tools)) if (!isFunctionTool(tool)) await sandbox.loadContext(tool.value, { variable: name, signal });
     for (const load of this.#loads) await sandbox.loadContext(load.value, { variable: load.variable, signal });
@@ -261,7 +290,8 @@ function validateLimits(limits: RlmLimits): RlmLimits {
     const value = limits[key];
     if (!(Number.isInteger(value) && (value as number) > 0)) throw new InvalidOptionError(`limits.${key}`, `must be a positive integer, got ${String(value)}`);
   }
-  if (!(Number.isInteger(limits.maxDepth) && limits.maxDepth >= 0)) throw new InvalidOptionError('limits.maxDepth', `must be 0 or more, got ${limits.maxDepth}`);
+  if (!(Number.isInteger(limits.maxDepth) && limits.maxDepth >= 0))
+    throw new InvalidOptionError('limits.maxDepth', `must be 0 or more, got ${limits.maxDepth}`);
   for (const key of ['timeoutMs', 'maxCostUsd', 'maxTokens'] as const) {
     const value = limits[key];
     if (value !== undefined && !(value > 0)) throw new InvalidOptionError(`limits.${key}`, `must be positive when set, got ${value}`);

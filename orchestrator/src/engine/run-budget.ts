@@ -72,7 +72,13 @@ export class RunBudget {
     this.#costOf = costOf;
     if (limits.timeoutMs !== undefined) {
       this.#timer = setTimeout(
-        () => this.#exceed(new RunLimitError('timeout', `the run exceeded its wall-clock limit of ${formatSeconds(limits.timeoutMs ?? 0)}; raise the timeout to give it longer`)),
+        () =>
+          this.#exceed(
+            new RunLimitError(
+              'timeout',
+              `the run exceeded its wall-clock limit of ${formatSeconds(limits.timeoutMs ?? 0)}; raise the timeout to give it longer`,
+            ),
+          ),
         limits.timeoutMs,
       );
       this.#timer.unref();
@@ -146,13 +152,18 @@ export class RunBudget {
     else this.#costUsd += cost;
     const { maxTokens, maxCostUsd } = this.limits;
     if (maxTokens !== undefined && this.#tokens > maxTokens) {
-      this.#exceed(new RunLimitError('tokens', `the run used ${this.#tokens.toLocaleString('en-US')} tokens, over its budget of ${maxTokens.toLocaleString('en-US')}`));
+      this.#exceed(
+        new RunLimitError('tokens', `the run used ${this.#tokens.toLocaleString('en-US')} tokens, over its budget of ${maxTokens.toLocaleString('en-US')}`),
+      );
     } else if (maxCostUsd !== undefined && this.#costUsd > maxCostUsd) {
       this.#exceed(new RunLimitError('cost', `the run cost $${this.#costUsd.toFixed(4)}, over its budget of $${maxCostUsd.toFixed(4)}`));
     } else if (maxCostUsd !== undefined && cost === null) {
       // A budget in dollars cannot be kept with calls of unknown price: say so rather than guess.
       this.#exceed(
-        new RunLimitError('cost', `a call to ${model} has no known price, so the $${maxCostUsd} budget cannot be enforced; add the model to the price table (prices option)`),
+        new RunLimitError(
+          'cost',
+          `a call to ${model} has no known price, so the $${maxCostUsd} budget cannot be enforced; add the model to the price table (prices option)`,
+        ),
       );
     }
     return cost;

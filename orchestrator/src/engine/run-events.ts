@@ -27,15 +27,41 @@ export type RunEvent =
   | (EventBase & { type: 'run_start'; query: string; rootModel: string; contextDescription: string })
   | (EventBase & { type: 'turn_start'; turn: number })
   /** A root model call: every turn's, and the last call made when the iterations run out. */
-  | (EventBase & { type: 'model_response'; turn: number; model: string; text: string; inputTokens: number; outputTokens: number; costUsd: number | null; durationMs: number })
+  | (EventBase & {
+      type: 'model_response';
+      turn: number;
+      model: string;
+      text: string;
+      inputTokens: number;
+      outputTokens: number;
+      costUsd: number | null;
+      durationMs: number;
+    })
   | (EventBase & { type: 'cell_start'; turn: number; block: number; code: string })
   | (EventBase & { type: 'cell_end'; turn: number; block: number; result: ExecuteResult })
   | (EventBase & { type: 'subcall_start'; callId: string; kind: 'llm_query' | 'rlm_query'; model: string; promptChars: number })
   /** `usage` is the call's own model call; a child RLM's calls arrive as that child's events. */
-  | (EventBase & { type: 'subcall_end'; callId: string; kind: 'llm_query' | 'rlm_query'; model: string; ok: boolean; durationMs: number; error?: string; usage?: CallUsage })
+  | (EventBase & {
+      type: 'subcall_end';
+      callId: string;
+      kind: 'llm_query' | 'rlm_query';
+      model: string;
+      ok: boolean;
+      durationMs: number;
+      error?: string;
+      usage?: CallUsage;
+    })
   | (EventBase & { type: 'compaction'; turn: number; messagesBefore: number; summaryChars: number; usage: CallUsage })
   | (EventBase & { type: 'final'; answer: string; via: 'FINAL' | 'FINAL_VAR' | 'text' | 'last_call' })
-  | (EventBase & { type: 'run_end'; success: boolean; error: string | null; iterations: number; usage: UsageByModel; costUsd: number | null; durationMs: number });
+  | (EventBase & {
+      type: 'run_end';
+      success: boolean;
+      error: string | null;
+      iterations: number;
+      usage: UsageByModel;
+      costUsd: number | null;
+      durationMs: number;
+    });
 
 export type RunEventType = RunEvent['type'];
 

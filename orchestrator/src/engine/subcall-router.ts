@@ -135,7 +135,16 @@ export class SubcallRouter {
     }
     const durationMs = performance.now() - started;
     const usage = child ? sumUsage(child.usage) : NO_USAGE;
-    this.#records.push({ kind: 'rlm_query', model: role.model, prompt, response: child?.answer ?? null, error, usage, durationMs, ...(child ? { child } : {}) });
+    this.#records.push({
+      kind: 'rlm_query',
+      model: role.model,
+      prompt,
+      response: child?.answer ?? null,
+      error,
+      usage,
+      durationMs,
+      ...(child ? { child } : {}),
+    });
     emit({ type: 'subcall_end', callId, kind: 'rlm_query', model: role.model, ok: error === null, durationMs, ...(error === null ? {} : { error }) });
     return error === null && child?.answer != null ? { ok: true, text: child.answer } : { ok: false, error: error ?? 'no answer' };
   }

@@ -28,8 +28,6 @@ import {
   type LoadContextParams,
   type LoadContextResult,
   type RpcConnection,
-  type SubcallParams,
-  type SubcallResult,
   type ToolCallParams,
   type ToolCallResult,
   type ToolDefinition,
@@ -40,21 +38,14 @@ import { debug, warn } from '../logging.js';
 import { buildContainerSpec, DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from './container-spec.js';
 import { writeContextFile, type ContextValue } from './context-files.js';
 import { ControlListener, UnixSocketEndpoint } from './control/control-listener.js';
-import {
-  assertRuntimeAvailable,
-  createDockerClient,
-  describeDockerError,
-  describeDockerHost,
-  dockerInfo,
-  unenforcedLimitsReason,
-} from './docker-client.js';
+import { assertRuntimeAvailable, createDockerClient, describeDockerError, describeDockerHost, dockerInfo, unenforcedLimitsReason } from './docker-client.js';
 import { ensureSandboxImage } from './image/ensure-sandbox-image.js';
 import { createSandboxStateDir, reapOrphanedSandboxes, sandboxOwnerLabels } from './reaper.js';
 import { captureContainerOutput, type OutputTail } from './container-output.js';
+import type { ExecuteOptions, Repl, SubcallHandler } from './repl.js';
 import { ToolDispatcher, toolDefinitions, type SandboxTool, type SandboxTools } from './tools.js';
 
-/** Answers a cell's `llm_query`/`rlm_query` family call: one outcome per prompt, in order. */
-export type SubcallHandler = (request: SubcallParams, options: { signal: AbortSignal }) => Promise<SubcallResult>;
+export type { ExecuteOptions, SubcallHandler } from './repl.js';
 
 export interface SandboxOptions {
   /**
@@ -88,17 +79,6 @@ export interface SandboxOptions {
    * anything starts). See {@link SandboxTool}; {@link Sandbox.defineTools} changes the set later.
    */
   tools?: Record<string, SandboxTool>;
-  signal?: AbortSignal;
-}
-
-export interface ExecuteOptions {
-  /** The sandbox's language, which is the default; another one is refused with {@link InvalidOptionError}. */
-  language?: Language;
-  /** This cell's wall-clock limit in milliseconds; default the sandbox's `cellTimeoutMs`. */
-  timeoutMs?: number;
-  /** This cell's per-stream output cap in characters. */
-  outputLimitChars?: number;
-  /** Aborting closes the sandbox (the running cell cannot be detached from it) and rejects with {@link AbortedError}. */
   signal?: AbortSignal;
 }
 
@@ -138,7 +118,7 @@ function checkLimitsEnforcement(docker: Dockerode): Promise<string | undefined> 
   return check;
 }
 
-export class Sandbox implements AsyncDisposable {
+export class Sandbox implements Repl {
   /** Unique per sandbox; names its container `rlm-sandbox-<id>` and its state directory. */
   readonly id: string;
   /**
@@ -270,7 +250,10 @@ export class Sandbox implements AsyncDisposable {
   execute(code: string, options: ExecuteOptions = {}): Promise<ExecuteResult> {
     if (options.language !== undefined && options.language !== this.language) {
       return Promise.reject(
-        new InvalidOptionError('language', `this sandbox runs ${this.language} cells, not ${options.language}; create one with language: '${options.language}'`),
+        new InvalidOptionError(
+          'language',
+          `this sandbox runs ${this.language} cells, not ${options.language}; create one with language: '${options.language}'`,
+        ),
       );
     }
     const params = {
