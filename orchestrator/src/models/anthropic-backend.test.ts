@@ -4,6 +4,7 @@ import { startFakeAnthropicServer, type FakeAnthropicServer } from '../testing/f
 import { costOf } from '../usage/pricing.js';
 import { createAnthropicBackend, type AnthropicBackendOptions } from './anthropic-backend.js';
 import { ModelCallError, type CompletionRequest } from './model-backend.js';
+import { manualClock } from '../testing/manual-clock.js';
 
 // Not claude-sonnet-4-5: the SDK warns on every call to a model near its end of life.
 const MODEL = 'claude-sonnet-4-6';
@@ -61,7 +62,7 @@ describe('createAnthropicBackend: streaming', () => {
     expect(request?.path).toBe('/v1/messages');
     expect(sentBody().stream).toBe(true);
     expect(request?.headers['anthropic-version']).toMatch(/^\d{4}-\d{2}-\d{2}$/);
-    expect(request?.headers['authorization'] ?? request?.headers['x-api-key']).toContain('sk-test');
+    expect(request?.headers.authorization ?? request?.headers['x-api-key']).toContain('sk-test');
   });
 
   it('sends max_tokens from the request, else from the maxTokens option', async () => {
@@ -86,7 +87,16 @@ describe('createAnthropicBackend: prompt caching', () => {
   });
 
   it('marks the last user message even when an assistant prefill follows it', async () => {
-    await backend().complete({ model: MODEL, messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: '{' }] }, {});
+    await backend().complete(
+      {
+        model: MODEL,
+        messages: [
+          { role: 'user', content: 'Hi' },
+          { role: 'assistant', content: '{' },
+        ],
+      },
+      {},
+    );
     expect(sentBody().messages).toEqual([
       { role: 'user', content: [{ type: 'text', text: 'Hi', cache_control: { type: 'ephemeral' } }] },
       { role: 'assistant', content: '{' },
@@ -118,16 +128,15 @@ describe('createAnthropicBackend: prompt caching', () => {
 });
 
 describe('createAnthropicBackend: retries', () => {
-  it('waits what retry-after asks on a 429, then succeeds', async () => {
+  it('waits what retry-after asks on a 429 instead of its own backoff, then succeeds', async () => {
     server.enqueue({ type: 'http', status: 429, headers: { 'retry-after': '1' } }, { text: 'after the wait' });
-    const started = performance.now();
-    const response = await backend({ initialDelayMs: 1 }).complete(conversation, {});
-    const waited = performance.now() - started;
+    const time = manualClock();
+    const response = await backend({ initialDelayMs: 1, clock: time.clock }).complete(conversation, {});
 
     expect(response.text).toBe('after the wait');
     expect(server.requests).toHaveLength(2);
-    // Our own backoff would have been about 1 ms; the header asked for 1 s.
-    expect(waited).toBeGreaterThanOrEqual(900);
+    // Our own backoff would have been 1 ms; the header asked for 1 s.
+    expect(time.delays).toEqual([1_000]);
   });
 
   it('retries a 500, then succeeds', async () => {
@@ -266,18 +275,36 @@ describe('createAnthropicBackend: failures that surface at once', () => {
     expect(server.requests).toHaveLength(1);
   });
 
-  it('fails a slow response when timeoutMs passes, naming timeoutMs', async () => {
-    server.enqueue({ text: 'too late', delayMs: 10_000 });
-    const started = performance.now();
-    const error = await failure(backend({ timeoutMs: 200, maxRetries: 0 }).complete(conversation, {}));
-    expect(error.message).toMatch(/timeoutMs \(200 ms\)/);
-    expect(performance.now() - started).toBeLessThan(5_000);
+  it('fails a response that does not come within timeoutMs, as retryable, naming timeoutMs', async () => {
+    // Longer than the test's own timeout: only timeoutMs can end this call.
+    server.enqueue({ text: 'too late', delayMs: 60_000 });
+    const error = await failure(backend({ timeoutMs: 50, maxRetries: 0 }).complete(conversation, {}));
+    expect(error.message).toBe(`anthropic ${MODEL}: no answer within timeoutMs (50 ms); raise the backend's timeoutMs for slow models`);
+    expect(error.details.isRetryable).toBe(true);
+  });
+
+  it('fails a stream that stalls past timeoutMs instead of returning the partial text, and closes the connection', async () => {
+    server.enqueue({ textChunks: ['one ', 'two ', 'three'], stallAfterChunks: 1 });
+    const time = manualClock();
+    const deltas: string[] = [];
+    const call = backend({ timeoutMs: 30_000, maxRetries: 0, clock: time.clock }).complete(conversation, {
+      onTextDelta: (text) => {
+        deltas.push(text);
+        time.expireAttempt();
+      },
+    });
+
+    const error = await failure(call);
+    expect(error.message).toMatch(/no answer within timeoutMs \(30000 ms\)/);
+    expect(deltas).toEqual(['one ']);
+    await server.whenAbandoned(0);
   });
 });
 
 describe('createAnthropicBackend: abort', () => {
-  it('cancels the request mid-stream when the caller aborts, as AbortedError', async () => {
-    server.enqueue({ textChunks: ['one ', 'two ', 'three ', 'four'], eventDelayMs: 100 });
+  it('cancels the request mid-stream when the caller aborts, as AbortedError, and closes the connection', async () => {
+    // The server sends one delta, then holds the stream open: only the abort can end this call.
+    server.enqueue({ textChunks: ['one ', 'two ', 'three ', 'four'], stallAfterChunks: 1 });
     const controller = new AbortController();
     const deltas: string[] = [];
     const call = backend().complete(conversation, {
@@ -291,6 +318,7 @@ describe('createAnthropicBackend: abort', () => {
     await expect(call).rejects.toBeInstanceOf(AbortedError);
     expect(deltas).toEqual(['one ']);
     expect(server.requests).toHaveLength(1);
+    await server.whenAbandoned(0);
   });
 });
 
@@ -330,7 +358,7 @@ describe('createAnthropicBackend: API key', () => {
     const named = createAnthropicBackend({ env: { MY_KEY: 'sk-from-env' }, apiKeyEnv: 'MY_KEY', baseURL: server.url });
     await named.complete(conversation, {});
     const headers = server.requests[0]?.headers;
-    expect(headers?.['authorization'] ?? headers?.['x-api-key']).toContain('sk-from-env');
+    expect(headers?.authorization ?? headers?.['x-api-key']).toContain('sk-from-env');
     expect(() => createAnthropicBackend({ env: {}, apiKeyEnv: 'MY_KEY' })).toThrow('anthropic: no API key; set MY_KEY');
   });
 });
@@ -345,6 +373,21 @@ describe('fake Anthropic server', () => {
     expect(message.content.map((block) => block.type)).toEqual(['thinking', 'text']);
     expect(message.content[1]).toMatchObject({ type: 'text', text: 'plain JSON' });
     expect(message.usage).toMatchObject({ input_tokens: 3, output_tokens: 2, cache_read_input_tokens: 7 });
+  });
+
+  it('reports the request the client abandoned, not the one it was answered', async () => {
+    server.enqueue({ text: 'answered' }, { text: 'never sent', delayMs: 60_000 });
+    await backend().complete(conversation, {});
+    let firstAbandoned = false;
+    void server.whenAbandoned(0).then(() => (firstAbandoned = true));
+
+    const controller = new AbortController();
+    const call = backend().complete(conversation, { signal: controller.signal });
+    await server.whenReceived(1);
+    controller.abort();
+    await expect(call).rejects.toBeInstanceOf(AbortedError);
+    await server.whenAbandoned(1);
+    expect(firstAbandoned).toBe(false);
   });
 
   it('answers an unknown path with a 404 in the API error shape and records it', async () => {

@@ -8,15 +8,16 @@ import Anthropic from '@anthropic-ai/sdk';
 import { Stream } from '@anthropic-ai/sdk/core/streaming';
 import { z } from 'zod';
 import { InvalidOptionError, RlmError } from '../errors.js';
+import { ModelCallError, type CompleteOptions, type CompletionRequest, type CompletionResponse, type ModelBackend, type TokenUsage } from './model-backend.js';
 import {
-  ModelCallError,
-  type CompleteOptions,
-  type CompletionRequest,
-  type CompletionResponse,
-  type ModelBackend,
-  type TokenUsage,
-} from './model-backend.js';
-import { ResilientCaller, isConnectionError, isRetryableStatus, parseRetryAfter, type AttemptFailure, type ResilienceOptions } from './resilience.js';
+  ResilientCaller,
+  isConnectionError,
+  isRetryableStatus,
+  parseRetryAfter,
+  type AttemptFailure,
+  type ResilienceOptions,
+  type ResilienceSeams,
+} from './resilience.js';
 
 /** `max_tokens` when neither the request nor the options say; fits every current Claude model. */
 export const DEFAULT_ANTHROPIC_MAX_TOKENS = 16_384;
@@ -24,31 +25,32 @@ export const DEFAULT_ANTHROPIC_MAX_TOKENS = 16_384;
 /** The smallest `budget_tokens` the API accepts. */
 const MIN_THINKING_BUDGET = 1_024;
 
-export type AnthropicBackendOptions = ResilienceOptions & {
-  /** The API key; default: the variable named by `apiKeyEnv`. */
-  apiKey?: string;
-  /** The environment variable holding the key; default `ANTHROPIC_API_KEY`. */
-  apiKeyEnv?: string;
-  /** Default: `ANTHROPIC_BASE_URL` from `env`, else `https://api.anthropic.com`. */
-  baseURL?: string;
-  /** `max_tokens` (in tokens) when the request sets no `maxOutputTokens`; default {@link DEFAULT_ANTHROPIC_MAX_TOKENS}. */
-  maxTokens?: number;
-  /**
-   * Marks the system prompt and the last user message as cache breakpoints, so each turn reads the
-   * conversation so far from the prompt cache. Default true.
-   */
-  promptCaching?: boolean;
-  /**
-   * Extended thinking with a budget (in tokens, at least 1024); default off. Thinking is not part
-   * of the returned text; its tokens count as output. When `max_tokens` would not exceed the
-   * budget, it is raised to budget + the requested cap, so the answer keeps the room asked for.
-   */
-  thinking?: { budgetTokens: number } | false;
-  /** Where the key and `ANTHROPIC_BASE_URL` are read; default `process.env`. */
-  env?: NodeJS.ProcessEnv;
-  /** Used in errors and usage reports; default `anthropic`. */
-  name?: string;
-};
+export type AnthropicBackendOptions = ResilienceOptions &
+  ResilienceSeams & {
+    /** The API key; default: the variable named by `apiKeyEnv`. */
+    apiKey?: string;
+    /** The environment variable holding the key; default `ANTHROPIC_API_KEY`. */
+    apiKeyEnv?: string;
+    /** Default: `ANTHROPIC_BASE_URL` from `env`, else `https://api.anthropic.com`. */
+    baseURL?: string;
+    /** `max_tokens` (in tokens) when the request sets no `maxOutputTokens`; default {@link DEFAULT_ANTHROPIC_MAX_TOKENS}. */
+    maxTokens?: number;
+    /**
+     * Marks the system prompt and the last user message as cache breakpoints, so each turn reads the
+     * conversation so far from the prompt cache. Default true.
+     */
+    promptCaching?: boolean;
+    /**
+     * Extended thinking with a budget (in tokens, at least 1024); default off. Thinking is not part
+     * of the returned text; its tokens count as output. When `max_tokens` would not exceed the
+     * budget, it is raised to budget + the requested cap, so the answer keeps the room asked for.
+     */
+    thinking?: { budgetTokens: number } | false;
+    /** Where the key and `ANTHROPIC_BASE_URL` are read; default `process.env`. */
+    env?: NodeJS.ProcessEnv;
+    /** Used in errors and usage reports; default `anthropic`. */
+    name?: string;
+  };
 
 /**
  * Creates the backend. Each `complete` streams one Messages API call (text deltas go to
@@ -76,18 +78,18 @@ export function createAnthropicBackend(options: AnthropicBackendOptions = {}): M
   }
   const caching = options.promptCaching !== false;
 
-  const caller = new ResilientCaller(name, resilienceOf(options));
+  const caller = new ResilientCaller(name, resilienceOf(options), options.clock);
   const client = new Anthropic({
     apiKey,
     // null, not undefined: the SDK would read process.env itself, ignoring `env`.
-    baseURL: options.baseURL ?? (env['ANTHROPIC_BASE_URL'] || null),
+    baseURL: options.baseURL ?? (env.ANTHROPIC_BASE_URL || null),
     // One retry policy, the caller's.
     maxRetries: 0,
     // The caller's per-attempt signal enforces timeoutMs and names it in the error; the SDK's own
     // timer (which only covers the wait for response headers) must never fire first.
     timeout: caller.options.timeoutMs + 5_000,
     // Every failure reaches the caller as a ModelCallError; the SDK's own logging would repeat it.
-    logLevel: sdkLogLevel(env['ANTHROPIC_LOG']),
+    logLevel: sdkLogLevel(env.ANTHROPIC_LOG),
   });
 
   return {
@@ -113,10 +115,7 @@ function resilienceOf(options: ResilienceOptions): ResilienceOptions {
 type MessageParams = Anthropic.MessageCreateParamsStreaming;
 
 /** The request body: system prompt apart, cache breakpoints, max_tokens and thinking. */
-function buildParams(
-  request: CompletionRequest,
-  settings: { maxTokens: number; caching: boolean; thinkingBudget: number | undefined },
-): MessageParams {
+function buildParams(request: CompletionRequest, settings: { maxTokens: number; caching: boolean; thinkingBudget: number | undefined }): MessageParams {
   const cacheControl = { type: 'ephemeral' } as const;
   const lastUser = request.messages.findLastIndex((message) => message.role === 'user');
   const messages: Anthropic.MessageParam[] = request.messages.map((message, index) =>
@@ -130,9 +129,7 @@ function buildParams(
   return {
     model: request.model,
     messages,
-    ...(request.system
-      ? { system: settings.caching ? [{ type: 'text', text: request.system, cache_control: cacheControl }] : request.system }
-      : {}),
+    ...(request.system ? { system: settings.caching ? [{ type: 'text', text: request.system, cache_control: cacheControl }] : request.system } : {}),
     // max_tokens counts thinking too and must exceed the budget.
     max_tokens: budget !== undefined && requested <= budget ? budget + requested : requested,
     ...(budget === undefined ? {} : { thinking: { type: 'enabled', budget_tokens: budget } }),
@@ -234,7 +231,7 @@ class MessageAssembler {
     } catch (error) {
       throw malformed(this.backend, this.model, `an event is not JSON (${event ?? 'no event name'})`, data, error);
     }
-    const type = event ?? (isRecord(json) && typeof json['type'] === 'string' ? json['type'] : undefined);
+    const type = event ?? (isRecord(json) && typeof json.type === 'string' ? json.type : undefined);
     const parse = <T extends z.ZodType>(schema: T): z.infer<T> => {
       const parsed = schema.safeParse(json);
       if (!parsed.success) {
@@ -297,7 +294,10 @@ class MessageAssembler {
         isRetryable: true,
       });
     }
-    const text = [...this.#text.entries()].sort(([a], [b]) => a - b).map(([, piece]) => piece).join('');
+    const text = [...this.#text.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([, piece]) => piece)
+      .join('');
     const assembled = { model: this.#model, text, stopReason: this.#stopReason, usage: definedOnly(this.#usage) };
     const parsed = AssembledMessage.safeParse(assembled);
     if (!parsed.success) {
@@ -355,9 +355,11 @@ function classify(error: unknown, backend: string, model: string): AttemptFailur
     const status = error.status;
     const shouldRetry = error.headers?.get('x-should-retry');
     const retryable =
-      shouldRetry === 'true' ? true
-      : shouldRetry === 'false' ? false
-      : isRetryableStatus(status) || (error.type !== null && RETRYABLE_ERROR_TYPES.has(error.type));
+      shouldRetry === 'true'
+        ? true
+        : shouldRetry === 'false'
+          ? false
+          : isRetryableStatus(status) || (error.type !== null && RETRYABLE_ERROR_TYPES.has(error.type));
     const retryAfterMs = retryable ? parseRetryAfter(error.headers) : undefined;
     // A body that is not the API's JSON (a proxy's HTML page) is only in `message`, after the status.
     const reason = error.apiMessage ?? error.message.replace(/^\d{3} /, '');
@@ -413,7 +415,6 @@ function rootMessage(error: unknown): string {
   }
   return messages.join(': ') || 'unknown error';
 }
-
 
 const snippet = (raw: string) => raw.slice(0, 2_000);
 

@@ -1,11 +1,12 @@
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AbortedError, RlmError } from '../errors.js';
-import { createFakeClaude, FAKE_CLAUDE_PATH } from '../testing/fake-claude-cli/index.js';
+import { createFakeClaude, FAKE_CLAUDE_PATH, type FakeClaude } from '../testing/fake-claude-cli/index.js';
 import { claudeCliEnvironment, createClaudeCliBackend, renderConversation, type ClaudeCliOptions } from './claude-cli-backend.js';
 import { ModelCallError, type CompletionRequest } from './model-backend.js';
+import { manualClock } from '../testing/manual-clock.js';
 
 /** Folders the tests made, removed after each. */
 const scratch: string[] = [];
@@ -47,11 +48,16 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** Waits for `pid` to die: a signalled process goes away soon, but not synchronously. */
 async function expectGone(pid: number | undefined): Promise<void> {
   expect(pid).toBeTypeOf('number');
-  const deadline = Date.now() + 3_000;
-  while (isAlive(pid!) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-  expect(isAlive(pid!), `process ${pid} still running`).toBe(false);
+  await vi.waitFor(() => expect(isAlive(pid!), `process ${pid} still running`).toBe(false), { timeout: 10_000, interval: 20 });
+}
+
+/** Waits until the fake has recorded `count` invocations: the CLI is running and has read its stdin. */
+async function invoked(fake: FakeClaude, count = 1) {
+  await vi.waitFor(() => expect(fake.invocations()).toHaveLength(count), { timeout: 10_000, interval: 20 });
+  return fake.invocations();
 }
 
 function valueAfter(argv: string[], flag: string): string | undefined {
@@ -153,7 +159,10 @@ describe('createClaudeCliBackend', () => {
   });
 
   it('passes the CLI its own variables and maxOutputTokens, and keeps other secrets out of its environment', async () => {
-    const { fake, backend } = setup({}, { ANTHROPIC_BASE_URL: 'http://127.0.0.1:1', CLAUDE_CONFIG_DIR: '/x', OPENAI_API_KEY: 'sk-secret', GITHUB_TOKEN: 'ghp' });
+    const { fake, backend } = setup(
+      {},
+      { ANTHROPIC_BASE_URL: 'http://127.0.0.1:1', CLAUDE_CONFIG_DIR: '/x', OPENAI_API_KEY: 'sk-secret', GITHUB_TOKEN: 'ghp' },
+    );
     await backend.complete(ask('hi', { maxOutputTokens: 1234 }), {});
     const call = fake.invocations()[0]!;
     expect(call.envNames).toEqual(expect.arrayContaining(['ANTHROPIC_BASE_URL', 'CLAUDE_CONFIG_DIR', 'HOME', 'PATH', 'FAKE_CLAUDE_DIR']));
@@ -186,7 +195,9 @@ describe('createClaudeCliBackend', () => {
   it('says to update Claude Code when the CLI rejects a flag', async () => {
     const { fake, backend } = setup();
     fake.script({ exitCode: 1, stderr: "error: unknown option '--no-session-persistence'\n" });
-    await expect(backend.complete(ask('hi'), {})).rejects.toThrow(/unknown option '--no-session-persistence' \(this backend needs a recent Claude Code; update it with `claude update`\)/);
+    await expect(backend.complete(ask('hi'), {})).rejects.toThrow(
+      /unknown option '--no-session-persistence' \(this backend needs a recent Claude Code; update it with `claude update`\)/,
+    );
   });
 
   it('reports output without a result object as a clear error', async () => {
@@ -223,28 +234,44 @@ describe('createClaudeCliBackend', () => {
     expect(fake.invocations()).toHaveLength(1);
   });
 
-  it('kills a slow CLI and its process group when timeoutMs passes', async () => {
-    const { fake, backend } = setup({ timeoutMs: 700, maxRetries: 0 });
-    fake.script({ delayMs: 60_000, spawnGrandchild: true, text: 'too late' });
-    const started = Date.now();
-    await expect(backend.complete(ask('hi'), {})).rejects.toThrow(/no answer within timeoutMs \(700 ms\)/);
-    expect(Date.now() - started).toBeLessThan(5_000);
-    const call = fake.invocations()[0]!;
-    await expectGone(call.pid);
-    await expectGone(call.grandchildPid);
+  it('fails with an error naming timeoutMs when the CLI does not answer in time', async () => {
+    const { fake, backend } = setup({ timeoutMs: 50, maxRetries: 0 });
+    // Longer than the test's own timeout: only timeoutMs can end this call.
+    fake.script({ delayMs: 60_000, text: 'too late' });
+    const error = (await backend.complete(ask('hi'), {}).catch((e: unknown) => e)) as ModelCallError;
+    expect(error).toBeInstanceOf(ModelCallError);
+    expect(error.message).toBe("claude-cli sonnet: no answer within timeoutMs (50 ms); raise the backend's timeoutMs for slow models");
+    // The call settles only once the CLI has exited, if it had started at all.
+    for (const call of fake.invocations()) expect(isAlive(call.pid)).toBe(false);
   });
 
-  it('kills the CLI on abort, with SIGKILL when it ignores SIGTERM, before the call settles', async () => {
-    const { fake, backend } = setup();
-    fake.script({ delayMs: 60_000, ignoreSigterm: true, text: 'never' });
+  it('kills the CLI and its process group when the attempt times out', async () => {
+    const time = manualClock();
+    const { fake, backend } = setup({ timeoutMs: 30_000, maxRetries: 0, clock: time.clock });
+    fake.script({ delayMs: 60_000, spawnGrandchild: true, text: 'too late' });
+    const pending = backend.complete(ask('hi'), {});
+    const [call] = await invoked(fake);
+    time.expireAttempt();
+    await expect(pending).rejects.toThrow(/no answer within timeoutMs \(30000 ms\)/);
+    expect(isAlive(call!.pid)).toBe(false);
+    await expectGone(call!.grandchildPid);
+  });
+
+  it('kills the CLI on abort, with SIGKILL after killGraceMs when it ignores SIGTERM, before the call settles', async () => {
+    const { fake, backend } = setup({ killGraceMs: 50 });
+    fake.script({ delayMs: 60_000, ignoreSigterm: true, spawnGrandchild: true, text: 'never' });
     const controller = new AbortController();
     const pending = backend.complete(ask('hi'), { signal: controller.signal });
-    const deadline = Date.now() + 5_000;
-    while (fake.invocations().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // Once recorded, the fake ignores SIGTERM: only SIGKILL can end it, and so the call.
+    const [call] = await invoked(fake);
     controller.abort();
     await expect(pending).rejects.toBeInstanceOf(AbortedError);
-    const pid = fake.invocations()[0]!.pid;
-    expect(isAlive(pid)).toBe(false);
+    expect(isAlive(call!.pid)).toBe(false);
+    await expectGone(call!.grandchildPid);
+  });
+
+  it('refuses a negative killGraceMs when the backend is created', () => {
+    expect(() => setup({ killGraceMs: -1 })).toThrow(/^killGraceMs: must be a non-negative number of milliseconds, got -1$/);
   });
 
   it('fails at creation with a one-line install hint when the command is not on PATH', () => {
@@ -320,7 +347,17 @@ describe('claudeCliEnvironment', () => {
   it('keeps the CLI variables, login and proxy settings, and the names asked for; drops the rest', () => {
     expect(
       claudeCliEnvironment(
-        { HOME: '/h', PATH: '/bin', ANTHROPIC_API_KEY: 'a', CLAUDE_CODE_USE_BEDROCK: '1', AWS_PROFILE: 'p', HTTPS_PROXY: 'http://proxy', OPENAI_API_KEY: 'o', MY_VAR: 'm', OTHER: 'x' },
+        {
+          HOME: '/h',
+          PATH: '/bin',
+          ANTHROPIC_API_KEY: 'a',
+          CLAUDE_CODE_USE_BEDROCK: '1',
+          AWS_PROFILE: 'p',
+          HTTPS_PROXY: 'http://proxy',
+          OPENAI_API_KEY: 'o',
+          MY_VAR: 'm',
+          OTHER: 'x',
+        },
         ['MY_VAR'],
       ),
     ).toEqual({ HOME: '/h', PATH: '/bin', ANTHROPIC_API_KEY: 'a', CLAUDE_CODE_USE_BEDROCK: '1', AWS_PROFILE: 'p', HTTPS_PROXY: 'http://proxy', MY_VAR: 'm' });

@@ -12,47 +12,43 @@ import { homedir, tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { z } from 'zod';
-import { RlmError } from '../errors.js';
-import {
-  ModelCallError,
-  type ChatMessage,
-  type CompleteOptions,
-  type CompletionRequest,
-  type CompletionResponse,
-  type ModelBackend,
-} from './model-backend.js';
-import { isRetryableStatus, ResilientCaller, type AttemptFailure, type ResilienceOptions } from './resilience.js';
+import { InvalidOptionError, RlmError } from '../errors.js';
+import { ModelCallError, type ChatMessage, type CompleteOptions, type CompletionRequest, type CompletionResponse, type ModelBackend } from './model-backend.js';
+import { isRetryableStatus, ResilientCaller, type AttemptFailure, type ResilienceOptions, type ResilienceSeams } from './resilience.js';
 
-export type ClaudeCliOptions = ResilienceOptions & {
-  /** The Claude Code executable: a name looked up on `PATH`, or a path. Default `claude`. */
-  command?: string;
-  /**
-   * Where `PATH`, `HOME` and the variables passed to the CLI come from; default `process.env`.
-   * Only what the CLI needs reaches it (see {@link claudeCliEnvironment}); add names with `passEnv`.
-   */
-  env?: NodeJS.ProcessEnv;
-  /** Further variable names to pass from `env` to the CLI, e.g. a proxy setting of your own. */
-  passEnv?: readonly string[];
-  /**
-   * Appended after this backend's own arguments; for flags this backend does not set (say
-   * `--fallback-model`). A later flag overrides an earlier one, so this can also loosen ours,
-   * e.g. `['--setting-sources', 'user']` to load your user settings.
-   */
-  extraArgs?: readonly string[];
-  /** Used in errors and usage reports; default `claude-cli`. */
-  name?: string;
-  /**
-   * The CLI's working directory; default `$XDG_CACHE_HOME/rlm/claude-cli` (or `~/.cache/…`),
-   * created empty with mode 0700. Claude Code keeps per-directory state and reads `CLAUDE.md` from
-   * its working directory, so one fixed, empty directory keeps both out of the calls.
-   */
-  cwd?: string;
-};
+export type ClaudeCliOptions = ResilienceOptions &
+  ResilienceSeams & {
+    /** The Claude Code executable: a name looked up on `PATH`, or a path. Default `claude`. */
+    command?: string;
+    /**
+     * Where `PATH`, `HOME` and the variables passed to the CLI come from; default `process.env`.
+     * Only what the CLI needs reaches it (see {@link claudeCliEnvironment}); add names with `passEnv`.
+     */
+    env?: NodeJS.ProcessEnv;
+    /** Further variable names to pass from `env` to the CLI, e.g. a proxy setting of your own. */
+    passEnv?: readonly string[];
+    /**
+     * Appended after this backend's own arguments; for flags this backend does not set (say
+     * `--fallback-model`). A later flag overrides an earlier one, so this can also loosen ours,
+     * e.g. `['--setting-sources', 'user']` to load your user settings.
+     */
+    extraArgs?: readonly string[];
+    /** Used in errors and usage reports; default `claude-cli`. */
+    name?: string;
+    /**
+     * The CLI's working directory; default `$XDG_CACHE_HOME/rlm/claude-cli` (or `~/.cache/…`),
+     * created empty with mode 0700. Claude Code keeps per-directory state and reads `CLAUDE.md` from
+     * its working directory, so one fixed, empty directory keeps both out of the calls.
+     */
+    cwd?: string;
+    /** After SIGTERM (abort or timeout), milliseconds the CLI gets to exit before SIGKILL; default 2000. */
+    killGraceMs?: number;
+  };
 
 /** Claude Code processes are heavy (a runtime each); fewer in flight than an HTTP backend allows. */
 const DEFAULT_MAX_CONCURRENCY = 4;
-/** After SIGTERM, how long the CLI gets to exit before SIGKILL. */
-const KILL_GRACE_MS = 2_000;
+/** After SIGTERM, how long the CLI gets to exit before SIGKILL, unless `killGraceMs` says otherwise. */
+const DEFAULT_KILL_GRACE_MS = 2_000;
 /** The longest stdout line accepted (the result line carries the whole answer). */
 const MAX_LINE_CHARS = 16 * 1024 * 1024;
 /** How much of stderr and of unparsed stdout is kept for error messages. */
@@ -94,7 +90,8 @@ const INSTALL_HINT = 'install Claude Code with `npm install -g @anthropic-ai/cla
  *   {@link ModelCallError} carrying the CLI's message or the tail of its stderr; rate limits,
  *   "overloaded" and 5xx are retried (per {@link ResilienceOptions}), a subscription's usage limit
  *   and everything else are not. Abort and `timeoutMs` kill the CLI's whole process group
- *   (SIGTERM, then SIGKILL after 2 s); the call settles only once the CLI has exited.
+ *   (SIGTERM, then SIGKILL after `killGraceMs`, 2 s by default); the call settles only once the CLI
+ *   has exited.
  * - **Concurrency.** At most 4 CLI processes at once unless `maxConcurrency` says otherwise: each
  *   is a full Claude Code runtime, and they share one subscription's rate limits.
  *
@@ -102,6 +99,7 @@ const INSTALL_HINT = 'install Claude Code with `npm install -g @anthropic-ai/cla
  * saying to run `claude update`.
  *
  * @throws {RlmError} the command is not on `PATH` (one line saying how to install Claude Code).
+ * @throws {InvalidOptionError} `killGraceMs` is not a non-negative number.
  */
 export function createClaudeCliBackend(options: ClaudeCliOptions = {}): ModelBackend {
   const name = options.name ?? 'claude-cli';
@@ -111,19 +109,28 @@ export function createClaudeCliBackend(options: ClaudeCliOptions = {}): ModelBac
   if (!executable) throw new RlmError(notInstalledMessage(name, command));
   if (process.platform === 'win32' && /\.(cmd|bat)$/i.test(executable)) {
     // Node refuses to run batch files without a shell, and a shell would re-parse our arguments.
-    throw new RlmError(`${name}: ${executable} is a batch wrapper, which cannot be run safely; install Claude Code's native build or set the backend's command to claude.exe`);
+    throw new RlmError(
+      `${name}: ${executable} is a batch wrapper, which cannot be run safely; install Claude Code's native build or set the backend's command to claude.exe`,
+    );
   }
   const childEnv = claudeCliEnvironment(sourceEnv, options.passEnv);
   const workDir = options.cwd ?? defaultWorkDir(sourceEnv);
   const extraArgs = [...(options.extraArgs ?? [])];
-  const caller = new ResilientCaller(name, {
-    maxRetries: options.maxRetries,
-    initialDelayMs: options.initialDelayMs,
-    maxDelayMs: options.maxDelayMs,
-    maxRetryAfterMs: options.maxRetryAfterMs,
-    timeoutMs: options.timeoutMs,
-    maxConcurrency: options.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY,
-  });
+  const killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+  if (!(Number.isFinite(killGraceMs) && killGraceMs >= 0))
+    throw new InvalidOptionError('killGraceMs', `must be a non-negative number of milliseconds, got ${killGraceMs}`);
+  const caller = new ResilientCaller(
+    name,
+    {
+      maxRetries: options.maxRetries,
+      initialDelayMs: options.initialDelayMs,
+      maxDelayMs: options.maxDelayMs,
+      maxRetryAfterMs: options.maxRetryAfterMs,
+      timeoutMs: options.timeoutMs,
+      maxConcurrency: options.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY,
+    },
+    options.clock,
+  );
   const transcriptKey = randomBytes(32);
 
   return {
@@ -136,7 +143,19 @@ export function createClaudeCliBackend(options: ClaudeCliOptions = {}): ModelBac
       return caller.call(
         request.model,
         (attemptSignal) =>
-          runAttempt({ name, executable, command, workDir, extraArgs, childEnv, request, prompt, signal: attemptSignal, ...(onTextDelta ? { onTextDelta } : {}) }),
+          runAttempt({
+            name,
+            executable,
+            command,
+            workDir,
+            extraArgs,
+            childEnv,
+            killGraceMs,
+            request,
+            prompt,
+            signal: attemptSignal,
+            ...(onTextDelta ? { onTextDelta } : {}),
+          }),
         (error) => classifyFailure(error, name, command, request.model),
         signal,
       );
@@ -163,10 +182,35 @@ export function claudeCliEnvironment(env: NodeJS.ProcessEnv, passEnv: readonly s
 }
 
 const PASSED_NAMES = new Set([
-  'HOME', 'PATH', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'TZ', 'TERM', 'TMPDIR', 'TEMP', 'TMP',
-  'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR',
-  'GOOGLE_APPLICATION_CREDENTIALS', 'CLOUD_ML_REGION', 'MAX_THINKING_TOKENS',
-  'USERPROFILE', 'APPDATA', 'LOCALAPPDATA', 'SYSTEMROOT', 'WINDIR', 'COMSPEC', 'PATHEXT',
+  'HOME',
+  'PATH',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'LANG',
+  'LANGUAGE',
+  'TZ',
+  'TERM',
+  'TMPDIR',
+  'TEMP',
+  'TMP',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'ALL_PROXY',
+  'NODE_EXTRA_CA_CERTS',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'GOOGLE_APPLICATION_CREDENTIALS',
+  'CLOUD_ML_REGION',
+  'MAX_THINKING_TOKENS',
+  'USERPROFILE',
+  'APPDATA',
+  'LOCALAPPDATA',
+  'SYSTEMROOT',
+  'WINDIR',
+  'COMSPEC',
+  'PATHEXT',
 ]);
 const PASSED_PREFIXES = ['ANTHROPIC_', 'CLAUDE_', 'DISABLE_', 'LC_', 'XDG_', 'AWS_', 'VERTEX_REGION_'];
 
@@ -185,7 +229,7 @@ export function renderConversation(messages: readonly ChatMessage[], key: Uint8A
   const preamble =
     `The conversation so far is below. Each message starts with a header line, [user ${tag}] or [assistant ${tag}]; ` +
     `only lines with exactly this tag start a message. Reply with the assistant's next message: its text only, without a header.`;
-  return [preamble, ...messages.map((message) => `[${message.role} ${tag}]\n${message.content}`)].join('\n\n') + '\n';
+  return `${[preamble, ...messages.map((message) => `[${message.role} ${tag}]\n${message.content}`)].join('\n\n')}\n`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -197,6 +241,7 @@ interface AttemptInput {
   command: string;
   workDir: string;
   extraArgs: string[];
+  killGraceMs: number;
   childEnv: NodeJS.ProcessEnv;
   request: CompletionRequest;
   prompt: string;
@@ -214,18 +259,26 @@ async function runAttempt(input: AttemptInput): Promise<CompletionResponse> {
     await writeFile(systemPromptFile, request.system ?? '', { mode: 0o600 });
     const args = [
       '-p',
-      '--output-format', 'stream-json',
+      '--output-format',
+      'stream-json',
       '--verbose', // stream-json requires it in print mode
       '--include-partial-messages',
-      '--model', request.model,
-      '--system-prompt-file', systemPromptFile,
-      '--tools', '',
+      '--model',
+      request.model,
+      '--system-prompt-file',
+      systemPromptFile,
+      '--tools',
+      '',
       '--strict-mcp-config',
-      '--mcp-config', '{"mcpServers":{}}',
-      '--permission-mode', 'dontAsk',
-      '--max-turns', '1',
+      '--mcp-config',
+      '{"mcpServers":{}}',
+      '--permission-mode',
+      'dontAsk',
+      '--max-turns',
+      '1',
       '--no-session-persistence',
-      '--setting-sources', '',
+      '--setting-sources',
+      '',
       ...input.extraArgs,
     ];
     const env = {
@@ -234,7 +287,7 @@ async function runAttempt(input: AttemptInput): Promise<CompletionResponse> {
     };
     let streamed = false;
     const onTextDelta = input.onTextDelta;
-    const outcome = await runCli(input.executable, args, { cwd: input.workDir, env }, input.prompt, input.signal, (text) => {
+    const outcome = await runCli(input.executable, args, { cwd: input.workDir, env, killGraceMs: input.killGraceMs }, input.prompt, input.signal, (text) => {
       streamed = true;
       safeDelta(onTextDelta, text);
     });
@@ -288,13 +341,13 @@ const InitEvent = z.object({ type: z.literal('system'), subtype: z.literal('init
 
 /**
  * Runs the CLI to the end. Settles only after the process has exited: on abort it is sent SIGTERM,
- * SIGKILL after {@link KILL_GRACE_MS}, and its process group is swept with SIGKILL on exit, so
+ * SIGKILL after `killGraceMs`, and its process group is swept with SIGKILL on exit, so
  * nothing it started outlives the call.
  */
 function runCli(
   executable: string,
   args: string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv },
+  { killGraceMs, ...options }: { cwd: string; env: NodeJS.ProcessEnv; killGraceMs: number },
   stdinText: string,
   signal: AbortSignal,
   onTextDelta: (text: string) => void,
@@ -334,7 +387,7 @@ function runCli(
       if (failure) return;
       failure = reason;
       signalChild('SIGTERM');
-      killTimer = setTimeout(() => signalChild('SIGKILL'), KILL_GRACE_MS);
+      killTimer = setTimeout(() => signalChild('SIGKILL'), killGraceMs);
       killTimer.unref();
     };
     const onAbort = () => stop(new CliKilled('the call was aborted or timed out'));
@@ -393,6 +446,7 @@ function runCli(
   });
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: an ANSI escape sequence starts with ESC
 const ANSI_ESCAPE = /\u001b\[[0-9;?]*[ -/]*[@-~]/g;
 
 function keepTail(text: string): string {
@@ -463,7 +517,7 @@ function interpretOutcome(outcome: CliOutcome, name: string, model: string): Com
     const status = body.api_error_status ?? undefined;
     const usageLimit = USAGE_LIMIT.test(said);
     const retryable = !usageLimit && (status !== undefined ? isRetryableStatus(status) : isRetryableMessage(said));
-    return fail(`${prefix}: ${said}${usageLimit ? ' (the subscription\'s usage limit; not retried)' : hintFor(said)}`, name, model, {
+    return fail(`${prefix}: ${said}${usageLimit ? " (the subscription's usage limit; not retried)" : hintFor(said)}`, name, model, {
       ...(status === undefined ? {} : { statusCode: status }),
       isRetryable: retryable,
       responseBody: rawBody,
@@ -498,7 +552,8 @@ function fail(message: string, name: string, model: string, details: ModelCallEr
 /** A subscription's usage cap ("You've hit your limit · resets 4pm", "Claude AI usage limit reached|…"): hours away, not worth retrying. */
 const USAGE_LIMIT = /usage limit|hit your (?:\w+ )?limit|limit (?:will )?resets?\b/i;
 /** Rate limits, overload, server errors and dropped connections, as the CLI words them. */
-const RETRYABLE_MESSAGE = /rate[ _-]?limit|overloaded|too many requests|\b(?:408|409|429|5\d\d)\b|temporarily unavailable|ECONNRESET|ETIMEDOUT|socket hang up|connection error|request timed out/i;
+const RETRYABLE_MESSAGE =
+  /rate[ _-]?limit|overloaded|too many requests|\b(?:408|409|429|5\d\d)\b|temporarily unavailable|ECONNRESET|ETIMEDOUT|socket hang up|connection error|request timed out/i;
 
 function isRetryableMessage(message: string): boolean {
   return !USAGE_LIMIT.test(message) && RETRYABLE_MESSAGE.test(message);
@@ -516,7 +571,10 @@ function hintFor(message: string): string {
 
 /** The last few non-empty lines of `text`, joined into one line of at most 500 characters. */
 function lastLines(text: string, count = 3): string {
-  const lines = text.split('\n').map((line) => line.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
   return oneLine(lines.slice(-count).join(' | '));
 }
 
@@ -547,7 +605,12 @@ function findExecutable(command: string, env: NodeJS.ProcessEnv): string | undef
   const windows = process.platform === 'win32';
   const extensions = windows ? ['', ...(env.PATHEXT ?? '.COM;.EXE;.BAT;.CMD').split(';').filter(Boolean)] : [''];
   const hasSeparator = command.includes('/') || (windows && command.includes('\\'));
-  const bases = hasSeparator ? [resolve(command)] : (env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, command));
+  const bases = hasSeparator
+    ? [resolve(command)]
+    : (env.PATH ?? '')
+        .split(delimiter)
+        .filter(Boolean)
+        .map((dir) => join(dir, command));
   for (const base of bases) {
     for (const extension of extensions) {
       const candidate = base + extension;

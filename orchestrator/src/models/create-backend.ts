@@ -19,14 +19,18 @@ export const DEFAULT_MODELS: Readonly<Partial<Record<BackendName, string>>> = Ob
   anthropic: 'claude-sonnet-5-5',
   'claude-cli': 'sonnet',
   ...Object.fromEntries(
-    Object.entries(OPENAI_COMPATIBLE_PRESETS).flatMap(([name, preset]) => ('defaultModel' in preset && preset.defaultModel ? [[name, preset.defaultModel]] : [])),
+    Object.entries(OPENAI_COMPATIBLE_PRESETS).flatMap(([name, preset]) =>
+      'defaultModel' in preset && preset.defaultModel ? [[name, preset.defaultModel]] : [],
+    ),
   ),
 });
 
 /** The environment variable each backend reads its key from by default (none for claude-cli). */
 export const DEFAULT_KEY_VARIABLES: Readonly<Partial<Record<BackendName, string>>> = Object.freeze({
   anthropic: 'ANTHROPIC_API_KEY',
-  ...Object.fromEntries(Object.entries(OPENAI_COMPATIBLE_PRESETS).flatMap(([name, preset]) => ('apiKeyEnv' in preset && preset.apiKeyEnv ? [[name, preset.apiKeyEnv]] : []))),
+  ...Object.fromEntries(
+    Object.entries(OPENAI_COMPATIBLE_PRESETS).flatMap(([name, preset]) => ('apiKeyEnv' in preset && preset.apiKeyEnv ? [[name, preset.apiKeyEnv]] : [])),
+  ),
 });
 
 /** What one role asks for. */
@@ -62,7 +66,10 @@ export function isBackendName(value: string): value is BackendName {
 export function createBackend(spec: BackendSpec): CreatedBackend {
   const { backend: name, model: requested, baseURL, apiKeyEnv, env, ...resilience } = spec;
   if (!isBackendName(name)) {
-    throw new InvalidOptionError('backend', `unknown backend ${JSON.stringify(name)}${suggestion(name, BACKEND_NAMES)}; valid backends: ${BACKEND_NAMES.join(', ')}`);
+    throw new InvalidOptionError(
+      'backend',
+      `unknown backend ${JSON.stringify(name)}${suggestion(name, BACKEND_NAMES)}; valid backends: ${BACKEND_NAMES.join(', ')}`,
+    );
   }
   const model = requested ?? DEFAULT_MODELS[name];
   if (model === undefined) {

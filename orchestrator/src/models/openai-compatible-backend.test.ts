@@ -4,10 +4,24 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { AbortedError } from '../errors.js';
-import { startFakeOpenAIServer, STRICT_ALLOWED_FIELDS, type FakeOpenAIServer, type FakeOpenAIServerOptions, type ReplyScript } from '../testing/fake-openai-server.js';
+import {
+  startFakeOpenAIServer,
+  STRICT_ALLOWED_FIELDS,
+  type FakeOpenAIServer,
+  type FakeOpenAIServerOptions,
+  type ReplyScript,
+} from '../testing/fake-openai-server.js';
 import { ModelCallError, type CompletionRequest } from './model-backend.js';
-import { chatCompletionParams, createOpenAICompatibleBackend, isReasoningModel, OPENAI_DIALECT, type ChatDialect, type OpenAICompatibleOptions } from './openai-compatible-backend.js';
+import {
+  chatCompletionParams,
+  createOpenAICompatibleBackend,
+  isReasoningModel,
+  OPENAI_DIALECT,
+  type ChatDialect,
+  type OpenAICompatibleOptions,
+} from './openai-compatible-backend.js';
 import { OPENAI_COMPATIBLE_PRESETS, createPresetBackend } from './openai-presets.js';
+import { manualClock } from '../testing/manual-clock.js';
 
 const servers: FakeOpenAIServer[] = [];
 afterEach(async () => {
@@ -27,7 +41,12 @@ function backendFor(server: FakeOpenAIServer, options: OpenAICompatibleOptions =
   return createOpenAICompatibleBackend({ baseURL: server.baseURL, apiKey: 'sk-test', ...fastRetries, ...options });
 }
 
-const ask = (model = 'gpt-4.1-mini', extra: Partial<CompletionRequest> = {}): CompletionRequest => ({ model, system: 'Be brief.', messages: [{ role: 'user', content: 'Hi' }], ...extra });
+const ask = (model = 'gpt-4.1-mini', extra: Partial<CompletionRequest> = {}): CompletionRequest => ({
+  model,
+  system: 'Be brief.',
+  messages: [{ role: 'user', content: 'Hi' }],
+  ...extra,
+});
 
 async function failureOf(promise: Promise<unknown>): Promise<ModelCallError> {
   const error = await promise.then(
@@ -70,7 +89,12 @@ describe('streaming', () => {
   });
 
   it("reads DeepSeek's prompt_cache_hit_tokens as cache reads", async () => {
-    const server = await serve(() => ({ text: 'ok', promptTokens: 500, completionTokens: 5, usageExtra: { prompt_cache_hit_tokens: 384, prompt_cache_miss_tokens: 116 } }));
+    const server = await serve(() => ({
+      text: 'ok',
+      promptTokens: 500,
+      completionTokens: 5,
+      usageExtra: { prompt_cache_hit_tokens: 384, prompt_cache_miss_tokens: 116 },
+    }));
     const response = await createPresetBackend('deepseek', { baseURL: server.baseURL, apiKey: 'sk-ds' }).complete(ask('deepseek-chat'), {});
     expect(response.usage).toEqual({ inputTokens: 500, outputTokens: 5, cacheReadTokens: 384 });
   });
@@ -106,19 +130,18 @@ describe('streaming', () => {
 });
 
 describe('retries and errors', () => {
-  it('honours retry-after-ms on a 429, then succeeds', async () => {
+  it('waits what retry-after-ms asks on a 429 instead of its own backoff, then succeeds', async () => {
     const server = await serve((_, index) =>
-      index === 0 ? { status: 429, headers: { 'retry-after-ms': '300' }, body: { error: { message: 'Rate limit reached', type: 'rate_limit_error' } } } : 'recovered',
+      index === 0
+        ? { status: 429, headers: { 'retry-after-ms': '300' }, body: { error: { message: 'Rate limit reached', type: 'rate_limit_error' } } }
+        : 'recovered',
     );
-    // A backoff of its own would take at least 10 s: finishing in well under that proves the header was used.
-    const backend = backendFor(server, { initialDelayMs: 20_000, maxDelayMs: 20_000 });
-    const started = Date.now();
-    const response = await backend.complete(ask(), {});
-    const elapsed = Date.now() - started;
+    const time = manualClock();
+    // Its own backoff would be 20 s.
+    const response = await backendFor(server, { initialDelayMs: 20_000, maxDelayMs: 20_000, clock: time.clock }).complete(ask(), {});
     expect(response.text).toBe('recovered');
     expect(server.requests).toHaveLength(2);
-    expect(elapsed).toBeGreaterThanOrEqual(280);
-    expect(elapsed).toBeLessThan(5_000);
+    expect(time.delays).toEqual([300]);
   });
 
   it('reads retry-after in seconds and marks a final 429 retryable', async () => {
@@ -128,7 +151,9 @@ describe('retries and errors', () => {
   });
 
   it('retries a 500, then succeeds', async () => {
-    const server = await serve((_, index) => (index === 0 ? { status: 500, body: { error: { message: 'The server had an error', type: 'server_error' } } } : 'fine'));
+    const server = await serve((_, index) =>
+      index === 0 ? { status: 500, body: { error: { message: 'The server had an error', type: 'server_error' } } } : 'fine',
+    );
     const response = await backendFor(server).complete(ask(), {});
     expect(response.text).toBe('fine');
     expect(server.requests).toHaveLength(2);
@@ -151,27 +176,35 @@ describe('retries and errors', () => {
 
   it("quotes an error body that is not OpenAI's shape (vLLM's {message}, plain text)", async () => {
     const server = await serve((_, index) =>
-      index === 0 ? { status: 404, body: { object: 'error', message: 'The model `qwen9` does not exist.', type: 'NotFoundError', code: 404 } } : { status: 403, rawBody: 'Forbidden by proxy policy' },
+      index === 0
+        ? { status: 404, body: { object: 'error', message: 'The model `qwen9` does not exist.', type: 'NotFoundError', code: 404 } }
+        : { status: 403, rawBody: 'Forbidden by proxy policy' },
     );
     const backend = backendFor(server, { name: 'vllm' });
     expect((await failureOf(backend.complete(ask('qwen9'), {}))).message).toBe('vllm qwen9: HTTP 404: The model `qwen9` does not exist.');
     expect((await failureOf(backend.complete(ask('qwen9'), {}))).message).toBe('vllm qwen9: HTTP 403: Forbidden by proxy policy');
   });
 
-  it('fails a slow response at timeoutMs, naming the setting', async () => {
-    const server = await serve(() => ({ text: 'too late', delayMs: 3_000 }));
-    const error = await failureOf(backendFor(server, { timeoutMs: 200, maxRetries: 0 }).complete(ask(), {}));
-    expect(error.message).toMatch(/no answer within timeoutMs \(200 ms\)/);
-    expect(error.message).toContain('openai gpt-4.1-mini');
+  it('fails a response that does not come within timeoutMs, as retryable, naming the setting', async () => {
+    // Longer than the test's own timeout: only timeoutMs can end this call.
+    const server = await serve(() => ({ text: 'too late', delayMs: 60_000 }));
+    const error = await failureOf(backendFor(server, { timeoutMs: 50, maxRetries: 0 }).complete(ask(), {}));
+    expect(error.message).toBe("openai gpt-4.1-mini: no answer within timeoutMs (50 ms); raise the backend's timeoutMs for slow models");
+    expect(error.details.isRetryable).toBe(true);
   });
 
-  it('fails a stream that stalls past timeoutMs instead of returning the partial text', async () => {
-    const server = await serve(() => ({ text: 'one two three four five', chunkDelayMs: 100 }));
+  it('fails a stream that stalls past timeoutMs instead of returning the partial text, and closes the connection', async () => {
+    const server = await serve(() => ({ text: 'one two three four five', stallAfterChunks: 2 }));
+    const time = manualClock();
     const deltas: string[] = [];
-    const error = await failureOf(backendFor(server, { timeoutMs: 450, maxRetries: 0 }).complete(ask(), { onTextDelta: (d) => deltas.push(d) }));
-    expect(error.message).toMatch(/timeoutMs/);
-    expect(deltas.length).toBeGreaterThan(0);
-    expect(deltas.join('')).not.toBe('one two three four five');
+    const onTextDelta = (delta: string) => {
+      deltas.push(delta);
+      if (deltas.length === 2) time.expireAttempt();
+    };
+    const error = await failureOf(backendFor(server, { timeoutMs: 30_000, maxRetries: 0, clock: time.clock }).complete(ask(), { onTextDelta }));
+    expect(error.message).toMatch(/no answer within timeoutMs \(30000 ms\)/);
+    expect(deltas).toEqual(['one ', 'two ']);
+    await server.whenAbandoned(0);
   });
 
   it('reports a malformed stream event with the body it read, without retrying', async () => {
@@ -205,9 +238,17 @@ describe('retries and errors', () => {
   });
 
   it('retries a connection reset mid-stream and returns the retry’s whole answer', async () => {
-    const server = await serve((_, index) => (index === 0 ? { text: 'partial answer that breaks', resetAfterChunks: 2 } : { text: 'the full answer' }));
+    let partialShown = () => {};
+    const resetWhen = new Promise<void>((resolve) => (partialShown = resolve));
+    const server = await serve((_, index) =>
+      index === 0 ? { text: 'partial answer that breaks', resetAfterChunks: 2, resetWhen } : { text: 'the full answer' },
+    );
     const deltas: string[] = [];
-    const response = await backendFor(server).complete(ask(), { onTextDelta: (d) => deltas.push(d) });
+    const onTextDelta = (delta: string) => {
+      deltas.push(delta);
+      if (deltas.length === 2) partialShown();
+    };
+    const response = await backendFor(server).complete(ask(), { onTextDelta });
     expect(response.text).toBe('the full answer');
     expect(server.requests).toHaveLength(2);
     // The broken attempt's text was shown as it came; the retry's follows it.
@@ -224,18 +265,24 @@ describe('retries and errors', () => {
 
   it('retries an error event inside a stream when its code is retryable', async () => {
     const server = await serve((_, index) =>
-      index === 0 ? { status: 200, rawBody: sse({ error: { message: 'Upstream overloaded', code: 502 } }), headers: { 'content-type': 'text/event-stream' } } : 'second try',
+      index === 0
+        ? { status: 200, rawBody: sse({ error: { message: 'Upstream overloaded', code: 502 } }), headers: { 'content-type': 'text/event-stream' } }
+        : 'second try',
     );
     const response = await backendFor(server).complete(ask(), {});
     expect(response.text).toBe('second try');
   });
 
-  it('stops at once when the caller aborts', async () => {
-    const server = await serve(() => ({ text: 'slow', delayMs: 2_000 }));
+  it('cancels a request in flight when the caller aborts, as AbortedError, and closes the connection', async () => {
+    // Longer than the test's own timeout: only the abort can end this call.
+    const server = await serve(() => ({ text: 'slow', delayMs: 60_000 }));
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 100);
-    await expect(backendFor(server).complete(ask(), { signal: controller.signal })).rejects.toBeInstanceOf(AbortedError);
+    const call = backendFor(server).complete(ask(), { signal: controller.signal });
+    await server.whenReceived(0);
+    controller.abort();
+    await expect(call).rejects.toBeInstanceOf(AbortedError);
     expect(server.requests).toHaveLength(1);
+    await server.whenAbandoned(0);
   });
 });
 
@@ -244,8 +291,10 @@ describe('which request fields are sent', () => {
   const capped = (model: string) => ask(model, { maxOutputTokens: 256 });
 
   it('knows the reasoning models by the last segment of their id', () => {
-    for (const model of ['o1', 'o1-mini', 'o3', 'o3-pro', 'o4-mini', 'gpt-5', 'gpt-5-mini', 'gpt-5.1', 'openai/o3', '@openai/gpt-5-nano']) expect(isReasoningModel(model), model).toBe(true);
-    for (const model of ['gpt-4o', 'gpt-4.1-mini', 'gpt-3.5-turbo', 'llama-3.3-70b-versatile', 'openai/gpt-oss-120b', 'deepseek-chat', 'omni-moderation', 'o']) expect(isReasoningModel(model), model).toBe(false);
+    for (const model of ['o1', 'o1-mini', 'o3', 'o3-pro', 'o4-mini', 'gpt-5', 'gpt-5-mini', 'gpt-5.1', 'openai/o3', '@openai/gpt-5-nano'])
+      expect(isReasoningModel(model), model).toBe(true);
+    for (const model of ['gpt-4o', 'gpt-4.1-mini', 'gpt-3.5-turbo', 'llama-3.3-70b-versatile', 'openai/gpt-oss-120b', 'deepseek-chat', 'omni-moderation', 'o'])
+      expect(isReasoningModel(model), model).toBe(false);
   });
 
   // The decision table: dialect × model → the fields that go out.
@@ -268,7 +317,9 @@ describe('which request fields are sent', () => {
   });
 
   it('lets tokenLimitParameter force the field', () => {
-    expect(chatCompletionParams(capped('my-o3-deployment'), { ...preset('azure-openai'), tokenLimitParameter: 'max_completion_tokens' })).toMatchObject({ max_completion_tokens: 256 });
+    expect(chatCompletionParams(capped('my-o3-deployment'), { ...preset('azure-openai'), tokenLimitParameter: 'max_completion_tokens' })).toMatchObject({
+      max_completion_tokens: 256,
+    });
     expect(chatCompletionParams(capped('gpt-5'), { ...preset('openai'), tokenLimitParameter: 'max_tokens' })).toMatchObject({ max_tokens: 256 });
   });
 
@@ -297,7 +348,9 @@ describe('which request fields are sent', () => {
   });
 
   it('refuses a reasoning effort for a provider that has none, when the backend is created', () => {
-    expect(() => createPresetBackend('deepseek', { apiKey: 'k', reasoningEffort: 'high' })).toThrow('deepseek: this provider takes no reasoning effort; remove reasoningEffort');
+    expect(() => createPresetBackend('deepseek', { apiKey: 'k', reasoningEffort: 'high' })).toThrow(
+      'deepseek: this provider takes no reasoning effort; remove reasoningEffort',
+    );
   });
 
   it('never sends a strict server a field it rejects, on the presets that know it is strict', async () => {
@@ -309,9 +362,20 @@ describe('which request fields are sent', () => {
     // Any dialect can be told: stream_options off, and reasoning effort withheld from a non-reasoning model.
     const custom = createPresetBackend('custom', { baseURL: server.baseURL, streamOptions: false, ...fastRetries });
     await expect(custom.complete(capped('mistral-small'), {})).resolves.toMatchObject({ text: 'ok' });
-    const openai = createOpenAICompatibleBackend({ baseURL: server.baseURL, apiKey: 'k', streamOptions: false, reasoningEffort: 'high', temperature: 0.5, ...fastRetries });
+    const openai = createOpenAICompatibleBackend({
+      baseURL: server.baseURL,
+      apiKey: 'k',
+      streamOptions: false,
+      reasoningEffort: 'high',
+      temperature: 0.5,
+      ...fastRetries,
+    });
     await expect(openai.complete(capped('gpt-4o'), {})).resolves.toMatchObject({ text: 'ok' });
-    for (const body of server.requests) expect(Object.keys(body).every((key) => STRICT_ALLOWED_FIELDS.includes(key)), JSON.stringify(body)).toBe(true);
+    for (const body of server.requests)
+      expect(
+        Object.keys(body).every((key) => STRICT_ALLOWED_FIELDS.includes(key)),
+        JSON.stringify(body),
+      ).toBe(true);
   });
 
   it("surfaces a strict server's rejection at once, naming the field", async () => {

@@ -15,7 +15,15 @@ import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParams
 import { z } from 'zod';
 import { RlmError } from '../errors.js';
 import { ModelCallError, type CompleteOptions, type CompletionRequest, type CompletionResponse, type ModelBackend, type TokenUsage } from './model-backend.js';
-import { ResilientCaller, isConnectionError, isRetryableStatus, parseRetryAfter, type AttemptFailure, type ResilienceOptions } from './resilience.js';
+import {
+  ResilientCaller,
+  isConnectionError,
+  isRetryableStatus,
+  parseRetryAfter,
+  type AttemptFailure,
+  type ResilienceOptions,
+  type ResilienceSeams,
+} from './resilience.js';
 
 /** Which field carries the output-token cap. `auto`: `max_completion_tokens` for reasoning models, else `max_tokens`. */
 export type TokenLimitParameter = 'max_tokens' | 'max_completion_tokens' | 'auto';
@@ -63,7 +71,7 @@ export interface GenerationSettings {
   defaultMaxOutputTokens?: number;
 }
 
-export interface OpenAICompatibleOptions extends ResilienceOptions, GenerationSettings, Partial<ChatDialect> {
+export interface OpenAICompatibleOptions extends ResilienceOptions, ResilienceSeams, GenerationSettings, Partial<ChatDialect> {
   /** Used in errors and usage reports; default `openai`. */
   name?: string;
   /** The API's base URL, ending before `/chat/completions`; default `https://api.openai.com/v1`. */
@@ -91,7 +99,7 @@ export function createOpenAICompatibleBackend(options: OpenAICompatibleOptions =
   const name = options.name ?? 'openai';
   const apiKeyEnv = options.apiKeyEnv ?? 'OPENAI_API_KEY';
   const apiKey = resolveApiKey(name, { apiKey: options.apiKey, apiKeyEnv, requiresApiKey: options.requiresApiKey ?? true, env: options.env ?? process.env });
-  const resilience = new ResilientCaller(name, resilienceOptionsOf(options));
+  const resilience = new ResilientCaller(name, resilienceOptionsOf(options), options.clock);
   const dialect = dialectOf(options, OPENAI_DIALECT);
   const client = new OpenAI({
     ...sdkClientOptions(resilience.options.timeoutMs, options.defaultHeaders),
@@ -109,7 +117,10 @@ export function createOpenAICompatibleBackend(options: OpenAICompatibleOptions =
  *
  * @throws {RlmError} a key is required and there is none: `<name>: no API key; set <apiKeyEnv>`.
  */
-export function resolveApiKey(name: string, source: { apiKey?: string | undefined; apiKeyEnv?: string | undefined; requiresApiKey: boolean; env: NodeJS.ProcessEnv }): string | undefined {
+export function resolveApiKey(
+  name: string,
+  source: { apiKey?: string | undefined; apiKeyEnv?: string | undefined; requiresApiKey: boolean; env: NodeJS.ProcessEnv },
+): string | undefined {
   const apiKey = source.apiKey || (source.apiKeyEnv ? source.env[source.apiKeyEnv] : undefined) || undefined;
   if (!apiKey && source.requiresApiKey) {
     throw new RlmError(source.apiKeyEnv ? `${name}: no API key; set ${source.apiKeyEnv}` : `${name}: no API key; pass apiKey`);
@@ -175,7 +186,10 @@ export function chatCompletionParams(request: CompletionRequest, dialect: ChatDi
   const reasoningModel = isReasoningModel(request.model);
   const params: Record<string, unknown> = {
     model: request.model,
-    messages: [...(request.system ? [{ role: 'system', content: request.system }] : []), ...request.messages.map((m) => ({ role: m.role, content: m.content }))],
+    messages: [
+      ...(request.system ? [{ role: 'system', content: request.system }] : []),
+      ...request.messages.map((m) => ({ role: m.role, content: m.content })),
+    ],
   };
   if (dialect.stream) {
     params.stream = true;
@@ -365,7 +379,12 @@ export class ChatCompletionsBackend implements ModelBackend {
     );
   }
 
-  async #streamed(params: Record<string, unknown>, model: string, signal: AbortSignal, onTextDelta: ((text: string) => void) | undefined): Promise<CompletionResponse> {
+  async #streamed(
+    params: Record<string, unknown>,
+    model: string,
+    signal: AbortSignal,
+    onTextDelta: ((text: string) => void) | undefined,
+  ): Promise<CompletionResponse> {
     // The dialect decided which fields go out; the SDK's types know only OpenAI's own set.
     const stream = await this.client.chat.completions.create(params as unknown as ChatCompletionCreateParamsStreaming, { signal });
     let text = '';
@@ -375,7 +394,8 @@ export class ChatCompletionsBackend implements ModelBackend {
     let events = 0;
     for await (const raw of stream) {
       const chunk = ChatCompletionChunk.safeParse(raw);
-      if (!chunk.success) throw new MalformedResponse(`a stream event does not fit the Chat Completions protocol: ${summarizeZodError(chunk.error)}`, chunk.error);
+      if (!chunk.success)
+        throw new MalformedResponse(`a stream event does not fit the Chat Completions protocol: ${summarizeZodError(chunk.error)}`, chunk.error);
       events += 1;
       answeredBy ||= chunk.data.model || undefined;
       usage = chunk.data.usage ?? chunk.data.x_groq?.usage ?? usage;
@@ -397,7 +417,12 @@ export class ChatCompletionsBackend implements ModelBackend {
     return assemble(text, answeredBy ?? model, usage, stopReason);
   }
 
-  async #whole(params: Record<string, unknown>, model: string, signal: AbortSignal, onTextDelta: ((text: string) => void) | undefined): Promise<CompletionResponse> {
+  async #whole(
+    params: Record<string, unknown>,
+    model: string,
+    signal: AbortSignal,
+    onTextDelta: ((text: string) => void) | undefined,
+  ): Promise<CompletionResponse> {
     const raw: unknown = await this.client.chat.completions.create(params as unknown as ChatCompletionCreateParamsNonStreaming, { signal });
     const body = ChatCompletionBody.safeParse(raw);
     if (!body.success) throw new MalformedResponse(`the response is not a chat completion: ${summarizeZodError(body.error)}`, body.error);
@@ -411,7 +436,13 @@ export class ChatCompletionsBackend implements ModelBackend {
     const checked = AssembledResponse.safeParse(response);
     if (!checked.success) {
       throw new ClassifiedFailure({
-        error: new ModelCallError(`${this.name} ${model}: malformed response: ${summarizeZodError(checked.error)}`, this.name, model, { isRetryable: false, responseBody: recorder.text }, { cause: checked.error }),
+        error: new ModelCallError(
+          `${this.name} ${model}: malformed response: ${summarizeZodError(checked.error)}`,
+          this.name,
+          model,
+          { isRetryable: false, responseBody: recorder.text },
+          { cause: checked.error },
+        ),
         retryable: false,
       });
     }
@@ -441,7 +472,13 @@ export class ChatCompletionsBackend implements ModelBackend {
     }
     if (isConnectionError(error)) {
       return {
-        error: new ModelCallError(`${prefix}: the connection to ${this.client.baseURL} failed: ${describeConnectionError(error)}`, this.name, model, { isRetryable: true, ...body }, { cause: error }),
+        error: new ModelCallError(
+          `${prefix}: the connection to ${this.client.baseURL} failed: ${describeConnectionError(error)}`,
+          this.name,
+          model,
+          { isRetryable: true, ...body },
+          { cause: error },
+        ),
         retryable: true,
       };
     }
@@ -450,7 +487,13 @@ export class ChatCompletionsBackend implements ModelBackend {
       const code = (error.error as { code?: unknown } | undefined)?.code;
       const retryable = typeof code === 'number' ? isRetryableStatus(code) : /overload|rate.?limit|timeout|unavailable|server.?error/i.test(error.message);
       return {
-        error: new ModelCallError(`${prefix}: the stream reported an error: ${providerMessage(error, undefined)}`, this.name, model, { isRetryable: retryable, ...body }, { cause: error }),
+        error: new ModelCallError(
+          `${prefix}: the stream reported an error: ${providerMessage(error, undefined)}`,
+          this.name,
+          model,
+          { isRetryable: retryable, ...body },
+          { cause: error },
+        ),
         retryable,
       };
     }
@@ -518,4 +561,3 @@ function describeConnectionError(error: unknown): string {
   }
   return parts.join(': ');
 }
-

@@ -7,7 +7,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidOptionError, RlmError } from '../errors.js';
 import { startFakeOpenAIServer, type FakeOpenAIServer, type ReplyScript } from '../testing/fake-openai-server.js';
 import { createOpenAICompatibleBackend } from './openai-compatible-backend.js';
-import { DEFAULT_AZURE_API_VERSION, OPENAI_COMPATIBLE_PRESETS, PRESET_NAMES, createPresetBackend, ollamaHost, resolvePreset, type PresetName } from './openai-presets.js';
+import {
+  DEFAULT_AZURE_API_VERSION,
+  OPENAI_COMPATIBLE_PRESETS,
+  PRESET_NAMES,
+  createPresetBackend,
+  ollamaHost,
+  resolvePreset,
+  type PresetName,
+} from './openai-presets.js';
 
 const servers: FakeOpenAIServer[] = [];
 afterEach(async () => {
@@ -34,13 +42,32 @@ const EXPECTED: Record<Exclude<PresetName, 'vllm' | 'custom' | 'azure-openai'>, 
   groq: { baseURL: 'https://api.groq.com/openai/v1', apiKeyEnv: 'GROQ_API_KEY', defaultModel: 'llama-3.3-70b-versatile' },
   deepseek: { baseURL: 'https://api.deepseek.com/v1', apiKeyEnv: 'DEEPSEEK_API_KEY', defaultModel: 'deepseek-chat' },
   together: { baseURL: 'https://api.together.xyz/v1', apiKeyEnv: 'TOGETHER_API_KEY', defaultModel: 'meta-llama/Llama-3.3-70B-Instruct-Turbo' },
-  fireworks: { baseURL: 'https://api.fireworks.ai/inference/v1', apiKeyEnv: 'FIREWORKS_API_KEY', defaultModel: 'accounts/fireworks/models/llama-v3p3-70b-instruct' },
+  fireworks: {
+    baseURL: 'https://api.fireworks.ai/inference/v1',
+    apiKeyEnv: 'FIREWORKS_API_KEY',
+    defaultModel: 'accounts/fireworks/models/llama-v3p3-70b-instruct',
+  },
 };
 
 describe('preset table', () => {
   it('has every provider the issue names', () => {
     expect([...PRESET_NAMES].sort()).toEqual(
-      ['openai', 'openrouter', 'huggingface', 'ollama', 'vllm', 'gemini', 'azure-openai', 'vercel', 'portkey', 'groq', 'deepseek', 'together', 'fireworks', 'custom'].sort(),
+      [
+        'openai',
+        'openrouter',
+        'huggingface',
+        'ollama',
+        'vllm',
+        'gemini',
+        'azure-openai',
+        'vercel',
+        'portkey',
+        'groq',
+        'deepseek',
+        'together',
+        'fireworks',
+        'custom',
+      ].sort(),
     );
   });
 
@@ -64,7 +91,10 @@ describe('preset table', () => {
 
   it('takes an apiKey option over the variable, and apiKeyEnv to read another variable', () => {
     expect(resolvePreset('openai', { apiKey: 'given', env: { OPENAI_API_KEY: 'env' } }).apiKey).toBe('given');
-    expect(resolvePreset('openai', { apiKeyEnv: 'WORK_OPENAI_KEY', env: { WORK_OPENAI_KEY: 'work' } })).toMatchObject({ apiKey: 'work', apiKeyEnv: 'WORK_OPENAI_KEY' });
+    expect(resolvePreset('openai', { apiKeyEnv: 'WORK_OPENAI_KEY', env: { WORK_OPENAI_KEY: 'work' } })).toMatchObject({
+      apiKey: 'work',
+      apiKeyEnv: 'WORK_OPENAI_KEY',
+    });
   });
 
   it('lets baseURL override any preset URL', () => {
@@ -120,7 +150,9 @@ describe('missing keys', () => {
 describe('vllm and custom', () => {
   it.each(['vllm', 'custom'] as const)('%s without a base URL names --base-url and baseURL', (name) => {
     expect(() => createPresetBackend(name, { env: {} })).toThrow(InvalidOptionError);
-    expect(() => createPresetBackend(name, { env: {} })).toThrow(`baseURL: the ${name} preset needs the server's URL; pass --base-url (CLI) or baseURL (library), e.g. http://127.0.0.1:8000/v1`);
+    expect(() => createPresetBackend(name, { env: {} })).toThrow(
+      `baseURL: the ${name} preset needs the server's URL; pass --base-url (CLI) or baseURL (library), e.g. http://127.0.0.1:8000/v1`,
+    );
   });
 });
 
@@ -170,8 +202,15 @@ describe('azure-openai', () => {
   });
 
   it('reads the API version from AZURE_OPENAI_API_VERSION and the default model from the deployment', () => {
-    const resolved = resolvePreset('azure-openai', { env: { AZURE_OPENAI_ENDPOINT: 'https://r.openai.azure.com', AZURE_OPENAI_API_KEY: 'k', AZURE_OPENAI_API_VERSION: '2024-12-01-preview' }, azure: { deployment: 'd1' } });
-    expect(resolved).toMatchObject({ baseURL: 'https://r.openai.azure.com/openai', defaultModel: 'd1', azure: { apiVersion: '2024-12-01-preview', deployment: 'd1' } });
+    const resolved = resolvePreset('azure-openai', {
+      env: { AZURE_OPENAI_ENDPOINT: 'https://r.openai.azure.com', AZURE_OPENAI_API_KEY: 'k', AZURE_OPENAI_API_VERSION: '2024-12-01-preview' },
+      azure: { deployment: 'd1' },
+    });
+    expect(resolved).toMatchObject({
+      baseURL: 'https://r.openai.azure.com/openai',
+      defaultModel: 'd1',
+      azure: { apiVersion: '2024-12-01-preview', deployment: 'd1' },
+    });
   });
 
   it('without an endpoint, names AZURE_OPENAI_ENDPOINT', () => {
@@ -200,7 +239,10 @@ describe('portkey', () => {
 describe('options', () => {
   it('sends defaultHeaders with every request, over the preset’s own', async () => {
     const server = await serve();
-    await createPresetBackend('openrouter', { baseURL: server.baseURL, apiKey: 'k', defaultHeaders: { 'X-Title': 'my-app' } }).complete(ask('openai/gpt-5-mini'), {});
+    await createPresetBackend('openrouter', { baseURL: server.baseURL, apiKey: 'k', defaultHeaders: { 'X-Title': 'my-app' } }).complete(
+      ask('openai/gpt-5-mini'),
+      {},
+    );
     expect(server.received[0]?.headers['x-title']).toBe('my-app');
   });
 

@@ -42,7 +42,7 @@ import {
   type ChatDialect,
   type GenerationSettings,
 } from './openai-compatible-backend.js';
-import { ResilientCaller, type ResilienceOptions } from './resilience.js';
+import { ResilientCaller, type ResilienceOptions, type ResilienceSeams } from './resilience.js';
 
 export interface OpenAICompatiblePreset {
   /** The API's base URL; absent where the caller gives it (`vllm`, `custom`) or it is derived (`ollama`, `azure-openai`). */
@@ -57,7 +57,12 @@ export interface OpenAICompatiblePreset {
 }
 
 /** Chat Completions servers that take the classic `max_tokens` and a top-level `reasoning_effort`. */
-const COMPATIBLE: Readonly<ChatDialect> = { tokenLimitParameter: 'max_tokens', reasoningEffortParameter: 'reasoning_effort', streamOptions: true, stream: true };
+const COMPATIBLE: Readonly<ChatDialect> = {
+  tokenLimitParameter: 'max_tokens',
+  reasoningEffortParameter: 'reasoning_effort',
+  streamOptions: true,
+  stream: true,
+};
 
 /** The API version used for Azure when none is configured: the GA version that streams usage and serves reasoning models. */
 export const DEFAULT_AZURE_API_VERSION = '2024-10-21';
@@ -65,24 +70,78 @@ export const DEFAULT_AZURE_API_VERSION = '2024-10-21';
 const PRESETS = {
   // Every chat model takes max_completion_tokens; reasoning models reject max_tokens, temperature and
   // (outside reasoning models) reasoning_effort.
-  openai: { baseURL: 'https://api.openai.com/v1', apiKeyEnv: 'OPENAI_API_KEY', requiresApiKey: true, defaultModel: 'gpt-5-mini', dialect: { ...OPENAI_DIALECT, tokenLimitParameter: 'max_completion_tokens' } },
+  openai: {
+    baseURL: 'https://api.openai.com/v1',
+    apiKeyEnv: 'OPENAI_API_KEY',
+    requiresApiKey: true,
+    defaultModel: 'gpt-5-mini',
+    dialect: { ...OPENAI_DIALECT, tokenLimitParameter: 'max_completion_tokens' },
+  },
   // OpenRouter normalises max_tokens and `reasoning: { effort }` for every upstream and reports `usage.cost`.
-  openrouter: { baseURL: 'https://openrouter.ai/api/v1', apiKeyEnv: 'OPENROUTER_API_KEY', requiresApiKey: true, defaultModel: 'openai/gpt-5-mini', dialect: { ...COMPATIBLE, reasoningEffortParameter: 'reasoning-object' } },
-  huggingface: { baseURL: 'https://router.huggingface.co/v1', apiKeyEnv: 'HF_TOKEN', requiresApiKey: true, defaultModel: 'openai/gpt-oss-120b', dialect: COMPATIBLE },
+  openrouter: {
+    baseURL: 'https://openrouter.ai/api/v1',
+    apiKeyEnv: 'OPENROUTER_API_KEY',
+    requiresApiKey: true,
+    defaultModel: 'openai/gpt-5-mini',
+    dialect: { ...COMPATIBLE, reasoningEffortParameter: 'reasoning-object' },
+  },
+  huggingface: {
+    baseURL: 'https://router.huggingface.co/v1',
+    apiKeyEnv: 'HF_TOKEN',
+    requiresApiKey: true,
+    defaultModel: 'openai/gpt-oss-120b',
+    dialect: COMPATIBLE,
+  },
   ollama: { apiKeyEnv: 'OLLAMA_API_KEY', requiresApiKey: false, defaultModel: 'llama3.2', dialect: COMPATIBLE },
   vllm: { apiKeyEnv: 'VLLM_API_KEY', requiresApiKey: false, dialect: COMPATIBLE },
-  gemini: { baseURL: 'https://generativelanguage.googleapis.com/v1beta/openai/', apiKeyEnv: 'GEMINI_API_KEY', requiresApiKey: true, defaultModel: 'gemini-2.5-flash', dialect: COMPATIBLE },
+  gemini: {
+    baseURL: 'https://generativelanguage.googleapis.com/v1beta/openai/',
+    apiKeyEnv: 'GEMINI_API_KEY',
+    requiresApiKey: true,
+    defaultModel: 'gemini-2.5-flash',
+    dialect: COMPATIBLE,
+  },
   // A deployment name need not reveal its model: force tokenLimitParameter for a reasoning model behind an opaque name.
   'azure-openai': { apiKeyEnv: 'AZURE_OPENAI_API_KEY', requiresApiKey: true, dialect: OPENAI_DIALECT },
-  vercel: { baseURL: 'https://ai-gateway.vercel.sh/v1', apiKeyEnv: 'AI_GATEWAY_API_KEY', requiresApiKey: true, defaultModel: 'openai/gpt-5-mini', dialect: { ...COMPATIBLE, reasoningEffortParameter: 'reasoning-object' } },
+  vercel: {
+    baseURL: 'https://ai-gateway.vercel.sh/v1',
+    apiKeyEnv: 'AI_GATEWAY_API_KEY',
+    requiresApiKey: true,
+    defaultModel: 'openai/gpt-5-mini',
+    dialect: { ...COMPATIBLE, reasoningEffortParameter: 'reasoning-object' },
+  },
   portkey: { baseURL: 'https://api.portkey.ai/v1', apiKeyEnv: 'PORTKEY_API_KEY', requiresApiKey: true, dialect: OPENAI_DIALECT },
   // Groq answers 400 to fields it does not know, stream_options among them; it reports streamed usage in x_groq.usage.
-  groq: { baseURL: 'https://api.groq.com/openai/v1', apiKeyEnv: 'GROQ_API_KEY', requiresApiKey: true, defaultModel: 'llama-3.3-70b-versatile', dialect: { ...COMPATIBLE, tokenLimitParameter: 'max_completion_tokens', streamOptions: false } },
+  groq: {
+    baseURL: 'https://api.groq.com/openai/v1',
+    apiKeyEnv: 'GROQ_API_KEY',
+    requiresApiKey: true,
+    defaultModel: 'llama-3.3-70b-versatile',
+    dialect: { ...COMPATIBLE, tokenLimitParameter: 'max_completion_tokens', streamOptions: false },
+  },
   // DeepSeek has no reasoning-effort setting (deepseek-reasoner always reasons) and reports cache hits as prompt_cache_hit_tokens.
-  deepseek: { baseURL: 'https://api.deepseek.com/v1', apiKeyEnv: 'DEEPSEEK_API_KEY', requiresApiKey: true, defaultModel: 'deepseek-chat', dialect: { ...COMPATIBLE, reasoningEffortParameter: 'unsupported' } },
-  together: { baseURL: 'https://api.together.xyz/v1', apiKeyEnv: 'TOGETHER_API_KEY', requiresApiKey: true, defaultModel: 'meta-llama/Llama-3.3-70B-Instruct-Turbo', dialect: COMPATIBLE },
+  deepseek: {
+    baseURL: 'https://api.deepseek.com/v1',
+    apiKeyEnv: 'DEEPSEEK_API_KEY',
+    requiresApiKey: true,
+    defaultModel: 'deepseek-chat',
+    dialect: { ...COMPATIBLE, reasoningEffortParameter: 'unsupported' },
+  },
+  together: {
+    baseURL: 'https://api.together.xyz/v1',
+    apiKeyEnv: 'TOGETHER_API_KEY',
+    requiresApiKey: true,
+    defaultModel: 'meta-llama/Llama-3.3-70B-Instruct-Turbo',
+    dialect: COMPATIBLE,
+  },
   // Fireworks has rejected stream_options ("Extra inputs are not permitted") and sends usage in its last chunk unasked.
-  fireworks: { baseURL: 'https://api.fireworks.ai/inference/v1', apiKeyEnv: 'FIREWORKS_API_KEY', requiresApiKey: true, defaultModel: 'accounts/fireworks/models/llama-v3p3-70b-instruct', dialect: { ...COMPATIBLE, streamOptions: false } },
+  fireworks: {
+    baseURL: 'https://api.fireworks.ai/inference/v1',
+    apiKeyEnv: 'FIREWORKS_API_KEY',
+    requiresApiKey: true,
+    defaultModel: 'accounts/fireworks/models/llama-v3p3-70b-instruct',
+    dialect: { ...COMPATIBLE, streamOptions: false },
+  },
   // Any server: no key variable is read unless named, so no key meant for one provider is sent to another.
   custom: { requiresApiKey: false, dialect: { ...COMPATIBLE, tokenLimitParameter: 'auto' } },
 } as const satisfies Record<string, OpenAICompatiblePreset>;
@@ -98,7 +157,7 @@ export function isPresetName(value: string): value is PresetName {
   return Object.hasOwn(OPENAI_COMPATIBLE_PRESETS, value);
 }
 
-export interface PresetBackendOptions extends ResilienceOptions, GenerationSettings, Partial<ChatDialect> {
+export interface PresetBackendOptions extends ResilienceOptions, ResilienceSeams, GenerationSettings, Partial<ChatDialect> {
   /** Used in errors and usage reports; default the preset's name. */
   name?: string;
   /** Overrides the preset's base URL; required for `vllm` and `custom`. */
@@ -194,7 +253,7 @@ export function resolvePreset(preset: PresetName, options: PresetBackendOptions 
  */
 export function createPresetBackend(preset: PresetName, options: PresetBackendOptions = {}): ModelBackend {
   const resolved = resolvePreset(preset, options);
-  const resilience = new ResilientCaller(resolved.name, resilienceOptionsOf(options));
+  const resilience = new ResilientCaller(resolved.name, resilienceOptionsOf(options), options.clock);
   const shared = sdkClientOptions(resilience.options.timeoutMs, resolved.defaultHeaders);
   let client: OpenAI;
   if (resolved.azure) {
@@ -231,12 +290,18 @@ function defaultBaseURL(preset: PresetName, definition: OpenAICompatiblePreset, 
     case 'azure-openai': {
       const endpoint = options.azure?.endpoint ?? env.AZURE_OPENAI_ENDPOINT;
       if (!endpoint) {
-        throw new InvalidOptionError('azure.endpoint', 'azure-openai needs the resource endpoint; set AZURE_OPENAI_ENDPOINT (e.g. https://my-resource.openai.azure.com) or pass azure.endpoint');
+        throw new InvalidOptionError(
+          'azure.endpoint',
+          'azure-openai needs the resource endpoint; set AZURE_OPENAI_ENDPOINT (e.g. https://my-resource.openai.azure.com) or pass azure.endpoint',
+        );
       }
       return `${endpoint.replace(/\/+$/, '')}/openai`;
     }
     default:
-      throw new InvalidOptionError('baseURL', `the ${preset} preset needs the server's URL; pass --base-url (CLI) or baseURL (library), e.g. http://127.0.0.1:8000/v1`);
+      throw new InvalidOptionError(
+        'baseURL',
+        `the ${preset} preset needs the server's URL; pass --base-url (CLI) or baseURL (library), e.g. http://127.0.0.1:8000/v1`,
+      );
   }
 }
 

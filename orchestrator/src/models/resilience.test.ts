@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AbortedError } from '../errors.js';
 import { ModelCallError } from './model-backend.js';
 import { ResilientCaller, isConnectionError, isRetryableStatus, parseRetryAfter, type AttemptFailure, type ResilienceClock } from './resilience.js';
@@ -95,7 +95,7 @@ describe('ResilientCaller', () => {
     const caller = new ResilientCaller('test', { timeoutMs: 30, maxRetries: 1 }, fakeClock());
     let calls = 0;
     const slow = (signal: AbortSignal) =>
-      new Promise<string>((resolve, reject) => {
+      new Promise<string>((_resolve, reject) => {
         calls += 1;
         signal.addEventListener('abort', () => reject(signal.reason), { once: true });
       });
@@ -122,17 +122,75 @@ describe('ResilientCaller', () => {
     expect(caller.options).not.toHaveProperty('apiKey');
   });
 
-  it('keeps at most maxConcurrency calls in flight', async () => {
+  it('keeps at most maxConcurrency calls in flight and starts a waiting one each time one finishes', async () => {
     const caller = new ResilientCaller('test', { maxConcurrency: 2 }, fakeClock());
     let peak = 0;
-    const attempt = async () => {
+    // Each attempt runs until the test finishes it.
+    const finish: Array<() => void> = [];
+    const attempt = () => {
       peak = Math.max(peak, caller.active);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      return 'ok';
+      return new Promise<string>((resolve) => finish.push(() => resolve('ok')));
     };
-    await Promise.all(Array.from({ length: 7 }, () => caller.call('m', attempt, classify)));
+    const all = Promise.all(Array.from({ length: 7 }, () => caller.call('m', attempt, classify)));
+    for (let finished = 0; finished < 7; finished++) {
+      await vi.waitFor(() => expect(finish).toHaveLength(Math.min(7, finished + 2)), { timeout: 10_000, interval: 1 });
+      expect(caller.active).toBe(Math.min(2, 7 - finished));
+      finish[finished]!();
+    }
+    await expect(all).resolves.toHaveLength(7);
     expect(peak).toBe(2);
     expect(caller.active).toBe(0);
+  });
+
+  it("ends an attempt with the clock's timeout signal when the clock has one", async () => {
+    const timeouts: Array<{ ms: number; controller: AbortController }> = [];
+    const clock: ResilienceClock = {
+      ...fakeClock(),
+      timeout: (ms) => {
+        const controller = new AbortController();
+        timeouts.push({ ms, controller });
+        return controller.signal;
+      },
+    };
+    const caller = new ResilientCaller('test', { timeoutMs: 123_000, maxRetries: 0 }, clock);
+    const pending = caller.call(
+      'm',
+      (signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true })),
+      classify,
+    );
+    await vi.waitFor(() => expect(timeouts).toHaveLength(1), { timeout: 10_000, interval: 1 });
+    expect(timeouts[0]?.ms).toBe(123_000);
+    timeouts[0]?.controller.abort(new DOMException('timed out', 'TimeoutError'));
+    await expect(pending).rejects.toThrow(/no answer within timeoutMs \(123000 ms\)/);
+  });
+});
+
+describe('ResilientCaller on the real clock', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('waits out each backoff on timers before the next attempt, and stops waiting when the caller aborts', async () => {
+    vi.useFakeTimers();
+    // Full jitter: the first backoff is between 500 and 1000 ms, the second between 1000 and 2000.
+    const caller = new ResilientCaller('test', { initialDelayMs: 1_000 });
+    const { attempt, calls } = failing(new HttpFailure(500), new HttpFailure(500));
+    const controller = new AbortController();
+    const pending = caller.call('m', attempt, classify, controller.signal);
+    const settled = pending.then(
+      () => 'resolved',
+      (error: unknown) => error,
+    );
+
+    await vi.advanceTimersByTimeAsync(499);
+    expect(calls()).toBe(1);
+    await vi.advanceTimersByTimeAsync(501);
+    expect(calls()).toBe(2);
+
+    // In the second backoff now: an abort ends the wait without any timer firing.
+    controller.abort();
+    expect(await settled).toBeInstanceOf(AbortedError);
+    expect(calls()).toBe(2);
   });
 });
 

@@ -42,8 +42,18 @@ export interface AttemptFailure {
 
 /** Test seams: time and randomness. */
 export interface ResilienceClock {
+  /** Waits `ms` between attempts; rejects with the signal's reason when it fires. */
   sleep(ms: number, signal: AbortSignal): Promise<void>;
+  /** A number in [0, 1), for the jitter. */
   random(): number;
+  /** The signal that ends one attempt after `ms`; default `AbortSignal.timeout(ms)`. */
+  timeout?(ms: number): AbortSignal;
+}
+
+/** The options of a backend that replace real time, for tests; a backend passes them to its {@link ResilientCaller}. */
+export interface ResilienceSeams {
+  /** How retries wait, draw their jitter and time out an attempt; default real timers and `Math.random`. */
+  clock?: ResilienceClock;
 }
 
 const realClock: ResilienceClock = {
@@ -94,18 +104,13 @@ export class ResilientCaller {
    * @throws {ModelCallError} the last failure, its message saying how many attempts were made.
    * @throws {AbortedError} the caller's signal fired.
    */
-  async call<T>(
-    model: string,
-    attempt: (signal: AbortSignal) => Promise<T>,
-    classify: (error: unknown) => AttemptFailure,
-    signal?: AbortSignal,
-  ): Promise<T> {
+  async call<T>(model: string, attempt: (signal: AbortSignal) => Promise<T>, classify: (error: unknown) => AttemptFailure, signal?: AbortSignal): Promise<T> {
     const callerSignal = signal ?? new AbortController().signal;
     await this.#acquire(callerSignal);
     try {
       for (let attemptIndex = 0; ; attemptIndex++) {
         if (callerSignal.aborted) throw aborted(this.#backend, model, callerSignal);
-        const timeout = AbortSignal.timeout(this.options.timeoutMs);
+        const timeout = this.#clock.timeout?.(this.options.timeoutMs) ?? AbortSignal.timeout(this.options.timeoutMs);
         let failure: AttemptFailure;
         try {
           return await attempt(AbortSignal.any([callerSignal, timeout]));
@@ -190,7 +195,16 @@ export function isRetryableStatus(status: number): boolean {
 }
 
 /** Node error codes of a dropped or refused connection, worth retrying. */
-const RETRYABLE_NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
+const RETRYABLE_NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 
 /** True when `error` (or its cause chain) is a dropped connection. */
 export function isConnectionError(error: unknown): boolean {
@@ -209,7 +223,10 @@ export function isConnectionError(error: unknown): boolean {
  * Milliseconds to wait from `retry-after-ms` or `retry-after` (seconds or an HTTP date), or
  * undefined when neither is usable.
  */
-export function parseRetryAfter(headers: { get(name: string): string | null } | Record<string, string | string[] | undefined> | undefined, now = Date.now()): number | undefined {
+export function parseRetryAfter(
+  headers: { get(name: string): string | null } | Record<string, string | string[] | undefined> | undefined,
+  now = Date.now(),
+): number | undefined {
   if (!headers) return undefined;
   const read = (name: string): string | undefined => {
     if (typeof (headers as { get?: unknown }).get === 'function') return (headers as { get(name: string): string | null }).get(name) ?? undefined;
@@ -228,7 +245,13 @@ export function parseRetryAfter(headers: { get(name: string): string | null } | 
 
 function withAttempts(error: ModelCallError, attempts: number): ModelCallError {
   if (attempts <= 1) return error;
-  return new ModelCallError(`${error.message} (after ${attempts} attempts)`, error.backend, error.model, { ...error.details, attempts }, { cause: error.cause ?? error });
+  return new ModelCallError(
+    `${error.message} (after ${attempts} attempts)`,
+    error.backend,
+    error.model,
+    { ...error.details, attempts },
+    { cause: error.cause ?? error },
+  );
 }
 
 function aborted(backend: string, model: string, signal: AbortSignal, cause?: unknown): AbortedError {

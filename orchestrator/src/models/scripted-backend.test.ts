@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type ChatMessage, ModelCallError } from './model-backend.js';
 import { ScriptedBackend } from './scripted-backend.js';
 
@@ -9,6 +9,10 @@ const ask = (content: string, system?: string) => ({
 });
 
 describe('ScriptedBackend', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('answers from a list in order, estimating usage at four characters per token', async () => {
     const backend = new ScriptedBackend(['first answer', 'second']);
     const first = await backend.complete(ask('12345678', 'sys!'), {});
@@ -56,12 +60,19 @@ describe('ScriptedBackend', () => {
     expect((error as Error).message).toBe('scripted: the script has 1 response and call #2 asked for another (model test-model); add responses to the script');
   });
 
-  it('waits its latency and stops waiting when the signal fires', async () => {
+  it('holds each answer back until latencyMs has passed', async () => {
+    vi.useFakeTimers();
     const slow = new ScriptedBackend(['late'], { latencyMs: 50 });
-    const started = performance.now();
-    expect((await slow.complete(ask('q'), {})).text).toBe('late');
-    expect(performance.now() - started).toBeGreaterThanOrEqual(45);
+    let answer: string | undefined;
+    const pending = slow.complete(ask('q'), {}).then((response) => (answer = response.text));
+    await vi.advanceTimersByTimeAsync(49);
+    expect(answer).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(answer).toBe('late');
+    await pending;
+  });
 
+  it('stops waiting out its latency when the signal fires, with a cancellation error', async () => {
     const never = new ScriptedBackend(['never'], { latencyMs: 60_000, name: 'fake' });
     const controller = new AbortController();
     const pending = never.complete(ask('q'), { signal: controller.signal });

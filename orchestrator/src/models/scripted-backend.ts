@@ -2,14 +2,7 @@
  * A model that answers from a script: for tests and demos, with no provider and no network. It
  * records every request so a test can assert on what was sent.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  type CompletionRequest,
-  type CompletionResponse,
-  type ModelBackend,
-  ModelCallError,
-  type TokenUsage,
-} from './model-backend.js';
+import { type CompletionRequest, type CompletionResponse, type ModelBackend, ModelCallError, type TokenUsage } from './model-backend.js';
 
 /** One scripted answer: its text, a full response (usage and all), or an error to throw. */
 export type ScriptedReply = string | CompletionResponse | Error;
@@ -88,11 +81,8 @@ export class ScriptedBackend implements ModelBackend {
     const { signal } = options;
     this.#throwIfAborted(request, signal);
     if (this.#latencyMs > 0) {
-      try {
-        await sleep(this.#latencyMs, undefined, signal ? { signal } : {});
-      } catch {
-        this.#throwIfAborted(request, signal);
-      }
+      await wait(this.#latencyMs, signal);
+      this.#throwIfAborted(request, signal);
     }
     const reply = await this.#script(recorded, index);
     this.#throwIfAborted(request, signal);
@@ -103,8 +93,31 @@ export class ScriptedBackend implements ModelBackend {
 
   #throwIfAborted(request: CompletionRequest, signal: AbortSignal | undefined): void {
     if (!signal?.aborted) return;
-    throw new ModelCallError(`${this.name}: the call to ${request.model} was cancelled`, this.name, request.model, { isRetryable: false }, { cause: signal.reason });
+    throw new ModelCallError(
+      `${this.name}: the call to ${request.model} was cancelled`,
+      this.name,
+      request.model,
+      { isRetryable: false },
+      { cause: signal.reason },
+    );
   }
+}
+
+/**
+ * Resolves after `ms`, or at once when `signal` fires. On the global `setTimeout` (not
+ * `node:timers/promises`), so tests can drive the latency with fake timers.
+ */
+function wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 function estimateUsage(request: CompletionRequest, text: string): TokenUsage {

@@ -4,7 +4,10 @@
  *
  * It answers `POST /v1/messages` from a script — one {@link FakeReply} per request, in order —
  * as JSON, or as server-sent events when the request asks for `stream: true`, and records every
- * request it receives (body and headers) so a test can assert on what was sent.
+ * request it receives (body and headers) so a test can assert on what was sent. A test that must
+ * act once a request is in flight, or check that the client gave up on one, awaits
+ * {@link FakeAnthropicServer.whenReceived} or {@link FakeAnthropicServer.whenAbandoned} instead of
+ * waiting a fixed time.
  *
  * ```ts
  * await using server = await startFakeAnthropicServer();
@@ -17,6 +20,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { perRequest } from './per-request.js';
 
 /** Token counts as the Messages API reports them. */
 export interface FakeUsage {
@@ -44,8 +48,13 @@ export interface FakeMessageReply {
   stopReason?: string;
   /** The model that answered; default the request's `model`. */
   model?: string;
-  /** Milliseconds between two streamed events (for tests that act mid-stream); default 0. */
+  /** Milliseconds between two streamed events; default 0. */
   eventDelayMs?: number;
+  /**
+   * Stream this many text deltas, then send nothing more and hold the connection open until the
+   * client goes away: for tests that abort or time out mid-stream. Streaming requests only.
+   */
+  stallAfterChunks?: number;
   /**
    * How a stream ends after the text deltas: normally (`message_delta`, `message_stop`); with an
    * `error` event (e.g. `{ type: 'overloaded_error', message: 'Overloaded' }`); with the socket
@@ -109,6 +118,13 @@ export interface FakeAnthropicServer extends AsyncDisposable {
   enqueue(...replies: FakeReply[]): void;
   /** The answer when the script is empty; initially `{ text: 'ok' }`. */
   defaultReply: FakeReply;
+  /** Resolves with request `index` (0-based, in order of arrival) once it has arrived. */
+  whenReceived(index?: number): Promise<RecordedRequest>;
+  /**
+   * Resolves once the client closed the connection of request `index` before its answer was
+   * complete (an abort, a timeout). Not when the server itself hangs up (`reset`) or closes.
+   */
+  whenAbandoned(index?: number): Promise<void>;
   /** Stops listening and destroys open connections. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -138,6 +154,11 @@ export function anthropicErrorBody(type: string, message: string): { type: 'erro
 export async function startFakeAnthropicServer(): Promise<FakeAnthropicServer> {
   const script: FakeReply[] = [];
   const requests: RecordedRequest[] = [];
+  const arrivals = perRequest<RecordedRequest>();
+  const abandonments = perRequest<void>();
+  /** Responses the server cut off on purpose: their close is not the client's doing. */
+  const hungUp = new WeakSet<ServerResponse>();
+  let closing = false;
   let messageCount = 0;
 
   const server = createServer((request, response) => {
@@ -158,7 +179,15 @@ export async function startFakeAnthropicServer(): Promise<FakeAnthropicServer> {
     } catch {
       body = undefined;
     }
-    requests.push({ method: request.method ?? '', path: request.url ?? '', headers: request.headers, body, rawBody });
+    const recorded: RecordedRequest = { method: request.method ?? '', path: request.url ?? '', headers: request.headers, body, rawBody };
+    const index = requests.push(recorded) - 1;
+    // The client may go away while we wait or stream (abort, timeout); stop writing then.
+    const gone = new AbortController();
+    response.on('close', () => {
+      gone.abort();
+      if (!response.writableFinished && !hungUp.has(response) && !closing) abandonments.settle(index, undefined);
+    });
+    arrivals.settle(index, recorded);
 
     if (request.method !== 'POST' || (request.url ?? '').split('?')[0] !== '/v1/messages') {
       sendJson(response, 404, anthropicErrorBody('not_found_error', `fake-anthropic-server: no route ${request.method} ${request.url}`));
@@ -166,17 +195,13 @@ export async function startFakeAnthropicServer(): Promise<FakeAnthropicServer> {
     }
 
     const reply = script.shift() ?? api.defaultReply;
-    // The client may go away while we wait (abort, timeout); stop writing then.
-    const gone = new AbortController();
-    response.on('close', () => gone.abort());
     if (reply.delayMs) await pause(reply.delayMs, gone.signal);
     if (gone.signal.aborted) return;
 
     switch (reply.type) {
       case 'http': {
         const status = reply.status;
-        const payload =
-          reply.body === undefined ? anthropicErrorBody(ERROR_TYPES[status] ?? 'api_error', `fake error ${status}`) : reply.body;
+        const payload = reply.body === undefined ? anthropicErrorBody(ERROR_TYPES[status] ?? 'api_error', `fake error ${status}`) : reply.body;
         const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
         response.writeHead(status, {
           'content-type': typeof payload === 'string' ? 'text/plain' : 'application/json',
@@ -191,14 +216,15 @@ export async function startFakeAnthropicServer(): Promise<FakeAnthropicServer> {
         response.end(reply.body);
         return;
       case 'reset':
+        hungUp.add(response);
         request.socket.destroy();
         return;
       default: {
         messageCount += 1;
         const requested = isRecord(body) ? body : {};
-        const model = reply.model ?? (typeof requested['model'] === 'string' ? requested['model'] : 'claude-fake');
+        const model = reply.model ?? (typeof requested.model === 'string' ? requested.model : 'claude-fake');
         const id = `msg_fake_${messageCount}`;
-        if (requested['stream'] === true) await stream(response, request, reply, model, id, gone.signal);
+        if (requested.stream === true) await stream(response, request, reply, model, id, gone.signal);
         else sendJson(response, 200, messageJson(reply, model, id));
       }
     }
@@ -248,13 +274,15 @@ export async function startFakeAnthropicServer(): Promise<FakeAnthropicServer> {
       index += 1;
     }
     await send('content_block_start', { type: 'content_block_start', index, content_block: { type: 'text', text: '', citations: null } });
-    for (const piece of chunks) {
+    for (const [sent, piece] of chunks.entries()) {
+      if (sent === reply.stallAfterChunks) return; // the response stays open until the client leaves
       await send('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'text_delta', text: piece } });
     }
-    if (gone.aborted) return;
+    if (gone.aborted || reply.stallAfterChunks !== undefined) return;
 
     const end = reply.streamEnd ?? 'complete';
     if (end === 'reset') {
+      hungUp.add(response);
       request.socket.destroy();
       return;
     }
@@ -285,8 +313,11 @@ export async function startFakeAnthropicServer(): Promise<FakeAnthropicServer> {
     enqueue: (...replies) => {
       script.push(...replies);
     },
+    whenReceived: (index = 0) => arrivals.wait(index),
+    whenAbandoned: (index = 0) => abandonments.wait(index),
     close: async () => {
       if (!server.listening) return;
+      closing = true;
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

@@ -7,8 +7,12 @@
  * OpenRouter cost, explicit deltas, delays, a connection reset mid-stream), an HTTP response of
  * its choosing (status, headers, body), a malformed body, or a dropped connection. In strict
  * mode the server rejects request fields it does not know with a 400, as some providers do.
+ * A test that must act once a request is in flight, or check that the client gave up on one,
+ * awaits {@link FakeOpenAIServer.whenReceived} or {@link FakeOpenAIServer.whenAbandoned} instead
+ * of waiting a fixed time.
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { perRequest } from './per-request.js';
 
 export interface ChatRequestBody {
   model: string;
@@ -56,8 +60,19 @@ export interface ScriptedCompletion {
   delayMs?: number;
   /** Milliseconds between stream events. */
   chunkDelayMs?: number;
-  /** Stream this many content deltas, then reset the connection (streaming requests only). */
+  /**
+   * Stream this many content deltas, then reset the connection (streaming requests only). The
+   * client may not have read the deltas by then, and a reset can discard what it has not read:
+   * a test that needs them delivered passes `resetWhen`.
+   */
   resetAfterChunks?: number;
+  /** With `resetAfterChunks`: reset only once this settles, e.g. when the client has shown the deltas. */
+  resetWhen?: PromiseLike<unknown>;
+  /**
+   * Stream this many content deltas, then send nothing more and hold the connection open until the
+   * client goes away: for tests that abort or time out mid-stream. Streaming requests only.
+   */
+  stallAfterChunks?: number;
 }
 
 /** Any HTTP answer: `body` is sent as JSON, `rawBody` as is. */
@@ -105,6 +120,13 @@ export interface FakeOpenAIServer {
   requests: ChatRequestBody[];
   /** Every request with its method, URL and headers. */
   received: RecordedRequest[];
+  /** Resolves with request `index` (0-based, in order of arrival) once it has arrived and been recorded. */
+  whenReceived(index?: number): Promise<RecordedRequest>;
+  /**
+   * Resolves once the client closed the connection of request `index` before its answer was
+   * complete (an abort, a timeout). Not when the server itself resets it or closes.
+   */
+  whenAbandoned(index?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -112,6 +134,9 @@ export async function startFakeOpenAIServer(script: ReplyScript, options: FakeOp
   const requests: ChatRequestBody[] = [];
   const received: RecordedRequest[] = [];
   const allowed = options.strict === true ? STRICT_ALLOWED_FIELDS : options.strict ? options.strict.allowedFields : undefined;
+  const arrivals = perRequest<RecordedRequest>();
+  const abandonments = perRequest<void>();
+  let closing = false;
 
   const server: Server = createServer(async (req, res) => {
     if (req.method !== 'POST' || !req.url?.split('?')[0]?.endsWith('/chat/completions')) {
@@ -129,6 +154,10 @@ export async function startFakeOpenAIServer(script: ReplyScript, options: FakeOp
     const recorded: RecordedRequest = { method: req.method, url: req.url, headers: req.headers, body };
     requests.push(body);
     received.push(recorded);
+    res.on('close', () => {
+      if (!res.writableFinished && !hungUp.has(res) && !closing) abandonments.settle(index, undefined);
+    });
+    arrivals.settle(index, recorded);
 
     const unknown = allowed ? Object.keys(body).filter((key) => !allowed.includes(key)) : [];
     if (unknown.length > 0) {
@@ -156,19 +185,26 @@ export async function startFakeOpenAIServer(script: ReplyScript, options: FakeOp
     origin,
     requests,
     received,
+    whenReceived: (index = 0) => arrivals.wait(index),
+    whenAbandoned: (index = 0) => abandonments.wait(index),
     close: () =>
       new Promise((resolve) => {
+        closing = true;
         server.close(() => resolve());
         server.closeAllConnections();
       }),
   };
 }
 
+/** Responses the server cut off on purpose: their close is not the client's doing. */
+const hungUp = new WeakSet<ServerResponse>();
+
 async function answer(req: IncomingMessage, res: ServerResponse, body: ChatRequestBody, index: number, reply: ScriptedReply): Promise<void> {
   if (typeof reply === 'object' && reply.delayMs) await sleep(reply.delayMs, res);
   if (res.destroyed) return;
 
   if (typeof reply === 'object' && 'reset' in reply) {
+    hungUp.add(res);
     req.socket.resetAndDestroy();
     return;
   }
@@ -208,7 +244,7 @@ async function answer(req: IncomingMessage, res: ServerResponse, body: ChatReque
   }
 
   const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({ id, object: 'chat.completion.chunk', created, model, choices, ...extra });
-  const deltas = completion.chunks ?? (completion.text.match(/\S+\s*|\s+/g) ?? []);
+  const deltas = completion.chunks ?? completion.text.match(/\S+\s*|\s+/g) ?? [];
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...completion.headers });
   const send = async (event: unknown) => {
     if (completion.chunkDelayMs) await sleep(completion.chunkDelayMs, res);
@@ -220,13 +256,15 @@ async function answer(req: IncomingMessage, res: ServerResponse, body: ChatReque
   if (!(await send(chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }])))) return;
   for (const [n, delta] of deltas.entries()) {
     if (completion.resetAfterChunks !== undefined && n >= completion.resetAfterChunks) {
-      // Let the written events reach the client before the reset.
-      await sleep(20, res);
+      await completion.resetWhen;
+      hungUp.add(res);
       req.socket.resetAndDestroy();
       return;
     }
+    if (n === completion.stallAfterChunks) return; // the response stays open until the client leaves
     if (!(await send(chunk([{ index: 0, delta: { content: delta }, finish_reason: null }])))) return;
   }
+  if (completion.stallAfterChunks !== undefined) return;
   const streamUsage = completion.streamUsage ?? 'requested';
   const includeUsage = streamUsage === 'always' || (streamUsage === 'requested' && body.stream_options?.include_usage === true);
   if (!(await send(chunk([{ index: 0, delta: {}, finish_reason: finishReason }])))) return;
