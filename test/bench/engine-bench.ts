@@ -17,7 +17,7 @@ const TURNS = 150;
 /** Per-turn overhead samples: the time from one turn's start to the next, minus its cell. */
 async function measure(logDir: string | undefined): Promise<number[]> {
   const model = new ScriptedBackend((_request, index) =>
-    index < TURNS - 1 ? 'Next step.\n```repl\nconst x = ' + index + '; print(x)\n```' : '```repl\nFINAL("done")\n```',
+    index < TURNS - 1 ? `Next step.\n\`\`\`repl\nconst x = ${index}; print(x)\n\`\`\`` : '```repl\nFINAL("done")\n```',
   );
   const marks: Array<{ turnStart: number; cell: number }> = [];
   let cellStart = 0;

@@ -1,5 +1,7 @@
 /**
- * `pnpm bench:sandbox`: prints median and p95 of the sandbox's hot paths on this machine.
+ * `pnpm bench:sandbox`: prints median and p95 of the sandbox's hot paths on this machine, and
+ * how long past its timeout the result of a cell that runs away arrives (the time guarantees the
+ * unit tests leave out: they prove what happens at a deadline, not when).
  * Needs a Docker engine; builds the sandbox image first if it is missing (not timed).
  */
 import { Sandbox, createDockerClient, ensureSandboxImage, pingDocker, type SubcallHandler } from 'rlm';
@@ -28,6 +30,38 @@ async function repeat(n: number, fn: () => Promise<unknown>, warmup = 3): Promis
 
 function expectOk(result: { status: string; error: { message: string } | null }) {
   if (result.status !== 'ok') throw new Error(`benchmark cell failed: ${result.error?.message}`);
+}
+
+/** The cell timeout of the deadline rows: short, since what they measure is the time past it. */
+const DEADLINE_MS = 200;
+
+/**
+ * Runs `code` `n` times (after one warm-up) with a {@link DEADLINE_MS} timeout; each sample is how
+ * long past the timeout its result arrived (the REPL promises within its 700 ms unresponsive grace).
+ * `state` is what the cell should do to the REPL's variables: `lost` cells get the worker replaced,
+ * and the replacement's start (waited for by a trivial cell) is not timed.
+ */
+async function overshoots(repl: Sandbox, n: number, code: string, state: 'kept' | 'lost'): Promise<number[]> {
+  const samples: number[] = [];
+  let unexpected = 0;
+  for (let i = 0; i <= n; i++) {
+    let stateLost = false;
+    const ms = await time(async () => {
+      const result = await repl.execute(code, { timeoutMs: DEADLINE_MS });
+      if (result.status !== 'timeout') throw new Error(`benchmark cell ended with ${result.status}, not timeout: ${result.error?.message}`);
+      stateLost = result.stateLost;
+    });
+    if (stateLost !== (state === 'lost')) unexpected++;
+    if (stateLost) expectOk(await repl.execute('1', { timeoutMs: 60_000 }));
+    if (i > 0) samples.push(ms - DEADLINE_MS);
+  }
+  if (unexpected > 0) console.log(`  (${unexpected} of ${n + 1} runs of ${JSON.stringify(code)} ${state === 'kept' ? 'lost' : 'kept'} the state)`);
+  return samples;
+}
+
+/** Settles only by rejecting when `signal` aborts: a host that never answers in time. */
+function never(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
 }
 
 console.log(`rlm sandbox benchmark — image ${tag}, node ${process.version}, ${(await import('node:os')).cpus().length} CPUs\n`);
@@ -71,6 +105,26 @@ if (check.value !== String(hundredMb.length)) throw new Error(`context arrived w
 console.log(formatRow('100 MB context ready in the REPL', summarize(loads), 1000));
 
 // ---------------------------------------------------------------------------------------------
+// Deadlines: how long past its timeout a cell's result arrives (target: within the 700 ms grace
+// plus the round trip; the median should be far below it).
+console.log('');
+{
+  await using deadlines = await Sandbox.create({
+    docker,
+    image: tag,
+    onSubcall: (request, { signal }) => (request.prompts[0] === 'never' ? never(signal) : instant(request, { signal })),
+    tools: { slow_tool: { handler: (_args, { signal }) => never(signal) } },
+  });
+  console.log(formatRow('past timeout: runaway JS loop', summarize(await overshoots(deadlines, 10, 'while (true) {}', 'kept')), 1000));
+  console.log(formatRow('past timeout: never-settling await', summarize(await overshoots(deadlines, 10, 'await new Promise(() => {})', 'kept')), 1000));
+  console.log(formatRow('past timeout: llm_query never answered', summarize(await overshoots(deadlines, 10, 'llm_query("never")', 'kept')), 1000));
+  console.log(formatRow('past timeout: tool call still running', summarize(await overshoots(deadlines, 10, 'slow_tool()', 'kept')), 1000));
+  console.log(
+    formatRow('past timeout: JS loop after await (replaced)', summarize(await overshoots(deadlines, 5, 'await null; while (true) {}', 'lost')), 1000),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Python cells (Pyodide; the interpreter is restored from its memory snapshot when the sandbox starts).
 console.log('');
 
@@ -94,6 +148,16 @@ console.log(formatRow('trivial Python cell round trip', summarize(await repeat(3
 
 // 8. A Python cell making one llm_query that the host answers at once.
 console.log(formatRow('Python cell with one llm_query', summarize(await repeat(300, async () => expectOk(await python.execute('llm_query("hello")')))), 5));
+
+// Deadlines in Python: the main thread interrupts the interpreter at the timeout.
+console.log(formatRow('past timeout: runaway Python loop', summarize(await overshoots(python, 10, 'while True: pass', 'kept')), 1000));
+console.log(
+  formatRow(
+    'past timeout: KeyboardInterrupt swallowed',
+    summarize(await overshoots(python, 4, 'try:\n    while True: pass\nexcept KeyboardInterrupt:\n    while True: pass', 'lost')),
+    1000,
+  ),
+);
 
 // 9. 100 MB of text ready in Python as a context variable.
 const pythonLoads = await repeat(6, () => python.loadContext(hundredMb, { variable: 'big' }), 1);

@@ -40,6 +40,16 @@ export interface CellReplOptions {
   heapLimitMb?: number;
   /** Location of the bundled worker; default the language's worker next to this module in dist/. */
   workerUrl?: URL;
+  /**
+   * How long past a cell's timeout, in milliseconds, the main thread waits for a worker that has not
+   * answered before it replaces it (the cell then times out with every variable lost). Default 700
+   * ({@link DEFAULT_UNRESPONSIVE_GRACE_MS}): the result of any cell arrives within its timeout plus
+   * this grace. Longer keeps state on a machine too loaded for the interpreter to act on its
+   * interrupt in time, at the price of a later answer from a cell that ignores it. An integer from 0
+   * to 60 000.
+   * @throws RangeError (from `start`) when out of range.
+   */
+  unresponsiveGraceMs?: number;
 }
 
 /** What a language's REPL brings to the shared machinery. */
@@ -56,7 +66,8 @@ export interface CellLanguage {
 }
 
 /**
- * How long past a cell's timeout the main thread waits for the worker before it gives up on it.
+ * How long past a cell's timeout the main thread waits for the worker before it gives up on it,
+ * unless `unresponsiveGraceMs` says otherwise.
  * A JavaScript worker interrupts synchronous code and unsettled awaits itself at the timeout, a
  * Python interpreter raises KeyboardInterrupt when the main thread asks; only code that cannot be
  * interrupted (a synchronous loop after an `await`, a cell that catches KeyboardInterrupt and goes
@@ -64,7 +75,8 @@ export interface CellLanguage {
  * interpreter from acting on its interrupt for a few hundred milliseconds, and giving up too early
  * loses state that was about to be kept; the answer still comes within the timeout plus one second.
  */
-const UNRESPONSIVE_GRACE_MS = 700;
+export const DEFAULT_UNRESPONSIVE_GRACE_MS = 700;
+const MAX_UNRESPONSIVE_GRACE_MS = 60_000;
 
 interface LoadedContext {
   readonly params: LoadContextParams;
@@ -78,6 +90,7 @@ export class CellRepl {
   readonly language: Language;
   readonly #options: CellReplOptions;
   readonly #runtime: CellLanguage;
+  readonly #unresponsiveGraceMs: number;
   /** In load order; a reload of a variable replaces its entry. */
   readonly #contexts = new Map<string, LoadedContext>();
   /** The custom tools every worker gets, as last defined. */
@@ -92,9 +105,23 @@ export class CellRepl {
   #closed = false;
 
   protected constructor(options: CellReplOptions, runtime: CellLanguage) {
+    const grace = options.unresponsiveGraceMs ?? DEFAULT_UNRESPONSIVE_GRACE_MS;
+    if (!Number.isInteger(grace) || grace < 0 || grace > MAX_UNRESPONSIVE_GRACE_MS) {
+      throw new RangeError(`unresponsiveGraceMs must be an integer from 0 to ${MAX_UNRESPONSIVE_GRACE_MS} (milliseconds), got ${String(grace)}`);
+    }
+    this.#unresponsiveGraceMs = grace;
     this.#options = options;
     this.#runtime = runtime;
     this.language = runtime.language;
+  }
+
+  /**
+   * Whether a cell worker is up now. False before the first one is ready, from the moment the REPL
+   * notices its worker ended (a callback called `process.exit()`…) until the next call has started
+   * another, and after `close()`.
+   */
+  get workerRunning(): boolean {
+    return this.#live !== undefined && !this.#live.ended;
   }
 
   /** Starts the cell worker and resolves once it is ready; subclasses' `start` calls it. */
@@ -107,7 +134,8 @@ export class CellRepl {
    *
    * Never rejects for the cell's own failure (an exception, a syntax error, a timeout, memory
    * exhausted, the worker ending): the result's `status` and `error` say it. The result arrives
-   * within `timeoutMs` + 1 s; when the REPL had to be restarted, `stateLost` is true.
+   * within `timeoutMs` + `unresponsiveGraceMs` (700 ms by default), give or take the machine's
+   * scheduling; when the REPL had to be restarted, `stateLost` is true.
    *
    * @throws ZodError for invalid params; ReplClosedError after `close()`; ReplStartError when no worker
    *   can be started; the signal's reason when aborted (a running cell is then stopped and the state lost).
@@ -183,11 +211,18 @@ export class CellRepl {
     const stateLostBefore = this.#stateLostSinceLastCell;
     this.#stateLostSinceLastCell = false;
 
-    let timer: NodeJS.Timeout | undefined;
+    // At the deadline: interrupt the interpreter (Python), then give the worker its grace, counted
+    // from that moment, not from the cell's start, so a main thread that was itself held up (a
+    // loaded machine, a starved container) still gives the worker the whole grace to answer. Past
+    // it, one more turn of the event loop lets a report that arrived meanwhile win the race.
+    let deadline: NodeJS.Timeout | undefined;
+    let grace: NodeJS.Timeout | undefined;
     const unresponsive = new Promise<{ kind: 'unresponsive' }>((resolve) => {
-      timer = setTimeout(() => resolve({ kind: 'unresponsive' }), params.timeoutMs + UNRESPONSIVE_GRACE_MS);
+      deadline = setTimeout(() => {
+        if (this.#runtime.interruptAtDeadline) session.interrupt(cellNumber);
+        grace = setTimeout(() => setImmediate(() => resolve({ kind: 'unresponsive' })), this.#unresponsiveGraceMs);
+      }, params.timeoutMs);
     });
-    const interrupter = this.#runtime.interruptAtDeadline ? setTimeout(() => session.interrupt(cellNumber), params.timeoutMs) : undefined;
     const aborted = abortPromise(signal);
     let outcome: { kind: 'report'; report: CellReport } | { kind: 'exit'; exit: WorkerExit } | { kind: 'unresponsive' };
     try {
@@ -205,8 +240,8 @@ export class CellRepl {
       this.#replace(session);
       throw error;
     } finally {
-      clearTimeout(timer);
-      clearTimeout(interrupter);
+      clearTimeout(deadline);
+      clearTimeout(grace);
       aborted.dispose();
       session.abortHostCalls();
     }
@@ -240,10 +275,7 @@ export class CellRepl {
   }
 
   async #loadInto(session: WorkerSession, params: LoadContextParams): Promise<{ bytes: number; valueType: string }> {
-    const outcome = await Promise.race([
-      session.request({ type: 'load-context', params }),
-      session.exited.then((exit) => ({ type: 'exited' as const, exit })),
-    ]);
+    const outcome = await Promise.race([session.request({ type: 'load-context', params }), session.exited.then((exit) => ({ type: 'exited' as const, exit }))]);
     switch (outcome.type) {
       case 'context-loaded':
         return { bytes: outcome.bytes, valueType: outcome.valueType };
@@ -262,10 +294,7 @@ export class CellRepl {
   }
 
   async #defineIn(session: WorkerSession, tools: readonly ToolDefinition[]): Promise<string[]> {
-    const outcome = await Promise.race([
-      session.request({ type: 'define-tools', tools }),
-      session.exited.then((exit) => ({ type: 'exited' as const, exit })),
-    ]);
+    const outcome = await Promise.race([session.request({ type: 'define-tools', tools }), session.exited.then((exit) => ({ type: 'exited' as const, exit }))]);
     switch (outcome.type) {
       case 'tools-defined':
         return outcome.defined;

@@ -46,10 +46,35 @@ const nativeQueueMicrotask = queueMicrotask;
  * gets it restored afterwards, with a note on stderr, like the reserved names.
  */
 const PROTECTED_INTRINSICS = [
-  'globalThis', 'Object', 'Function', 'Array', 'String', 'Number', 'Boolean', 'Symbol', 'BigInt', 'Promise',
-  'Map', 'Set', 'WeakMap', 'WeakSet', 'JSON', 'Math', 'Reflect', 'Error', 'TypeError', 'RangeError',
-  'SyntaxError', 'ReferenceError', 'RegExp', 'ArrayBuffer', 'SharedArrayBuffer', 'Atomics', 'Int32Array',
-  'Uint8Array', 'Uint16Array',
+  'globalThis',
+  'Object',
+  'Function',
+  'Array',
+  'String',
+  'Number',
+  'Boolean',
+  'Symbol',
+  'BigInt',
+  'Promise',
+  'Map',
+  'Set',
+  'WeakMap',
+  'WeakSet',
+  'JSON',
+  'Math',
+  'Reflect',
+  'Error',
+  'TypeError',
+  'RangeError',
+  'SyntaxError',
+  'ReferenceError',
+  'RegExp',
+  'ArrayBuffer',
+  'SharedArrayBuffer',
+  'Atomics',
+  'Int32Array',
+  'Uint8Array',
+  'Uint16Array',
 ] as const;
 
 const ABSENT = Symbol('absent');
@@ -107,10 +132,7 @@ export class CellRunner {
       FINAL_VAR: (name: unknown) => this.#finalVar(name),
       SHOW_VARS: () => {
         const variables = this.listVariables();
-        const text =
-          variables.length === 0
-            ? 'No variables yet.'
-            : `Variables:\n${variables.map(({ name, type }) => `  ${name}: ${type}`).join('\n')}`;
+        const text = variables.length === 0 ? 'No variables yet.' : `Variables:\n${variables.map(({ name, type }) => `  ${name}: ${type}`).join('\n')}`;
         this.#stdout.write(`${text}\n`);
         return text;
       },
@@ -126,9 +148,7 @@ export class CellRunner {
     let value: string | undefined;
     try {
       const script = this.#compile(cellNumber, params.code);
-      const completion = script.runInThisContext({ timeout: params.timeoutMs, displayErrors: false }) as Promise<
-        [unknown] | undefined
-      >;
+      const completion = script.runInThisContext({ timeout: params.timeoutMs, displayErrors: false }) as Promise<[unknown] | undefined>;
       const boxed = await this.#beforeDeadline(completion);
       if (this.#hostCallTimedOut) throw new CellDeadlineError();
       if (boxed !== undefined && boxed[0] !== undefined) value = renderValue(boxed[0]);
@@ -276,7 +296,10 @@ export class CellRunner {
           `To answer with a value, use FINAL(value). ${listing()}`,
       );
     }
-    const trimmed = name.trim().replace(/^['"`]+|['"`]+$/g, '').trim();
+    const trimmed = name
+      .trim()
+      .replace(/^['"`]+|['"`]+$/g, '')
+      .trim();
     if (!this.#variableNames().includes(trimmed)) {
       return fail(`FINAL_VAR: no variable named ${JSON.stringify(trimmed)}. ${listing()}`);
     }
@@ -335,8 +358,7 @@ export class CellRunner {
     return (thrown as { code?: unknown } | null)?.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT';
   }
 
-  readonly #mapPosition = (cellNumber: number, line: number, column: number) =>
-    this.#positionMaps.get(cellNumber)?.(line, column);
+  readonly #mapPosition = (cellNumber: number, line: number, column: number) => this.#positionMaps.get(cellNumber)?.(line, column);
 
   /** Puts back every reserved name, tool and protected built-in a cell overwrote or deleted; with `note`, says so on stderr. */
   #restoreReserved(note: boolean): void {
@@ -360,7 +382,11 @@ export class CellRunner {
       }
     }
     if (!note) return;
-    const quoted = (names: string[]) => names.sort().map((name) => `"${name}"`).join(', ');
+    const quoted = (names: string[]) =>
+      names
+        .sort()
+        .map((name) => `"${name}"`)
+        .join(', ');
     if (restored.length > 0) {
       this.#stderr.write(
         `Note: ${quoted(restored)} ${restored.length === 1 ? 'is a name' : 'are names'} the REPL reserves; ` +
@@ -394,7 +420,7 @@ export class CellRunner {
     // Node's trace would list the REPL's own frames; show the cell's only.
     cellConsole.trace = (...args: unknown[]) => {
       const { stack } = renderError(new Error(), this.#mapPosition);
-      this.#stderr.write([`Trace: ${format(...args)}`, ...stack.map((frame) => `    ${frame}`)].join('\n') + '\n');
+      this.#stderr.write(`${[`Trace: ${format(...args)}`, ...stack.map((frame) => `    ${frame}`)].join('\n')}\n`);
     };
     globals.console = cellConsole;
     const streamWrite = (capture: { write(chunk: unknown): void }) =>

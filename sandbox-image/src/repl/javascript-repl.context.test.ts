@@ -43,22 +43,20 @@ describe('loadContext', () => {
 
   test('invalid json rejects with a clear error', async () => {
     fixture.writeContext('bad.json', '{"unterminated": ');
-    await expect(fixture.repl.loadContext({ variable: 'context_4', file: 'bad.json', format: 'json' })).rejects.toThrow(
-      'is not valid JSON',
-    );
+    await expect(fixture.repl.loadContext({ variable: 'context_4', file: 'bad.json', format: 'json' })).rejects.toThrow('is not valid JSON');
   });
 
   test('a path outside the context directory is refused', async () => {
-    await expect(fixture.repl.loadContext({ variable: 'context_5', file: '../etc/passwd', format: 'text' })).rejects.toThrow(
-      'must be a plain file name',
-    );
+    await expect(fixture.repl.loadContext({ variable: 'context_5', file: '../etc/passwd', format: 'text' })).rejects.toThrow('must be a plain file name');
   });
 
-  test('100 MB of text is ready in well under a second', async () => {
-    fixture.writeContext('big.txt', Buffer.alloc(100 * 1024 * 1024, 'abcdefgh\n'));
+  // How fast it loads is `node test/bench/sandbox-bench.ts` ("100 MB context ready in the REPL").
+  test('100 MB of text loads whole, to its last characters', async () => {
+    const big = Buffer.alloc(100 * 1024 * 1024, 'abcdefghi\n');
+    big.write('tail-mark!', big.length - 10);
+    fixture.writeContext('big.txt', big);
     const loaded = await fixture.repl.loadContext({ variable: 'context_big', file: 'big.txt', format: 'text' });
     expect(loaded.bytes).toBe(100 * 1024 * 1024);
-    expect(loaded.durationMs).toBeLessThan(1000);
-    expect((await fixture.run('context_big.length')).value).toBe(String(100 * 1024 * 1024));
+    expect((await fixture.run('[context_big.length, context_big.slice(-10)]')).value).toBe(`[ ${100 * 1024 * 1024}, 'tail-mark!' ]`);
   });
 });

@@ -1,7 +1,15 @@
-import { afterEach, describe, expect, test } from 'vitest';
+import { tmpdir } from 'node:os';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import { startReplFixture, type ReplFixture } from '../testing/repl-fixture.js';
+import { JavaScriptRepl } from './javascript-repl.js';
+import { truncationMarker } from './output-capture.js';
 
-const TIMEOUT_MS = 500;
+// Short: what these tests prove is what a timeout does, not how long it takes (that is
+// `node test/bench/sandbox-bench.ts`). The fixture's generous unresponsiveGraceMs keeps a worker
+// that a loaded machine slows down from being replaced where a test expects the state kept.
+const TIMEOUT_MS = 100;
+/** For tests of the replacement itself: the worker never answers, so any grace gives the same outcome. */
+const SHORT_GRACE_MS = 100;
 let fixture: ReplFixture | undefined;
 
 afterEach(async () => {
@@ -9,56 +17,46 @@ afterEach(async () => {
   fixture = undefined;
 });
 
-async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> {
-  const started = performance.now();
-  const value = await work();
-  return { value, ms: performance.now() - started };
-}
-
 describe('timeouts', () => {
-  test('a synchronous endless loop is interrupted in time and earlier variables survive', async () => {
+  test('a synchronous endless loop is interrupted at its timeout and earlier variables survive', async () => {
     fixture = await startReplFixture();
     await fixture.run('const survivor = "still here"');
-    const { value: result, ms } = await timed(() => fixture!.run('while (true) {}', { timeoutMs: TIMEOUT_MS }));
-    expect(ms).toBeLessThan(TIMEOUT_MS + 1000);
+    const result = await fixture.run('while (true) {}', { timeoutMs: TIMEOUT_MS });
     expect(result.status).toBe('timeout');
     expect(result.error?.type).toBe('TimeoutError');
-    expect(result.error?.message).toContain('0.5 s');
+    expect(result.error?.message).toContain('0.1 s');
     expect(result.stateLost).toBe(false);
     expect((await fixture.run('survivor')).value).toBe("'still here'");
   });
 
-  test('an endless print loop times out with its output cut to the limit', async () => {
+  test('an endless print loop times out with its output cut to the limit and the rest counted', async () => {
     fixture = await startReplFixture();
-    const { value: result, ms } = await timed(() =>
-      fixture!.run('while (true) console.log("x".repeat(1000))', { timeoutMs: TIMEOUT_MS, outputLimitChars: 1000 }),
-    );
-    expect(ms).toBeLessThan(TIMEOUT_MS + 1000);
+    const result = await fixture.run('while (true) console.log("x".repeat(1000))', { timeoutMs: TIMEOUT_MS, outputLimitChars: 1000 });
     expect(result.status).toBe('timeout');
     expect(result.stdout.text.length).toBeLessThanOrEqual(1000);
-    expect(result.stdout.truncatedChars).toBeGreaterThan(100_000);
+    expect(result.stdout.truncatedChars).toBeGreaterThan(0);
+    expect(result.stdout.text).toContain(truncationMarker(result.stdout.truncatedChars));
   });
 
   test('an await that never settles times out with state kept', async () => {
     fixture = await startReplFixture();
     await fixture.run('const kept = 1');
-    const { value: result, ms } = await timed(() => fixture!.run('print("waiting"); await new Promise(() => {})', { timeoutMs: TIMEOUT_MS }));
-    expect(ms).toBeLessThan(TIMEOUT_MS + 1000);
+    const result = await fixture.run('print("waiting"); await new Promise(() => {})', { timeoutMs: TIMEOUT_MS });
     expect(result.status).toBe('timeout');
     expect(result.stateLost).toBe(false);
     expect(result.stdout.text).toBe('waiting\n');
     expect((await fixture.run('kept + 1')).value).toBe('2');
   });
 
-  test('a synchronous loop after an await gets the worker replaced: timeout, state lost, next cell works', async () => {
-    fixture = await startReplFixture();
+  test('a synchronous loop after an await, which the worker cannot interrupt, gets the worker replaced: timeout, state lost, context reloaded', async () => {
+    fixture = await startReplFixture({ unresponsiveGraceMs: SHORT_GRACE_MS });
     fixture.writeContext('doc.txt', 'the context');
     await fixture.repl.loadContext({ variable: 'context', file: 'doc.txt', format: 'text' });
     await fixture.run('const lost = 1');
-    const { value: result, ms } = await timed(() => fixture!.run('await null; while (true) {}', { timeoutMs: TIMEOUT_MS }));
-    expect(ms).toBeLessThan(TIMEOUT_MS + 1000);
+    const result = await fixture.run('await null; while (true) {}', { timeoutMs: TIMEOUT_MS });
     expect(result.status).toBe('timeout');
     expect(result.error?.type).toBe('TimeoutError');
+    expect(result.error?.message).toContain('did not respond, so the REPL was restarted');
     expect(result.stateLost).toBe(true);
     expect(result.variables).toEqual([{ name: 'context', type: 'string' }]);
     const next = await fixture.run('[typeof lost, context]');
@@ -67,12 +65,27 @@ describe('timeouts', () => {
     expect(next.stateLost).toBe(false);
   });
 
-  test('a sub-call the host never answers ends the cell as a timeout', async () => {
-    fixture = await startReplFixture({ onSubcall: () => new Promise(() => {}) });
-    const { value: result, ms } = await timed(() => fixture!.run('llm_query("hello?")', { timeoutMs: TIMEOUT_MS }));
-    expect(ms).toBeLessThan(TIMEOUT_MS + 1000);
+  test('a sub-call the host never answers ends the cell as a timeout with state kept, and the host call is aborted', async () => {
+    const signals: AbortSignal[] = [];
+    fixture = await startReplFixture({
+      onSubcall: (_params, { signal }) => {
+        signals.push(signal);
+        return new Promise(() => {});
+      },
+    });
+    await fixture.run('const kept = 1');
+    const result = await fixture.run('llm_query("hello?")', { timeoutMs: TIMEOUT_MS });
     expect(result.status).toBe('timeout');
     expect(result.stateLost).toBe(false);
+    expect(signals).toHaveLength(1);
+    expect(signals[0]?.aborted).toBe(true);
+    expect((await fixture.run('kept + 1')).value).toBe('2');
+  });
+
+  test.each([-1, 1.5, 60_001, Number.NaN])('an unresponsiveGraceMs of %s is refused with a RangeError', async (grace) => {
+    const starting = JavaScriptRepl.start({ contextDir: tmpdir(), onSubcall: () => new Promise(() => {}), unresponsiveGraceMs: grace });
+    await expect(starting).rejects.toBeInstanceOf(RangeError);
+    await expect(starting).rejects.toThrow(/unresponsiveGraceMs must be an integer from 0 to 60000/);
   });
 
   test('a failure of the whole sub-call comes back as Error strings', async () => {
@@ -121,11 +134,15 @@ describe('memory and exits', () => {
 
   test('a worker that exits between cells makes the next result say the state was lost', async () => {
     fixture = await startReplFixture();
-    await fixture.run('setTimeout(() => process.exit(0), 20)');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await fixture.run('const gone = 1');
+    const ending = await fixture.run('setTimeout(() => process.exit(0), 20)');
+    expect(ending.status).toBe('ok');
+    const repl = fixture.repl;
+    await vi.waitFor(() => expect(repl.workerRunning).toBe(false), { timeout: 10_000, interval: 10 });
     const next = await fixture.run('1 + 1');
     expect(next.value).toBe('2');
     expect(next.stateLost).toBe(true);
+    expect((await fixture.run('typeof gone')).value).toBe("'undefined'");
   });
 
   test('cells queue: concurrent executes run one at a time in order', async () => {
@@ -137,16 +154,22 @@ describe('memory and exits', () => {
     expect(results[1].value).toBe("[ 'first', 'second' ]");
   });
 
-  test('aborting a running cell rejects and the next cell runs in a fresh worker', async () => {
-    fixture = await startReplFixture();
+  test('aborting a running cell rejects with the reason and the next cell runs in a fresh worker', async () => {
     const controller = new AbortController();
+    // The cell's sub-call tells the test it is running; the abort follows once it has its answer.
+    fixture = await startReplFixture({
+      onSubcall: async () => {
+        setImmediate(() => controller.abort(new Error('caller gave up')));
+        return { outcomes: [{ ok: true, text: 'go on' }] };
+      },
+    });
+    await fixture.run('const gone = 1');
     const running = fixture.repl.execute(
-      { code: 'await null; while (true) {}', language: 'javascript', timeoutMs: 10_000, outputLimitChars: 1000 },
+      { code: 'llm_query("running"); await null; while (true) {}', language: 'javascript', timeoutMs: 10_000, outputLimitChars: 1000 },
       { signal: controller.signal },
     );
-    setTimeout(() => controller.abort(new Error('caller gave up')), 100);
     await expect(running).rejects.toThrow('caller gave up');
-    const next = await fixture.run('"alive"');
-    expect(next.value).toBe("'alive'");
+    const next = await fixture.run('typeof gone');
+    expect(next.value).toBe("'undefined'");
   });
 });

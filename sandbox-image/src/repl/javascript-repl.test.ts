@@ -7,8 +7,7 @@ const run: ReplFixture['run'] = (code, params) => fixture.run(code, params);
 
 beforeAll(async () => {
   fixture = await startReplFixture({
-    answer: (prompt, params) =>
-      prompt === 'fail me' ? new Error('model overloaded') : `${params.model ?? 'default'}: ${prompt.toUpperCase()}`,
+    answer: (prompt, params) => (prompt === 'fail me' ? new Error('model overloaded') : `${params.model ?? 'default'}: ${prompt.toUpperCase()}`),
   });
 });
 afterAll(async () => {
@@ -74,11 +73,12 @@ describe('output', () => {
     const result = await run(
       'print("a", 1, {b: 2}); console.log("%s=%d", "x", 5); console.info("info"); console.error("bad"); console.warn("careful"); process.stdout.write("raw\\n"); process.stderr.write("raw err\\n")',
     );
-    expect(result.stdout).toEqual({ text: "a 1 { b: 2 }\nx=5\ninfo\nraw\n", truncatedChars: 0 });
+    expect(result.stdout).toEqual({ text: 'a 1 { b: 2 }\nx=5\ninfo\nraw\n', truncatedChars: 0 });
     expect(result.stderr).toEqual({ text: 'bad\ncareful\nraw err\n', truncatedChars: 0 });
   });
 
   test('output past the limit keeps head and tail and counts what was cut', async () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the cell's code holds a template literal
     const result = await run('for (let i = 0; i < 1000; i++) print(`line ${i}`)', { outputLimitChars: 300 });
     expect(result.stdout.text.length).toBeLessThanOrEqual(300);
     expect(result.stdout.text.startsWith('line 0\n')).toBe(true);
@@ -119,7 +119,9 @@ describe('errors', () => {
 
   test('errors thrown in callbacks and unhandled rejections go to stderr without failing the cell', async () => {
     const result = await run(
-      'setTimeout(() => { throw new Error("late") }, 1); Promise.reject(new Error("nobody caught me"));\nawait new Promise((resolve) => setTimeout(resolve, 30)); "done"',
+      // The cell waits for its callback to have thrown, not for a fixed time.
+      'const thrown = new Promise((resolve) => setTimeout(() => { setImmediate(resolve); throw new Error("late") }, 1));\n' +
+        'Promise.reject(new Error("nobody caught me"));\nawait thrown; "done"',
     );
     expect(result.status).toBe('ok');
     expect(result.stderr.text).toContain('Unhandled promise rejection: Error: nobody caught me');
@@ -175,9 +177,7 @@ describe('sub-calls', () => {
     const before = fixture.subcalls.calls.length;
     const result = await run('rlm_query_batched(["a", "fail me", "c"], { model: "m" })');
     expect(result.value).toBe("[ 'm: A', 'Error: model overloaded', 'm: C' ]");
-    expect(fixture.subcalls.calls.slice(before)).toEqual([
-      { kind: 'rlm_query', prompts: ['a', 'fail me', 'c'], batched: true, model: 'm' },
-    ]);
+    expect(fixture.subcalls.calls.slice(before)).toEqual([{ kind: 'rlm_query', prompts: ['a', 'fail me', 'c'], batched: true, model: 'm' }]);
   });
 
   test('a non-string prompt throws a TypeError in the cell', async () => {
@@ -262,9 +262,16 @@ describe('close', () => {
   });
 
   test('closing during a running cell rejects that cell with ReplClosedError', async () => {
-    const own = await startReplFixture();
-    const running = own.run('await new Promise(() => {})');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    let cellRunning!: () => void;
+    const started = new Promise<void>((resolve) => (cellRunning = resolve));
+    const own = await startReplFixture({
+      answer: () => {
+        cellRunning();
+        return 'ok';
+      },
+    });
+    const running = own.run('llm_query("started"); await new Promise(() => {})');
+    await started;
     await own.repl.close();
     await expect(running).rejects.toThrow('the REPL is closed');
     await own.dispose();

@@ -26,7 +26,7 @@ describe('OutputCapture', () => {
 
   test('stays small however much is written', () => {
     const capture = new OutputCapture(1000);
-    const chunk = 'x'.repeat(999) + '\n';
+    const chunk = `${'x'.repeat(999)}\n`;
     for (let index = 0; index < 50_000; index++) capture.write(chunk);
     const { text, truncatedChars } = capture.finish();
     expect(text.length).toBeLessThanOrEqual(1000);
@@ -35,7 +35,7 @@ describe('OutputCapture', () => {
 
   test('cuts one huge write too', () => {
     const capture = new OutputCapture(100);
-    capture.write('a'.repeat(10_000) + 'END');
+    capture.write(`${'a'.repeat(10_000)}END`);
     const { text, truncatedChars } = capture.finish();
     expect(text.endsWith('END')).toBe(true);
     expect(text.length).toBeLessThanOrEqual(100);

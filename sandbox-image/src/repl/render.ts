@@ -52,16 +52,12 @@ export function shortType(value: unknown): string {
 function constructorName(value: object): string {
   const prototype: unknown = Object.getPrototypeOf(value);
   if (prototype === null) return 'Object';
-  const constructor: unknown = (prototype as { constructor?: unknown }).constructor;
-  const name = typeof constructor === 'function' ? constructor.name : '';
+  const maker: unknown = (prototype as { constructor?: unknown }).constructor;
+  const name = typeof maker === 'function' ? maker.name : '';
   return name || 'Object';
 }
 
-export type PositionMapper = (
-  cellNumber: number,
-  line: number,
-  column: number,
-) => { line: number; column: number } | undefined;
+export type PositionMapper = (cellNumber: number, line: number, column: number) => { line: number; column: number } | undefined;
 
 /** Turns whatever a cell threw into the protocol's error shape, keeping only frames of cell code. */
 export function renderError(thrown: unknown, mapPosition: PositionMapper): CellError {

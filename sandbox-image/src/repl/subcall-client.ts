@@ -30,34 +30,38 @@ export function createSubcallFunctions(callHost: HostCaller): SubcallFunctions {
     });
   };
 
-  const single = (kind: SubcallKind) => (prompt: unknown, options?: unknown): string => {
-    if (typeof prompt !== 'string') {
-      throw new TypeError(`${kind}: the prompt must be a string, got ${describe(prompt)}`);
-    }
-    const model = readModel(kind, options);
-    const [answer] = call(kind, { kind, prompts: [prompt], batched: false, ...(model ? { model } : {}) });
-    return answer ?? 'Error: the host sent no answer';
-  };
-
-  const batched = (kind: SubcallKind) => (prompts: unknown, options?: unknown): string[] => {
-    const name = `${kind}_batched`;
-    if (!Array.isArray(prompts)) {
-      throw new TypeError(`${name}: the prompts must be an array of strings, got ${describe(prompts)}`);
-    }
-    const list: string[] = [];
-    for (const [index, prompt] of prompts.entries()) {
+  const single =
+    (kind: SubcallKind) =>
+    (prompt: unknown, options?: unknown): string => {
       if (typeof prompt !== 'string') {
-        throw new TypeError(`${name}: prompts[${index}] must be a string, got ${describe(prompt)}`);
+        throw new TypeError(`${kind}: the prompt must be a string, got ${describe(prompt)}`);
       }
-      list.push(prompt);
-    }
-    const model = readModel(name, options);
-    if (list.length === 0) return [];
-    if (list.length > MAX_BATCH_PROMPTS) {
-      throw new RangeError(`${name}: ${list.length} prompts is more than the ${MAX_BATCH_PROMPTS} one call may carry; split the batch`);
-    }
-    return call(name, { kind, prompts: list, batched: true, ...(model ? { model } : {}) });
-  };
+      const model = readModel(kind, options);
+      const [answer] = call(kind, { kind, prompts: [prompt], batched: false, ...(model ? { model } : {}) });
+      return answer ?? 'Error: the host sent no answer';
+    };
+
+  const batched =
+    (kind: SubcallKind) =>
+    (prompts: unknown, options?: unknown): string[] => {
+      const name = `${kind}_batched`;
+      if (!Array.isArray(prompts)) {
+        throw new TypeError(`${name}: the prompts must be an array of strings, got ${describe(prompts)}`);
+      }
+      const list: string[] = [];
+      for (const [index, prompt] of prompts.entries()) {
+        if (typeof prompt !== 'string') {
+          throw new TypeError(`${name}: prompts[${index}] must be a string, got ${describe(prompt)}`);
+        }
+        list.push(prompt);
+      }
+      const model = readModel(name, options);
+      if (list.length === 0) return [];
+      if (list.length > MAX_BATCH_PROMPTS) {
+        throw new RangeError(`${name}: ${list.length} prompts is more than the ${MAX_BATCH_PROMPTS} one call may carry; split the batch`);
+      }
+      return call(name, { kind, prompts: list, batched: true, ...(model ? { model } : {}) });
+    };
 
   return {
     llm_query: single('llm_query'),

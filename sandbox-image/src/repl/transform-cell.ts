@@ -192,8 +192,7 @@ function rewriteNestedVars(root: Node, tools: RewriteTools): void {
         const declaration = node as VariableDeclaration;
         if (declaration.kind === 'var') {
           const inForHead =
-            (parent?.type === 'ForStatement' && key === 'init') ||
-            ((parent?.type === 'ForInStatement' || parent?.type === 'ForOfStatement') && key === 'left');
+            (parent?.type === 'ForStatement' && key === 'init') || ((parent?.type === 'ForInStatement' || parent?.type === 'ForOfStatement') && key === 'left');
           rewriteDeclaration(declaration, inForHead ? 'for-head' : 'statement', tools);
         }
         break;

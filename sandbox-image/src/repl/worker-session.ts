@@ -97,8 +97,7 @@ export class WorkerSession {
         aborted.promise,
         session.exited.then(({ code, error }) => {
           throw new ReplStartError(
-            `the REPL worker (${options.workerUrl.href}) exited with code ${code} before it was ready` +
-              (error ? `: ${error.message}` : ''),
+            `the REPL worker (${options.workerUrl.href}) exited with code ${code} before it was ready${error ? `: ${error.message}` : ''}`,
             { cause: error },
           );
         }),

@@ -118,10 +118,7 @@ export async function runReplServer(options: ReplServerOptions): Promise<CloseIn
     conn.onClose(() => clearTimeout(heartbeat));
     options.signal?.addEventListener('abort', () => conn.close(CloseCode.goingAway, 'sandbox shutting down'), { once: true });
 
-    await conn.request(
-      Hello,
-      { protocolVersion: PROTOCOL_VERSION, token: options.token, runtime: { node: process.version, languages: [language] } },
-    );
+    await conn.request(Hello, { protocolVersion: PROTOCOL_VERSION, token: options.token, runtime: { node: process.version, languages: [language] } });
     return await conn.closed;
   } finally {
     connection?.close();

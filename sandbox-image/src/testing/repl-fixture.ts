@@ -24,7 +24,15 @@ export interface ReplFixture<R extends CellRepl = JavaScriptRepl> {
   dispose(): Promise<void>;
 }
 
-export type ReplFixtureOptions = Partial<Pick<CellReplOptions, 'heapLimitMb' | 'onSubcall' | 'onToolCall'>> & {
+/**
+ * The fixture's `unresponsiveGraceMs` unless a test asks for another: generous, so a worker that a
+ * loaded machine keeps from acting on its interrupt for seconds still answers and keeps its state,
+ * instead of being replaced after production's 700 ms. A test of the replacement itself (a cell that
+ * ignores its interrupt) passes a short grace so it does not wait this long.
+ */
+export const TEST_UNRESPONSIVE_GRACE_MS = 10_000;
+
+export type ReplFixtureOptions = Partial<Pick<CellReplOptions, 'heapLimitMb' | 'onSubcall' | 'onToolCall' | 'unresponsiveGraceMs'>> & {
   answer?: (prompt: string, params: SubcallParams) => string | Error | Promise<string | Error>;
 };
 
@@ -38,6 +46,7 @@ export async function startReplFixture(options: ReplFixtureOptions & { language?
   const common: CellReplOptions = {
     contextDir,
     onSubcall: options.onSubcall ?? subcalls.onSubcall,
+    unresponsiveGraceMs: options.unresponsiveGraceMs ?? TEST_UNRESPONSIVE_GRACE_MS,
     ...(options.heapLimitMb === undefined ? {} : { heapLimitMb: options.heapLimitMb }),
     ...(options.onToolCall === undefined ? {} : { onToolCall: options.onToolCall }),
   };

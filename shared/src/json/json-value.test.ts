@@ -6,7 +6,18 @@ import { isJsonValue, toJsonValue } from './json-value.js';
 describe('toJsonValue', () => {
   it('copies JSON values and follows JSON.stringify where it loses nothing', () => {
     const shared = { n: 1 };
-    const input = { s: 'x', n: -0.5, b: true, z: null, list: [1, undefined, 'a'], gone: undefined, when: new Date(0), shared, again: shared, boxed: Object('s') };
+    const input = {
+      s: 'x',
+      n: -0.5,
+      b: true,
+      z: null,
+      list: [1, undefined, 'a'],
+      gone: undefined,
+      when: new Date(0),
+      shared,
+      again: shared,
+      boxed: Object('s'),
+    };
     const result = toJsonValue(input);
     expect(result).toEqual({
       ok: true,

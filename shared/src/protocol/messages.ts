@@ -6,14 +6,7 @@
 // sandbox's cold start (classic zod alone took ~35 ms of it).
 import * as z from 'zod/mini';
 import { isJsonValue, type JsonValue as JsonValueType } from '../json/json-value.js';
-import {
-  MAX_BATCH_PROMPTS,
-  MAX_CODE_CHARS,
-  MAX_OUTPUT_LIMIT_CHARS,
-  MAX_TOOL_ARGS,
-  MAX_TOOL_DESCRIPTION_CHARS,
-  MAX_TOOLS,
-} from '../limits.js';
+import { MAX_BATCH_PROMPTS, MAX_CODE_CHARS, MAX_OUTPUT_LIMIT_CHARS, MAX_TOOL_ARGS, MAX_TOOL_DESCRIPTION_CHARS, MAX_TOOLS } from '../limits.js';
 import { toolNameProblem } from './tool-names.js';
 
 /** A JavaScript identifier the REPL can bind a value to. */
@@ -225,7 +218,8 @@ export const DefineToolsParams = z.object({
     z.superRefine((tools, context) => {
       const seen = new Set<string>();
       for (const [index, { name }] of tools.entries()) {
-        if (seen.has(name)) context.issues.push({ code: 'custom', message: `tool ${JSON.stringify(name)} is defined twice`, input: tools, path: [index, 'name'] });
+        if (seen.has(name))
+          context.issues.push({ code: 'custom', message: `tool ${JSON.stringify(name)} is defined twice`, input: tools, path: [index, 'name'] });
         seen.add(name);
       }
     }),

@@ -61,7 +61,10 @@ export class RemoteError extends ChannelError {
 /** The caller's AbortSignal fired before the answer came. */
 export class RequestAbortedError extends ChannelError {
   override name = 'RequestAbortedError';
-  constructor(readonly method: string, options?: ErrorOptions) {
+  constructor(
+    readonly method: string,
+    options?: ErrorOptions,
+  ) {
     super(`${method} was aborted before it was answered`, options);
   }
 }

@@ -1,12 +1,23 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Execute, LoadContext, Subcall } from '../protocol/methods.js';
 import type { ExecuteResult } from '../protocol/messages.js';
 import { ConnectionClosedError, MessageTooLargeError, ProtocolViolationError, RemoteError, RequestAbortedError } from './errors.js';
 import { HandlerError, RpcConnection } from './rpc-connection.js';
 
-/** Two connections wired back to back, delivering frames asynchronously like a socket would. */
+/** A promise and the function that resolves it. */
+function deferred<T = void>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/**
+ * Two connections wired back to back, delivering frames asynchronously like a socket would.
+ * `frames` holds what each side sent; `delivered` what each side has been handed (after `receive`).
+ */
 function pair(maxMessageBytes?: number) {
   const frames: { toB: string[]; toA: string[] } = { toB: [], toA: [] };
+  const delivered: { toB: string[]; toA: string[] } = { toB: [], toA: [] };
   let a!: RpcConnection;
   let b!: RpcConnection;
   const closeBoth = (code: number, reason: string) =>
@@ -15,14 +26,32 @@ function pair(maxMessageBytes?: number) {
       b.transportClosed(code, reason);
     });
   a = new RpcConnection(
-    { send: (text) => (frames.toB.push(text), setImmediate(() => b.receive(text))), close: closeBoth },
+    {
+      send: (text) => {
+        frames.toB.push(text);
+        setImmediate(() => {
+          b.receive(text);
+          delivered.toB.push(text);
+        });
+      },
+      close: closeBoth,
+    },
     { name: 'host', ...(maxMessageBytes ? { maxMessageBytes } : {}) },
   );
   b = new RpcConnection(
-    { send: (text) => (frames.toA.push(text), setImmediate(() => a.receive(text))), close: closeBoth },
+    {
+      send: (text) => {
+        frames.toA.push(text);
+        setImmediate(() => {
+          a.receive(text);
+          delivered.toA.push(text);
+        });
+      },
+      close: closeBoth,
+    },
     { name: 'sandbox', ...(maxMessageBytes ? { maxMessageBytes } : {}) },
   );
-  return { host: a, sandbox: b, frames };
+  return { host: a, sandbox: b, frames, delivered };
 }
 
 const okResult: ExecuteResult = {
@@ -118,32 +147,39 @@ describe('RpcConnection', () => {
 
   it('rejects pending requests with ConnectionClosedError and aborts running handlers on close', async () => {
     const { host, sandbox } = pair();
-    let handlerSignal: AbortSignal | undefined;
+    const handlerStarted = deferred<AbortSignal>();
     sandbox.handle(Execute, (_params, { signal }) => {
-      handlerSignal = signal;
+      handlerStarted.resolve(signal);
       return new Promise<ExecuteResult>(() => {});
     });
     const pending = host.request(Execute, executeParams);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    const handlerSignal = await handlerStarted.promise;
+    expect(handlerSignal.aborted).toBe(false);
     host.close();
     host.close(); // closing twice is a no-op
     await expect(pending).rejects.toBeInstanceOf(ConnectionClosedError);
     await sandbox.closed;
-    expect(handlerSignal?.aborted).toBe(true);
+    expect(handlerSignal.aborted).toBe(true);
     await expect(host.request(Execute, executeParams)).rejects.toBeInstanceOf(ConnectionClosedError);
   });
 
   it('rejects with RequestAbortedError when the caller aborts, ignoring the late answer', async () => {
-    const { host, sandbox } = pair();
+    const { host, sandbox, delivered } = pair();
+    const handlerStarted = deferred();
+    const answer = deferred();
     sandbox.handle(Execute, async () => {
-      await new Promise((resolve) => setTimeout(resolve, 30));
+      handlerStarted.resolve();
+      await answer.promise;
       return okResult;
     });
     const controller = new AbortController();
     const pending = host.request(Execute, executeParams, { signal: controller.signal });
+    await handlerStarted.promise;
     controller.abort();
     await expect(pending).rejects.toBeInstanceOf(RequestAbortedError);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    answer.resolve();
+    await vi.waitFor(() => expect(delivered.toA.map((text) => JSON.parse(text).type)).toContain('response'), { timeout: 10_000, interval: 1 });
     expect(host.isOpen).toBe(true);
+    expect(sandbox.isOpen).toBe(true);
   });
 });

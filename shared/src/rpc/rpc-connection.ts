@@ -12,14 +12,7 @@ import type * as z from 'zod/mini';
 import { MAX_MESSAGE_BYTES } from '../limits.js';
 import { Envelope, type ErrorPayload } from '../protocol/messages.js';
 import type { AnyMethod, MethodDescriptor, ParamsOf, ResultOf } from '../protocol/methods.js';
-import {
-  ConnectionClosedError,
-  MessageTooLargeError,
-  ProtocolViolationError,
-  RemoteError,
-  RequestAbortedError,
-  formatBytes,
-} from './errors.js';
+import { ConnectionClosedError, MessageTooLargeError, ProtocolViolationError, RemoteError, RequestAbortedError, formatBytes } from './errors.js';
 
 /** What the connection needs from a transport. Both calls must not throw once the transport is closed. */
 export interface TextTransport {
@@ -32,10 +25,7 @@ export interface RequestHandlerContext {
   signal: AbortSignal;
 }
 
-export type RequestHandler<D extends AnyMethod> = (
-  params: ParamsOf<D>,
-  context: RequestHandlerContext,
-) => Promise<ResultOf<D>> | ResultOf<D>;
+export type RequestHandler<D extends AnyMethod> = (params: ParamsOf<D>, context: RequestHandlerContext) => Promise<ResultOf<D>> | ResultOf<D>;
 
 export interface CloseInfo {
   code: number | undefined;
@@ -140,9 +130,7 @@ export class RpcConnection {
     // Our own params are validated too: a bug here should fail here, not as a hostile-looking reply.
     const checked = descriptor.params.safeParse(params);
     if (!checked.success) {
-      return Promise.reject(
-        new TypeError(`invalid ${descriptor.method} params: ${summarizeZodError(checked.error)}`),
-      );
+      return Promise.reject(new TypeError(`invalid ${descriptor.method} params: ${summarizeZodError(checked.error)}`));
     }
     const id = this.#nextId++;
     const text = JSON.stringify({ type: 'request', id, method: descriptor.method, params: checked.data });
@@ -169,18 +157,33 @@ export class RpcConnection {
   /** Feeds one frame from the transport. Never throws. */
   receive(data: string | Buffer | ArrayBuffer | Buffer[], isBinary = false): void {
     if (this.#closeInfo) return;
-    if (isBinary) return this.#violation('binary frames are not part of the protocol');
-    const text = typeof data === 'string' ? data : Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
-    if (text.length > this.#maxBytes) return this.#violation(`message over ${formatBytes(this.#maxBytes)}`);
+    if (isBinary) {
+      this.#violation('binary frames are not part of the protocol');
+      return;
+    }
+    const text =
+      typeof data === 'string'
+        ? data
+        : Buffer.isBuffer(data)
+          ? data.toString('utf8')
+          : Array.isArray(data)
+            ? Buffer.concat(data).toString('utf8')
+            : Buffer.from(data).toString('utf8');
+    if (text.length > this.#maxBytes) {
+      this.#violation(`message over ${formatBytes(this.#maxBytes)}`);
+      return;
+    }
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
-      return this.#violation('a frame was not valid JSON');
+      this.#violation('a frame was not valid JSON');
+      return;
     }
     const envelope = Envelope.safeParse(json);
     if (!envelope.success) {
-      return this.#violation(`a frame did not match any message envelope: ${summarizeZodError(envelope.error)}`);
+      this.#violation(`a frame did not match any message envelope: ${summarizeZodError(envelope.error)}`);
+      return;
     }
     const message = envelope.data;
     switch (message.type) {
@@ -188,7 +191,8 @@ export class RpcConnection {
         void this.#serve(message.id, message.method, message.params);
         return;
       case 'response':
-        return this.#settle(message);
+        this.#settle(message);
+        return;
       case 'protocol_error':
         // The peer is about to close; its reason makes the close error more useful.
         this.#peerProtocolError = message.message;
@@ -262,9 +266,7 @@ export class RpcConnection {
     }
     const result = pending.descriptor.result.safeParse(message.result);
     if (!result.success) {
-      const violation = new ProtocolViolationError(
-        `${pending.descriptor.method} result did not match its schema: ${summarizeZodError(result.error)}`,
-      );
+      const violation = new ProtocolViolationError(`${pending.descriptor.method} result did not match its schema: ${summarizeZodError(result.error)}`);
       pending.reject(violation);
       this.#violation(violation.message);
       return;

@@ -81,11 +81,11 @@ async function load(options: LoadPyodideOptions, snapshot: Buffer | undefined): 
  */
 function capMemory(settings: EmscriptenSettings, limitBytes: number): void {
   const instantiate = settings.instantiateWasm;
-  if (!instantiate) throw new Error("this Pyodide has no instantiateWasm hook; the memory cap cannot be installed");
+  if (!instantiate) throw new Error('this Pyodide has no instantiateWasm hook; the memory cap cannot be installed');
   settings.instantiateWasm = (imports, done) => {
     const resize = imports.env.emscripten_resize_heap as ((requested: number) => number) | undefined;
     if (typeof resize !== 'function') throw new Error('this Pyodide has no emscripten_resize_heap import; the memory cap cannot be installed');
-    imports.env.emscripten_resize_heap = (requested: number) => ((requested >>> 0) > limitBytes ? 0 : resize(requested));
+    imports.env.emscripten_resize_heap = (requested: number) => (requested >>> 0 > limitBytes ? 0 : resize(requested));
     return instantiate(imports, done);
   };
 }

@@ -10,8 +10,7 @@ beforeAll(async () => {
     language: 'python',
     heapLimitMb: 512,
     answer: (prompt, params) => (prompt === 'fail me' ? new Error('model overloaded') : `${params.model ?? 'default'}: ${prompt.toUpperCase()}`),
-    onToolCall: async ({ name, args }) =>
-      name === 'broken' ? { ok: false, error: 'database is down' } : { ok: true, value: { tool: name, args } },
+    onToolCall: async ({ name, args }) => (name === 'broken' ? { ok: false, error: 'database is down' } : { ok: true, value: { tool: name, args } }),
   });
   await fixture.repl.defineTools({ tools: [{ name: 'lookup' }, { name: 'broken' }] });
 }, 120_000);
@@ -33,8 +32,10 @@ describe('state and values', () => {
   });
 
   test('re, json, math, collections and itertools are pre-imported and the standard library imports', async () => {
-    const result = await run('import sqlite3, csv, datetime\n[re.sub("a", "b", "aa"), json.dumps({"k": 1}), math.floor(2.5), collections.Counter("aab")["a"], list(itertools.islice(itertools.count(), 3))]');
-    expect(result.value).toBe('[\'bb\', \'{"k": 1}\', 2, 2, [0, 1, 2]]');
+    const result = await run(
+      'import sqlite3, csv, datetime\n[re.sub("a", "b", "aa"), json.dumps({"k": 1}), math.floor(2.5), collections.Counter("aab")["a"], list(itertools.islice(itertools.count(), 3))]',
+    );
+    expect(result.value).toBe("['bb', '{\"k\": 1}', 2, 2, [0, 1, 2]]");
   });
 
   test('variables list the user names with short types, not the REPL or its pre-imports', async () => {
@@ -63,7 +64,9 @@ describe('output and errors', () => {
   test('output past the limit is cut in the middle with a marker, as in JavaScript', async () => {
     const result = await run('for i in range(1000): print("x" * 99)', { outputLimitChars: 1000 });
     expect(result.stdout.text.length).toBeLessThanOrEqual(1000);
-    expect(result.stdout.truncatedChars).toBe(100_000 - result.stdout.text.length + result.stdout.text.match(/\n\[\.\.\. [\d,]+ characters truncated \.\.\.\]\n/)![0].length);
+    expect(result.stdout.truncatedChars).toBe(
+      100_000 - result.stdout.text.length + result.stdout.text.match(/\n\[\.\.\. [\d,]+ characters truncated \.\.\.\]\n/)![0].length,
+    );
   });
 
   test('an exception gives its class name, message and the cell frames only, innermost first', async () => {
@@ -96,7 +99,9 @@ describe('output and errors', () => {
 describe('sub-calls, tools and answers', () => {
   test('llm_query and friends are synchronous and reach the host with keyword options', async () => {
     const before = fixture.subcalls.calls.length;
-    const result = await run('one = llm_query("hi", model="small")\nmany = llm_query_batched(["a", "fail me"])\ndeep = rlm_query_batched(["d"])\n[one, many, deep, rlm_query("r")]');
+    const result = await run(
+      'one = llm_query("hi", model="small")\nmany = llm_query_batched(["a", "fail me"])\ndeep = rlm_query_batched(["d"])\n[one, many, deep, rlm_query("r")]',
+    );
     expect(result.value).toBe("['small: HI', ['default: A', 'Error: model overloaded'], ['default: D'], 'default: R']");
     expect(fixture.subcalls.calls.slice(before).map((c) => [c.kind, c.batched, c.model ?? null, c.prompts])).toEqual([
       ['llm_query', false, 'small', ['hi']],
@@ -129,7 +134,7 @@ describe('sub-calls, tools and answers', () => {
     expect(missing.final).toBeNull();
     expect(missing.stderr.text).toMatch(/^FINAL_VAR: no variable named "nope"\. Variables: .*listed/);
     expect((await run('answer = 42\nFINAL_VAR("answer")')).final).toEqual({ value: '42', via: 'FINAL_VAR', variable: 'answer' });
-    expect((await run('SHOW_VARS()')).stdout.text).toMatch(/^Variables:\n(?:.*\n)*  answer: int\n/);
+    expect((await run('SHOW_VARS()')).stdout.text).toMatch(/^Variables:\n(?:.*\n)* {2}answer: int\n/);
   });
 
   test('reserved names and tools are restored after a cell overwrites them, with a note', async () => {
@@ -162,33 +167,36 @@ describe('contexts', () => {
     await expect(fixture.repl.loadContext({ variable: 'context_3', file: 'bad.json', format: 'json' })).rejects.toThrow(/is not valid JSON/);
   });
 
-  test('100 MB of text is ready in Python in well under two seconds', async () => {
-    fixture.writeContext('big.txt', `${'0123456789'.repeat(10 * 1024 * 1024 - 1)}tail-mark!`);
-    const started = performance.now();
+  // How fast it loads is `node test/bench/sandbox-bench.ts` ("100 MB context ready in Python").
+  test('100 MB of text loads into a Python str whole, to its last characters', async () => {
+    const big = Buffer.alloc(100 * 1024 * 1024, '0123456789');
+    big.write('tail-mark!', big.length - 10);
+    fixture.writeContext('big.txt', big);
     const loaded = await fixture.repl.loadContext({ variable: 'context_4', file: 'big.txt', format: 'text' });
-    expect(performance.now() - started).toBeLessThan(2_000);
     expect(loaded.bytes).toBe(100 * 1024 * 1024);
     expect((await run('len(context_4), context_4[-10:]')).value).toBe(`(${100 * 1024 * 1024}, 'tail-mark!')`);
     await run('del context_4');
   });
 });
 
+// Short timeouts: these tests prove what a timeout does, not how long it takes (that is
+// `node test/bench/sandbox-bench.ts`). The fixture's generous unresponsiveGraceMs lets a loaded
+// machine's interpreter act on its interrupt late without the worker being replaced.
 describe('timeouts and memory', () => {
   test('a runaway loop is interrupted at its timeout and the state is kept', async () => {
     await run('survivor = "still here"');
-    const started = performance.now();
-    const result = await run('while True: pass', { timeoutMs: 500 });
-    expect(performance.now() - started).toBeLessThan(1_500);
+    const result = await run('while True: pass', { timeoutMs: 100 });
     expect(result.status).toBe('timeout');
     expect(result.stateLost).toBe(false);
     expect(result.error?.type).toBe('TimeoutError');
     expect((await run('survivor')).value).toBe("'still here'");
   });
 
-  test('time.sleep past the timeout is interrupted too', async () => {
-    const result = await run('import time\ntime.sleep(30)', { timeoutMs: 300 });
+  test('time.sleep past the timeout is interrupted too, state kept', async () => {
+    const result = await run('import time\ntime.sleep(30)', { timeoutMs: 100 });
     expect(result.status).toBe('timeout');
     expect(result.stateLost).toBe(false);
+    expect((await run('survivor')).value).toBe("'still here'");
   });
 
   test('a KeyboardInterrupt the cell raises itself is an ordinary error', async () => {
@@ -202,12 +210,26 @@ describe('timeouts and memory', () => {
     expect((await run('survivor')).value).toBe("'still here'");
   });
 
-  // Last: it replaces the worker.
   test('a loop that swallows the interrupt is stopped by replacing the worker; contexts and tools come back', async () => {
-    const result = await run('try:\n    while True: pass\nexcept KeyboardInterrupt:\n    while True: pass', { timeoutMs: 300 });
-    expect(result.status).toBe('timeout');
-    expect(result.stateLost).toBe(true);
-    const after = await run('[("survivor" in globals()), context[:4], callable(lookup)]', { timeoutMs: 30_000 });
-    expect(after.value).toBe("[False, 'line', True]");
+    // Its own REPL with a short grace: the loop never answers, so the grace only sets how long the test waits.
+    const own = await startReplFixture({
+      language: 'python',
+      unresponsiveGraceMs: 100,
+      onToolCall: async ({ name }) => ({ ok: true, value: name }),
+    });
+    try {
+      await own.repl.defineTools({ tools: [{ name: 'lookup' }] });
+      own.writeContext('context.txt', 'line one');
+      await own.repl.loadContext({ variable: 'context', file: 'context.txt', format: 'text' });
+      await own.run('survivor = 1');
+      const result = await own.run('try:\n    while True: pass\nexcept KeyboardInterrupt:\n    while True: pass', { timeoutMs: 100 });
+      expect(result.status).toBe('timeout');
+      expect(result.error?.message).toContain('did not respond, so the REPL was restarted');
+      expect(result.stateLost).toBe(true);
+      const after = await own.run('[("survivor" in globals()), context[:4], lookup()]', { timeoutMs: 30_000 });
+      expect(after.value).toBe("[False, 'line', 'lookup']");
+    } finally {
+      await own.dispose();
+    }
   }, 60_000);
 });

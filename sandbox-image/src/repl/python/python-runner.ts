@@ -64,7 +64,6 @@ type EntryReply<T> = { ok: T } | { error: [string, string] };
 type HostReply = { ok: unknown } | { error: [string, string] } | { timeout: string };
 
 export class PythonCellRunner {
-  readonly #pyodide: PyodideAPI;
   readonly #runtime: PythonRuntime;
   readonly #interrupt: Int32Array;
   readonly #tools = new Map<string, (...args: unknown[]) => unknown>();
@@ -74,7 +73,6 @@ export class PythonCellRunner {
   #deadline = Infinity;
 
   private constructor(pyodide: PyodideAPI, options: PythonRunnerOptions) {
-    this.#pyodide = pyodide;
     this.#interrupt = options.interrupt;
     this.#callHost = options.createHostCaller(() => this.#deadline - performance.now());
     const subcalls = createSubcallFunctions(this.#callHost);
@@ -145,8 +143,7 @@ bootstrap`,
     } finally {
       this.#deadline = Infinity;
     }
-    const timedOut =
-      report.interrupted === 'deadline' || Atomics.load(this.#interrupt, INTERRUPTED_CELL_SLOT) === cellNumber;
+    const timedOut = report.interrupted === 'deadline' || Atomics.load(this.#interrupt, INTERRUPTED_CELL_SLOT) === cellNumber;
     this.#clearInterrupt();
     let status: CellReport['status'] = report.status;
     let error: CellError | null = report.error ?? null;
