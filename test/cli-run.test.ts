@@ -15,7 +15,6 @@ import { startFakeAnthropicServer } from '../orchestrator/src/testing/fake-anthr
 import { startFakeOpenAIServer, type ChatRequestBody, type FakeOpenAIServer } from '../orchestrator/src/testing/fake-openai-server.js';
 import { runRlm } from './support/rlm-process.js';
 
-
 /** The environment without provider keys or RLM_* settings of the machine running the tests. */
 function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
@@ -26,7 +25,10 @@ function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-function rlm(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: string; onSpawn?: (pid: number, kill: (signal: NodeJS.Signals) => void) => void } = {}) {
+function rlm(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: string; onSpawn?: (pid: number, kill: (signal: NodeJS.Signals) => void) => void } = {},
+) {
   const { onSpawn, env, ...rest } = options;
   return runRlm(args, {
     ...rest,
@@ -80,16 +82,18 @@ describe('rlm [query]', () => {
     await writeFile(path.join(dir, 'docs', 'skip.txt'), 'not markdown');
     const server = await oneCellModel('FINAL(JSON.stringify(context))');
 
-    const files = await rlm(['q', '--context-file', 'a.txt', '--context-file', 'b.txt', ...openai(server)], { cwd: dir, env: withKey });
+    const [files, tree] = await Promise.all([
+      rlm(['q', '--context-file', 'a.txt', '--context-file', 'b.txt', ...openai(server)], { cwd: dir, env: withKey }),
+      rlm(['q', '--context-dir', 'docs', '--glob', '**/*.md', ...openai(server)], { cwd: dir, env: withKey }),
+    ]);
     expect(files.code).toBe(0);
     expect(JSON.parse(files.stdout)).toEqual({ 'a.txt': 'A', 'b.txt': 'B' });
-
-    const tree = await rlm(['q', '--context-dir', 'docs', '--glob', '**/*.md', ...openai(server)], { cwd: dir, env: withKey });
     expect(tree.code).toBe(0);
     expect(JSON.parse(tree.stdout)).toEqual({ 'deep/two.md': '# two', 'one.md': '# one' });
   });
 
   it('reads the context from standard input with -', async () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the cell's code holds a template literal
     const server = await oneCellModel('FINAL(`${context.length} chars: ${context.trim()}`)');
     const result = await rlm(['q', '-', ...openai(server)], { env: withKey, stdin: 'piped text\n' });
     expect(result.stdout).toBe('11 chars: piped text\n');
@@ -104,7 +108,9 @@ describe('rlm [query]', () => {
     const json = JSON.parse(result.stdout) as Record<string, unknown>;
     expect(Object.keys(json)).toEqual(expect.arrayContaining(['answer', 'success', 'error', 'iterations', 'usage', 'costUsd', 'durationMs', 'trajectoryFile']));
     expect(json).toMatchObject({ answer: 'forty-two', success: true, error: null, iterations: 1 });
-    expect(json.usage).toEqual({ 'gpt-5-mini': expect.objectContaining({ calls: 1, inputTokens: expect.any(Number), outputTokens: expect.any(Number), costUsd: expect.any(Number) }) });
+    expect(json.usage).toEqual({
+      'gpt-5-mini': expect.objectContaining({ calls: 1, inputTokens: expect.any(Number), outputTokens: expect.any(Number), costUsd: expect.any(Number) }),
+    });
     expect(json.costUsd).toBeGreaterThan(0);
     expect(typeof json.trajectoryFile).toBe('string');
     expect(existsSync(json.trajectoryFile as string)).toBe(true);
@@ -116,7 +122,21 @@ describe('rlm [query]', () => {
     const subServer = await startFakeOpenAIServer((body) => `pong from ${body.model}`);
     servers.push(subServer);
     const result = await rlm(
-      ['q', '--context', 'x', ...openai(rootServer), '--model', 'root-model', '--sub-backend', 'custom', '--sub-base-url', subServer.baseURL, '--sub-model', 'small-model', '--json'],
+      [
+        'q',
+        '--context',
+        'x',
+        ...openai(rootServer),
+        '--model',
+        'root-model',
+        '--sub-backend',
+        'custom',
+        '--sub-base-url',
+        subServer.baseURL,
+        '--sub-model',
+        'small-model',
+        '--json',
+      ],
       { env: withKey },
     );
     expect(result.code).toBe(0);
@@ -136,7 +156,24 @@ describe('rlm [query]', () => {
     servers.push(vllm);
     try {
       const result = await rlm(
-        ['q', '--context', 'x', '--backend', 'anthropic', '--base-url', anthropic.url, '--model', 'claude-sonnet-5-5', '--sub-backend', 'vllm', '--sub-base-url', vllm.baseURL, '--sub-model', 'qwen3-8b', '--json'],
+        [
+          'q',
+          '--context',
+          'x',
+          '--backend',
+          'anthropic',
+          '--base-url',
+          anthropic.url,
+          '--model',
+          'claude-sonnet-5-5',
+          '--sub-backend',
+          'vllm',
+          '--sub-base-url',
+          vllm.baseURL,
+          '--sub-model',
+          'qwen3-8b',
+          '--json',
+        ],
         { env: { ANTHROPIC_API_KEY: 'sk-ant-test' } },
       );
       expect(result.code).toBe(0);
@@ -156,23 +193,39 @@ describe('rlm [query]', () => {
     const server = await oneCellModel('FINAL("ok")');
     await writeFile(
       path.join(dir, 'rlm.config.yaml'),
-      ['root:', '  backend: custom', `  baseURL: ${server.baseURL}`, '  model: from-config', '  apiKeyEnv: MY_PROXY_KEY', 'limits:', '  maxIterations: 3', 'logDir: trajectories', ''].join('\n'),
+      [
+        'root:',
+        '  backend: custom',
+        `  baseURL: ${server.baseURL}`,
+        '  model: from-config',
+        '  apiKeyEnv: MY_PROXY_KEY',
+        'limits:',
+        '  maxIterations: 3',
+        'logDir: trajectories',
+        '',
+      ].join('\n'),
     );
     const env = { MY_PROXY_KEY: 'proxy-key-value' };
-    const models = async (args: string[], extraEnv: NodeJS.ProcessEnv) => {
-      const before = server.requests.length;
+    // Three runs at once; each one's --json output names the model it used.
+    const run = async (args: string[], extraEnv: NodeJS.ProcessEnv) => {
       const result = await rlm(['q', '--context', 'x', '--json', ...args], { cwd: dir, env: { ...env, ...extraEnv } });
       expect(result.stderr).not.toMatch(/error/i);
       expect(result.code).toBe(0);
-      return { models: server.requests.slice(before).map((r: ChatRequestBody) => r.model), json: JSON.parse(result.stdout) as { trajectoryFile: string } };
+      const json = JSON.parse(result.stdout) as { trajectoryFile: string; usage: Record<string, unknown> };
+      return { models: Object.keys(json.usage), trajectoryFile: json.trajectoryFile };
     };
-    const fromConfig = await models([], {});
+    const [fromConfig, fromEnv, fromFlag] = await Promise.all([
+      run([], {}),
+      run([], { RLM_MODEL: 'from-env' }),
+      run(['--model', 'from-flag'], { RLM_MODEL: 'from-env' }),
+    ]);
     expect(fromConfig.models).toEqual(['from-config']);
+    expect(fromEnv.models).toEqual(['from-env']);
+    expect(fromFlag.models).toEqual(['from-flag']);
+    expect(server.requests.map((r: ChatRequestBody) => r.model).sort()).toEqual(['from-config', 'from-env', 'from-flag']);
     // logDir in the config file is relative to the file.
-    expect(path.dirname(fromConfig.json.trajectoryFile)).toBe(path.join(dir, 'trajectories'));
-    expect(server.received.at(-1)?.headers.authorization).toBe('Bearer proxy-key-value');
-    expect((await models([], { RLM_MODEL: 'from-env' })).models).toEqual(['from-env']);
-    expect((await models(['--model', 'from-flag'], { RLM_MODEL: 'from-env' })).models).toEqual(['from-flag']);
+    expect(path.dirname(fromConfig.trajectoryFile)).toBe(path.join(dir, 'trajectories'));
+    expect(server.received.map((r) => r.headers.authorization)).toEqual(Array(3).fill('Bearer proxy-key-value'));
   });
 
   it('names the file and the key of an unknown config key, exit 2', async () => {
@@ -184,58 +237,56 @@ describe('rlm [query]', () => {
   });
 
   it('says in one line which variable to set when the key is missing, exit 1', async () => {
-    const result = await rlm(['q', '--context', 'x', '--backend', 'openai']);
+    const [result, anthropic] = await Promise.all([rlm(['q', '--context', 'x', '--backend', 'openai']), rlm(['q', '--context', 'x'])]);
     expect(result.stderr).toBe('rlm: openai: no API key; set OPENAI_API_KEY\n');
     expect(result.code).toBe(1);
-    const anthropic = await rlm(['q', '--context', 'x']);
     expect(anthropic.stderr.trim().split('\n')).toHaveLength(1);
     expect(anthropic.stderr).toContain('ANTHROPIC_API_KEY');
     expect(anthropic.code).toBe(1);
   });
 
   it('exits 2 with one line and a hint on bad usage', async () => {
-    const bogus = await rlm(['q', '--context', 'x', '--bogus']);
+    const [bogus, number, noContext, missing] = await Promise.all([
+      rlm(['q', '--context', 'x', '--bogus']),
+      rlm(['q', '--context', 'x', '--max-iterations', 'many']),
+      rlm(['q']),
+      rlm(['q', '--context-file', '/nonexistent/file.txt'], { env: withKey }),
+    ]);
     expect(bogus.stderr).toMatch(/^rlm: .*--bogus.*\nRun `rlm --help` for usage\.\n$/);
     expect(bogus.code).toBe(2);
-    const number = await rlm(['q', '--context', 'x', '--max-iterations', 'many']);
     expect(number.stderr).toMatch(/^rlm: --max-iterations: must be a whole number, got "many"\n/);
     expect(number.code).toBe(2);
-    const noContext = await rlm(['q']);
     expect(noContext.stderr).toMatch(/^rlm: no context/);
     expect(noContext.code).toBe(2);
-    const missing = await rlm(['q', '--context-file', '/nonexistent/file.txt'], { env: withKey });
     expect(missing.stderr).toBe('rlm: --context-file: cannot read /nonexistent/file.txt: ENOENT\n');
     expect(missing.code).toBe(1);
   });
 
-  it('on Ctrl-C removes the run\'s sandboxes and exits 130', async () => {
+  it("on Ctrl-C removes the run's sandboxes and exits 130", async () => {
     const docker = createDockerClient();
-    let requested!: () => void;
-    const firstRequest = new Promise<void>((resolve) => (requested = resolve));
-    const server = await startFakeOpenAIServer(() => {
-      requested();
-      return fence('await new Promise((resolve) => setTimeout(resolve, 60_000)); FINAL("too late")');
-    });
-    servers.push(server);
     let childPid = 0;
     const ownedByChild = async () => (await listSandboxes({ docker })).filter((s) => parseOwner(s.owner)?.pid === childPid);
-    const run = rlm(['q', '--context', 'x', ...openai(server)], {
+    let kill!: (signal: NodeJS.Signals) => void;
+    let whileRunning: Awaited<ReturnType<typeof ownedByChild>> = [];
+    // The root model answers with a cell that makes a sub-call, then runs for a minute; the sub-call
+    // arriving here says the cell runs, so that is when Ctrl-C comes.
+    const server = await startFakeOpenAIServer(async (_body, index) => {
+      if (index === 0) return fence('llm_query("the cell is running"); await new Promise((resolve) => setTimeout(resolve, 60_000)); FINAL("too late")');
+      whileRunning = await ownedByChild();
+      kill('SIGINT');
+      return 'interrupted before this mattered';
+    });
+    servers.push(server);
+    const result = await rlm(['q', '--context', 'x', ...openai(server)], {
       env: withKey,
-      onSpawn: (pid, kill) => {
+      onSpawn: (pid, killChild) => {
         childPid = pid;
-        void (async () => {
-          await firstRequest;
-          // The cell is running once the model has answered; give the sandbox a moment to take it.
-          const deadline = Date.now() + 20_000;
-          while ((await ownedByChild()).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-          await new Promise((r) => setTimeout(r, 300));
-          kill('SIGINT');
-        })();
+        kill = killChild;
       },
     });
-    const result = await run;
     expect(result.code).toBe(130);
     expect(result.stderr).toContain('interrupted');
+    expect(whileRunning).toHaveLength(1);
     expect(await ownedByChild()).toEqual([]);
   });
 });
@@ -246,14 +297,24 @@ describe('rlm demo', () => {
     const result = await rlm(['demo', '--json', '--log-dir', dir]);
     expect(result.code).toBe(0);
     expect(result.stderr).toMatch(/SCRIPTED/);
-    const json = JSON.parse(result.stdout) as { answer: string; success: boolean; scripted: boolean; iterations: number; usage: Record<string, { calls: number }>; trajectoryFile: string };
+    const json = JSON.parse(result.stdout) as {
+      answer: string;
+      success: boolean;
+      scripted: boolean;
+      iterations: number;
+      usage: Record<string, { calls: number }>;
+      trajectoryFile: string;
+    };
     expect(json).toMatchObject({ success: true, scripted: true });
     expect(json.answer).toContain('INC-2291');
     expect(json.answer).toContain('487 minutes');
     expect(json.answer).toContain('CHG-4471');
     expect(json.iterations).toBeGreaterThanOrEqual(3);
     expect(json.usage['scripted-demo-sub']?.calls).toBeGreaterThan(4);
-    const lines = (await readFile(json.trajectoryFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+    const lines = (await readFile(json.trajectoryFile, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string });
     expect(lines[0]?.type).toBe('metadata');
     expect(lines.filter((l) => l.type === 'iteration')).toHaveLength(json.iterations);
     // The child RLM started by rlm_query is nested in the trajectory.

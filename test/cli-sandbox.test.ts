@@ -11,10 +11,9 @@ const rlm = (args: string[], env: NodeJS.ProcessEnv = {}) => runRlm(args, { env:
 
 describe('rlm', () => {
   it('prints its version and help', async () => {
-    const version = await rlm(['--version']);
+    const [version, help] = await Promise.all([rlm(['--version']), rlm(['sandbox', '--help'])]);
     expect(version.code).toBe(0);
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
-    const help = await rlm(['sandbox', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('rlm sandbox <command>');
   });

@@ -10,7 +10,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE_QUERY, writeSampleTrajectory } from '../orchestrator/src/testing/sample-trajectory.js';
 import { runRlm, startRlm } from './support/rlm-process.js';
 
-
 let tmp: string;
 let logs: string;
 let sample: string;
@@ -69,7 +68,9 @@ describe('rlm view', () => {
   it('exits 1 with one line naming a path that does not exist', async () => {
     const result = await rlm(['view', path.join(tmp, 'nowhere')]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toBe(`rlm: cannot open ${path.join(tmp, 'nowhere')}: no such file or directory; give a directory of .jsonl trajectories or one .jsonl file\n`);
+    expect(result.stderr).toBe(
+      `rlm: cannot open ${path.join(tmp, 'nowhere')}: no such file or directory; give a directory of .jsonl trajectories or one .jsonl file\n`,
+    );
   });
 
   it('says how to get trajectories when the default directory is missing', async () => {
@@ -80,8 +81,13 @@ describe('rlm view', () => {
   });
 
   it('exits 2 on a bad flag or port, with a hint to its help', async () => {
-    for (const args of [['view', '--bogus'], ['view', logs, '--port', 'http']]) {
-      const result = await rlm(args);
+    const results = await Promise.all(
+      [
+        ['view', '--bogus'],
+        ['view', logs, '--port', 'http'],
+      ].map((args) => rlm(args)),
+    );
+    for (const result of results) {
       expect(result.code).toBe(2);
       expect(result.stderr).toMatch(/^rlm: .*\nRun `rlm view --help` for usage\.\n$/);
     }

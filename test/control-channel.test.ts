@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ChannelError, Execute, type CloseInfo, type RpcConnection } from '@rlm/shared';
+import { ChannelError, Execute } from '@rlm/shared';
 import type Dockerode from 'dockerode';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { killHostOfSandbox } from './support/host-death.js';
@@ -50,20 +50,15 @@ async function startHostilePeer(mode: 'malformed' | 'oversized' | 'flood-request
   return { connection, container };
 }
 
-async function closedWithin(connection: RpcConnection, ms: number): Promise<CloseInfo> {
-  return Promise.race([
-    connection.closed,
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`connection still open after ${ms} ms`)), ms)),
-  ]);
-}
+const cell = { code: '1', language: 'javascript' as const, timeoutMs: 5_000, outputLimitChars: 100 };
 
 describe('a hostile container', () => {
   it('gets its connection closed for a malformed message, failing the pending request instead of the host', async () => {
     const { connection } = await startHostilePeer('malformed');
-    const pending = connection.request(Execute, { code: '1', language: 'javascript', timeoutMs: 5_000, outputLimitChars: 100 });
-    const error = await pending.catch((e: unknown) => e);
+    // The peer breaks the protocol in answer to this request, so it is pending when that happens.
+    const error = await connection.request(Execute, cell).catch((e: unknown) => e);
     expect(ChannelError.isInstance(error)).toBe(true);
-    const info = await closedWithin(connection, 5_000);
+    const info = await connection.closed;
     expect(info.code).toBe(1008);
     expect(info.violation?.message).toMatch(/not valid JSON/);
   });
@@ -71,7 +66,7 @@ describe('a hostile container', () => {
   it('gets its connection closed with 1009 for a message over the size limit, before the host buffers it', async () => {
     const { connection } = await startHostilePeer('oversized');
     const before = process.memoryUsage().rss;
-    const info = await closedWithin(connection, 5_000);
+    const info = await connection.closed;
     expect(info.code).toBe(1009);
     expect(info.reason).toMatch(/size limit/);
     // The 65 MiB frame was refused from its header, not read into memory.
@@ -80,16 +75,20 @@ describe('a hostile container', () => {
 
   it('gets an error answer for each request to an unknown method and the channel stays usable', async () => {
     const { connection } = await startHostilePeer('flood-requests');
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // The peer answers this only once it has an answer to each of its 200 requests.
+    const result = await connection.request(Execute, cell);
+    expect(result.stdout.text).toBe('200 of 200 requests answered with method_not_found');
     expect(connection.isOpen).toBe(true);
   });
 });
 
 describe('when the host goes away', () => {
-  it('the REPL server exits and its container is removed within a few seconds of the host process dying', async () => {
+  it('the REPL server exits because its channel dropped, not for want of heartbeats, and its container is removed', async () => {
     const death = await killHostOfSandbox(docker, image, cleanups);
     expect(death.wasRunning).toBe(true);
-    expect(death.gone).toBe(true);
-    expect(death.elapsedMs).toBeLessThan(5_000);
+    expect(death.removed).toBe(true);
+    // 1006: the socket closed without a close frame, as it does when the host process dies. The
+    // heartbeat timeout (20 s) would have said "no ping from the host".
+    expect(death.lastStderrLine).toMatch(/^control channel closed \(1006 .*\); exiting$/);
   });
 });

@@ -18,7 +18,8 @@ describe('RLM over the OpenAI protocol', () => {
   it('answers a query over a document with sub-calls on a second server, never sending the context to the root', async () => {
     const document = Array.from({ length: 200 }, (_, i) => `line ${i}: ${i === 137 ? 'the vault code is 4711' : 'nothing here'}`).join('\n');
     const rootServer = await startFakeOpenAIServer((body, index) => {
-      if (index === 0) return `I will split the document.\n${fence('const chunks = [];\nfor (let i = 0; i < context.length; i += 2000) chunks.push(context.slice(i, i + 2000));\nconst found = llm_query_batched(chunks.map((c) => "Find the vault code in:\\n" + c));\nprint(found.filter((f) => f !== "none").join("\\n"))')}`;
+      if (index === 0)
+        return `I will split the document.\n${fence('const chunks = [];\nfor (let i = 0; i < context.length; i += 2000) chunks.push(context.slice(i, i + 2000));\nconst found = llm_query_batched(chunks.map((c) => "Find the vault code in:\\n" + c));\nprint(found.filter((f) => f !== "none").join("\\n"))')}`;
       const lastMessage = body.messages.at(-1)?.content ?? '';
       const code = /vault code is (\d+)/.exec(lastMessage)?.[1] ?? 'unknown';
       return { text: `The sub-model found it.\nFINAL(The vault code is ${code}.)`, promptTokens: 1200, completionTokens: 30, cachedTokens: 1000 };
@@ -54,7 +55,10 @@ describe('RLM over the OpenAI protocol', () => {
   });
 
   it('turns a provider error on a sub-call into an error string and a 401 on the root into a failed run', async () => {
-    const rootServer = await startFakeOpenAIServer(() => ({ status: 401, body: { error: { message: 'Incorrect API key provided', type: 'invalid_request_error' } } }));
+    const rootServer = await startFakeOpenAIServer(() => ({
+      status: 401,
+      body: { error: { message: 'Incorrect API key provided', type: 'invalid_request_error' } },
+    }));
     servers.push(rootServer);
     const rlm = new RLM({
       root: { backend: createOpenAICompatibleBackend({ baseURL: rootServer.baseURL, apiKey: 'sk-wrong', maxRetries: 0 }), model: 'gpt-5' },

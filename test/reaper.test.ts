@@ -18,8 +18,11 @@ const image = inject('sandboxImage');
 const created: Dockerode.Container[] = [];
 let workDir: string;
 
-/** Starts a sleeping sandbox-like container from our image carrying `labels`. */
-async function sleeper(labels: Record<string, string>): Promise<Dockerode.Container> {
+/**
+ * Starts a sandbox-like container from our image carrying `labels`. It runs until removed, or for
+ * ten minutes should this process die before removing it (the container is auto-removed then).
+ */
+async function runningContainer(labels: Record<string, string>): Promise<Dockerode.Container> {
   const dir = await mkdtemp(path.join(workDir, 'sb-'));
   await chmod(dir, 0o755);
   const spec = buildContainerSpec({
@@ -33,7 +36,7 @@ async function sleeper(labels: Record<string, string>): Promise<Dockerode.Contai
   });
   const container = await docker.createContainer({
     ...spec,
-    Entrypoint: [IMAGE_NODE_PATH, '-e', 'setTimeout(() => {}, 60000)'],
+    Entrypoint: [IMAGE_NODE_PATH, '-e', 'setTimeout(() => {}, 600_000)'],
   });
   created.push(container);
   await container.start();
@@ -56,8 +59,8 @@ const label = `${SANDBOX_LABEL}.test-${randomBytes(4).toString('hex')}`;
 describe('reapOrphanedSandboxes', () => {
   it('removes a sandbox whose owner died and leaves one whose owner lives', async () => {
     const { [SANDBOX_LABEL]: liveOwner, ...otherLabels } = sandboxOwnerLabels();
-    const orphan = await sleeper({ ...otherLabels, [label]: await deadOwner() });
-    const owned = await sleeper({ ...otherLabels, [label]: liveOwner ?? '' });
+    const orphan = await runningContainer({ ...otherLabels, [label]: await deadOwner() });
+    const owned = await runningContainer({ ...otherLabels, [label]: liveOwner ?? '' });
 
     const listed = await listSandboxes({ docker, label });
     expect(listed.find((s) => s.id === orphan.id)).toMatchObject({ ownerStatus: 'dead', ownerAlive: false, state: 'running' });

@@ -13,10 +13,14 @@ const docker = createDockerClient();
 // A repository of this run's own, so pruning cannot touch images other test files are using.
 const repository = `rlm-sandbox-prune-test-${randomBytes(4).toString('hex')}`;
 
-/** Builds an empty image labelled like a sandbox image, tagged `repository:name`. */
+/**
+ * Builds an empty image labelled like a sandbox image, tagged `repository:name`. The label names the
+ * repository too, so each run's images have ids of their own: a run that prunes its images cannot
+ * untag another run's.
+ */
 async function labelledImage(docker: Dockerode, name: string): Promise<string> {
   const context = pack();
-  context.entry({ name: 'Dockerfile' }, `FROM scratch\nLABEL ${IMAGE_INPUTS_LABEL}=${name}\nCMD ["/nothing"]\n`);
+  context.entry({ name: 'Dockerfile' }, `FROM scratch\nLABEL ${IMAGE_INPUTS_LABEL}=${repository}-${name}\nCMD ["/nothing"]\n`);
   context.finalize();
   const stream = await docker.buildImage(context as unknown as NodeJS.ReadableStream, { t: `${repository}:${name}` });
   await new Promise((resolve, reject) => docker.modem.followProgress(stream, (error) => (error ? reject(error) : resolve(undefined))));
@@ -25,7 +29,11 @@ async function labelledImage(docker: Dockerode, name: string): Promise<string> {
 
 afterAll(async () => {
   const images = await docker.listImages({ filters: { reference: [`${repository}`] } });
-  for (const image of images) await docker.getImage(image.Id).remove({ force: true }).catch(() => undefined);
+  for (const image of images)
+    await docker
+      .getImage(image.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
 });
 
 describe('pruneSandboxImages', () => {

@@ -7,18 +7,15 @@ import { chmod, copyFile, link, mkdir, mkdtemp, readFile, rm, writeFile } from '
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import type Dockerode from 'dockerode';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { AbortedError, SandboxImageError } from '../orchestrator/src/errors.js';
 import { buildContainerSpec } from '../orchestrator/src/sandbox/container-spec.js';
 import { SANDBOX_BUNDLE_FILES } from '../orchestrator/src/sandbox/image/assets.js';
 import { SANDBOX_USER } from '../orchestrator/src/sandbox/image/build-context.js';
-import {
-  IMAGE_INPUTS_LABEL,
-  ensureSandboxImage,
-  sandboxImageTag,
-  type SandboxImage,
-} from '../orchestrator/src/sandbox/image/ensure-sandbox-image.js';
+import { IMAGE_INPUTS_LABEL, ensureSandboxImage, sandboxImageTag, type SandboxImage } from '../orchestrator/src/sandbox/image/ensure-sandbox-image.js';
 import { inspectNodeRuntime } from '../orchestrator/src/sandbox/image/node-runtime.js';
 import { sandboxOwnerLabels } from '../orchestrator/src/sandbox/reaper.js';
 import { removeImages, runToCompletion, testDocker, writeStandInBundle } from './support/docker.js';
@@ -39,24 +36,31 @@ async function tempDir(prefix: string): Promise<string> {
   return dir;
 }
 
+type TarEntry = { name: string; type: string; linkname?: string | null };
+
+/** The entries of a tar stream, in order. */
+async function tarEntries(archive: NodeJS.ReadableStream): Promise<TarEntry[]> {
+  const extract = tar.extract();
+  const entries: TarEntry[] = [];
+  extract.on('entry', (header, stream, next) => {
+    entries.push({ name: header.name, type: header.type ?? 'file', linkname: header.linkname });
+    stream.on('end', next);
+    stream.resume();
+  });
+  await new Promise<void>((resolve, reject) => {
+    extract.on('finish', resolve);
+    extract.on('error', reject);
+    archive.pipe(extract as unknown as NodeJS.WritableStream);
+  });
+  return entries;
+}
+
 /** Paths and types of the files in a container's filesystem, read with `docker export`. */
 async function filesystemOf(image: string): Promise<Map<string, { type: string; linkname?: string | null }>> {
   const container = await docker.createContainer({ Image: image, Entrypoint: ['/nonexistent'] });
   try {
-    const archive = (await container.export()) as NodeJS.ReadableStream;
-    const extract = tar.extract();
-    const entries = new Map<string, { type: string; linkname?: string | null }>();
-    extract.on('entry', (header, stream, next) => {
-      entries.set(`/${header.name.replace(/\/$/, '')}`, { type: header.type ?? 'file', linkname: header.linkname });
-      stream.on('end', next);
-      stream.resume();
-    });
-    await new Promise<void>((resolve, reject) => {
-      extract.on('finish', resolve);
-      extract.on('error', reject);
-      archive.pipe(extract as unknown as NodeJS.WritableStream);
-    });
-    return entries;
+    const entries = await tarEntries((await container.export()) as NodeJS.ReadableStream);
+    return new Map(entries.map(({ name, type, linkname }) => [`/${name.replace(/\/$/, '')}`, { type, linkname }]));
   } finally {
     await container.remove({ force: true });
   }
@@ -123,7 +127,8 @@ describe('the sandbox image built from a stand-in bundle', () => {
   it('fails a broken build with a SandboxImageError naming the step and carrying the log', async () => {
     const dockerfile = path.join(await tempDir('rlm-bad-dockerfile-'), 'Dockerfile.sandbox');
     await writeFile(dockerfile, 'FROM scratch\nCOPY rootfs/ /\nCOPY no-such-dir/ /x/\n');
-    const error = await ensureSandboxImage({ docker, bundleDir, dockerfile }).catch((e: unknown) => e);
+    // A base image (which this Dockerfile ignores) keeps the Node binary out of the context: a small upload.
+    const error = await ensureSandboxImage({ docker, bundleDir, dockerfile, baseImage: 'rlm-test-unused-base' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SandboxImageError);
     expect((error as Error).message).toMatch(/failed at "Step 3\/\d+ : COPY no-such-dir\/ \/x\/"/);
     expect((error as SandboxImageError).buildLog).toMatch(/Step 2\/\d+ : COPY rootfs\/ \//);
@@ -133,15 +138,32 @@ describe('the sandbox image built from a stand-in bundle', () => {
     const otherBundle = await writeStandInBundle(randomBytes(8).toString('hex'));
     cleanup.push(otherBundle);
     const tag = await sandboxImageTag({ bundleDir: otherBundle });
+    // The engine could only tag the image while the build request lasts: record when it ends.
+    const requests: Promise<unknown>[] = [];
+    const watched = new Proxy(docker, {
+      get(target, property, receiver) {
+        if (property !== 'buildImage') return Reflect.get(target, property, receiver) as unknown;
+        return (...args: Parameters<Dockerode['buildImage']>) => {
+          const response = target.buildImage(...args) as Promise<NodeJS.ReadableStream>;
+          requests.push(
+            response.then(
+              (stream) => finished(stream).catch(() => undefined),
+              () => undefined,
+            ),
+          );
+          return response;
+        };
+      },
+    });
     const controller = new AbortController();
     const building = ensureSandboxImage({
-      docker,
+      docker: watched,
       bundleDir: otherBundle,
       signal: controller.signal,
       onProgress: (event) => event.phase === 'context' && controller.abort(),
     });
     await expect(building).rejects.toBeInstanceOf(AbortedError);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await Promise.all(requests);
     await expect(docker.getImage(tag).inspect()).rejects.toMatchObject({ statusCode: 404 });
     await expect(ensureSandboxImage({ docker, bundleDir: otherBundle, signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortedError);
   });
@@ -219,7 +241,13 @@ describe('the sandbox image of this workspace', () => {
     expect(files.has('/etc/passwd')).toBe(true);
     const node = await inspectNodeRuntime();
     expect(files.has('/opt/rlm/pyodide/python-snapshot.bin')).toBe(true);
-    const expected = new Set(['/opt/rlm/bin/node', ...SANDBOX_BUNDLE_FILES.map((file) => `/opt/rlm/${file}`), '/etc/passwd', '/etc/group', ...node.libraries.map((l) => l.imagePath)]);
+    const expected = new Set([
+      '/opt/rlm/bin/node',
+      ...SANDBOX_BUNDLE_FILES.map((file) => `/opt/rlm/${file}`),
+      '/etc/passwd',
+      '/etc/group',
+      ...node.libraries.map((l) => l.imagePath),
+    ]);
     // Docker adds these to every container's filesystem.
     const engine = /^\/(\.dockerenv|etc\/(hosts|hostname|resolv\.conf|mtab)|dev|proc|sys)(\/|$)/;
     const unexpected = paths.filter((p) => files.get(p)?.type !== 'directory' && !expected.has(p) && !engine.test(p));
@@ -262,19 +290,30 @@ describe('the sandbox image on a Node base image', () => {
     );
   });
 
-  it('links /opt/rlm/bin/node to the base image\'s node and runs the REPL server with it', async () => {
+  it("links /opt/rlm/bin/node to the base image's node and runs the REPL server with it", async () => {
     const bundleDir = await writeStandInBundle(randomBytes(8).toString('hex'));
     cleanup.push(bundleDir);
     const image = await ensureSandboxImage({ docker, bundleDir, baseImage: baseTag });
     images.add(image.tag);
     expect(image.built).toBe(true);
-    const files = await filesystemOf(image.tag);
-    expect(files.get('/opt/rlm/bin/node')).toMatchObject({ type: 'symlink', linkname: '/usr/local/bin/node' });
+    expect(await entryInImage(image.tag, '/opt/rlm/bin/node')).toMatchObject({ type: 'symlink', linkname: '/usr/local/bin/node' });
     const { exitCode, stdout } = await runToCompletion(docker, { Image: image.tag, Cmd: ['--base'] });
     expect(exitCode).toBe(0);
     expect(JSON.parse(stdout)).toMatchObject({ argv: ['--base'], uid: 10001, user: 'rlm' });
   });
 });
+
+/** The archive header of one path in an image (a symlink is not followed), without exporting the rest. */
+async function entryInImage(image: string, file: string): Promise<{ type: string; linkname?: string | null }> {
+  const container = await docker.createContainer({ Image: image, Entrypoint: ['/nonexistent'] });
+  try {
+    const [entry] = await tarEntries((await container.getArchive({ path: file })) as NodeJS.ReadableStream);
+    if (!entry) throw new Error(`${file} is not in ${image}`);
+    return { type: entry.type, linkname: entry.linkname };
+  } finally {
+    await container.remove({ force: true });
+  }
+}
 
 async function readFileFromImage(image: string, file: string): Promise<string> {
   const container = await docker.createContainer({ Image: image, Entrypoint: ['/nonexistent'] });

@@ -1,7 +1,8 @@
 /**
- * Custom tools across the container boundary: host-side handlers called synchronously from cells,
- * JSON both ways, failures as ToolError, names refused before anything starts, and tools defined
- * again in a container that replaced a crashed one.
+ * Custom tools across the container boundary: names refused before anything starts, a tool call
+ * cut off by its cell's timeout, and tools defined again in a container that replaced a crashed
+ * one. Calling tools from JavaScript and Python cells (JSON both ways, failures as ToolError) is
+ * part of the REPL contract table in sandbox-container.test.ts.
  */
 import { describe, expect, inject, it } from 'vitest';
 import type Dockerode from 'dockerode';
@@ -13,7 +14,7 @@ const image = inject('sandboxImage');
 function recordingTool(answer: (args: JsonValue[], signal: AbortSignal) => JsonValue | Promise<JsonValue>) {
   const calls: Array<{ args: JsonValue[]; signal: AbortSignal }> = [];
   const tool: SandboxTool = {
-    description: 'Looks a customer up by id; returns the requested fields.',
+    description: 'Records its calls and answers as the test says.',
     handler: (args, { signal }) => {
       calls.push({ args, signal });
       return answer(args, signal);
@@ -23,37 +24,16 @@ function recordingTool(answer: (args: JsonValue[], signal: AbortSignal) => JsonV
 }
 
 describe('custom tools in a container', () => {
-  it('runs a tool defined at create from a cell, synchronously, with JSON arguments and result', async () => {
-    const lookup = recordingTool(([id, options]) => ({
-      id: id ?? null,
-      rows: ((options as { fields?: string[] } | null)?.fields ?? []).map((field) => ({ field, value: `${field} of ${String(id)}` })),
-    }));
-    const failing = recordingTool(() => {
-      throw new Error('the CRM is down');
-    });
-    await using sandbox = await Sandbox.create({ docker, image, tools: { lookup_customer: lookup.tool, crm_status: failing.tool } });
-    const result = await sandbox.execute(
-      'const found = lookup_customer("c-42", { fields: ["name", "city"] });\n' +
-        'let failure; try { crm_status() } catch (e) { failure = `${e.name}: ${e.message}` }\n' +
-        'print(JSON.stringify({ rows: found.rows, isArray: Array.isArray(found.rows), failure }))',
-      { timeoutMs: 10_000 },
-    );
-    expect(result.error).toBeNull();
-    expect(JSON.parse(result.stdout.text)).toEqual({
-      rows: [
-        { field: 'name', value: 'name of c-42' },
-        { field: 'city', value: 'city of c-42' },
-      ],
-      isArray: true,
-      failure: 'ToolError: crm_status failed: the CRM is down',
-    });
-    expect(lookup.calls.map(({ args }) => args)).toEqual([['c-42', { fields: ['name', 'city'] }]]);
-    expect(result.variables.map(({ name }) => name)).toEqual(['failure', 'found']);
-  });
-
   it('refuses a reserved name before anything starts', async () => {
     // Any use of this engine would throw: the refusal must come first.
-    const untouchable = new Proxy({}, { get: () => { throw new Error('the Docker engine was used'); } }) as Dockerode;
+    const untouchable = new Proxy(
+      {},
+      {
+        get: () => {
+          throw new Error('the Docker engine was used');
+        },
+      },
+    ) as Dockerode;
     const creating = Sandbox.create({ docker: untouchable, image, tools: { llm_query: { handler: () => 'shadowed' } } });
     await expect(creating).rejects.toBeInstanceOf(InvalidOptionError);
     await expect(creating).rejects.toThrow(/^tools\.llm_query: the name is a reserved name of the REPL/);

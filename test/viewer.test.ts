@@ -43,10 +43,12 @@ beforeAll(async () => {
     colorScheme: 'light',
   });
   context.on('request', (request) => requested.push(request.url()));
-  context.on('page', (page) => page.on('dialog', (dialog) => {
-    dialogs.push(dialog.message());
-    void dialog.dismiss();
-  }));
+  context.on('page', (page) =>
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    }),
+  );
 }, 60_000);
 
 afterAll(async () => {

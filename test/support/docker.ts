@@ -18,9 +18,8 @@ export function testDocker(): Dockerode {
 
 /**
  * Writes a throwaway `repl-server.js`/`repl-worker.js` pair into a new temp directory. The server
- * prints one JSON line describing what it sees inside the container, then exits (or, with
- * `--sleep-ms N` among its arguments, waits N ms first). `nonce` makes the bundle, and so the image
- * tag, unique.
+ * prints one JSON line describing what it sees inside the container, then exits. `nonce` makes the
+ * bundle, and so the image tag, unique.
  */
 export async function writeStandInBundle(nonce: string): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'rlm-standin-bundle-'));
@@ -30,7 +29,6 @@ const fs = require('node:fs');
 const os = require('node:os');
 const attempt = (fn) => { try { return fn(); } catch (error) { return 'error:' + (error.code || error.message); } };
 const args = process.argv.slice(2);
-const sleep = args.indexOf('--sleep-ms');
 const report = {
   argv: args,
   uid: process.getuid(),
@@ -55,7 +53,6 @@ const report = {
   worker: fs.existsSync(__dirname + '/repl-worker.js'),
 };
 process.stdout.write(JSON.stringify(report) + '\\n');
-if (sleep >= 0) setTimeout(() => {}, Number(args[sleep + 1]));
 `;
   await writeFile(path.join(dir, 'repl-server.js'), server);
   await writeFile(path.join(dir, 'repl-worker.js'), `// stand-in REPL worker (${nonce})\n`);
@@ -94,7 +91,8 @@ export async function runToCompletion(
     await container.start();
     const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`container did not exit within ${timeoutMs} ms`)), timeoutMs).unref());
     const { StatusCode } = await Promise.race([waited, timer]);
-    await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
+    // The output stream ends once the engine has delivered everything the container wrote.
+    await Promise.race([ended, timer]);
     return { exitCode: StatusCode, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
   } finally {
     await container.remove({ force: true }).catch(() => undefined);
@@ -103,9 +101,9 @@ export async function runToCompletion(
 
 /** An owner string for a process of this host that has exited. */
 export async function deadOwner(): Promise<string> {
-  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)'], { stdio: 'ignore' });
   const pid = child.pid;
-  if (pid === undefined) throw new Error('could not spawn a short-lived process');
+  if (pid === undefined) throw new Error('could not spawn a process');
   const startTime = processStartTime(pid);
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGKILL');

@@ -42,11 +42,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     // has exited (workers are gone by now) or by this very process.
     const isLeak = (s: SandboxContainer) => {
       const owner = parseOwner(s.owner);
-      return (
-        owner?.host === os.hostname() &&
-        Date.parse(s.created) >= startedAt.getTime() - 1_000 &&
-        (s.ownerStatus === 'dead' || owner.pid === process.pid)
-      );
+      return owner?.host === os.hostname() && Date.parse(s.created) >= startedAt.getTime() - 1_000 && (s.ownerStatus === 'dead' || owner.pid === process.pid);
     };
     const deadline = Date.now() + LEAK_GRACE_MS;
     let leaked = (await listSandboxes({ docker })).filter(isLeak);
@@ -55,7 +51,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
       leaked = (await listSandboxes({ docker })).filter(isLeak);
     }
     if (leaked.length === 0) return;
-    await Promise.all(leaked.map((s) => docker.getContainer(s.id).remove({ force: true }).catch(() => undefined)));
+    await Promise.all(
+      leaked.map((s) =>
+        docker
+          .getContainer(s.id)
+          .remove({ force: true })
+          .catch(() => undefined),
+      ),
+    );
     throw new Error(
       `${leaked.length} sandbox container(s) outlived the tests on ${describeDockerHost(docker)} (now removed): ` +
         leaked.map((s) => `${s.name} [${s.state}, owner ${s.owner}]`).join(', '),
