@@ -31,7 +31,9 @@ export async function writeContextFile(
     try {
       data = JSON.stringify(value);
     } catch (error) {
-      throw new InvalidOptionError('context', `must be a string, a list of strings, a map of path to content or a JSON value: ${(error as Error).message}`, { cause: error });
+      throw new InvalidOptionError('context', `must be a string, a list of strings, a map of path to content or a JSON value: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     if (data === undefined) {
       throw new InvalidOptionError('context', `a ${typeof value} cannot be loaded; pass a string, a list of strings, a map of path to content or a JSON value`);

@@ -32,9 +32,7 @@ describe('dockerConnectionOptions', () => {
 
 describe('createDockerClient', () => {
   it('honours DOCKER_HOST, else the default socket', () => {
-    expect(describeDockerHost(createDockerClient({ env: { DOCKER_HOST: 'unix:///run/user/7/docker.sock' } }))).toBe(
-      'unix:///run/user/7/docker.sock',
-    );
+    expect(describeDockerHost(createDockerClient({ env: { DOCKER_HOST: 'unix:///run/user/7/docker.sock' } }))).toBe('unix:///run/user/7/docker.sock');
     expect(describeDockerHost(createDockerClient({ env: {} }))).toBe('unix:///var/run/docker.sock');
     expect(describeDockerHost(createDockerClient({ dockerHost: 'tcp://127.0.0.1:2375', env: {} }))).toBe('tcp://127.0.0.1:2375');
   });
@@ -47,7 +45,9 @@ describe('pingDocker', () => {
     expect(error).toBeInstanceOf(DockerUnavailableError);
     expect((error as DockerUnavailableError).dockerHost).toBe('unix:///nonexistent/docker.sock');
     expect((error as Error).message).toMatch(/unix:\/\/\/nonexistent\/docker\.sock.*ENOENT/);
-    expect((error as Error).message).toMatch(/start the Docker engine \(dockerd\) or set DOCKER_HOST; for rootless Docker, DOCKER_HOST=unix:\/\/\/run\/user\/\$UID\/docker\.sock/);
+    expect((error as Error).message).toMatch(
+      /start the Docker engine \(dockerd\) or set DOCKER_HOST; for rootless Docker, DOCKER_HOST=unix:\/\/\/run\/user\/\$UID\/docker\.sock/,
+    );
   });
 });
 
@@ -74,7 +74,9 @@ describe('parseDockerInfo', () => {
     expect(rootlessV1).toMatchObject({ rootless: true, cgroupVersion: 1, cgroupDriver: 'none' });
     expect(unenforcedLimitsReason(rootlessV1)).toMatch(/rootless on a cgroup v1 host/);
     expect(unenforcedLimitsReason(parseDockerInfo({ SecurityOptions: ['name=rootless'], CgroupVersion: '2', CgroupDriver: 'systemd' }))).toBeUndefined();
-    expect(unenforcedLimitsReason(parseDockerInfo({ SecurityOptions: ['name=seccomp,profile=default'], CgroupVersion: '1', CgroupDriver: 'cgroupfs' }))).toBeUndefined();
+    expect(
+      unenforcedLimitsReason(parseDockerInfo({ SecurityOptions: ['name=seccomp,profile=default'], CgroupVersion: '1', CgroupDriver: 'cgroupfs' })),
+    ).toBeUndefined();
     expect(unenforcedLimitsReason(parseDockerInfo({ CgroupDriver: 'none' }))).toMatch(/without cgroups/);
   });
 

@@ -11,8 +11,7 @@ import { AbortedError, DockerUnavailableError, InvalidOptionError } from '../err
 /** The socket a rootful engine listens on when `DOCKER_HOST` is unset. */
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 
-const DOCKER_FIX =
-  'start the Docker engine (dockerd) or set DOCKER_HOST; for rootless Docker, DOCKER_HOST=unix:///run/user/$UID/docker.sock';
+const DOCKER_FIX = 'start the Docker engine (dockerd) or set DOCKER_HOST; for rootless Docker, DOCKER_HOST=unix:///run/user/$UID/docker.sock';
 
 export interface DockerClientOptions {
   /**
@@ -27,10 +26,7 @@ export interface DockerClientOptions {
 }
 
 /** The connection settings a Docker host string stands for. */
-export function dockerConnectionOptions(
-  dockerHost: string,
-  env: Readonly<Record<string, string | undefined>> = process.env,
-): Docker.DockerOptions {
+export function dockerConnectionOptions(dockerHost: string, env: Readonly<Record<string, string | undefined>> = process.env): Docker.DockerOptions {
   const invalid = (why: string) =>
     new InvalidOptionError(
       'dockerHost',
@@ -48,7 +44,7 @@ export function dockerConnectionOptions(
   let url: URL;
   try {
     url = new URL(dockerHost.includes('://') ? dockerHost : `tcp://${dockerHost}`);
-  } catch (error) {
+  } catch {
     throw invalid('is not a URL');
   }
   if (!url.hostname) throw invalid('has no host name');
@@ -76,11 +72,9 @@ export function dockerConnectionOptions(
         } catch (error) {
           // Without client certificates the daemon may still accept us (e.g. behind a TLS proxy).
           if (env.DOCKER_CERT_PATH) {
-            throw new InvalidOptionError(
-              'DOCKER_CERT_PATH',
-              `cannot read ca.pem, cert.pem and key.pem in ${certPath}: ${(error as Error).message}`,
-              { cause: error },
-            );
+            throw new InvalidOptionError('DOCKER_CERT_PATH', `cannot read ca.pem, cert.pem and key.pem in ${certPath}: ${(error as Error).message}`, {
+              cause: error,
+            });
           }
         }
       }
@@ -130,10 +124,7 @@ export const DEFAULT_PING_TIMEOUT_MS = 10_000;
  *   reachable within `timeoutMs` (default 10 s) or answers with an error.
  * @throws AbortedError when `signal` fires first.
  */
-export async function pingDocker(
-  docker: Docker,
-  options: { signal?: AbortSignal; timeoutMs?: number } = {},
-): Promise<void> {
+export async function pingDocker(docker: Docker, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<void> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_PING_TIMEOUT_MS;
   const signal = combineSignals(options.signal, AbortSignal.timeout(timeoutMs));
   const host = describeDockerHost(docker);
@@ -182,23 +173,18 @@ export async function dockerInfo(docker: Docker, options: { signal?: AbortSignal
   } catch (error) {
     if (options.signal?.aborted) throw new AbortedError('dockerInfo was aborted', { cause: error });
     const host = describeDockerHost(docker);
-    throw new DockerUnavailableError(
-      `Docker engine at ${host} did not answer GET /info (${describeDockerError(error)}): ${DOCKER_FIX}`,
-      host,
-      { cause: error },
-    );
+    throw new DockerUnavailableError(`Docker engine at ${host} did not answer GET /info (${describeDockerError(error)}): ${DOCKER_FIX}`, host, {
+      cause: error,
+    });
   }
   return parseDockerInfo(raw);
 }
 
 /** The pure half of {@link dockerInfo}. */
 export function parseDockerInfo(raw: Record<string, unknown>): DockerEngineInfo {
-  const securityOptions = Array.isArray(raw.SecurityOptions)
-    ? raw.SecurityOptions.filter((entry): entry is string => typeof entry === 'string')
-    : [];
+  const securityOptions = Array.isArray(raw.SecurityOptions) ? raw.SecurityOptions.filter((entry): entry is string => typeof entry === 'string') : [];
   const cgroup = raw.CgroupVersion;
-  const runtimes =
-    raw.Runtimes && typeof raw.Runtimes === 'object' ? Object.keys(raw.Runtimes as Record<string, unknown>) : [];
+  const runtimes = raw.Runtimes && typeof raw.Runtimes === 'object' ? Object.keys(raw.Runtimes as Record<string, unknown>) : [];
   return {
     serverVersion: typeof raw.ServerVersion === 'string' ? raw.ServerVersion : 'unknown',
     architecture: typeof raw.Architecture === 'string' ? raw.Architecture : 'unknown',

@@ -121,19 +121,40 @@ export async function checkIsolation(
     return finding(name, requested && why === undefined, why ? `${detail} requested, NOT enforced: ${why}` : detail);
   };
   return [
-    finding('network: loopback only', probe.interfaces.length === 1 && probe.interfaces[0] === 'lo', `interfaces: ${probe.interfaces.join(', ')}; NetworkMode ${host.NetworkMode}`),
-    finding("host's loopback unreachable", probe.hostLoopback !== 'connected', `connect to the host's 127.0.0.1:${hostPort} from inside: ${probe.hostLoopback}`),
+    finding(
+      'network: loopback only',
+      probe.interfaces.length === 1 && probe.interfaces[0] === 'lo',
+      `interfaces: ${probe.interfaces.join(', ')}; NetworkMode ${host.NetworkMode}`,
+    ),
+    finding(
+      "host's loopback unreachable",
+      probe.hostLoopback !== 'connected',
+      `connect to the host's 127.0.0.1:${hostPort} from inside: ${probe.hostLoopback}`,
+    ),
     finding('root filesystem read-only', !probe.rootWritable && host.ReadonlyRootfs === true, `write to / ${probe.rootWritable ? 'succeeded' : 'refused'}`),
-    finding('scratch /tmp writable, size-limited', probe.tmpWritable && Boolean(host.Tmpfs?.['/tmp']?.includes('size=')), `tmpfs /tmp: ${host.Tmpfs?.['/tmp'] ?? 'none'}`),
+    finding(
+      'scratch /tmp writable, size-limited',
+      probe.tmpWritable && Boolean(host.Tmpfs?.['/tmp']?.includes('size=')),
+      `tmpfs /tmp: ${host.Tmpfs?.['/tmp'] ?? 'none'}`,
+    ),
     finding('non-root user', probe.uid !== 0 && probe.gid !== 0, `uid ${probe.uid}, gid ${probe.gid}`),
     finding('all capabilities dropped', /^0+$/.test(probe.capEff ?? ''), `CapEff ${probe.capEff}`),
     finding('no-new-privileges', probe.noNewPrivs === '1', `NoNewPrivs ${probe.noNewPrivs}`),
     finding('seccomp filter active', probe.seccomp === '2', `Seccomp mode ${probe.seccomp} (2 = filter)`),
-    finding('no host environment', leaked.length === 0, `variables inside: ${Object.keys(probe.env).join(', ') || 'none'}${leaked.length ? `; from the host: ${leaked.join(', ')}` : ''}`),
+    finding(
+      'no host environment',
+      leaked.length === 0,
+      `variables inside: ${Object.keys(probe.env).join(', ') || 'none'}${leaked.length ? `; from the host: ${leaked.join(', ')}` : ''}`,
+    ),
     finding('no Docker socket', !probe.dockerSocket, probe.dockerSocket ? 'a Docker socket is visible' : 'absent'),
     finding('no shell', probe.shell.length === 0, probe.shell.length ? `found ${probe.shell.join(', ')}` : 'no /bin/sh, bash or busybox'),
     finding('only the context (ro) and control mounts', binds.length === 2 && binds.some((b) => b.endsWith(':/context:ro')), binds.join('; ')),
-    limit('memory limit', (host.Memory ?? 0) > 0 && host.MemorySwap === host.Memory, probe.cgroup.memory, `${Math.round((host.Memory ?? 0) / 1048576)} MiB, swap ${host.MemorySwap === host.Memory ? 'none' : String(host.MemorySwap)}`),
+    limit(
+      'memory limit',
+      (host.Memory ?? 0) > 0 && host.MemorySwap === host.Memory,
+      probe.cgroup.memory,
+      `${Math.round((host.Memory ?? 0) / 1048576)} MiB, swap ${host.MemorySwap === host.Memory ? 'none' : String(host.MemorySwap)}`,
+    ),
     limit('cpu limit', (host.NanoCpus ?? 0) > 0, probe.cgroup.cpu, `${(host.NanoCpus ?? 0) / 1e9} CPUs`),
     limit('pids limit', (host.PidsLimit ?? 0) > 0, probe.cgroup.pids, `${host.PidsLimit} processes`),
   ];

@@ -117,7 +117,11 @@ describe('pruning', () => {
     dirs.push(root);
     const mine = await createSandboxStateDir('mine', root);
     expect((await stat(mine)).mode & 0o777).toBe(0o755);
-    for (const [id, owner] of [['orphan', dead], ['still-running', dead], ['foreign', foreign]] as const) {
+    for (const [id, owner] of [
+      ['orphan', dead],
+      ['still-running', dead],
+      ['foreign', foreign],
+    ] as const) {
       await mkdir(path.join(root, id, 'control'), { recursive: true });
       await writeFile(path.join(root, id, 'owner'), owner);
     }

@@ -40,9 +40,17 @@ describe('ToolDispatcher', () => {
 
   it('turns a throw or a rejection into an error result carrying the message', async () => {
     const dispatcher = new ToolDispatcher({
-      sync: { handler: () => { throw new Error('no such customer'); } },
+      sync: {
+        handler: () => {
+          throw new Error('no such customer');
+        },
+      },
       async: { handler: () => Promise.reject(new TypeError('backend down')) },
-      odd: { handler: () => { throw 'a string'; } },
+      odd: {
+        handler: () => {
+          throw 'a string';
+        },
+      },
     });
     expect(await dispatcher.call({ name: 'sync', args: [] }, never)).toEqual({ ok: false, error: 'no such customer' });
     expect(await dispatcher.call({ name: 'async', args: [] }, never)).toEqual({ ok: false, error: 'backend down' });

@@ -92,7 +92,8 @@ export function sampleTurns(options: { firstResponse?: string } = {}): TurnRecor
         { role: 'assistant', content: 'First I look at which logs the context holds.' },
         { role: 'user', content: 'REPL output of block 1 of 2: fastnet.log …' },
       ],
-      response: 'I delegate the Fastnet count to a child RLM and ask for the others directly.\n```repl\nconst fastnet = rlm_query("Count the ships in the Fastnet log")\nconst others = llm_query_batched(["Skerries ships?", "Tuskar ships?"])\nprint(fastnet, others)\n```',
+      response:
+        'I delegate the Fastnet count to a child RLM and ask for the others directly.\n```repl\nconst fastnet = rlm_query("Count the ships in the Fastnet log")\nconst others = llm_query_batched(["Skerries ships?", "Tuskar ships?"])\nprint(fastnet, others)\n```',
       blocks: [
         {
           code: 'const fastnet = rlm_query("Count the ships in the Fastnet log")\nconst others = llm_query_batched(["Skerries ships?", "Tuskar ships?"])\nprint(fastnet, others)',
@@ -153,7 +154,10 @@ export function sampleTurns(options: { firstResponse?: string } = {}): TurnRecor
 }
 
 /** Writes the sample run into `logDir` and returns the file's path. */
-export async function writeSampleTrajectory(logDir: string, options: { firstResponse?: string; fileNamePrefix?: string; now?: () => Date } = {}): Promise<string> {
+export async function writeSampleTrajectory(
+  logDir: string,
+  options: { firstResponse?: string; fileNamePrefix?: string; now?: () => Date } = {},
+): Promise<string> {
   const writer = new TrajectoryWriter({
     logDir,
     metadata: SAMPLE_METADATA,

@@ -30,7 +30,13 @@ const metadata: TrajectoryMetadata = {
   maxDepth: 2,
   maxIterations: 30,
   backend: 'anthropic',
-  backendKwargs: { model: 'claude-sonnet-4-5', apiKey: API_KEY, max_tokens: 4096, headers: { Authorization: `Bearer ${API_KEY}` }, baseURL: 'http://127.0.0.1:9' },
+  backendKwargs: {
+    model: 'claude-sonnet-4-5',
+    apiKey: API_KEY,
+    max_tokens: 4096,
+    headers: { Authorization: `Bearer ${API_KEY}` },
+    baseURL: 'http://127.0.0.1:9',
+  },
   environmentKwargs: { image: 'rlm-sandbox:abc', memoryBytes: 1024 ** 3, env: { OPENAI_API_KEY: API_KEY, NOTE: `key is ${API_KEY}` } },
   otherBackends: ['openai'],
 };
@@ -44,7 +50,17 @@ const childTurn: TurnRecord = {
     {
       code: 'FINAL(llm_query("sum up"))',
       result: result({ final: { value: 'summed', via: 'FINAL' } }),
-      subcalls: [{ kind: 'llm_query', model: 'gpt-5-mini', prompt: 'sum up', response: 'summed', error: null, usage: { inputTokens: 10, outputTokens: 2 }, durationMs: 250 }],
+      subcalls: [
+        {
+          kind: 'llm_query',
+          model: 'gpt-5-mini',
+          prompt: 'sum up',
+          response: 'summed',
+          error: null,
+          usage: { inputTokens: 10, outputTokens: 2 },
+          durationMs: 250,
+        },
+      ],
     },
   ],
   finalAnswer: 'summed',
@@ -87,7 +103,15 @@ const turns: TurnRecord[] = [
               },
             },
           },
-          { kind: 'rlm_query', model: 'claude-haiku-4-5', prompt: 'b', response: null, error: 'Error: budget exceeded', usage: { inputTokens: 0, outputTokens: 0 }, durationMs: 3 },
+          {
+            kind: 'rlm_query',
+            model: 'claude-haiku-4-5',
+            prompt: 'b',
+            response: null,
+            error: 'Error: budget exceeded',
+            usage: { inputTokens: 0, outputTokens: 0 },
+            durationMs: 3,
+          },
         ],
       },
     ],
@@ -108,7 +132,11 @@ const turns: TurnRecord[] = [
     blocks: [
       {
         code: 'nope()',
-        result: result({ status: 'error', stderr: { text: 'warned\n', truncatedChars: 0 }, error: { type: 'ReferenceError', message: 'nope is not defined', stack: ['at cell 2, line 1:1'] } }),
+        result: result({
+          status: 'error',
+          stderr: { text: 'warned\n', truncatedChars: 0 },
+          error: { type: 'ReferenceError', message: 'nope is not defined', stack: ['at cell 2, line 1:1'] },
+        }),
         subcalls: [],
       },
     ],

@@ -270,7 +270,8 @@ const REDACTED = '[redacted]';
 /** Key names (lower case, without `-`, `_` and blanks) that hold secrets. */
 const SECRET_KEY = /(?:key|token|secret|password|passwd|passphrase|credentials?|authorization|cookie|signature)$|^(?:auth|bearer)$/;
 /** Strings shaped like provider API keys or bearer headers. */
-const SECRET_VALUE = /\b(?:sk-[A-Za-z0-9_-]{16,}|sk_[A-Za-z0-9]{16,}|AIza[0-9A-Za-z_-]{30,}|xox[abp]-[A-Za-z0-9-]{10,}|gh[pousr]_[A-Za-z0-9]{20,}|Bearer\s+[A-Za-z0-9._~+/-]{16,}=*)/;
+const SECRET_VALUE =
+  /\b(?:sk-[A-Za-z0-9_-]{16,}|sk_[A-Za-z0-9]{16,}|AIza[0-9A-Za-z_-]{30,}|xox[abp]-[A-Za-z0-9-]{10,}|gh[pousr]_[A-Za-z0-9]{20,}|Bearer\s+[A-Za-z0-9._~+/-]{16,}=*)/;
 
 function isSecretKey(key: string): boolean {
   return SECRET_KEY.test(key.toLowerCase().replace(/[-_\s]/g, ''));

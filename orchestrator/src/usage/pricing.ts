@@ -179,9 +179,6 @@ export function costOf(model: string, usage: TokenUsage, overrides?: PriceOverri
   const cacheWrite = usage.cacheWriteTokens ?? 0;
   const uncached = Math.max(0, usage.inputTokens - cacheRead - cacheWrite);
   const micro =
-    uncached * price.input +
-    cacheRead * (price.cacheRead ?? price.input) +
-    cacheWrite * (price.cacheWrite ?? price.input) +
-    usage.outputTokens * price.output;
+    uncached * price.input + cacheRead * (price.cacheRead ?? price.input) + cacheWrite * (price.cacheWrite ?? price.input) + usage.outputTokens * price.output;
   return micro / 1_000_000;
 }

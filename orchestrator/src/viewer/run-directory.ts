@@ -144,7 +144,9 @@ export class RunDirectory {
 }
 
 /** The run-list fields of a parsed run. */
-export function summarizeRun(run: RunView): Pick<RunSummary, 'started' | 'rootModel' | 'query' | 'iterations' | 'finalAnswer' | 'costUsd' | 'totalTokens' | 'errorCount' | 'problemCount'> {
+export function summarizeRun(
+  run: RunView,
+): Pick<RunSummary, 'started' | 'rootModel' | 'query' | 'iterations' | 'finalAnswer' | 'costUsd' | 'totalTokens' | 'errorCount' | 'problemCount'> {
   let totalTokens = 0;
   for (const usage of Object.values(run.usage)) totalTokens += usage.inputTokens + usage.outputTokens;
   return {

@@ -54,12 +54,17 @@ describe('reading our trajectories', () => {
     const run = readRunText(await readFile(await writeSampleTrajectory(dir), 'utf8'));
     expect(run.usage).toEqual({
       // Two root turns (1,200 in / 80 out each) and the child run's call (2,400 / 60).
-      'claude-sonnet-4-5': { calls: 3, inputTokens: 4_800, outputTokens: 220, costUsd: expect.closeTo(costOf('claude-sonnet-4-5', { inputTokens: 4_800, outputTokens: 220 }) ?? Number.NaN, 10) },
+      'claude-sonnet-4-5': {
+        calls: 3,
+        inputTokens: 4_800,
+        outputTokens: 220,
+        costUsd: expect.closeTo(costOf('claude-sonnet-4-5', { inputTokens: 4_800, outputTokens: 220 }) ?? Number.NaN, 10),
+      },
       'claude-haiku-4-5': {
         calls: 3,
         inputTokens: 800 + 600,
         outputTokens: 4 + 5,
-        costUsd: expect.closeTo((costOf('claude-haiku-4-5', { inputTokens: 1_400, outputTokens: 9 }) ?? Number.NaN), 10),
+        costUsd: expect.closeTo(costOf('claude-haiku-4-5', { inputTokens: 1_400, outputTokens: 9 }) ?? Number.NaN, 10),
       },
     });
     // Our iteration lines carry the root model's own usage.
@@ -75,7 +80,13 @@ describe("reading the reference implementation's trajectories", () => {
     expect(run.metadata).toMatchObject({ rootModel: 'gpt-5', backend: 'openai', environmentType: 'local', otherBackends: null });
     expect(run.metadata?.settings).toMatchObject({ backend_kwargs: { model_name: 'gpt-5' } });
     expect(run.contexts).toEqual([
-      { timestamp: '2026-01-14T10:02:11.482301', query: 'How many ships did the keeper count?', sessionMode: false, contextPreview: 'Chapter 1. The lighthouse keeper counted ships...', firstTurn: 1 },
+      {
+        timestamp: '2026-01-14T10:02:11.482301',
+        query: 'How many ships did the keeper count?',
+        sessionMode: false,
+        contextPreview: 'Chapter 1. The lighthouse keeper counted ships...',
+        firstTurn: 1,
+      },
     ]);
     expect(run.query).toBe('How many ships did the keeper count?');
     expect(run.turns).toHaveLength(3);
@@ -88,7 +99,9 @@ describe("reading the reference implementation's trajectories", () => {
     expect(block?.calls[0]).toMatchObject({ kind: null, model: 'gpt-5-mini', response: '12 ships', error: null, child: null });
     expect(block?.calls[1]?.error).toBe('Error code: 429 - rate limited');
     expect(block?.calls[1]?.prompt).toContain('"messages"');
-    expect(run.usage).toEqual({ 'gpt-5-mini': { calls: 1, inputTokens: 12_040, outputTokens: 35, costUsd: costOf('gpt-5-mini', { inputTokens: 12_040, outputTokens: 35 }) } });
+    expect(run.usage).toEqual({
+      'gpt-5-mini': { calls: 1, inputTokens: 12_040, outputTokens: 35, costUsd: costOf('gpt-5-mini', { inputTokens: 12_040, outputTokens: 35 }) },
+    });
     // stderr without a status counts as a failed cell; plus the failed call.
     expect(run.errorCount).toBe(2);
   });
@@ -104,7 +117,9 @@ describe("reading the reference implementation's trajectories", () => {
   });
 
   it('reads iterations whose prompt is a string and whose response is an object', () => {
-    const run = readRunText(`${JSON.stringify({ type: 'iteration', iteration: 1, prompt: 'just text', response: { text: 'hi' }, code_blocks: [], final_answer: null })}\n`);
+    const run = readRunText(
+      `${JSON.stringify({ type: 'iteration', iteration: 1, prompt: 'just text', response: { text: 'hi' }, code_blocks: [], final_answer: null })}\n`,
+    );
     expect(run.turns[0]?.prompt).toEqual([{ role: 'user', content: 'just text' }]);
     expect(run.turns[0]?.response).toContain('"text": "hi"');
   });
@@ -113,7 +128,15 @@ describe("reading the reference implementation's trajectories", () => {
 describe('broken lines', () => {
   it('reports a line that is not JSON, or not a usable iteration, and reads the others', async () => {
     const good = (await readFile(await writeSampleTrajectory(dir), 'utf8')).trim().split('\n');
-    const text = [good[0], '{"type":"iteration","iteration":1,"respo', good[1], JSON.stringify({ type: 'iteration', code_blocks: 'nope' }), '42', good[2], ''].join('\n');
+    const text = [
+      good[0],
+      '{"type":"iteration","iteration":1,"respo',
+      good[1],
+      JSON.stringify({ type: 'iteration', code_blocks: 'nope' }),
+      '42',
+      good[2],
+      '',
+    ].join('\n');
     const run = readRunText(text);
     expect(run.turns).toHaveLength(2);
     expect(run.finalAnswer).toBe(SAMPLE_ANSWER);
@@ -129,7 +152,16 @@ describe('broken lines', () => {
       type: 'iteration',
       iteration: 1,
       response: 'r',
-      code_blocks: [{ code: 'x', result: { stdout: '', stderr: '', rlm_calls: [{ root_model: 'm', prompt: 'p', response: 'a', trajectory: [{ type: 'metadata', root_model: 'm' }, 'garbage'] }] } }],
+      code_blocks: [
+        {
+          code: 'x',
+          result: {
+            stdout: '',
+            stderr: '',
+            rlm_calls: [{ root_model: 'm', prompt: 'p', response: 'a', trajectory: [{ type: 'metadata', root_model: 'm' }, 'garbage'] }],
+          },
+        },
+      ],
       final_answer: null,
     };
     const run = readRunText([JSON.stringify({ type: 'something_new', x: 1 }), JSON.stringify(line)].join('\n'));

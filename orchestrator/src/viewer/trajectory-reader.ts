@@ -224,7 +224,19 @@ export function isFailedCell(block: BlockView): boolean {
 }
 
 function toMetadata(line: z.infer<typeof MetadataLine>): RunMetadataView {
-  const known = new Set(['type', 'timestamp', 'root_model', 'backend', 'max_depth', 'recursive_max_depth', 'max_iterations', 'environment_type', 'other_backends', 'run_id', 'depth']);
+  const known = new Set([
+    'type',
+    'timestamp',
+    'root_model',
+    'backend',
+    'max_depth',
+    'recursive_max_depth',
+    'max_iterations',
+    'environment_type',
+    'other_backends',
+    'run_id',
+    'depth',
+  ]);
   const settings: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(line)) if (!known.has(key)) settings[key] = value;
   return {
@@ -275,7 +287,9 @@ function toCall(line: CallLine, where: string, problems: LineProblem[]): CallVie
   const model = line.root_model ?? 'unknown model';
   let usage = line.usage_summary ? fromUsageSummary(line.usage_summary) : {};
   if (Object.keys(usage).length === 0 && (line.prompt_tokens != null || line.completion_tokens != null)) {
-    usage = fromUsageSummary({ model_usage_summaries: { [model]: { total_calls: 1, total_input_tokens: line.prompt_tokens, total_output_tokens: line.completion_tokens } } });
+    usage = fromUsageSummary({
+      model_usage_summaries: { [model]: { total_calls: 1, total_input_tokens: line.prompt_tokens, total_output_tokens: line.completion_tokens } },
+    });
   }
   const error = line.error === undefined || line.error === null || line.error === '' ? null : toText(line.error);
   const child = line.trajectory

@@ -57,8 +57,24 @@ describe('the run list', () => {
     expect(body.initial).toBeNull();
     expect(body.runs.map((r) => r.file)).toEqual(['reference-run.jsonl', ours, 'broken.jsonl']);
     const [reference, sample, broken] = body.runs;
-    expect(reference).toMatchObject({ rootModel: 'gpt-5', query: 'How many ships did the keeper count?', iterations: 3, finalAnswer: '12 ships', totalTokens: 12_075, errorCount: 2, problemCount: 0, error: null });
-    expect(sample).toMatchObject({ rootModel: 'claude-sonnet-4-5', query: SAMPLE_QUERY, iterations: 2, finalAnswer: SAMPLE_ANSWER, errorCount: 2, started: '2026-11-20T09:00:00.000Z' });
+    expect(reference).toMatchObject({
+      rootModel: 'gpt-5',
+      query: 'How many ships did the keeper count?',
+      iterations: 3,
+      finalAnswer: '12 ships',
+      totalTokens: 12_075,
+      errorCount: 2,
+      problemCount: 0,
+      error: null,
+    });
+    expect(sample).toMatchObject({
+      rootModel: 'claude-sonnet-4-5',
+      query: SAMPLE_QUERY,
+      iterations: 2,
+      finalAnswer: SAMPLE_ANSWER,
+      errorCount: 2,
+      started: '2026-11-20T09:00:00.000Z',
+    });
     expect(sample?.costUsd).toBeGreaterThan(0);
     expect(broken).toMatchObject({ rootModel: 'm', iterations: 0, finalAnswer: null, problemCount: 1 });
   });

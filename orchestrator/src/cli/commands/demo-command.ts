@@ -56,7 +56,9 @@ export async function demoCommand(argv: string[], io: CliIo): Promise<number> {
   const lines = document.split('\n').length - 1;
   const banner =
     `${c.bold(c.yellow('rlm demo — the model is SCRIPTED'))}${c.yellow(': a built-in stand-in following a fixed plan (no API key, no network).')}\n` +
-    c.dim(`The sandbox, the sub-calls and the trajectory are real. Document: a synthetic operations log, ${Math.round(document.length / 1024)} KB, ${lines.toLocaleString('en-US')} lines.\n`) +
+    c.dim(
+      `The sandbox, the sub-calls and the trajectory are real. Document: a synthetic operations log, ${Math.round(document.length / 1024)} KB, ${lines.toLocaleString('en-US')} lines.\n`,
+    ) +
     `${c.bold('Query:')} ${DEMO_QUERY}\n`;
   return executeRun({
     io,

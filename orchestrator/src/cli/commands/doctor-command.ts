@@ -73,7 +73,12 @@ function checkNode(): DoctorCheck {
   const major = Number(process.versions.node.split('.')[0]);
   return major >= MIN_NODE_MAJOR
     ? { name: 'node', status: 'ok', detail: `${process.version} (${process.execPath})` }
-    : { name: 'node', status: 'fail', detail: `${process.version} is too old; rlm needs Node ≥ ${MIN_NODE_MAJOR}`, fix: `install Node ${MIN_NODE_MAJOR} or later (e.g. from nodejs.org, or \`nvm install 24\`)` };
+    : {
+        name: 'node',
+        status: 'fail',
+        detail: `${process.version} is too old; rlm needs Node ≥ ${MIN_NODE_MAJOR}`,
+        fix: `install Node ${MIN_NODE_MAJOR} or later (e.g. from nodejs.org, or \`nvm install 24\`)`,
+      };
 }
 
 async function checkDocker(io: CliIo): Promise<DoctorCheck[]> {
@@ -82,14 +87,28 @@ async function checkDocker(io: CliIo): Promise<DoctorCheck[]> {
     docker = createDockerClient({ env: io.env });
     await pingDocker(docker, { signal: io.signal, timeoutMs: 5_000 });
   } catch (error) {
-    return [{ name: 'docker engine', status: 'fail', detail: firstClause(error), fix: 'start the Docker engine (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at it; for rootless Docker, DOCKER_HOST=unix:///run/user/$UID/docker.sock' }];
+    return [
+      {
+        name: 'docker engine',
+        status: 'fail',
+        detail: firstClause(error),
+        fix: 'start the Docker engine (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at it; for rootless Docker, DOCKER_HOST=unix:///run/user/$UID/docker.sock',
+      },
+    ];
   }
   const host = describeDockerHost(docker);
   let info: DockerEngineInfo;
   try {
     info = await dockerInfo(docker, { signal: io.signal });
   } catch (error) {
-    return [{ name: 'docker engine', status: 'fail', detail: firstClause(error), fix: 'check that your user may use the Docker engine (the docker group, or rootless Docker)' }];
+    return [
+      {
+        name: 'docker engine',
+        status: 'fail',
+        detail: firstClause(error),
+        fix: 'check that your user may use the Docker engine (the docker group, or rootless Docker)',
+      },
+    ];
   }
   const checks: DoctorCheck[] = [
     { name: 'docker engine', status: 'ok', detail: `Docker ${info.serverVersion} at ${host} (${info.architecture})` },
@@ -102,13 +121,22 @@ async function checkDocker(io: CliIo): Promise<DoctorCheck[]> {
   const unenforced = unenforcedLimitsReason(info);
   checks.push(
     unenforced
-      ? { name: 'resource limits', status: 'warn', detail: `not enforced: ${unenforced}; a cell can take all of the host's memory, CPUs and processes`, fix: 'use a cgroup v2 host with the cpu, memory and pids controllers delegated to your user, or a rootful engine' }
+      ? {
+          name: 'resource limits',
+          status: 'warn',
+          detail: `not enforced: ${unenforced}; a cell can take all of the host's memory, CPUs and processes`,
+          fix: 'use a cgroup v2 host with the cpu, memory and pids controllers delegated to your user, or a rootful engine',
+        }
       : { name: 'resource limits', status: 'ok', detail: 'memory, CPU and pids limits are enforced' },
   );
   checks.push(
     info.runtimes.includes('runsc')
       ? { name: 'gVisor (runsc)', status: 'ok', detail: 'available: run sandboxes under it with --runtime runsc (or sandbox.runtime: runsc)' }
-      : { name: 'gVisor (runsc)', status: 'ok', detail: `not installed (optional; runtimes: ${info.runtimes.join(', ') || 'none listed'}) — for a stronger boundary than containers, install gVisor and register runsc in /etc/docker/daemon.json` },
+      : {
+          name: 'gVisor (runsc)',
+          status: 'ok',
+          detail: `not installed (optional; runtimes: ${info.runtimes.join(', ') || 'none listed'}) — for a stronger boundary than containers, install gVisor and register runsc in /etc/docker/daemon.json`,
+        },
   );
   checks.push(await checkImage(docker, io));
   return checks;
@@ -119,18 +147,38 @@ async function checkImage(docker: Dockerode, io: CliIo): Promise<DoctorCheck> {
   try {
     tag = await sandboxImageTag({});
   } catch (error) {
-    return { name: 'sandbox image', status: 'fail', detail: firstClause(error), fix: 'run `pnpm build` in the repository (the REPL server bundle is missing), or fix RLM_SANDBOX_NODE / RLM_SANDBOX_BASE_IMAGE' };
+    return {
+      name: 'sandbox image',
+      status: 'fail',
+      detail: firstClause(error),
+      fix: 'run `pnpm build` in the repository (the REPL server bundle is missing), or fix RLM_SANDBOX_NODE / RLM_SANDBOX_BASE_IMAGE',
+    };
   }
   try {
     const images = await docker.listImages({ filters: { reference: [SANDBOX_IMAGE_REPOSITORY] }, ...({ abortSignal: io.signal } as object) });
     const tags = images.flatMap((image) => image.RepoTags ?? []);
     if (tags.includes(tag)) return { name: 'sandbox image', status: 'ok', detail: `${tag} is built` };
     if (tags.length > 0) {
-      return { name: 'sandbox image', status: 'warn', detail: `stale: ${tags.length} older image(s) (${tags.slice(0, 2).join(', ')}${tags.length > 2 ? ', …' : ''}), none for the current inputs (${tag})`, fix: 'nothing to do: the first run builds it (a few seconds); or build it now with `rlm sandbox build`' };
+      return {
+        name: 'sandbox image',
+        status: 'warn',
+        detail: `stale: ${tags.length} older image(s) (${tags.slice(0, 2).join(', ')}${tags.length > 2 ? ', …' : ''}), none for the current inputs (${tag})`,
+        fix: 'nothing to do: the first run builds it (a few seconds); or build it now with `rlm sandbox build`',
+      };
     }
-    return { name: 'sandbox image', status: 'warn', detail: `${tag} is not built yet`, fix: 'nothing to do: the first run builds it (a few seconds); or build it now with `rlm sandbox build`' };
+    return {
+      name: 'sandbox image',
+      status: 'warn',
+      detail: `${tag} is not built yet`,
+      fix: 'nothing to do: the first run builds it (a few seconds); or build it now with `rlm sandbox build`',
+    };
   } catch (error) {
-    return { name: 'sandbox image', status: 'fail', detail: `cannot list images: ${firstClause(error)}`, fix: 'check that your user may use the Docker engine' };
+    return {
+      name: 'sandbox image',
+      status: 'fail',
+      detail: `cannot list images: ${firstClause(error)}`,
+      fix: 'check that your user may use the Docker engine',
+    };
   }
 }
 
@@ -172,7 +220,8 @@ async function checkConfig(io: CliIo, explicit: string | undefined): Promise<Doc
       ? { name: 'config', status: 'ok', detail: `${loaded.file} is valid` }
       : { name: 'config', status: 'ok', detail: 'no rlm.config.yaml here (optional; flags, RLM_* variables and defaults apply)' };
   } catch (error) {
-    if (error instanceof UsageError || RlmError.isInstance(error)) return { name: 'config', status: 'fail', detail: error.message, fix: 'correct the key or value named above (see the README for the schema)' };
+    if (error instanceof UsageError || RlmError.isInstance(error))
+      return { name: 'config', status: 'fail', detail: error.message, fix: 'correct the key or value named above (see the README for the schema)' };
     throw error;
   }
 }

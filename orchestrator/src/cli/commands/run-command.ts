@@ -125,7 +125,8 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
   const output = outputModeOf(values);
   const stdinDash = positionals.includes('-');
   const words = positionals.filter((p) => p !== '-');
-  if (words.length > 1) throw new UsageError(`give the query as one argument (quote it); got ${words.length} arguments: ${words.map((w) => JSON.stringify(w)).join(' ')}`);
+  if (words.length > 1)
+    throw new UsageError(`give the query as one argument (quote it); got ${words.length} arguments: ${words.map((w) => JSON.stringify(w)).join(' ')}`);
   if (words.length === 1 && values.query !== undefined) throw new UsageError('give the query either as an argument or with --query, not both');
   const query = values.query ?? words[0];
   if (query === undefined || query.trim() === '') throw new UsageError('no query: rlm "your question" --context-file FILE');

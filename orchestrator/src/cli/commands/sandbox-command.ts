@@ -95,7 +95,8 @@ async function list(argv: string[], io: CliIo): Promise<number> {
   } else if (sandboxes.length === 0) {
     io.stdout('no rlm sandboxes\n');
   } else {
-    for (const s of sandboxes) io.stdout(`${s.id.slice(0, 12)}  ${s.state.padEnd(8)}  ${s.ownerAlive ? 'owner alive' : 'orphaned   '}  ${s.owner}  ${s.name}\n`);
+    for (const s of sandboxes)
+      io.stdout(`${s.id.slice(0, 12)}  ${s.state.padEnd(8)}  ${s.ownerAlive ? 'owner alive' : 'orphaned   '}  ${s.owner}  ${s.name}\n`);
   }
   return ExitCode.ok;
 }
@@ -110,7 +111,9 @@ async function prune(argv: string[], io: CliIo): Promise<number> {
   if (values.images) {
     const current = await sandboxImageTag({});
     const images = await pruneSandboxImages({ docker, keep: [current], signal: io.signal });
-    io.stdout(`removed ${images.removed.length} stale sandbox image${images.removed.length === 1 ? '' : 's'}${images.removed.length ? `: ${images.removed.join(', ')}` : ''} (kept ${current})\n`);
+    io.stdout(
+      `removed ${images.removed.length} stale sandbox image${images.removed.length === 1 ? '' : 's'}${images.removed.length ? `: ${images.removed.join(', ')}` : ''} (kept ${current})\n`,
+    );
     if (images.inUse.length) io.stdout(`left ${images.inUse.join(', ')}: still used by a container\n`);
     for (const failure of images.failed) io.stderr(`could not remove ${failure.image}: ${failure.error}\n`);
     failed += images.failed.length;

@@ -88,13 +88,15 @@ async function defaultDirectory(io: CliIo, cwd: string): Promise<Target> {
 /** The directory to serve and the run to open, from a directory or `.jsonl` file argument. */
 async function locate(given: string, explained: string | undefined, cwd: string): Promise<{ directory: RunDirectory; initialFile: string | null }> {
   const absolute = path.resolve(cwd, given);
-  let info;
+  let info: Awaited<ReturnType<typeof stat>>;
   try {
     info = await stat(absolute);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (explained !== undefined && code === 'ENOENT') {
-      throw new RlmError(`no trajectories: ${given} (${explained}) does not exist; write some with \`rlm --log-dir ${given} …\`, or name a directory: rlm view DIR`);
+      throw new RlmError(
+        `no trajectories: ${given} (${explained}) does not exist; write some with \`rlm --log-dir ${given} …\`, or name a directory: rlm view DIR`,
+      );
     }
     const why = code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : (code ?? (error as Error).message);
     throw new RlmError(`cannot open ${given}: ${why}; give a directory of .jsonl trajectories or one .jsonl file`);
@@ -108,7 +110,8 @@ async function locate(given: string, explained: string | undefined, cwd: string)
 function parsePort(value: string | undefined): number {
   if (value === undefined) return 0;
   const port = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isInteger(port) || port < 1 || port > 65_535) throw new UsageError(`--port must be a port number from 1 to 65535, got "${value}"`, { hint: HINT });
+  if (!/^\d+$/.test(value) || !Number.isInteger(port) || port < 1 || port > 65_535)
+    throw new UsageError(`--port must be a port number from 1 to 65535, got "${value}"`, { hint: HINT });
   return port;
 }
 

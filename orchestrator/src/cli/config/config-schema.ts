@@ -12,7 +12,8 @@ const positiveNumber = z.number({ error: 'must be a number' }).positive('must be
 const nonNegativeNumber = z.number({ error: 'must be a number' }).nonnegative('must be 0 or more');
 
 const backendName = z.string({ error: 'must be a backend name' }).refine((name) => BACKEND_NAMES.includes(name), {
-  error: (issue) => `unknown backend ${JSON.stringify(issue.input)}${suggestion(String(issue.input), BACKEND_NAMES)}; valid backends: ${BACKEND_NAMES.join(', ')}`,
+  error: (issue) =>
+    `unknown backend ${JSON.stringify(issue.input)}${suggestion(String(issue.input), BACKEND_NAMES)}; valid backends: ${BACKEND_NAMES.join(', ')}`,
 });
 
 // The value is never echoed in messages: a user who pasted a key here must not see it printed.
@@ -20,7 +21,9 @@ const variableName = z
   .string({ error: 'must be the name of an environment variable' })
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be the NAME of an environment variable (e.g. MY_PROVIDER_KEY), never the key itself');
 
-const url = z.string({ error: 'must be a URL' }).refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), 'must be an http:// or https:// URL');
+const url = z
+  .string({ error: 'must be a URL' })
+  .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), 'must be an http:// or https:// URL');
 
 /** One model role: which backend, which model, and how to reach it. */
 export const RoleConfig = z.strictObject({

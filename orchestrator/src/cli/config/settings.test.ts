@@ -24,15 +24,21 @@ describe('the config file', () => {
   });
 
   it('names the file and key path of an unknown key, with a suggestion', () => {
-    expect(message(() => parseConfigText('root:\n  modle: x\n', 'rlm.config.yaml', 'yaml'))).toBe('rlm.config.yaml: root.modle: unknown key (did you mean "model"?)');
+    expect(message(() => parseConfigText('root:\n  modle: x\n', 'rlm.config.yaml', 'yaml'))).toBe(
+      'rlm.config.yaml: root.modle: unknown key (did you mean "model"?)',
+    );
     expect(message(() => parseConfigText('limitz: {}\n', 'rlm.config.yaml', 'yaml'))).toBe('rlm.config.yaml: limitz: unknown key (did you mean "limits"?)');
     expect(message(() => parseConfigText('sandbox:\n  zzz: 1\n', 'c.yaml', 'yaml'))).toMatch(/^c\.yaml: sandbox\.zzz: unknown key \(allowed: memoryMb, cpus/);
   });
 
   it('names the file and key path of a bad value', () => {
-    expect(message(() => parseConfigText('limits:\n  maxIterations: 0\n', 'rlm.config.yaml', 'yaml'))).toBe('rlm.config.yaml: limits.maxIterations: must be greater than 0');
+    expect(message(() => parseConfigText('limits:\n  maxIterations: 0\n', 'rlm.config.yaml', 'yaml'))).toBe(
+      'rlm.config.yaml: limits.maxIterations: must be greater than 0',
+    );
     expect(message(() => parseConfigText('limits:\n  timeoutSeconds: soon\n', 'f.yml', 'yaml'))).toBe('f.yml: limits.timeoutSeconds: must be a number');
-    expect(message(() => parseConfigText('root:\n  backend: opnai\n', 'f.yml', 'yaml'))).toMatch(/^f\.yml: root\.backend: unknown backend "opnai" \(did you mean "openai"\?\); valid backends: anthropic, claude-cli, openai/);
+    expect(message(() => parseConfigText('root:\n  backend: opnai\n', 'f.yml', 'yaml'))).toMatch(
+      /^f\.yml: root\.backend: unknown backend "opnai" \(did you mean "openai"\?\); valid backends: anthropic, claude-cli, openai/,
+    );
     expect(message(() => parseConfigText('language: rust\n', 'f.yml', 'yaml'))).toBe('f.yml: language: must be javascript or python');
     expect(message(() => parseConfigText('- a\n- b\n', 'f.yml', 'yaml'))).toBe('f.yml: the file must hold a mapping of settings (key: value)');
   });
@@ -56,7 +62,9 @@ describe('the config file', () => {
     expect(await loadConfig({ cwd: dir })).toMatchObject({ file: 'rlm.config.yml', config: { logDir: 'logs' } });
     await writeFile(path.join(dir, 'rlm.config.json'), '{}');
     await expect(loadConfig({ cwd: dir })).rejects.toThrow(/rlm\.config\.yml and rlm\.config\.json are both in/);
-    await expect(loadConfig({ cwd: dir, explicit: 'missing.yaml' })).rejects.toThrow('missing.yaml: cannot read the config file (ENOENT); check the --config path');
+    await expect(loadConfig({ cwd: dir, explicit: 'missing.yaml' })).rejects.toThrow(
+      'missing.yaml: cannot read the config file (ENOENT); check the --config path',
+    );
     await expect(loadConfig({ cwd: dir, explicit: 'missing.yaml' })).rejects.toBeInstanceOf(ConfigError);
   });
 });
@@ -64,7 +72,10 @@ describe('the config file', () => {
 describe('precedence', () => {
   it('is flags, then environment, then config file, then defaults', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'rlm-config-'));
-    await writeFile(path.join(dir, 'rlm.config.yaml'), 'root:\n  backend: openai\n  model: from-config\nlimits:\n  maxIterations: 7\n  maxDepth: 2\nlogDir: logs\n');
+    await writeFile(
+      path.join(dir, 'rlm.config.yaml'),
+      'root:\n  backend: openai\n  model: from-config\nlimits:\n  maxIterations: 7\n  maxDepth: 2\nlogDir: logs\n',
+    );
     const resolve = (flags: Record<string, unknown>, env: NodeJS.ProcessEnv) => resolveSettings({ flags, env, cwd: dir });
 
     const config = await resolve({}, {});
@@ -93,7 +104,10 @@ describe('precedence', () => {
     const same = resolveRoles({ root: { backend: 'openai', baseURL: 'http://127.0.0.1:1/v1', apiKeyEnv: 'K' }, sub: { model: 'small' } }, {});
     expect(same.sub).toMatchObject({ backend: 'openai', model: 'small', baseURL: 'http://127.0.0.1:1/v1', apiKeyEnv: 'K' });
     expect(same.subSharesRootBackend).toBe(true);
-    const other = resolveRoles({ root: { backend: 'anthropic', apiKeyEnv: 'K' }, sub: { backend: 'vllm', baseURL: 'http://127.0.0.1:8000/v1', model: 'qwen3-8b' } }, {});
+    const other = resolveRoles(
+      { root: { backend: 'anthropic', apiKeyEnv: 'K' }, sub: { backend: 'vllm', baseURL: 'http://127.0.0.1:8000/v1', model: 'qwen3-8b' } },
+      {},
+    );
     expect(other.sub).toMatchObject({ backend: 'vllm', model: 'qwen3-8b', baseURL: 'http://127.0.0.1:8000/v1' });
     expect(other.sub.apiKeyEnv).toBeUndefined();
     expect(other.subSharesRootBackend).toBe(false);
@@ -102,7 +116,10 @@ describe('precedence', () => {
   });
 
   it('merges layers key by key', () => {
-    expect(mergeLayers({ root: { backend: 'openai', model: 'a' }, limits: { maxDepth: 2 } }, { root: { model: 'b' } })).toEqual({ root: { backend: 'openai', model: 'b' }, limits: { maxDepth: 2 } });
+    expect(mergeLayers({ root: { backend: 'openai', model: 'a' }, limits: { maxDepth: 2 } }, { root: { model: 'b' } })).toEqual({
+      root: { backend: 'openai', model: 'b' },
+      limits: { maxDepth: 2 },
+    });
   });
 
   it('names the flag or variable of a malformed value', () => {
@@ -117,8 +134,15 @@ describe('precedence', () => {
   });
 
   it('turns seconds into milliseconds and MiB into bytes', () => {
-    expect(limitsOf({ limits: { timeoutSeconds: 2, cellTimeoutSeconds: 0.5, maxCostUsd: 1 } })).toMatchObject({ timeoutMs: 2000, cellTimeoutMs: 500, maxCostUsd: 1 });
-    expect(sandboxOptionsOf({ sandbox: { memoryMb: 512, cpus: 2, runtime: 'runsc' } })).toEqual({ runtime: 'runsc', limits: { memoryBytes: 512 * 1024 * 1024, cpus: 2 } });
+    expect(limitsOf({ limits: { timeoutSeconds: 2, cellTimeoutSeconds: 0.5, maxCostUsd: 1 } })).toMatchObject({
+      timeoutMs: 2000,
+      cellTimeoutMs: 500,
+      maxCostUsd: 1,
+    });
+    expect(sandboxOptionsOf({ sandbox: { memoryMb: 512, cpus: 2, runtime: 'runsc' } })).toEqual({
+      runtime: 'runsc',
+      limits: { memoryBytes: 512 * 1024 * 1024, cpus: 2 },
+    });
     expect(sandboxOptionsOf({})).toEqual({});
   });
 });

@@ -29,8 +29,20 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
   { path: ['root', 'backend'], flag: 'backend', env: 'RLM_BACKEND', kind: 'string', description: 'backend of the root model' },
   { path: ['root', 'model'], flag: 'model', env: 'RLM_MODEL', kind: 'string', description: 'root model id' },
   { path: ['root', 'baseURL'], flag: 'base-url', env: 'RLM_BASE_URL', kind: 'string', description: "root backend's base URL" },
-  { path: ['root', 'maxOutputTokens'], flag: 'max-output-tokens', env: 'RLM_MAX_OUTPUT_TOKENS', kind: 'integer', description: 'cap on tokens per root model call' },
-  { path: ['sub', 'backend'], flag: 'sub-backend', env: 'RLM_SUB_BACKEND', kind: 'string', description: 'backend of the sub model (default: the root backend)' },
+  {
+    path: ['root', 'maxOutputTokens'],
+    flag: 'max-output-tokens',
+    env: 'RLM_MAX_OUTPUT_TOKENS',
+    kind: 'integer',
+    description: 'cap on tokens per root model call',
+  },
+  {
+    path: ['sub', 'backend'],
+    flag: 'sub-backend',
+    env: 'RLM_SUB_BACKEND',
+    kind: 'string',
+    description: 'backend of the sub model (default: the root backend)',
+  },
   { path: ['sub', 'model'], flag: 'sub-model', env: 'RLM_SUB_MODEL', kind: 'string', description: 'sub model id, for llm_query (default: the root model)' },
   { path: ['sub', 'baseURL'], flag: 'sub-base-url', env: 'RLM_SUB_BASE_URL', kind: 'string', description: "sub backend's base URL" },
   { path: ['language'], flag: 'language', env: 'RLM_LANGUAGE', kind: 'string', description: 'REPL language: javascript or python' },
@@ -113,11 +125,7 @@ export const DEFAULT_BACKEND = 'anthropic';
  * @throws {UsageError} a flag value is malformed.
  * @throws {ConfigError} the config file or an environment value is malformed.
  */
-export async function resolveSettings(options: {
-  flags: Readonly<Record<string, unknown>>;
-  env: NodeJS.ProcessEnv;
-  cwd: string;
-}): Promise<ResolvedSettings> {
+export async function resolveSettings(options: { flags: Readonly<Record<string, unknown>>; env: NodeJS.ProcessEnv; cwd: string }): Promise<ResolvedSettings> {
   const { flags, env, cwd } = options;
   const flagLayer = layerFromFlags(flags);
   const envLayer = layerFromEnv(env);
@@ -141,11 +149,18 @@ export function resolveRoles(config: RlmConfig, env: NodeJS.ProcessEnv): Pick<Re
   const root = roleSpec(rootBackend, rootRole, env);
   const subBackend = subRole.backend ?? rootBackend;
   const sameProvider = subBackend === rootBackend;
-  const inherited: RoleConfig = sameProvider ? { ...withoutUndefined({ ...rootRole, maxOutputTokens: undefined, contextWindowTokens: undefined }), ...withoutUndefined(subRole) } : subRole;
+  const inherited: RoleConfig = sameProvider
+    ? { ...withoutUndefined({ ...rootRole, maxOutputTokens: undefined, contextWindowTokens: undefined }), ...withoutUndefined(subRole) }
+    : subRole;
   if (sameProvider && subRole.model === undefined) inherited.model = root.model;
   const sub = roleSpec(subBackend, inherited, env);
   const subSharesRootBackend =
-    sameProvider && sub.baseURL === root.baseURL && sub.apiKeyEnv === root.apiKeyEnv && sub.maxRetries === root.maxRetries && sub.timeoutMs === root.timeoutMs && sub.maxConcurrency === root.maxConcurrency;
+    sameProvider &&
+    sub.baseURL === root.baseURL &&
+    sub.apiKeyEnv === root.apiKeyEnv &&
+    sub.maxRetries === root.maxRetries &&
+    sub.timeoutMs === root.timeoutMs &&
+    sub.maxConcurrency === root.maxConcurrency;
   return { root, sub, subSharesRootBackend };
 }
 

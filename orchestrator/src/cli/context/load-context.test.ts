@@ -27,7 +27,11 @@ describe('loading the context', () => {
     await writeFile(path.join(dir, 'd', 'b.md'), 'B');
     const io = { cwd: dir, stdin: stdin('IN') };
     expect(await loadContext({ files: ['a.txt'], globs: [], stdin: false }, io)).toBe('A');
-    expect(await loadContext({ files: ['a.txt', '-'], globs: [], stdin: false, literal: 'L' }, { cwd: dir, stdin: stdin('IN') })).toEqual({ 'a.txt': 'A', '<stdin>': 'IN', '<context>': 'L' });
+    expect(await loadContext({ files: ['a.txt', '-'], globs: [], stdin: false, literal: 'L' }, { cwd: dir, stdin: stdin('IN') })).toEqual({
+      'a.txt': 'A',
+      '<stdin>': 'IN',
+      '<context>': 'L',
+    });
     expect(await loadContext({ files: [], dir: 'd', globs: [], stdin: false }, io)).toEqual({ 'b.md': 'B' });
     expect(await loadContext({ files: ['a.txt'], dir: 'd', globs: ['*.md'], stdin: false }, io)).toEqual({ 'a.txt': 'A', 'd/b.md': 'B' });
   });

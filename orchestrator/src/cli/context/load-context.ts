@@ -85,7 +85,8 @@ async function readDirectory(absolute: string, shown: string, globs: readonly st
     if (!info?.isFile()) continue;
     matched.push([name, await readUserFile(file, path.join(shown, name))]);
   }
-  if (matched.length === 0) throw new RlmError(`--context-dir: no file in ${shown} matches ${globs.join(', ')}; check --glob (patterns are relative to the directory, e.g. '**/*.md')`);
+  if (matched.length === 0)
+    throw new RlmError(`--context-dir: no file in ${shown} matches ${globs.join(', ')}; check --glob (patterns are relative to the directory, e.g. '**/*.md')`);
   return matched;
 }
 
@@ -122,7 +123,10 @@ export function globToRegExp(glob: string): RegExp {
     } else if (char === '[') {
       const end = glob.indexOf(']', i + 1);
       if (end > i + 1) {
-        const body = glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\');
+        const body = glob
+          .slice(i + 1, end)
+          .replace(/^!/, '^')
+          .replace(/\\/g, '\\\\');
         source += `[${body}]`;
         i = end;
       } else {

@@ -18,7 +18,10 @@ const repl = (prose: string, code: string) => `${prose}\n\n\`\`\`repl\n${code.tr
 
 /** The root model; it also drives the child RLM that `rlm_query` starts (children run on the root model). */
 export function demoRootModel(options: { latencyMs?: number } = {}): ScriptedBackend {
-  return new ScriptedBackend((request) => (isChildRun(request) ? childTurn(request) : rootTurn(request)), { name: 'scripted', latencyMs: options.latencyMs ?? 350 });
+  return new ScriptedBackend((request) => (isChildRun(request) ? childTurn(request) : rootTurn(request)), {
+    name: 'scripted',
+    latencyMs: options.latencyMs ?? 350,
+  });
 }
 
 /** The sub model: lists the resolved incidents found in the chunk it is given. */

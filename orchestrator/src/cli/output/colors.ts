@@ -54,5 +54,6 @@ export function paletteFor(enabled: boolean): Palette {
 
 /** Removes SGR sequences, e.g. to measure what a line shows. */
 export function stripAnsi(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: an SGR sequence starts with ESC
   return text.replace(/\x1b\[[0-9;]*m/g, '');
 }

@@ -20,13 +20,15 @@ export class LiveUsage {
   onEvent(event: RunEvent): void {
     switch (event.type) {
       case 'model_response':
-        return this.#add(event);
+        this.#add(event);
+        return;
       case 'subcall_end':
         // A child RLM's calls arrive as its own events; only a plain call carries usage here.
         if (event.usage) this.#add(event.usage);
         return;
       case 'compaction':
-        return this.#add(event.usage);
+        this.#add(event.usage);
+        return;
       default:
         return;
     }

@@ -66,7 +66,17 @@ describe('the run reporter', () => {
   const base = { runId: 'r1', depth: 0, time: 0 };
   const events: RunEvent[] = [
     { ...base, type: 'turn_start', turn: 2 },
-    { ...base, type: 'model_response', turn: 2, model: 'gpt-5', text: 'Splitting.\n```repl\nprint(1)\n```', inputTokens: 1200, outputTokens: 300, costUsd: 0.0045, durationMs: 2300 },
+    {
+      ...base,
+      type: 'model_response',
+      turn: 2,
+      model: 'gpt-5',
+      text: 'Splitting.\n```repl\nprint(1)\n```',
+      inputTokens: 1200,
+      outputTokens: 300,
+      costUsd: 0.0045,
+      durationMs: 2300,
+    },
     { ...base, type: 'cell_start', turn: 2, block: 1, code: 'print(1)' },
     { ...base, type: 'subcall_start', callId: 'c1', kind: 'llm_query', model: 'small', promptChars: 10 },
     { ...base, type: 'subcall_end', callId: 'c1', kind: 'llm_query', model: 'small', ok: true, durationMs: 5 },
@@ -75,7 +85,16 @@ describe('the run reporter', () => {
       type: 'cell_end',
       turn: 2,
       block: 1,
-      result: { status: 'error', stdout: { text: '1\n', truncatedChars: 0 }, stderr: { text: '', truncatedChars: 0 }, error: { type: 'TypeError', message: 'x is not a function', stack: [] }, final: null, stateLost: false, variables: [], durationMs: 3 },
+      result: {
+        status: 'error',
+        stdout: { text: '1\n', truncatedChars: 0 },
+        stderr: { text: '', truncatedChars: 0 },
+        error: { type: 'TypeError', message: 'x is not a function', stack: [] },
+        final: null,
+        stateLost: false,
+        variables: [],
+        durationMs: 3,
+      },
     },
   ];
 

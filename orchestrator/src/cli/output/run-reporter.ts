@@ -111,7 +111,8 @@ export class RunReporter {
         if (r.stdout.text) lines.push(gutter(clip(r.stdout.text.replace(/\n$/, ''), VERBOSE_OUTPUT_LINES), c.dim('│ ')));
         if (r.value !== undefined) lines.push(gutter(clip(r.value, VERBOSE_OUTPUT_LINES), c.dim('│ ')));
         if (r.stderr.text) lines.push(gutter(c.yellow(clip(r.stderr.text.replace(/\n$/, ''), VERBOSE_OUTPUT_LINES)), c.dim('│ ')));
-        if (r.error) lines.push(c.red(`  ${r.error.type}: ${r.error.message}${r.error.stack.length > 0 ? `\n    ${r.error.stack.slice(0, 5).join('\n    ')}` : ''}`));
+        if (r.error)
+          lines.push(c.red(`  ${r.error.type}: ${r.error.message}${r.error.stack.length > 0 ? `\n    ${r.error.stack.slice(0, 5).join('\n    ')}` : ''}`));
         if (r.stateLost) lines.push(c.yellow('  (the REPL restarted: its variables are gone)'));
         if (r.final) lines.push(c.green(`  ${r.final.via}(…) called`));
         say(`${lines.join('\n')}\n`);

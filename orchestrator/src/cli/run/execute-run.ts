@@ -161,7 +161,14 @@ async function removeOwnSandboxes(docker: Dockerode): Promise<number> {
   try {
     const owner = currentOwner();
     const mine = (await listSandboxes({ docker, signal: AbortSignal.timeout(10_000) })).filter((s) => s.owner === owner);
-    await Promise.all(mine.map((s) => docker.getContainer(s.id).remove({ force: true }).catch(() => undefined)));
+    await Promise.all(
+      mine.map((s) =>
+        docker
+          .getContainer(s.id)
+          .remove({ force: true })
+          .catch(() => undefined),
+      ),
+    );
     return mine.length;
   } catch {
     return 0;

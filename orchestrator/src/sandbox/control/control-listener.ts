@@ -138,7 +138,11 @@ export class ControlListener {
       };
       const onAbort = () => {
         this.#acceptWaiters = this.#acceptWaiters.filter((w) => w !== waiter);
-        reject(options.signal?.reason instanceof Error ? options.signal.reason : new SandboxError('waiting for the sandbox to connect was aborted', this.#options.sandboxId));
+        reject(
+          options.signal?.reason instanceof Error
+            ? options.signal.reason
+            : new SandboxError('waiting for the sandbox to connect was aborted', this.#options.sandboxId),
+        );
       };
       if (options.signal?.aborted) return onAbort();
       options.signal?.addEventListener('abort', onAbort, { once: true });

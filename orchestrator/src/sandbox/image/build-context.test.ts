@@ -21,7 +21,8 @@ afterEach(async () => {
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const hashOf = async () =>
-  (await createBuildContext({ assets: { dockerfile: path.join(dir, 'Dockerfile.sandbox'), bundleDir: dir }, baseImage: 'node:24', node: undefined })).inputsHash;
+  (await createBuildContext({ assets: { dockerfile: path.join(dir, 'Dockerfile.sandbox'), bundleDir: dir }, baseImage: 'node:24', node: undefined }))
+    .inputsHash;
 
 /** Writes a manifest listing every bundle file with `hashFor(name)` and its real size. */
 async function writeManifest(hashFor: (name: string) => string) {

@@ -50,7 +50,9 @@ export interface BuildContextInput {
   node: NodeRuntime | undefined;
 }
 
-const PASSWD = ['root:x:0:0:root:/nonexistent:/usr/sbin/nologin', `rlm:x:${SANDBOX_UID}:${SANDBOX_UID}:rlm sandbox:/nonexistent:/usr/sbin/nologin`, ''].join('\n');
+const PASSWD = ['root:x:0:0:root:/nonexistent:/usr/sbin/nologin', `rlm:x:${SANDBOX_UID}:${SANDBOX_UID}:rlm sandbox:/nonexistent:/usr/sbin/nologin`, ''].join(
+  '\n',
+);
 const GROUP = ['root:x:0:', `rlm:x:${SANDBOX_UID}:`, ''].join('\n');
 
 /** Assembles the context's manifest and hash. Reads the Dockerfile and bundle (small); host files are only stat'ed. */
@@ -131,7 +133,9 @@ interface ManifestEntry {
   writtenMs: number;
 }
 
-const BundleManifest = z.object({ files: z.record(z.string(), z.object({ size: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })) });
+const BundleManifest = z.object({
+  files: z.record(z.string(), z.object({ size: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
+});
 
 /** The build's manifest of content hashes in `bundleDir`, or undefined when there is none or it is unreadable. */
 async function readBundleManifest(bundleDir: string): Promise<{ entry(name: string): ManifestEntry | undefined } | undefined> {
@@ -156,7 +160,9 @@ async function bundleFile(file: string, imagePath: string, listed?: ManifestEntr
   const key = `${realPath}\0${info.size}\0${info.mtimeMs}`;
   let sha256 = listed && listed.size === info.size && info.mtimeMs <= listed.writtenMs ? listed.sha256 : contentHashes.get(key);
   if (sha256 === undefined) {
-    sha256 = createHash('sha256').update(await readFile(realPath)).digest('hex');
+    sha256 = createHash('sha256')
+      .update(await readFile(realPath))
+      .digest('hex');
     contentHashes.set(key, sha256);
   }
   return { imagePath, realPath, size: info.size, mtimeMs: info.mtimeMs, mode: 0o644, sha256 };

@@ -162,11 +162,7 @@ async function resolveInputs(options: Omit<EnsureSandboxImageOptions, 'docker'>)
   return { tag: `${SANDBOX_IMAGE_REPOSITORY}:${context.inputsHash.slice(0, 16)}`, context, baseImage };
 }
 
-async function inspectImage(
-  docker: Docker,
-  tag: string,
-  signal: AbortSignal,
-): Promise<{ id: string; labels: Record<string, string> } | undefined> {
+async function inspectImage(docker: Docker, tag: string, signal: AbortSignal): Promise<{ id: string; labels: Record<string, string> } | undefined> {
   try {
     // The typings miss the options argument dockerode accepts.
     const image = docker.getImage(tag);
