@@ -24,7 +24,10 @@ export default defineConfig({
           // half the unit run's time. A unit test that changes global state (the log sink, fake
           // timers, the environment) puts it back in its own afterEach.
           pool: 'threads',
-          testTimeout: 20_000,
+          globalSetup: ['sandbox-image/src/testing/unit-global-setup.ts'],
+          // Generous: a machine running two suites at once makes a Python REPL take many seconds to start.
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
         },
       },
       {

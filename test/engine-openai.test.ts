@@ -5,8 +5,9 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { RLM, createDockerClient, createOpenAICompatibleBackend } from 'rlm';
 import { startFakeOpenAIServer, type FakeOpenAIServer } from './support/fake-openai-server.js';
+import { TEST_START_TIMEOUT_MS } from './support/docker.js';
 
-const sandbox = { docker: createDockerClient(), image: inject('sandboxImage') };
+const sandbox = { docker: createDockerClient(), image: inject('sandboxImage'), startTimeoutMs: TEST_START_TIMEOUT_MS };
 const servers: FakeOpenAIServer[] = [];
 afterEach(async () => {
   for (const server of servers.splice(0)) await server.close();

@@ -6,9 +6,10 @@
 import { describe, expect, inject, it } from 'vitest';
 import { AbortedError, RLM, ScriptedBackend, createDockerClient, listSandboxes } from 'rlm';
 import { depthTwoTreeModel, echoSub, isChildRequest, lastUserMessage, replResponse } from '../orchestrator/src/testing/scripted-models.js';
+import { TEST_START_TIMEOUT_MS } from './support/docker.js';
 
 const docker = createDockerClient();
-const sandbox = { docker, image: inject('sandboxImage') };
+const sandbox = { docker, image: inject('sandboxImage'), startTimeoutMs: TEST_START_TIMEOUT_MS };
 
 const repl = replResponse;
 const isChild = isChildRequest;

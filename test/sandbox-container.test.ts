@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { READ_ONLY_ROOT_PROBE } from './support/isolation-probes.js';
 import { AbortedError, InvalidOptionError, Sandbox, SandboxClosedError, createDockerClient, type JsonValue, type Language, type SubcallParams } from 'rlm';
+import { TEST_START_TIMEOUT_MS } from './support/docker.js';
 
 const docker = createDockerClient();
 const image = inject('sandboxImage');
@@ -29,7 +30,12 @@ describe('an isolated sandbox', () => {
     await new Promise<void>((resolve) => decoy.listen(0, '127.0.0.1', resolve));
     decoyPort = (decoy.address() as { port: number }).port;
     // Limits other than the defaults, so the inspect test below can tell they were applied.
-    sandbox = await Sandbox.create({ docker, image, limits: { memoryBytes: 512 * 1024 * 1024, cpus: 0.5, pids: 64, tmpfsBytes: 16 * 1024 * 1024 } });
+    sandbox = await Sandbox.create({
+      docker,
+      image,
+      startTimeoutMs: TEST_START_TIMEOUT_MS,
+      limits: { memoryBytes: 512 * 1024 * 1024, cpus: 0.5, pids: 64, tmpfsBytes: 16 * 1024 * 1024 },
+    });
   });
 
   afterAll(async () => {
@@ -255,6 +261,7 @@ describe.each(['javascript', 'python'] as const)('the %s REPL across the contain
     sandbox = await Sandbox.create({
       docker,
       image,
+      startTimeoutMs: TEST_START_TIMEOUT_MS,
       language,
       onSubcall: async (request) => {
         calls.push(request);
@@ -384,7 +391,13 @@ describe.each(['javascript', 'python'] as const)('the %s REPL across the contain
 
 describe('memory exhaustion', () => {
   it('JavaScript: a heap exhausted by a cell is an OutOfMemoryError; the next cell runs with fresh state and the context reloaded', async () => {
-    await using sandbox = await Sandbox.create({ docker, image, context: 'the context', limits: { memoryBytes: 512 * 1024 * 1024 } });
+    await using sandbox = await Sandbox.create({
+      docker,
+      image,
+      startTimeoutMs: TEST_START_TIMEOUT_MS,
+      context: 'the context',
+      limits: { memoryBytes: 512 * 1024 * 1024 },
+    });
     await sandbox.execute('const before = 1');
     const result = await sandbox.execute('const hog = []; while (true) hog.push(new Array(1e6).fill(Math.random()))', { timeoutMs: 60_000 });
     expect(result.status).toBe('error');
@@ -395,7 +408,14 @@ describe('memory exhaustion', () => {
   });
 
   it("Python: the interpreter's memory is capped below the container's, so a hog is a MemoryError and the state survives", async () => {
-    await using sandbox = await Sandbox.create({ docker, image, language: 'python', context: 'the context', limits: { memoryBytes: 512 * 1024 * 1024 } });
+    await using sandbox = await Sandbox.create({
+      docker,
+      image,
+      startTimeoutMs: TEST_START_TIMEOUT_MS,
+      language: 'python',
+      context: 'the context',
+      limits: { memoryBytes: 512 * 1024 * 1024 },
+    });
     await sandbox.execute('before = 1');
     const result = await sandbox.execute('hog = []\nwhile True: hog.append(bytearray(16 * 1024 * 1024))', { timeoutMs: 60_000 });
     expect(result.status).toBe('error');
@@ -407,7 +427,13 @@ describe('memory exhaustion', () => {
   });
 
   it('replaces a container killed for exceeding its memory limit and says the state was lost', async () => {
-    await using sandbox = await Sandbox.create({ docker, image, context: ['a', 'b'], limits: { memoryBytes: 256 * 1024 * 1024 } });
+    await using sandbox = await Sandbox.create({
+      docker,
+      image,
+      startTimeoutMs: TEST_START_TIMEOUT_MS,
+      context: ['a', 'b'],
+      limits: { memoryBytes: 256 * 1024 * 1024 },
+    });
     const firstContainer = sandbox.containerId;
     // Buffers live outside the V8 heap, so only the kernel's limit stops them.
     const result = await sandbox.execute('const bufs = []; while (true) bufs.push(Buffer.alloc(32 * 1024 * 1024, 1))', { timeoutMs: 60_000 });
@@ -424,7 +450,7 @@ describe('memory exhaustion', () => {
 
 describe('sandbox lifecycle', () => {
   it('closes idempotently, removes its container, and refuses work afterwards', async () => {
-    const sandbox = await Sandbox.create({ docker, image });
+    const sandbox = await Sandbox.create({ docker, image, startTimeoutMs: TEST_START_TIMEOUT_MS });
     const id = sandbox.containerId ?? '';
     await Promise.all([sandbox.close(), sandbox.close()]);
     await sandbox.close();
@@ -438,6 +464,7 @@ describe('sandbox lifecycle', () => {
     const sandbox = await Sandbox.create({
       docker,
       image,
+      startTimeoutMs: TEST_START_TIMEOUT_MS,
       onSubcall: async (request) => {
         controller.abort();
         return { outcomes: request.prompts.map(() => ({ ok: true as const, text: 'go on' })) };
@@ -454,12 +481,14 @@ describe('sandbox lifecycle', () => {
 
 describe('sandbox options', () => {
   it('refuses an OCI runtime the daemon does not have, naming the option and the runtimes it has', async () => {
-    const error = await Sandbox.create({ docker, image, runtime: 'no-such-runtime' }).catch((e: unknown) => e);
+    const error = await Sandbox.create({ docker, image, startTimeoutMs: TEST_START_TIMEOUT_MS, runtime: 'no-such-runtime' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidOptionError);
     expect((error as Error).message).toMatch(/^runtime: .*no-such-runtime.*runc/);
   });
 
   it('refuses a non-positive cell timeout before starting anything', async () => {
-    await expect(Sandbox.create({ docker, image, cellTimeoutMs: 0 })).rejects.toThrow(/^cellTimeoutMs: must be a positive integer/);
+    await expect(Sandbox.create({ docker, image, startTimeoutMs: TEST_START_TIMEOUT_MS, cellTimeoutMs: 0 })).rejects.toThrow(
+      /^cellTimeoutMs: must be a positive integer/,
+    );
   });
 });

@@ -7,6 +7,7 @@
 import { describe, expect, inject, it } from 'vitest';
 import type Dockerode from 'dockerode';
 import { InvalidOptionError, Sandbox, createDockerClient, type JsonValue, type SandboxTool } from 'rlm';
+import { TEST_START_TIMEOUT_MS } from './support/docker.js';
 
 const docker = createDockerClient();
 const image = inject('sandboxImage');
@@ -34,14 +35,14 @@ describe('custom tools in a container', () => {
         },
       },
     ) as Dockerode;
-    const creating = Sandbox.create({ docker: untouchable, image, tools: { llm_query: { handler: () => 'shadowed' } } });
+    const creating = Sandbox.create({ docker: untouchable, image, startTimeoutMs: TEST_START_TIMEOUT_MS, tools: { llm_query: { handler: () => 'shadowed' } } });
     await expect(creating).rejects.toBeInstanceOf(InvalidOptionError);
     await expect(creating).rejects.toThrow(/^tools\.llm_query: the name is a reserved name of the REPL/);
   });
 
   it("times out a cell whose tool call outlives its deadline, and fires the handler's signal", async () => {
     const slow = recordingTool((_, signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('stopped')), { once: true })));
-    await using sandbox = await Sandbox.create({ docker, image, tools: { slow_tool: slow.tool } });
+    await using sandbox = await Sandbox.create({ docker, image, startTimeoutMs: TEST_START_TIMEOUT_MS, tools: { slow_tool: slow.tool } });
     const result = await sandbox.execute('slow_tool(1)', { timeoutMs: 1_000 });
     expect(result.status).toBe('timeout');
     expect(slow.calls[0]?.signal.aborted).toBe(true);
@@ -50,7 +51,13 @@ describe('custom tools in a container', () => {
 
   it('defines the tools again in the container that replaces one killed for memory, including a set changed later', async () => {
     const echo = recordingTool((args) => args);
-    await using sandbox = await Sandbox.create({ docker, image, tools: { echo: echo.tool }, limits: { memoryBytes: 256 * 1024 * 1024 } });
+    await using sandbox = await Sandbox.create({
+      docker,
+      image,
+      startTimeoutMs: TEST_START_TIMEOUT_MS,
+      tools: { echo: echo.tool },
+      limits: { memoryBytes: 256 * 1024 * 1024 },
+    });
     expect(await sandbox.defineTools({ echo: echo.tool, shout: { handler: ([text]) => String(text).toUpperCase() } })).toEqual(['echo', 'shout']);
     const killed = await sandbox.execute('const bufs = []; while (true) bufs.push(Buffer.alloc(32 * 1024 * 1024, 1))', { timeoutMs: 60_000 });
     expect(killed.error?.type).toBe('OutOfMemoryError');

@@ -12,6 +12,12 @@ import { createDockerClient } from '../../orchestrator/src/sandbox/docker-client
 import { SANDBOX_BUNDLE_FILES } from '../../orchestrator/src/sandbox/image/assets.js';
 import { formatOwner, processStartTime } from '../../orchestrator/src/sandbox/reaper.js';
 
+/**
+ * How long a test sandbox may take to start: far above the 30 s default, because a machine running
+ * two suites at once (as CI's proof does) can take that long to start a 1-CPU Python container.
+ */
+export const TEST_START_TIMEOUT_MS = 120_000;
+
 export function testDocker(): Dockerode {
   return createDockerClient();
 }
