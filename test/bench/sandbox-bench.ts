@@ -1,10 +1,15 @@
 /**
- * `pnpm bench:sandbox`: prints median and p95 of the sandbox's hot paths on this machine, and
- * how long past its timeout the result of a cell that runs away arrives (the time guarantees the
- * unit tests leave out: they prove what happens at a deadline, not when).
+ * `pnpm bench:sandbox`: prints median and p95 of the sandbox's hot paths on this machine, how
+ * long past its timeout the result of a cell that runs away arrives, and how soon a sandbox's
+ * container is gone after its host process dies or its call is aborted (the time guarantees the
+ * tests leave out: they prove what happens at a deadline, not when).
  * Needs a Docker engine; builds the sandbox image first if it is missing (not timed).
  */
-import { Sandbox, createDockerClient, ensureSandboxImage, pingDocker, type SubcallHandler } from 'rlm';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { AbortedError, Sandbox, createDockerClient, ensureSandboxImage, pingDocker, type SubcallHandler } from 'rlm';
 import { formatRow, summarize } from './stats.ts';
 
 const docker = createDockerClient();
@@ -62,6 +67,91 @@ async function overshoots(repl: Sandbox, n: number, code: string, state: 'kept' 
 /** Settles only by rejecting when `signal` aborts: a host that never answers in time. */
 function never(signal: AbortSignal): Promise<never> {
   return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+}
+
+const ignore = () => {};
+
+/** Whether the engine no longer knows the container: inspect answers 404. */
+function isRemoved(containerId: string): Promise<boolean> {
+  return docker
+    .getContainer(containerId)
+    .inspect()
+    .then(
+      () => false,
+      (error: { statusCode?: number }) => {
+        if (error.statusCode === 404) return true;
+        throw error;
+      },
+    );
+}
+
+/** Resolves once the container is removed, polling the engine every 5 ms; fails after `deadlineMs`. */
+async function removal(containerId: string, deadlineMs = 60_000): Promise<void> {
+  const deadline = performance.now() + deadlineMs;
+  while (!(await isRemoved(containerId))) {
+    if (performance.now() > deadline) throw new Error(`container ${containerId} still exists ${deadlineMs} ms after its host was killed`);
+    await sleep(5);
+  }
+}
+
+/**
+ * A host process that crashes: `test/fixtures/hold-sandbox.mjs` starts a sandbox and waits; once
+ * it is up we SIGKILL it. The sample is the time from the kill until the container is removed
+ * (the REPL server sees its control channel drop, exits, and the engine removes the container).
+ */
+async function hostKillToRemoved(): Promise<number> {
+  const holder = spawn(process.execPath, [fileURLToPath(new URL('../fixtures/hold-sandbox.mjs', import.meta.url)), tag], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let containerId: string | undefined;
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: holder.stdout }).once('line', resolve);
+      holder.once('exit', (code) => reject(new Error(`hold-sandbox.mjs exited with ${code} before starting a sandbox`)));
+    });
+    containerId = (JSON.parse(line) as { containerId: string }).containerId;
+    const start = performance.now();
+    holder.kill('SIGKILL');
+    await removal(containerId);
+    return performance.now() - start;
+  } finally {
+    holder.kill('SIGKILL');
+    // Left behind only by a sample that failed before the engine removed it; else a 404, ignored.
+    if (containerId) await docker.getContainer(containerId).remove({ force: true }).catch(ignore);
+  }
+}
+
+/**
+ * The caller aborts a running cell's `execute` as the cell's first `llm_query` reaches the host.
+ * The sample is the time from the abort until `execute` rejects, which it does once the sandbox is
+ * closed and its container removed (checked afterwards, untimed).
+ */
+async function abortToRemoved(): Promise<number> {
+  const controller = new AbortController();
+  let abortedAt = 0;
+  const doomed = await Sandbox.create({
+    docker,
+    image: tag,
+    onSubcall: (_request, { signal }) => {
+      abortedAt = performance.now();
+      controller.abort();
+      return never(signal);
+    },
+  });
+  try {
+    const containerId = doomed.containerId;
+    if (!containerId) throw new Error('the new sandbox has no container');
+    const error = await doomed.execute('llm_query("hello")', { signal: controller.signal }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const ms = performance.now() - abortedAt;
+    if (!(error instanceof AbortedError)) throw new Error(`aborted cell ended with ${String(error)}, not AbortedError`);
+    if (!(await isRemoved(containerId))) throw new Error(`the aborted cell's execute settled before container ${containerId} was removed`);
+    return ms;
+  } finally {
+    await doomed.close();
+  }
 }
 
 console.log(`rlm sandbox benchmark — image ${tag}, node ${process.version}, ${(await import('node:os')).cpus().length} CPUs\n`);
@@ -122,6 +212,25 @@ console.log('');
   console.log(
     formatRow('past timeout: JS loop after await (replaced)', summarize(await overshoots(deadlines, 5, 'await null; while (true) {}', 'lost')), 1000),
   );
+  console.log(formatRow('past timeout: endless print loop', summarize(await overshoots(deadlines, 10, 'while (true) print("x".repeat(1000))', 'kept')), 1000));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Teardown: how soon a sandbox whose host is gone, or whose call was aborted, stops existing.
+console.log('');
+{
+  const killed: number[] = [];
+  for (let i = 0; i <= 5; i++) {
+    const ms = await hostKillToRemoved();
+    if (i > 0) killed.push(ms); // the first run warms the engine's caches
+  }
+  console.log(formatRow('host process killed → container removed', summarize(killed), 1000));
+  const aborted: number[] = [];
+  for (let i = 0; i <= 5; i++) {
+    const ms = await abortToRemoved();
+    if (i > 0) aborted.push(ms);
+  }
+  console.log(formatRow('caller abort → sandbox removed', summarize(aborted), 500));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -151,6 +260,7 @@ console.log(formatRow('Python cell with one llm_query', summarize(await repeat(3
 
 // Deadlines in Python: the main thread interrupts the interpreter at the timeout.
 console.log(formatRow('past timeout: runaway Python loop', summarize(await overshoots(python, 10, 'while True: pass', 'kept')), 1000));
+console.log(formatRow('past timeout: endless Python print loop', summarize(await overshoots(python, 10, 'while True: print("x" * 1000)', 'kept')), 1000));
 console.log(
   formatRow(
     'past timeout: KeyboardInterrupt swallowed',
