@@ -5,14 +5,11 @@
  */
 import { describe, expect, inject, it } from 'vitest';
 import { AbortedError, RLM, ScriptedBackend, createDockerClient, listSandboxes } from 'rlm';
-import { depthTwoTreeModel, echoSub, isChildRequest, lastUserMessage, replResponse } from '../orchestrator/src/testing/scripted-models.js';
+import { depthTwoTreeModel, echoSub, isChildRequest as isChild, lastUserMessage, replResponse as repl } from '../orchestrator/src/testing/scripted-models.js';
 import { TEST_START_TIMEOUT_MS } from './support/docker.js';
 
 const docker = createDockerClient();
 const sandbox = { docker, image: inject('sandboxImage'), startTimeoutMs: TEST_START_TIMEOUT_MS };
-
-const repl = replResponse;
-const isChild = isChildRequest;
 
 /** This process's sandbox containers that are still running. */
 async function runningSandboxesOfThisProcess() {

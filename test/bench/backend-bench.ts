@@ -8,7 +8,7 @@
  * The backends come from the built library, like `rlm`; the fakes are TypeScript sources under
  * `orchestrator/src/testing/`, loaded with Node's type stripping through a resolve hook (below).
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { registerHooks } from 'node:module';
 import { AbortedError, createOpenAICompatibleBackend, ModelCallError, type CompletionRequest, type ModelBackend } from 'rlm';
 import { formatRow, summarize } from './stats.ts';
@@ -29,6 +29,7 @@ registerHooks({
 const { startFakeAnthropicServer } = await import('../../orchestrator/src/testing/fake-anthropic-server.ts');
 const { startFakeOpenAIServer } = await import('../../orchestrator/src/testing/fake-openai-server.ts');
 const { createFakeClaude } = await import('../../orchestrator/src/testing/fake-claude-cli/index.ts');
+const { isAlive } = await import('../../orchestrator/src/testing/process-liveness.ts');
 
 // Two backends the package does not export: from the same build as `rlm`, typed from their sources
 // (a computed specifier, so `pnpm typecheck` needs no build).
@@ -88,21 +89,6 @@ async function timeoutOvershoots(backend: ModelBackend, n: number, warmup = 2): 
     if (i >= warmup) samples.push(ms - TIMEOUT_MS);
   }
   return samples;
-}
-
-/** Whether `pid` is a live process (a zombie counts as gone: it holds nothing but its exit status). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z';
-  } catch {
-    return true;
-  }
 }
 
 /** Whether process group `pgid` still has a live member among `members` (or any member, where /proc cannot tell). */

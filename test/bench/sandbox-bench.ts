@@ -5,11 +5,8 @@
  * tests leave out: they prove what happens at a deadline, not when).
  * Needs a Docker engine; builds the sandbox image first if it is missing (not timed).
  */
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { AbortedError, Sandbox, createDockerClient, ensureSandboxImage, pingDocker, type SubcallHandler } from 'rlm';
+import { containerRemoved, startSandboxHost } from '../support/host-death.ts';
 import { formatRow, summarize } from './stats.ts';
 
 const docker = createDockerClient();
@@ -85,39 +82,24 @@ function isRemoved(containerId: string): Promise<boolean> {
     );
 }
 
-/** Resolves once the container is removed, polling the engine every 5 ms; fails after `deadlineMs`. */
-async function removal(containerId: string, deadlineMs = 60_000): Promise<void> {
-  const deadline = performance.now() + deadlineMs;
-  while (!(await isRemoved(containerId))) {
-    if (performance.now() > deadline) throw new Error(`container ${containerId} still exists ${deadlineMs} ms after its host was killed`);
-    await sleep(5);
-  }
-}
-
 /**
- * A host process that crashes: `test/fixtures/hold-sandbox.mjs` starts a sandbox and waits; once
- * it is up we SIGKILL it. The sample is the time from the kill until the container is removed
- * (the REPL server sees its control channel drop, exits, and the engine removes the container).
+ * A host process that crashes (`test/fixtures/hold-sandbox.mjs` holding a sandbox) is SIGKILLed.
+ * The sample is the time from the kill until the container is removed (the REPL server sees its
+ * control channel drop, exits, and the engine removes the container).
  */
 async function hostKillToRemoved(): Promise<number> {
-  const holder = spawn(process.execPath, [fileURLToPath(new URL('../fixtures/hold-sandbox.mjs', import.meta.url)), tag], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let containerId: string | undefined;
+  const { holder, containerId } = await startSandboxHost(tag);
+  const container = docker.getContainer(containerId);
   try {
-    const line = await new Promise<string>((resolve, reject) => {
-      createInterface({ input: holder.stdout }).once('line', resolve);
-      holder.once('exit', (code) => reject(new Error(`hold-sandbox.mjs exited with ${code} before starting a sandbox`)));
-    });
-    containerId = (JSON.parse(line) as { containerId: string }).containerId;
+    const removed = containerRemoved(container, AbortSignal.timeout(60_000));
     const start = performance.now();
     holder.kill('SIGKILL');
-    await removal(containerId);
+    if (!(await removed)) throw new Error(`container ${containerId} still exists 60 s after its host was killed`);
     return performance.now() - start;
   } finally {
     holder.kill('SIGKILL');
     // Left behind only by a sample that failed before the engine removed it; else a 404, ignored.
-    if (containerId) await docker.getContainer(containerId).remove({ force: true }).catch(ignore);
+    await container.remove({ force: true }).catch(ignore);
   }
 }
 

@@ -2,7 +2,7 @@
  * A host process that crashes: a child process starts a sandbox, then is SIGKILLed, and we watch
  * what its container does next.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { PassThrough } from 'node:stream';
@@ -24,34 +24,52 @@ export interface HostDeath {
 }
 
 /**
- * Starts `fixtures/hold-sandbox.mjs` (which finds the engine through the inherited DOCKER_HOST),
- * kills it once its sandbox runs, and waits for the container to be removed, up to `deadlineMs`
- * (generous: this proves that it happens and why, not how fast; the benchmark reports how fast).
- * Registers its own cleanups.
+ * Starts `fixtures/hold-sandbox.mjs` (which finds the engine through the inherited DOCKER_HOST): a
+ * host process that holds one sandbox until it is killed. Resolves once the sandbox runs.
  */
-export async function killHostOfSandbox(docker: Dockerode, image: string, cleanups: Array<() => Promise<unknown>>, deadlineMs = 60_000): Promise<HostDeath> {
+export async function startSandboxHost(image: string): Promise<{ holder: ChildProcess; containerId: string }> {
   const holder = spawn(process.execPath, [path.join(fixtures, 'hold-sandbox.mjs'), image], {
     stdio: ['ignore', 'pipe', 'inherit'],
     cwd: path.join(fixtures, '..'),
   });
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: holder.stdout }).once('line', resolve);
+      holder.once('exit', (code) => reject(new Error(`holder exited with ${code} before starting a sandbox`)));
+    });
+    return { holder, containerId: (JSON.parse(line) as { containerId: string }).containerId };
+  } catch (error) {
+    holder.kill('SIGKILL');
+    throw error;
+  }
+}
+
+/**
+ * Resolves true once the engine has removed the container (a 404 counts: it was gone before the
+ * request arrived), false when `signal` fires first. Ask before causing the removal.
+ */
+export function containerRemoved(container: Dockerode.Container, signal: AbortSignal): Promise<boolean> {
+  return container.wait({ condition: 'removed', abortSignal: signal }).then(
+    () => true,
+    (error: { statusCode?: number }) => error.statusCode === 404,
+  );
+}
+
+/**
+ * Kills the host of a sandbox ({@link startSandboxHost}) once its sandbox runs, and waits for the
+ * container to be removed, up to `deadlineMs` (generous: this proves that it happens and why, not
+ * how fast; the benchmark reports how fast). Registers its own cleanups.
+ */
+export async function killHostOfSandbox(docker: Dockerode, image: string, cleanups: Array<() => Promise<unknown>>, deadlineMs = 60_000): Promise<HostDeath> {
+  const { holder, containerId } = await startSandboxHost(image);
   cleanups.push(async () => holder.kill('SIGKILL'));
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: holder.stdout }).once('line', resolve);
-    holder.once('exit', (code) => reject(new Error(`holder exited with ${code} before starting a sandbox`)));
-  });
-  const { containerId } = JSON.parse(line) as { containerId: string };
   const container = docker.getContainer(containerId);
   cleanups.push(() => container.remove({ force: true }));
   const wasRunning = (await container.inspect()).State.Running;
 
   // Both asked for before the kill: the server's last words, and the moment the container is gone.
   const { lastLine } = await attachStderr(docker, container);
-  const deadline = AbortSignal.timeout(deadlineMs);
-  // A 404 means the engine removed the container before it got to this request: removed as well.
-  const removed = container.wait({ condition: 'removed', abortSignal: deadline }).then(
-    () => true,
-    (error: { statusCode?: number }) => error.statusCode === 404,
-  );
+  const removed = containerRemoved(container, AbortSignal.timeout(deadlineMs));
 
   holder.kill('SIGKILL');
   const [lastStderrLine, wasRemoved] = await Promise.all([lastLine, removed]);

@@ -11,7 +11,7 @@ import { AbortedError } from '../errors.js';
 import type { CompletionRequest } from '../models/model-backend.js';
 import { ScriptedBackend } from '../models/scripted-backend.js';
 import { inProcessRepls, type InProcessReplFactory } from '../testing/in-process-repl.js';
-import { depthTwoTreeModel, echoSub, isChildRequest, lastUserMessage, replResponse } from '../testing/scripted-models.js';
+import { depthTwoTreeModel, echoSub, isChildRequest as isChild, lastUserMessage, replResponse as repl } from '../testing/scripted-models.js';
 import { readTrajectory } from '../trajectory/trajectory-writer.js';
 import { RLM, useReplFactory } from './rlm.js';
 import type { RlmOptions } from './rlm-options.js';
@@ -34,9 +34,6 @@ function rlmOf(options: RlmOptions): RLM {
   repls = inProcessRepls();
   return useReplFactory(new RLM(options), repls);
 }
-
-const repl = replResponse;
-const isChild = isChildRequest;
 
 /** A scripted root model answering with `replies` in order. */
 function root(replies: Array<string | ((request: CompletionRequest) => string)>) {

@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -7,6 +7,7 @@ import { createFakeClaude, FAKE_CLAUDE_PATH, type FakeClaude } from '../testing/
 import { claudeCliEnvironment, createClaudeCliBackend, renderConversation, type ClaudeCliOptions } from './claude-cli-backend.js';
 import { ModelCallError, type CompletionRequest } from './model-backend.js';
 import { manualClock } from '../testing/manual-clock.js';
+import { isAlive } from '../testing/process-liveness.js';
 
 /** Folders the tests made, removed after each. */
 const scratch: string[] = [];
@@ -32,21 +33,6 @@ const ask = (content: string, extra: Partial<CompletionRequest> = {}): Completio
   messages: [{ role: 'user', content }],
   ...extra,
 });
-
-/** Whether `pid` is a live process (a zombie counts as gone). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true;
-  }
-}
 
 /** Waits for `pid` to die: a signalled process goes away soon, but not synchronously. */
 async function expectGone(pid: number | undefined): Promise<void> {

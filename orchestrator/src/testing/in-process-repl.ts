@@ -43,17 +43,25 @@ export class InProcessRepl implements Repl {
   readonly #tools: ToolDispatcher;
   readonly #contexts = new Set<string>();
   #toolNames: ToolDefinition[] = [];
-  #subcallHandler: SubcallHandler | undefined;
+  /** Where the cells' sub-calls go; the REPL reads it at each call, so a new handler takes over at once. */
+  readonly #subcalls: { handler: SubcallHandler | undefined };
   #closing: Promise<void> | undefined;
 
-  private constructor(init: { id: string; repl: CellRepl; contextDir: string; request: ReplRequest; tools: ToolDispatcher }) {
+  private constructor(init: {
+    id: string;
+    repl: CellRepl;
+    contextDir: string;
+    request: ReplRequest;
+    tools: ToolDispatcher;
+    subcalls: { handler: SubcallHandler | undefined };
+  }) {
     this.id = init.id;
     this.language = init.repl.language;
     this.#repl = init.repl;
     this.#contextDir = init.contextDir;
     this.#cellTimeoutMs = init.request.cellTimeoutMs;
     this.#tools = init.tools;
-    this.#subcallHandler = init.request.onSubcall;
+    this.#subcalls = init.subcalls;
   }
 
   /** Starts a REPL for `request`, with its context loaded and its tools defined. */
@@ -61,16 +69,14 @@ export class InProcessRepl implements Repl {
     const tools = new ToolDispatcher({ ...request.tools });
     const definitions = toolDefinitions(tools.tools);
     const contextDir = await mkdtemp(path.join(os.tmpdir(), 'rlm-in-process-repl-'));
-    // The REPL calls back before `self` exists only if a cell runs, and none runs before it does.
-    let self: InProcessRepl | undefined;
-    const handler = (): SubcallHandler => (self ? self.#subcallHandler : undefined) ?? noSubcalls;
+    const subcalls = { handler: request.onSubcall };
     const common = {
       contextDir,
       heapLimitMb: options.heapLimitMb ?? 512,
       // A loaded machine may keep a worker from acting on its interrupt for seconds; wait that out
       // rather than lose state the way production's 700 ms would.
       unresponsiveGraceMs: 10_000,
-      onSubcall: (params: SubcallParams, { signal }: { signal: AbortSignal }): Promise<SubcallResult> => handler()(params, { signal }),
+      onSubcall: (params: SubcallParams, { signal }: { signal: AbortSignal }): Promise<SubcallResult> => (subcalls.handler ?? noSubcalls)(params, { signal }),
       onToolCall: (params: Parameters<ToolDispatcher['call']>[0], { signal }: { signal: AbortSignal }) => tools.call(params, signal),
     };
     const signal = request.signal;
@@ -89,7 +95,7 @@ export class InProcessRepl implements Repl {
       throw error;
     }
     created += 1;
-    self = new InProcessRepl({ id: `in-process-${process.pid}-${created}`, repl, contextDir, request, tools });
+    const self = new InProcessRepl({ id: `in-process-${process.pid}-${created}`, repl, contextDir, request, tools, subcalls });
     try {
       if (definitions.length > 0) await self.#define(definitions, signal);
       if (request.context !== undefined) await self.loadContext(request.context, signal ? { signal } : {});
@@ -156,7 +162,7 @@ export class InProcessRepl implements Repl {
   }
 
   setSubcallHandler(handler: SubcallHandler | undefined): void {
-    this.#subcallHandler = handler;
+    this.#subcalls.handler = handler;
   }
 
   close(): Promise<void> {

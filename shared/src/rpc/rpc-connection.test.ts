@@ -25,31 +25,25 @@ function pair(maxMessageBytes?: number) {
       a.transportClosed(code, reason);
       b.transportClosed(code, reason);
     });
-  a = new RpcConnection(
-    {
-      send: (text) => {
-        frames.toB.push(text);
-        setImmediate(() => {
-          b.receive(text);
-          delivered.toB.push(text);
-        });
-      },
-      close: closeBoth,
+  /** A transport whose frames reach `peer()` on a later turn of the event loop. */
+  const transport = (peer: () => RpcConnection, sent: string[], handed: string[]) => ({
+    send: (text: string) => {
+      sent.push(text);
+      setImmediate(() => {
+        peer().receive(text);
+        handed.push(text);
+      });
     },
-    { name: 'host', ...(maxMessageBytes ? { maxMessageBytes } : {}) },
+    close: closeBoth,
+  });
+  const limits = maxMessageBytes ? { maxMessageBytes } : {};
+  a = new RpcConnection(
+    transport(() => b, frames.toB, delivered.toB),
+    { name: 'host', ...limits },
   );
   b = new RpcConnection(
-    {
-      send: (text) => {
-        frames.toA.push(text);
-        setImmediate(() => {
-          a.receive(text);
-          delivered.toA.push(text);
-        });
-      },
-      close: closeBoth,
-    },
-    { name: 'sandbox', ...(maxMessageBytes ? { maxMessageBytes } : {}) },
+    transport(() => a, frames.toA, delivered.toA),
+    { name: 'sandbox', ...limits },
   );
   return { host: a, sandbox: b, frames, delivered };
 }
