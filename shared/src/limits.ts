@@ -66,3 +66,21 @@ export const MAX_TOOL_ARGS = 64;
 
 /** Deepest nesting of arrays and objects a JSON value crossing the channel may have (tool arguments and results). */
 export const MAX_JSON_DEPTH = 512;
+
+/**
+ * File in the control directory (mounted at {@link CONTROL_MOUNT_PATH}) holding the per-sandbox
+ * token. The REPL server reads it at start, so the token is never on a command line (`/proc/1/cmdline`).
+ */
+export const CONTROL_TOKEN_FILE_NAME = 'token';
+
+/** Longest final answer, in characters. A longer `FINAL`/`FINAL_VAR` value is an error result the model sees, not an answer. */
+export const MAX_FINAL_CHARS = 1024 * 1024;
+
+/** Most variables one execute result lists (`SHOW_VARS` and the result's `variables`); the host cuts longer lists. */
+export const MAX_LISTED_VARIABLES = 1000;
+
+/**
+ * Default longest life of one sandbox container, in milliseconds (24 h). The REPL server (PID 1)
+ * exits past it whatever the host or the cells do, so a container outlives no host for long.
+ */
+export const DEFAULT_MAX_SANDBOX_LIFETIME_MS = 24 * 60 * 60 * 1000;
