@@ -49,6 +49,33 @@ describe('the RLM engine in sandbox containers', () => {
     expect(await runningSandboxesOfThisProcess()).toEqual([]);
   });
 
+  it('caps the tree at maxSandboxes containers: 3 children at depth 2 with maxSandboxes 2 finish, never more than 2 containers at once', async () => {
+    // Each child asks for a grandchild; with the root and one child holding both sandboxes and
+    // both waiting, the grandchild is answered as a plain llm_query instead (the deadlock rule).
+    const model = new ScriptedBackend((request) => {
+      const turn = request.messages.filter((m) => m.role === 'assistant').length;
+      if (isChild(request)) return turn === 0 ? repl('const inner = rlm_query("deeper: " + context); print(inner)') : repl('FINAL("saw " + inner)');
+      return turn === 0 ? repl('const rs = rlm_query_batched(["t1", "t2", "t3"]); print(rs.join(" | "))') : repl('FINAL(rs.join(" | "))');
+    });
+    const samples: Array<Promise<number>> = [];
+    const rlm = new RLM({
+      root: { backend: model, model: 'm' },
+      sub: { backend: echoSub(), model: 's' },
+      sandbox,
+      limits: { maxDepth: 2, maxSandboxes: 2 },
+      // Every container of this process, whatever its state, when a cell starts (all its runs' sandboxes exist then).
+      onEvent: (event) => {
+        if (event.type === 'cell_start') samples.push(listSandboxes({ docker }).then((all) => all.filter((s) => s.owner.includes(`:${process.pid}:`)).length));
+      },
+    });
+    const result = await rlm.completion({ context: '', query: 'q' });
+    expect(result.answer).toBe('saw ECHO DEEPER: T1 | saw ECHO DEEPER: T2 | saw ECHO DEEPER: T3');
+    const counts = await Promise.all(samples);
+    expect(counts.length).toBeGreaterThanOrEqual(7);
+    expect(Math.max(...counts)).toBeLessThanOrEqual(2);
+    expect(await runningSandboxesOfThisProcess()).toEqual([]);
+  });
+
   it('runs a Python tree in the image: a Python error reaches the model, a Python child answers', async () => {
     const model = new ScriptedBackend((request) => {
       const turns = request.messages.filter((m) => m.role === 'assistant').length;

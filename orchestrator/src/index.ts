@@ -16,9 +16,10 @@ export { setLogSink, type LogSink } from './logging.js';
 export { RLM, RlmSession, type CompletionInput, type RlmResult, type RlmRun } from './engine/rlm.js';
 export type { DataTool, FunctionTool, ModelRole, RlmOptions, RlmTool } from './engine/rlm-options.js';
 export { DEFAULT_LIMITS, RunLimitError, type LimitName, type RlmLimits } from './engine/run-budget.js';
-export type { RunEvent, RunEventType } from './engine/run-events.js';
+export type { RunEvent, RunEventType, RunWarningCode } from './engine/run-events.js';
+export { MAX_RECORDED_SUBCALLS_PER_CELL, RECORDED_TEXT_LIMIT_CHARS, REFUSED_PROMPT_PREFIX_CHARS } from './engine/recorded-text.js';
 export type { BlockRecord, ChildRunRecord, SubcallRecord, TurnRecord } from './engine/run-records.js';
-export { readTrajectory, parseTrajectory } from './trajectory/trajectory-writer.js';
+export { readTrajectory, parseTrajectory, TRAJECTORY_TEXT_LIMIT_CHARS } from './trajectory/trajectory-writer.js';
 export { costOf, priceOf, PRICES_AS_OF, type ModelPrice, type PriceOverrides } from './usage/pricing.js';
 export type { ModelUsage, UsageByModel } from './usage/usage-ledger.js';
 

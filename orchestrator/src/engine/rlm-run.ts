@@ -27,6 +27,7 @@ import {
 import { RunLimitError, type LimitName, type RunBudget } from './run-budget.js';
 import type { CallUsage, RunEvent, RunEventInput } from './run-events.js';
 import type { BlockRecord, ChildRunRecord, TurnRecord } from './run-records.js';
+import type { SandboxSlots, SlotHolder } from './sandbox-slots.js';
 import { SubcallRouter, type ModelRoles } from './subcall-router.js';
 import { isFunctionTool, type ModelRole, type RlmTool } from './rlm-options.js';
 
@@ -42,6 +43,8 @@ export interface RunTree {
   tools: Readonly<Record<string, RlmTool>>;
   /** Where the tree's REPLs come from: sandboxes made with the run's sandbox options. */
   createRepl: ReplFactory;
+  /** The tree's sandbox slots (`maxSandboxes`): a child RLM takes one before its REPL is made. */
+  sandboxes: SandboxSlots;
   outputLimitChars: number;
   /** Share of the root model's window at which the conversation is summarised; undefined: never. */
   compactionThreshold: number | undefined;
@@ -54,6 +57,10 @@ export interface RunTree {
 export interface RunRequest {
   query: string;
   depth: number;
+  /** The run's id; a fresh one when absent. */
+  runId?: string;
+  /** The sandbox slot this run holds (the root's, or the one its parent's call was granted). */
+  slot: SlotHolder;
   parentRunId?: string;
   /** The root model of this run (a child may run on another model than its parent). */
   root: ModelRole;
@@ -88,7 +95,7 @@ export interface RunOutcome {
  * rejects only with {@link AbortedError} when the caller's signal fires.
  */
 export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOutcome> {
-  const runId = randomBytes(6).toString('hex');
+  const runId = request.runId ?? randomBytes(6).toString('hex');
   const emit = (event: RunEventInput) =>
     tree.events.emit({
       ...event,
@@ -106,7 +113,8 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
     budget: tree.budget,
     ledger: tree.ledger,
     emit,
-    runChild: (prompt, role, childSignal) => runChild(tree, { prompt, role, parentRunId: runId, depth: request.depth + 1, signal: childSignal }),
+    acquireSandbox: (childSignal) => tree.sandboxes.acquire(request.slot, childSignal),
+    runChild: (prompt, role, slot, childSignal) => runChild(tree, { prompt, role, slot, parentRunId: runId, depth: request.depth + 1, signal: childSignal }),
   });
 
   const contextDescription =
@@ -226,7 +234,8 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
           signal,
         });
         emit({ type: 'cell_end', turn, block: index + 1, result });
-        records.push({ code, result, subcalls: router.takeRecords() });
+        const { subcalls, notRecorded } = router.takeRecords();
+        records.push({ code, result, subcalls, ...(notRecorded > 0 ? { subcallsNotRecorded: notRecorded } : {}) });
         if (result.final) {
           final = { answer: result.final.value, via: result.final.via };
           break;
@@ -327,7 +336,7 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
 /** A child RLM: the prompt is its context; it answers the task that prompt describes. */
 async function runChild(
   tree: RunTree,
-  child: { prompt: string; role: ModelRole; parentRunId: string; depth: number; signal: AbortSignal },
+  child: { prompt: string; role: ModelRole; slot: SlotHolder; parentRunId: string; depth: number; signal: AbortSignal },
 ): Promise<ChildRunRecord> {
   // The child keeps its own ledger, so its record shows its own usage; the parent's ledger gets it
   // when the child ends, however it ends.
@@ -339,6 +348,7 @@ async function runChild(
       {
         query: 'Your context is a task given to you by a parent RLM. Read it in full from the `context` variable, do what it asks, and answer with FINAL(...).',
         depth: child.depth,
+        slot: child.slot,
         parentRunId: child.parentRunId,
         root: child.role,
         context: child.prompt,

@@ -1,6 +1,7 @@
 /**
  * The public entry point: `new RLM(options).completion({ context, query })`.
  */
+import { randomBytes } from 'node:crypto';
 import type { Language } from '@rlm/shared';
 import { AbortedError, InvalidOptionError, type RlmError } from '../errors.js';
 import type { ChatMessage } from '../models/model-backend.js';
@@ -17,6 +18,7 @@ import { DEFAULT_LIMITS, RunBudget, type LimitName, type RlmLimits } from './run
 import type { RunEvent } from './run-events.js';
 import type { TurnRecord } from './run-records.js';
 import { runRlm, type RunOutcome, type RunTree } from './rlm-run.js';
+import { SandboxSlots } from './sandbox-slots.js';
 import { isFunctionTool, type RlmOptions } from './rlm-options.js';
 
 export interface CompletionInput {
@@ -113,9 +115,12 @@ export class RLM {
     const ledger = new UsageLedger(options.prices ? { priceOverrides: options.prices } : {});
     const budget = new RunBudget(this.#limits, (model, usage) => costOf(model, usage, options.prices));
     const sub = options.sub ?? options.root;
+    // Known before the run starts, so a trajectory write that fails can be reported as the root's event.
+    const runId = randomBytes(6).toString('hex');
     const writer = options.logDir
       ? new TrajectoryWriter({
           logDir: options.logDir,
+          onWriteError: (message) => events.emit({ type: 'warning', code: 'trajectory_write', message, runId, depth: 0, time: Date.now() }),
           metadata: {
             rootModel: options.root.model,
             maxDepth: this.#limits.maxDepth,
@@ -128,6 +133,8 @@ export class RLM {
         })
       : undefined;
     writer?.writeMetadata();
+    const sandboxes = new SandboxSlots(this.#limits.maxSandboxes, { remainingMs: () => budget.remainingMs() });
+    const rootSlot = sandboxes.takeRoot();
     const tree: RunTree = {
       roles: { root: options.root, sub, named: options.models ?? {} },
       language: options.language ?? ('javascript' satisfies Language),
@@ -137,6 +144,7 @@ export class RLM {
       events,
       tools: options.tools ?? {},
       createRepl: replFactories.get(this) ?? ((request) => Sandbox.create({ ...options.sandbox, ...request })),
+      sandboxes,
       outputLimitChars: options.outputLimitChars ?? DEFAULT_BLOCK_OUTPUT_LIMIT_CHARS,
       compactionThreshold: options.compaction === false ? undefined : (options.compaction?.thresholdRatio ?? 0.8),
       signal,
@@ -147,6 +155,8 @@ export class RLM {
       const outcome: RunOutcome = await runRlm(tree, {
         query: input.query,
         depth: 0,
+        runId,
+        slot: rootSlot.holder,
         root: options.root,
         ...(prepared ?? { context: input.context }),
       });
@@ -164,8 +174,9 @@ export class RLM {
         trajectoryFile: writer?.path ?? null,
       };
     } finally {
+      rootSlot.release();
       budget.dispose();
-      await writer?.flush();
+      await writer?.close();
       unsubscribe?.();
       events.close();
     }
@@ -285,7 +296,15 @@ export class RlmSession implements AsyncDisposable {
 }
 
 function validateLimits(limits: RlmLimits): RlmLimits {
-  const positiveIntegers: Array<keyof RlmLimits> = ['maxIterations', 'maxConsecutiveFailures', 'cellTimeoutMs', 'subcallConcurrency'];
+  const positiveIntegers: Array<keyof RlmLimits> = [
+    'maxIterations',
+    'maxConsecutiveFailures',
+    'cellTimeoutMs',
+    'subcallConcurrency',
+    'maxSandboxes',
+    'maxSubcallPromptBytesPerCell',
+    'maxSubcallPromptBytesPerRun',
+  ];
   for (const key of positiveIntegers) {
     const value = limits[key];
     if (!(Number.isInteger(value) && (value as number) > 0)) throw new InvalidOptionError(`limits.${key}`, `must be a positive integer, got ${String(value)}`);

@@ -23,6 +23,30 @@ export interface RlmLimits {
   cellTimeoutMs: number;
   /** How many prompts of one batched sub-call run at once. Default 8. */
   subcallConcurrency: number;
+  /**
+   * Sandboxes (containers) of the tree alive at once, the root's included. Default 4; 1 means no
+   * child ever gets a sandbox of its own.
+   *
+   * A child RLM (`rlm_query`) takes a sandbox when it starts and gives it back when it ends. When
+   * none is free it waits, and a freed sandbox goes to the deepest waiting child (the oldest first
+   * among equals), since finishing a subtree frees sandboxes soonest. The tree always finishes:
+   * - when every run holding a sandbox is itself waiting for a child (no sandbox can ever free),
+   *   the deepest waiting child (the newest among equals) is answered as a plain `llm_query` of
+   *   its prompt instead, until the deadlock is gone;
+   * - with a wall-clock limit (`timeoutMs`), a child waits at most half the time the run had left
+   *   when it asked, then is answered as a plain `llm_query` the same way.
+   * Either way the call's record carries a note and a `warning` event says so.
+   */
+  maxSandboxes: number;
+  /**
+   * UTF-8 bytes of prompts one cell may pass to `llm_query`/`rlm_query` (and their batched forms)
+   * for configured models, all its calls together, prompts refused for size included. Default
+   * 64 MiB. Past it, each further prompt of the cell gets an error string naming this limit; the
+   * run goes on.
+   */
+  maxSubcallPromptBytesPerCell: number;
+  /** The same for the whole tree (every cell of the root and its children). Default 512 MiB. */
+  maxSubcallPromptBytesPerRun: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<RlmLimits> = Object.freeze({
@@ -31,6 +55,9 @@ export const DEFAULT_LIMITS: Readonly<RlmLimits> = Object.freeze({
   maxConsecutiveFailures: 5,
   cellTimeoutMs: 120_000,
   subcallConcurrency: 8,
+  maxSandboxes: 4,
+  maxSubcallPromptBytesPerCell: 64 * 1024 * 1024,
+  maxSubcallPromptBytesPerRun: 512 * 1024 * 1024,
 });
 
 export type LimitName = 'iterations' | 'timeout' | 'cost' | 'tokens' | 'consecutive_failures';
@@ -64,6 +91,7 @@ export class RunBudget {
   #tokens = 0;
   #costUsd = 0;
   #unpricedCalls = 0;
+  #promptBytes = 0;
   #exceeded: RunLimitError | undefined;
   #timer: NodeJS.Timeout | undefined;
 
@@ -134,6 +162,21 @@ export class RunBudget {
       throw new RunLimitError('iterations', `the run used all ${this.limits.maxIterations} iterations (shared by the root and its child RLMs)`);
     }
     this.#iterations += 1;
+  }
+
+  /** UTF-8 bytes of sub-call prompts the tree's cells have passed so far (see {@link takePromptBytes}). */
+  get promptBytesUsed(): number {
+    return this.#promptBytes;
+  }
+
+  /**
+   * Counts `bytes` of sub-call prompt against `maxSubcallPromptBytesPerRun`. Returns false, counting
+   * nothing, when they would pass it; the prompt is then refused, and the tree goes on.
+   */
+  takePromptBytes(bytes: number): boolean {
+    if (this.#promptBytes + bytes > this.limits.maxSubcallPromptBytesPerRun) return false;
+    this.#promptBytes += bytes;
+    return true;
   }
 
   /** @throws {RunLimitError} the limit that stopped the tree, if any. */

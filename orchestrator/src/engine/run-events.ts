@@ -51,6 +51,12 @@ export type RunEvent =
       error?: string;
       usage?: CallUsage;
     })
+  /**
+   * The run did something otherwise than configured or asked, and goes on: `sandbox_cap`, an
+   * `rlm_query` answered as a plain `llm_query` because the tree's sandboxes were all taken
+   * (`maxSandboxes`); `trajectory_write`, a trajectory line written in a reduced form or not at all.
+   */
+  | (EventBase & { type: 'warning'; code: RunWarningCode; message: string })
   | (EventBase & { type: 'compaction'; turn: number; messagesBefore: number; summaryChars: number; usage: CallUsage })
   | (EventBase & { type: 'final'; answer: string; via: 'FINAL' | 'FINAL_VAR' | 'text' | 'last_call' })
   | (EventBase & {
@@ -64,6 +70,8 @@ export type RunEvent =
     });
 
 export type RunEventType = RunEvent['type'];
+
+export type RunWarningCode = 'sandbox_cap' | 'trajectory_write';
 
 /** An event as a run emits it; the run adds its id, parent, depth and the time. */
 export type RunEventInput = RunEvent extends infer E ? (E extends RunEvent ? Omit<E, keyof EventBase> : never) : never;

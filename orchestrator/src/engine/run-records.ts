@@ -6,16 +6,28 @@ import type { ExecuteResult } from '@rlm/shared';
 import type { ChatMessage, TokenUsage } from '../models/model-backend.js';
 import type { UsageByModel } from '../usage/usage-ledger.js';
 
-/** One `llm_query`/`rlm_query` prompt a cell sent (a batched call makes one record per prompt). */
+/**
+ * One `llm_query`/`rlm_query` prompt a cell sent (a batched call makes one record per prompt).
+ * Texts are kept as `recorded-text.ts` says: whole up to 64 Ki characters, else beginning and end
+ * around a marker; a refused prompt by its first 200 characters only.
+ */
 export interface SubcallRecord {
   kind: 'llm_query' | 'rlm_query';
   model: string;
+  /** The prompt as recorded (see above): possibly clipped, never larger than about 64 Ki characters. */
   prompt: string;
-  /** The answer; null when the call failed. */
+  /** The whole prompt's length in characters (UTF-16 code units), whatever `prompt` kept of it. */
+  promptChars: number;
+  /** The answer as recorded (clipped like `prompt`); null when the call failed. */
   response: string | null;
   error: string | null;
   usage: TokenUsage;
   durationMs: number;
+  /**
+   * Why the call was served otherwise than asked, e.g. an `rlm_query` answered as a plain
+   * `llm_query` because the run's sandboxes were all taken (see `RlmLimits.maxSandboxes`).
+   */
+  note?: string;
   /** For an `rlm_query` served by a child RLM: that run. */
   child?: ChildRunRecord;
 }
@@ -32,7 +44,10 @@ export interface ChildRunRecord {
 export interface BlockRecord {
   code: string;
   result: ExecuteResult;
+  /** The cell's sub-calls, the first `MAX_RECORDED_SUBCALLS_PER_CELL` (1,000) of them. */
   subcalls: SubcallRecord[];
+  /** Sub-calls the cell made past that number: counted, not recorded. Absent when none. */
+  subcallsNotRecorded?: number;
 }
 
 export interface TurnRecord {

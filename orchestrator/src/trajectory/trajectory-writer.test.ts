@@ -5,7 +5,7 @@ import type { ExecuteResult } from '@rlm/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TurnRecord } from '../engine/run-records.js';
 import { setLogSink } from '../logging.js';
-import { type TrajectoryMetadata, TrajectoryWriter, parseTrajectory, readTrajectory } from './trajectory-writer.js';
+import { TRAJECTORY_TEXT_LIMIT_CHARS, type TrajectoryMetadata, TrajectoryWriter, parseTrajectory, readTrajectory } from './trajectory-writer.js';
 import { executeResult } from '../testing/execute-result.js';
 
 const API_KEY = 'sk-ant-api03-THISISASECRETKEYTHATMUSTNOTLEAK0123456789';
@@ -55,6 +55,7 @@ const childTurn: TurnRecord = {
           kind: 'llm_query',
           model: 'gpt-5-mini',
           prompt: 'sum up',
+          promptChars: 6,
           response: 'summed',
           error: null,
           usage: { inputTokens: 10, outputTokens: 2 },
@@ -87,6 +88,7 @@ const turns: TurnRecord[] = [
             kind: 'rlm_query',
             model: 'claude-haiku-4-5',
             prompt: 'a',
+            promptChars: 1,
             response: 'summed',
             error: null,
             usage: { inputTokens: 110, outputTokens: 12 },
@@ -107,6 +109,7 @@ const turns: TurnRecord[] = [
             kind: 'rlm_query',
             model: 'claude-haiku-4-5',
             prompt: 'b',
+            promptChars: 1,
             response: null,
             error: 'Error: budget exceeded',
             usage: { inputTokens: 0, outputTokens: 0 },
@@ -183,6 +186,7 @@ describe('TrajectoryWriter', () => {
     expect(childCall).toMatchObject({
       root_model: 'claude-haiku-4-5',
       prompt: 'a',
+      prompt_chars: 1,
       response: 'summed',
       execution_time: 1.234,
       prompt_tokens: 110,
@@ -253,17 +257,59 @@ describe('TrajectoryWriter', () => {
     expect(iterations.map((i) => i.iteration)).toEqual(many.map((t) => t.turn));
   });
 
-  it('reports a write failure once and does not fail the run', async () => {
+  it('reports every line it could not write, through warn and onWriteError, and does not fail the run', async () => {
     const blocker = path.join(dir, 'not-a-directory');
     await writeFile(blocker, '');
-    const writer = new TrajectoryWriter({ logDir: blocker, metadata });
+    const reported: string[] = [];
+    const writer = new TrajectoryWriter({ logDir: blocker, metadata, onWriteError: (message) => reported.push(message) });
     expect(() => {
       for (const turn of turns) writer.writeTurn(turn);
     }).not.toThrow();
-    await expect(writer.flush()).resolves.toBeUndefined();
-    expect(logged).toHaveLength(1);
-    expect(logged[0]).toMatch(/^rlm: warning: cannot write the trajectory to .*not-a-directory.*; the run goes on without it$/);
+    await expect(writer.close()).resolves.toBeUndefined();
+    expect(reported).toHaveLength(3);
+    expect(reported[0]).toMatch(/^the metadata line could not be written to the trajectory .*not-a-directory/);
+    expect(reported[1]).toMatch(/^turn 1 could not be written/);
+    expect(reported[2]).toMatch(/^turn 2 could not be written/);
+    expect(logged).toEqual(reported.map((message) => `rlm: warning: ${message}; the run goes on`));
     expect(await readdir(dir)).toEqual(['not-a-directory']);
+  });
+
+  it('writes a turn it cannot serialise in a reduced form with a note, leaving no partial line behind', async () => {
+    const reported: string[] = [];
+    const writer = new TrajectoryWriter({ logDir: dir, metadata, onWriteError: (message) => reported.push(message) });
+    const [first, second] = turns as [TurnRecord, TurnRecord];
+    // A bigint deep in the line fails its serialisation halfway, after pieces of it were written.
+    const broken: TurnRecord = { ...first, usage: { inputTokens: 10n as unknown as number, outputTokens: 1 } };
+    writer.writeTurn(broken);
+    writer.writeTurn(second);
+    await writer.close();
+    const { iterations } = await readTrajectory(writer.path);
+    expect(iterations.map((i) => i.iteration)).toEqual([1, 2]);
+    expect(iterations[0]).toMatchObject({
+      prompt: [],
+      response: first.response,
+      code_blocks: [{ code: first.blocks[0]?.code, result: { stdout: 'hello\n', rlm_calls: [] } }],
+      note: expect.stringMatching(/^the full line could not be written \(a bigint cannot be serialised as JSON\)/),
+    });
+    expect(iterations[1]?.note).toBeUndefined();
+    expect(reported).toEqual([expect.stringMatching(/^turn 1 of the trajectory .* was written in a reduced form: a bigint cannot be serialised as JSON$/)]);
+  });
+
+  it('keeps a text of a line at most TRAJECTORY_TEXT_LIMIT_CHARS long, with its beginning, its end and its full length', async () => {
+    const writer = new TrajectoryWriter({ logDir: dir, metadata });
+    const [first] = turns as [TurnRecord];
+    const huge = `BEGIN${'x'.repeat(3 * TRAJECTORY_TEXT_LIMIT_CHARS)}END`;
+    const block = first.blocks[0] as TurnRecord['blocks'][number];
+    writer.writeTurn({
+      ...first,
+      blocks: [{ ...block, result: { ...block.result, stdout: { text: huge, truncatedChars: 0 } }, subcallsNotRecorded: 7 }],
+    });
+    await writer.close();
+    const { iterations } = await readTrajectory(writer.path);
+    const result = iterations[0]?.code_blocks[0]?.result;
+    expect(result?.stdout.length).toBeLessThan(TRAJECTORY_TEXT_LIMIT_CHARS + 200);
+    expect(result?.stdout).toMatch(/^BEGINx+\n… \[[\d,]+ characters not recorded; 3,145,736 in all\] …\nx+END$/);
+    expect(result?.rlm_calls_not_recorded).toBe(7);
   });
 });
 

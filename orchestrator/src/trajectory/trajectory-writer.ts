@@ -5,22 +5,43 @@
  * `stderr`, `locals`, `execution_time`, `rlm_calls`}), `final_answer` and `iteration_time`.
  * Times are in seconds, as there. The input is the engine's own {@link TurnRecord}s.
  *
- * Extensions, which the visualizer ignores: a result's `status`, `value` and `state_lost`; a
- * call's `kind` and, for a child RLM, `trajectory` — the lines the child would have written to a
- * file of its own (a metadata line with its `run_id` and `depth`, then its iterations) — so a
- * child nests under the call that started it, recursively. Every line of the file is a
- * `metadata` or an `iteration` line: the visualizer takes any other line for an iteration.
+ * Extensions, which the visualizer ignores: a result's `status`, `value`, `state_lost` and
+ * `rlm_calls_not_recorded` (sub-calls of the cell past the 1,000 recorded); a call's `kind`,
+ * `prompt_chars` (the whole prompt's length), `note` and, for a child RLM, `trajectory` — the
+ * lines the child would have written to a file of its own (a metadata line with its `run_id` and
+ * `depth`, then its iterations) — so a child nests under the call that started it, recursively;
+ * a line's `note` when it was written in a reduced form. Every line of the file is a `metadata` or
+ * an `iteration` line: the visualizer takes any other line for an iteration.
+ *
+ * Bounded by configuration, not by payload: sub-call prompts and responses arrive already bounded
+ * (see `engine/recorded-text.ts`: 64 Ki characters each, a refused prompt 200, 1,000 calls per
+ * cell); on top of that every text of a line (a message, code, stdout, stderr, a value, an answer)
+ * longer than {@link TRAJECTORY_TEXT_LIMIT_CHARS} (1 Mi characters) keeps its beginning and end
+ * around a marker, and a result lists at most `MAX_LISTED_VARIABLES` (1,000) locals.
  *
  * Secrets: every key in the metadata's kwargs that names a key, secret, token, password or
  * credential is written as `[redacted]`, and so is any string there shaped like an API key.
  */
 import { randomBytes } from 'node:crypto';
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ExecuteResult } from '@rlm/shared';
+import { MAX_FINAL_CHARS, MAX_LISTED_VARIABLES, type ExecuteResult } from '@rlm/shared';
 import { z } from 'zod';
+import { clipForRecord } from '../engine/recorded-text.js';
 import type { BlockRecord, ChildRunRecord, SubcallRecord, TurnRecord } from '../engine/run-records.js';
 import { warn } from '../logging.js';
+import { jsonChunks } from './json-chunks.js';
+
+/**
+ * Longest text a trajectory line keeps whole, in characters (1 Mi, the longest final answer); a
+ * longer one keeps its beginning and its last 64 Ki characters around a marker.
+ */
+export const TRAJECTORY_TEXT_LIMIT_CHARS = MAX_FINAL_CHARS;
+
+/** What a reduced line (written when the full one could not be) keeps of each text, in characters. */
+export const REDUCED_TEXT_LIMIT_CHARS = 4 * 1024;
+
+const text = (value: string) => clipForRecord(value, TRAJECTORY_TEXT_LIMIT_CHARS, 64 * 1024);
 
 /** The run's configuration, as the metadata line records it. */
 export interface TrajectoryMetadata {
@@ -58,6 +79,8 @@ const RlmCallLineBase = z
     completion_tokens: z.number().optional(),
     error: z.string().optional(),
     kind: z.enum(['llm_query', 'rlm_query']).optional(),
+    prompt_chars: z.number().optional(),
+    note: z.string().optional(),
   })
   .loose();
 
@@ -89,6 +112,7 @@ const ReplResultLineSchema = z
     status: z.enum(['ok', 'error', 'timeout']).optional(),
     value: z.string().optional(),
     state_lost: z.boolean().optional(),
+    rlm_calls_not_recorded: z.number().optional(),
   })
   .loose();
 
@@ -103,6 +127,8 @@ const IterationLine = z
     final_answer: z.string().nullable(),
     iteration_time: z.number().nullable(),
     usage_summary: z.object({ model_usage_summaries: z.record(z.string(), ModelUsageSummaryLine) }).optional(),
+    /** Set when the line was written in a reduced form: why. */
+    note: z.string().optional(),
   })
   .loose();
 
@@ -185,15 +211,15 @@ export function toMetadataLine(metadata: TrajectoryMetadata, now: Date, extra: R
  * line is made (its own root model, run id and depth).
  */
 export function toIterationLine(turn: TurnRecord, metadata: TrajectoryMetadata, now: Date): IterationLine {
-  const prompt = turn.prompt.map(({ role, content }) => ({ role: role as string, content }));
+  const prompt = turn.prompt.map(({ role, content }) => ({ role: role as string, content: text(content) }));
   return {
     type: 'iteration',
     iteration: turn.turn,
     timestamp: now.toISOString(),
-    prompt: turn.system === '' ? prompt : [{ role: 'system', content: turn.system }, ...prompt],
-    response: turn.response,
-    code_blocks: turn.blocks.map((block) => ({ code: block.code, result: toResultLine(block, metadata, now) })),
-    final_answer: turn.finalAnswer,
+    prompt: turn.system === '' ? prompt : [{ role: 'system', content: text(turn.system) }, ...prompt],
+    response: text(turn.response),
+    code_blocks: turn.blocks.map((block) => ({ code: text(block.code), result: toResultLine(block, metadata, now) })),
+    final_answer: turn.finalAnswer === null ? null : text(turn.finalAnswer),
     iteration_time: seconds(turn.durationMs),
     // Not in the reference's lines (it keeps no root usage); its reader ignores the extra field.
     usage_summary: {
@@ -213,21 +239,57 @@ export function toChildTrajectory(child: ChildRunRecord, metadata: TrajectoryMet
   ];
 }
 
+/**
+ * A reduced iteration line, for a turn whose full line could not be written: no prompt, sub-calls
+ * or child runs, each text clipped to {@link REDUCED_TEXT_LIMIT_CHARS}; `note` says why.
+ */
+export function toReducedIterationLine(turn: TurnRecord, now: Date, note: string): IterationLine {
+  const short = (value: string) => clipForRecord(value, REDUCED_TEXT_LIMIT_CHARS, 1024);
+  return {
+    type: 'iteration',
+    iteration: turn.turn,
+    timestamp: now.toISOString(),
+    prompt: [],
+    response: short(turn.response),
+    code_blocks: turn.blocks.map((block) => ({
+      code: short(block.code),
+      result: {
+        stdout: short(block.result.stdout.text),
+        stderr: short(stderrOf(block.result)),
+        locals: {},
+        execution_time: seconds(block.result.durationMs),
+        rlm_calls: [],
+        status: block.result.status,
+        ...(block.result.stateLost ? { state_lost: true } : {}),
+      },
+    })),
+    final_answer: turn.finalAnswer === null ? null : text(turn.finalAnswer),
+    iteration_time: seconds(turn.durationMs),
+    note: short(note),
+  };
+}
+
+function stderrOf(result: ExecuteResult): string {
+  const parts = [result.stderr.text.replace(/\n+$/, '')];
+  if (result.error) parts.push([`${result.error.type}: ${result.error.message}`, ...result.error.stack.map((f) => `    ${f}`)].join('\n'));
+  return parts.filter((part) => part !== '').join('\n');
+}
+
 function toResultLine(block: BlockRecord, metadata: TrajectoryMetadata, now: Date): ReplResultLine {
   const result: ExecuteResult = block.result;
-  const stderrParts = [result.stderr.text.replace(/\n+$/, '')];
-  if (result.error) stderrParts.push([`${result.error.type}: ${result.error.message}`, ...result.error.stack.map((f) => `    ${f}`)].join('\n'));
-  const locals: Record<string, string> = {};
-  for (const variable of result.variables) locals[variable.name] = `<${variable.type}>`;
+  // No prototype: a variable a cell named `__proto__` is listed like any other.
+  const locals: Record<string, string> = Object.create(null);
+  for (const variable of result.variables.slice(0, MAX_LISTED_VARIABLES)) locals[variable.name] = `<${text(variable.type)}>`;
   return {
-    stdout: result.stdout.text,
-    stderr: stderrParts.filter((part) => part !== '').join('\n'),
+    stdout: text(result.stdout.text),
+    stderr: text(stderrOf(result)),
     locals,
     execution_time: seconds(result.durationMs),
     rlm_calls: block.subcalls.map((call) => toCallLine(call, metadata, now)),
     status: result.status,
-    ...(result.value === undefined ? {} : { value: result.value }),
+    ...(result.value === undefined ? {} : { value: text(result.value) }),
     ...(result.stateLost ? { state_lost: true } : {}),
+    ...(block.subcallsNotRecorded ? { rlm_calls_not_recorded: block.subcallsNotRecorded } : {}),
   };
 }
 
@@ -236,7 +298,7 @@ function toCallLine(call: SubcallRecord, metadata: TrajectoryMetadata, now: Date
   const usage = call.child
     ? Object.entries(call.child.usage).map(([model, u]) => [model, u.calls, u.inputTokens, u.outputTokens] as const)
     : [[call.model, 1, call.usage.inputTokens, call.usage.outputTokens] as const];
-  const summaries: Record<string, z.infer<typeof ModelUsageSummaryLine>> = {};
+  const summaries: Record<string, z.infer<typeof ModelUsageSummaryLine>> = Object.create(null);
   let inputTokens = 0;
   let outputTokens = 0;
   for (const [model, calls, input, output] of usage) {
@@ -251,14 +313,16 @@ function toCallLine(call: SubcallRecord, metadata: TrajectoryMetadata, now: Date
   }
   return {
     root_model: call.model,
-    prompt: call.prompt,
-    response: call.response ?? '',
+    prompt: text(call.prompt),
+    response: text(call.response ?? ''),
     usage_summary: { model_usage_summaries: summaries },
     execution_time: seconds(call.durationMs),
     prompt_tokens: inputTokens,
     completion_tokens: outputTokens,
-    ...(call.error === null ? {} : { error: call.error }),
+    ...(call.error === null ? {} : { error: text(call.error) }),
     kind: call.kind,
+    prompt_chars: call.promptChars,
+    ...(call.note === undefined ? {} : { note: text(call.note) }),
     ...(call.child ? { trajectory: toChildTrajectory(call.child, metadata, now) } : {}),
   };
 }
@@ -317,7 +381,15 @@ export interface TrajectoryWriterOptions {
   /** Start of the file name, `rlm` by default: `<prefix>_<YYYY-MM-DD_HH-MM-SS>_<8 hex>.jsonl` (UTC). */
   fileNamePrefix?: string;
   now?: () => Date;
+  /**
+   * Called with a message for every line written in a reduced form or not at all (besides the
+   * warning through `warn`), e.g. to emit it as a run event.
+   */
+  onWriteError?: (message: string) => void;
 }
+
+/** Characters gathered before they are handed to the file: a line of any size is written in pieces this large. */
+const WRITE_PIECE_CHARS = 256 * 1024;
 
 /**
  * Appends a run's trajectory to a JSONL file as it happens: the metadata line on the first write,
@@ -325,21 +397,26 @@ export interface TrajectoryWriterOptions {
  * every line written so far. The file is created with mode 0600: it holds the prompts, and so
  * pieces of the context.
  *
- * Writing never fails the run: the first write error is reported through `warn` (later ones are
- * not), and the following lines are still attempted.
+ * A line is streamed to the file in pieces, never built as one string. Writing never fails the
+ * run, and never loses a line silently: a line that cannot be written whole (it cannot be
+ * serialised, or the write fails) is removed from the file again and written in a reduced form
+ * with a `note` saying why (see {@link toReducedIterationLine}); each such line, and each line
+ * that could not be written at all, is reported through `warn` and `onWriteError`.
  */
 export class TrajectoryWriter {
   /** The file's absolute path (it exists once the first line is written). */
   readonly path: string;
   readonly #metadata: TrajectoryMetadata;
   readonly #now: () => Date;
+  readonly #onWriteError: ((message: string) => void) | undefined;
   #queue: Promise<void> = Promise.resolve();
   #metadataWritten = false;
-  #failed = false;
+  #closed = false;
 
   constructor(options: TrajectoryWriterOptions) {
     this.#metadata = options.metadata;
     this.#now = options.now ?? (() => new Date());
+    this.#onWriteError = options.onWriteError;
     const stamp = this.#now().toISOString().slice(0, 19).replace('T', '_').replace(/:/g, '-');
     const id = randomBytes(4).toString('hex');
     this.path = path.resolve(options.logDir, `${options.fileNamePrefix ?? 'rlm'}_${stamp}_${id}.jsonl`);
@@ -349,42 +426,122 @@ export class TrajectoryWriter {
   writeMetadata(): void {
     if (this.#metadataWritten) return;
     this.#metadataWritten = true;
-    this.#append(() => toMetadataLine(this.#metadata, this.#now()));
+    const now = this.#now();
+    this.#append(
+      'the metadata line',
+      () => toMetadataLine(this.#metadata, now),
+      (note) => ({ ...toMetadataLine({ ...this.#metadata, backendKwargs: {}, environmentKwargs: {}, otherBackends: null }, now), note }),
+    );
   }
 
   /** Appends one turn of the root run as an `iteration` line, its child runs nested in it. */
   writeTurn(turn: TurnRecord): void {
     this.writeMetadata();
-    this.#append(() => toIterationLine(turn, this.#metadata, this.#now()));
+    const now = this.#now();
+    this.#append(
+      `turn ${turn.turn}`,
+      () => toIterationLine(turn, this.#metadata, now),
+      (note) => toReducedIterationLine(turn, now, note),
+    );
   }
 
-  /** Resolves once every line given so far is written (or has failed). Never rejects. */
+  /** Resolves once every line given so far is written (or has failed and been reported). Never rejects. */
   flush(): Promise<void> {
     return this.#queue;
   }
 
-  #append(line: () => TrajectoryLine): void {
-    let text: string;
-    try {
-      // Serialized now: the records may change after this call returns.
-      text = `${JSON.stringify(line())}\n`;
-    } catch (error) {
-      this.#report(error);
-      return;
-    }
-    this.#queue = this.#queue.then(async () => {
-      try {
-        await mkdir(path.dirname(this.path), { recursive: true, mode: 0o700 });
-        await appendFile(this.path, text, { encoding: 'utf8', mode: 0o600 });
-      } catch (error) {
-        this.#report(error);
-      }
-    });
+  /** Flushes; lines given after it are reported as lost. Safe to call twice. Never rejects. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#queue;
   }
 
-  #report(error: unknown): void {
-    if (this.#failed) return;
-    this.#failed = true;
-    warn(`cannot write the trajectory to ${this.path} (${(error as Error).message}); the run goes on without it`);
+  /**
+   * Queues a line. It is converted now — the records may change after this call returns; the
+   * line's strings are shared with them, not copied — and serialised while it is written.
+   */
+  #append(label: string, full: () => TrajectoryLine, reduced: (note: string) => TrajectoryLine): void {
+    if (this.#closed) {
+      this.#report(`${label} could not be written to the trajectory ${this.path}: the writer is closed`);
+      return;
+    }
+    let line: TrajectoryLine | undefined;
+    let failure: unknown;
+    try {
+      line = full();
+    } catch (error) {
+      failure = error;
+    }
+    this.#queue = this.#queue.then(() => this.#write(label, line, failure, reduced));
   }
+
+  async #write(label: string, line: TrajectoryLine | undefined, conversionFailure: unknown, reduced: (note: string) => TrajectoryLine): Promise<void> {
+    let failure = conversionFailure;
+    if (line !== undefined && failure === undefined) {
+      try {
+        await this.#stream(line);
+        return;
+      } catch (error) {
+        failure = error;
+      }
+    }
+    const why = messageOf(failure);
+    try {
+      await this.#stream(reduced(`the full line could not be written (${why}); this reduced form leaves out the prompt, sub-calls and child runs`));
+      this.#report(`${label} of the trajectory ${this.path} was written in a reduced form: ${why}`);
+    } catch (error) {
+      const again = messageOf(error);
+      this.#report(`${label} could not be written to the trajectory ${this.path}: ${why}${again === why ? '' : `; then ${again}`}`);
+    }
+  }
+
+  /**
+   * Appends `line` and a newline, in pieces. On failure the file is cut back to where the line
+   * began, so no partial line is left for the next one to run into.
+   */
+  async #stream(line: TrajectoryLine): Promise<void> {
+    await mkdir(path.dirname(this.path), { recursive: true, mode: 0o700 });
+    const handle = await open(this.path, 'a', 0o600);
+    let start: number | undefined;
+    try {
+      start = (await handle.stat()).size;
+      let pieces: string[] = [];
+      let size = 0;
+      for (const chunk of jsonChunks(line)) {
+        pieces.push(chunk);
+        size += chunk.length;
+        if (size >= WRITE_PIECE_CHARS) {
+          await handle.writeFile(pieces.join(''), 'utf8');
+          pieces = [];
+          size = 0;
+        }
+      }
+      pieces.push('\n');
+      await handle.writeFile(pieces.join(''), 'utf8');
+    } catch (error) {
+      if (start !== undefined) {
+        try {
+          await handle.truncate(start);
+        } catch (truncateError) {
+          throw new Error(`${messageOf(error)}; the file may end in a partial line (cutting it failed: ${messageOf(truncateError)})`, { cause: error });
+        }
+      }
+      throw error;
+    } finally {
+      await handle.close().catch(() => {});
+    }
+  }
+
+  #report(message: string): void {
+    warn(`${message}; the run goes on`);
+    try {
+      this.#onWriteError?.(message);
+    } catch {
+      // A listener's failure must not turn a reported write failure into a lost one.
+    }
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

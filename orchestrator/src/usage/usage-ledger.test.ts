@@ -67,6 +67,17 @@ describe('UsageLedger', () => {
     expect(ledger.snapshot()['gpt-5']?.calls).toBe(1);
   });
 
+  it('keeps a model named like an Object property as an entry of its own', () => {
+    const ledger = new UsageLedger();
+    for (const model of ['__proto__', 'constructor']) ledger.record(model, { inputTokens: 1, outputTokens: 1 });
+    const snapshot = ledger.snapshot();
+    expect(Object.keys(snapshot)).toEqual(['__proto__', 'constructor']);
+    expect(Object.getPrototypeOf(snapshot)).toBe(Object.prototype);
+    const merged = new UsageLedger();
+    merged.merge(snapshot);
+    expect(merged.totalTokens()).toBe(4);
+  });
+
   it('reports no cost and no tokens when empty', () => {
     const ledger = new UsageLedger();
     expect(ledger.totalCostUsd()).toBe(0);

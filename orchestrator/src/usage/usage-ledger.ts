@@ -48,7 +48,9 @@ export class UsageLedger {
   /** A copy of the usage per model, in the order models were first seen. */
   snapshot(): UsageByModel {
     const snapshot: UsageByModel = {};
-    for (const [model, usage] of this.#byModel) snapshot[model] = { ...usage };
+    // Defined, not assigned: a model named `__proto__` must be an entry, not the object's prototype.
+    for (const [model, usage] of this.#byModel)
+      Object.defineProperty(snapshot, model, { value: { ...usage }, enumerable: true, writable: true, configurable: true });
     return snapshot;
   }
 

@@ -50,6 +50,9 @@ Limits (for the whole recursion tree):
   --cell-timeout S     limit of one code cell, seconds (default 120)
   --budget USD         spending limit in US dollars
   --max-tokens N       input + output tokens
+  --max-sandboxes N    sandboxes alive at once, the root's included (default 4); child RLMs
+                       beyond it wait, or are answered as plain llm_query calls when waiting
+                       could never end or would pass half the time left
 
 Run:
   --language L         REPL language: javascript (default) or python
@@ -94,6 +97,7 @@ export const RUN_FLAGS = {
   'cell-timeout': { type: 'string' },
   budget: { type: 'string' },
   'max-tokens': { type: 'string' },
+  'max-sandboxes': { type: 'string' },
   'log-dir': { type: 'string' },
   config: { type: 'string' },
   json: { type: 'boolean' },

@@ -56,6 +56,12 @@ export const LimitsConfig = z.strictObject({
   maxTokens: positiveInteger.optional(),
   maxConsecutiveFailures: positiveInteger.optional(),
   subcallConcurrency: positiveInteger.optional(),
+  /** Sandboxes of the tree alive at once, the root's included (child RLMs beyond it wait, or become plain llm_query calls). */
+  maxSandboxes: positiveInteger.optional(),
+  /** MiB of prompts one cell may pass to sub-calls (fractions allowed). */
+  maxSubcallPromptMbPerCell: positiveNumber.optional(),
+  /** MiB of prompts the whole tree's cells may pass to sub-calls (fractions allowed). */
+  maxSubcallPromptMbPerRun: positiveNumber.optional(),
 });
 export type LimitsConfig = z.infer<typeof LimitsConfig>;
 

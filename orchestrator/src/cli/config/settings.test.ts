@@ -133,6 +133,21 @@ describe('precedence', () => {
     expect(layerFromEnv({ RLM_MODEL: '' })).toEqual({});
   });
 
+  it('takes maxSandboxes from --max-sandboxes, RLM_MAX_SANDBOXES or the config file, and prompt caps in MiB from the config file', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rlm-config-'));
+    await writeFile(path.join(dir, 'rlm.config.yaml'), 'limits:\n  maxSandboxes: 3\n  maxSubcallPromptMbPerCell: 1.5\n  maxSubcallPromptMbPerRun: 100\n');
+    const resolve = (flags: Record<string, unknown>, env: NodeJS.ProcessEnv) => resolveSettings({ flags, env, cwd: dir });
+    expect(limitsOf((await resolve({}, {})).config)).toMatchObject({
+      maxSandboxes: 3,
+      maxSubcallPromptBytesPerCell: 1.5 * 1024 * 1024,
+      maxSubcallPromptBytesPerRun: 100 * 1024 * 1024,
+    });
+    expect(limitsOf((await resolve({}, { RLM_MAX_SANDBOXES: '6' })).config).maxSandboxes).toBe(6);
+    expect(limitsOf((await resolve({ 'max-sandboxes': '2' }, { RLM_MAX_SANDBOXES: '6' })).config).maxSandboxes).toBe(2);
+    expect(limitsOf({})).toMatchObject({ maxSandboxes: 4, maxSubcallPromptBytesPerCell: 64 * 1024 * 1024, maxSubcallPromptBytesPerRun: 512 * 1024 * 1024 });
+    expect(message(() => layerFromFlags({ 'max-sandboxes': '0' }))).toBe('--max-sandboxes: must be greater than 0');
+  });
+
   it('turns seconds into milliseconds and MiB into bytes', () => {
     expect(limitsOf({ limits: { timeoutSeconds: 2, cellTimeoutSeconds: 0.5, maxCostUsd: 1 } })).toMatchObject({
       timeoutMs: 2000,

@@ -52,6 +52,13 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
   { path: ['limits', 'cellTimeoutSeconds'], flag: 'cell-timeout', env: 'RLM_CELL_TIMEOUT', kind: 'number', description: 'limit of one cell, seconds' },
   { path: ['limits', 'maxCostUsd'], flag: 'budget', env: 'RLM_BUDGET', kind: 'number', description: 'spending limit, USD' },
   { path: ['limits', 'maxTokens'], flag: 'max-tokens', env: 'RLM_MAX_TOKENS', kind: 'integer', description: 'input + output tokens, whole tree' },
+  {
+    path: ['limits', 'maxSandboxes'],
+    flag: 'max-sandboxes',
+    env: 'RLM_MAX_SANDBOXES',
+    kind: 'integer',
+    description: 'sandboxes alive at once, root included (default 4)',
+  },
   { path: ['sandbox', 'runtime'], flag: 'runtime', env: 'RLM_SANDBOX_RUNTIME', kind: 'string', description: 'OCI runtime of the sandboxes, e.g. runsc' },
   { path: ['logDir'], flag: 'log-dir', env: 'RLM_LOG_DIR', kind: 'string', description: 'directory for JSONL trajectories' },
 ];
@@ -179,7 +186,7 @@ function roleSpec(backend: string, role: RoleConfig, env: NodeJS.ProcessEnv): Re
   }) as ResolvedSettings['root'];
 }
 
-/** The engine's limits from the merged settings (seconds become milliseconds). */
+/** The engine's limits from the merged settings (seconds become milliseconds, MiB bytes). */
 export function limitsOf(config: RlmConfig) {
   const limits = config.limits ?? {};
   return withoutUndefined({
@@ -191,7 +198,14 @@ export function limitsOf(config: RlmConfig) {
     maxTokens: limits.maxTokens,
     maxConsecutiveFailures: limits.maxConsecutiveFailures ?? DEFAULT_LIMITS.maxConsecutiveFailures,
     subcallConcurrency: limits.subcallConcurrency ?? DEFAULT_LIMITS.subcallConcurrency,
+    maxSandboxes: limits.maxSandboxes ?? DEFAULT_LIMITS.maxSandboxes,
+    maxSubcallPromptBytesPerCell: mibToBytes(limits.maxSubcallPromptMbPerCell) ?? DEFAULT_LIMITS.maxSubcallPromptBytesPerCell,
+    maxSubcallPromptBytesPerRun: mibToBytes(limits.maxSubcallPromptMbPerRun) ?? DEFAULT_LIMITS.maxSubcallPromptBytesPerRun,
   });
+}
+
+function mibToBytes(value: number | undefined): number | undefined {
+  return value === undefined ? undefined : Math.max(1, Math.round(value * 1024 * 1024));
 }
 
 /** The sandbox options from the merged settings (MiB become bytes). */

@@ -135,6 +135,10 @@ export class RunReporter {
         if (calls && !event.ok) calls.failed += 1;
         break;
       }
+      case 'warning':
+        // A trajectory that cannot be written is already reported through `warn`, shown always.
+        if (verbose && event.code === 'sandbox_cap') say(c.yellow(`(${event.message})\n`));
+        break;
       case 'compaction':
         if (verbose) say(c.yellow(`(conversation summarised: ${event.messagesBefore} messages → a ${event.summaryChars}-character summary)\n`));
         break;
