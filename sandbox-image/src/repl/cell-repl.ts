@@ -23,9 +23,10 @@ import {
   type VariableInfo,
 } from '@rlm/shared';
 import { ContextLoadError, ReplClosedError, ReplError, ToolDefinitionError } from './errors.js';
-import { formatSeconds } from './render.js';
+import { NAME_LIMIT_CHARS, formatSeconds } from './render.js';
+import { internalErrorReport, limitMessage, limitReport } from './report-limits.js';
 import type { CellReport, PythonWorkerSettings } from './worker-messages.js';
-import { WorkerSession, abortPromise, type WorkerExit } from './worker-session.js';
+import { WorkerSession, abortPromise, youngGenerationMb, type WorkerExit } from './worker-session.js';
 
 export { ContextLoadError, ReplClosedError, ReplError, ReplStartError, ToolDefinitionError } from './errors.js';
 
@@ -36,7 +37,17 @@ export interface CellReplOptions {
   onSubcall: (params: SubcallParams, options: { signal: AbortSignal }) => Promise<SubcallResult>;
   /** Runs a cell's call of a custom tool on the host; without one, every tool call fails with a ToolError. */
   onToolCall?: (params: ToolCallParams, options: { signal: AbortSignal }) => Promise<ToolCallResult>;
-  /** V8 old-generation cap of the cell worker in MiB (worker `resourceLimits`); past it the cell fails with OutOfMemoryError and state is lost. */
+  /**
+   * Memory cap of the cell worker in MiB. It caps V8's old generation (worker `resourceLimits`; the
+   * young generation gets an eighth of it, 8 to 32 MiB, on top), and the worker's heap in use plus
+   * its external memory (ArrayBuffers, Buffers; for Python, also the interpreter's memory, itself
+   * capped at this) are checked against it every 25 ms. Past either, the cell fails with
+   * OutOfMemoryError and state is lost. Absent: V8's defaults, no check.
+   *
+   * A single allocation far past the cap (`new Array(2 ** 28)`, an array or Map growing by hundreds
+   * of MiB at once) makes V8 abort the whole process ("FATAL ERROR: … JavaScript heap out of
+   * memory"), not just the worker: run the REPL in a process of its own for that to cost only the state.
+   */
   heapLimitMb?: number;
   /** Location of the bundled worker; default the language's worker next to this module in dist/. */
   workerUrl?: URL;
@@ -84,6 +95,20 @@ interface LoadedContext {
 }
 
 const NO_OUTPUT = { text: '', truncatedChars: 0 } as const;
+
+/** V8's heap of a Python worker beyond the cap of the interpreter's own memory: Pyodide's JavaScript side, in MiB. */
+const PYTHON_JS_HEAP_ALLOWANCE_MB = 128;
+
+/**
+ * The most a worker may hold (V8 heap in use plus external memory) before the session ends it, in
+ * MiB: what V8 can reach anyway (the old generation, and 1.5 times the young generation's cap), so
+ * only buffers outside V8's heap make the difference; a Python worker's interpreter memory is
+ * capped at `heapLimitMb` on its own, and its JavaScript side gets an allowance beside it.
+ */
+function workerMemoryLimitMb(heapLimitMb: number, language: Language): number {
+  const v8Heap = heapLimitMb + Math.ceil(1.5 * youngGenerationMb(heapLimitMb));
+  return language === 'python' ? v8Heap + PYTHON_JS_HEAP_ALLOWANCE_MB : v8Heap;
+}
 
 export class CellRepl {
   /** The language of the cells this REPL runs. */
@@ -228,8 +253,9 @@ export class CellRepl {
     try {
       outcome = await Promise.race([
         session.request({ type: 'execute', cellNumber, params }).then((reply) => {
-          if (reply.type !== 'executed') throw new ReplError(`the REPL worker answered an execute request with ${reply.type}`);
-          return { kind: 'report' as const, report: reply.report };
+          // The worker is the cell's to command: a reply of another kind is the cell's failure, not the REPL's.
+          const report = reply.type === 'executed' ? reply.report : internalErrorReport('the REPL worker answered the cell with a reply of another kind');
+          return { kind: 'report' as const, report };
         }),
         session.exited.then((exit) => ({ kind: 'exit' as const, exit })),
         unresponsive,
@@ -248,7 +274,13 @@ export class CellRepl {
 
     const durationMs = performance.now() - started;
     if (this.#closed) throw new ReplClosedError();
-    if (outcome.kind === 'report') return { ...outcome.report, stateLost: stateLostBefore, durationMs };
+    if (outcome.kind === 'report') {
+      const { restartWorker, ...report } = limitReport(outcome.report, params.outputLimitChars);
+      if (!restartWorker) return { ...report, stateLost: stateLostBefore, durationMs };
+      this.#replace(session);
+      this.#stateLostSinceLastCell = false;
+      return { ...report, variables: this.#contextVariables(), stateLost: true, durationMs };
+    }
 
     this.#replace(session);
     this.#stateLostSinceLastCell = false;
@@ -278,9 +310,12 @@ export class CellRepl {
     const outcome = await Promise.race([session.request({ type: 'load-context', params }), session.exited.then((exit) => ({ type: 'exited' as const, exit }))]);
     switch (outcome.type) {
       case 'context-loaded':
-        return { bytes: outcome.bytes, valueType: outcome.valueType };
+        return {
+          bytes: Number.isSafeInteger(outcome.bytes) && outcome.bytes >= 0 ? outcome.bytes : 0,
+          valueType: typeof outcome.valueType === 'string' ? outcome.valueType.slice(0, NAME_LIMIT_CHARS) : 'unknown',
+        };
       case 'context-failed':
-        throw new ContextLoadError(params.variable, params.file, outcome.message);
+        throw new ContextLoadError(params.variable, params.file, limitMessage(outcome.message));
       case 'exited':
         this.#replace(session);
         throw new ContextLoadError(
@@ -289,7 +324,7 @@ export class CellRepl {
           `the REPL worker ended while loading it (${exitError(outcome.exit, this.#options.heapLimitMb).message})`,
         );
       default:
-        throw new ReplError(`the REPL worker answered a load-context request with ${outcome.type}`);
+        throw new ReplError(`the REPL worker answered a load-context request with ${limitMessage(outcome.type).slice(0, 64)}`);
     }
   }
 
@@ -297,14 +332,15 @@ export class CellRepl {
     const outcome = await Promise.race([session.request({ type: 'define-tools', tools }), session.exited.then((exit) => ({ type: 'exited' as const, exit }))]);
     switch (outcome.type) {
       case 'tools-defined':
-        return outcome.defined;
+        // The worker names what it defined; only names that were asked for are believed.
+        return tools.map((tool) => tool.name).filter((name) => Array.isArray(outcome.defined) && outcome.defined.includes(name));
       case 'tools-failed':
-        throw new ToolDefinitionError(outcome.message);
+        throw new ToolDefinitionError(limitMessage(outcome.message));
       case 'exited':
         this.#replace(session);
         throw new ReplError(`the REPL worker ended while defining tools (${exitError(outcome.exit, this.#options.heapLimitMb).message})`);
       default:
-        throw new ReplError(`the REPL worker answered a define-tools request with ${outcome.type}`);
+        throw new ReplError(`the REPL worker answered a define-tools request with ${limitMessage(outcome.type).slice(0, 64)}`);
     }
   }
 
@@ -326,6 +362,7 @@ export class CellRepl {
         workerUrl: this.#options.workerUrl ?? this.#runtime.workerUrl,
         contextDir: this.#options.contextDir,
         heapLimitMb: this.#options.heapLimitMb,
+        ...(this.#options.heapLimitMb === undefined ? {} : { memoryLimitMb: workerMemoryLimitMb(this.#options.heapLimitMb, this.language) }),
         python: this.#runtime.python,
         onSubcall: this.#options.onSubcall,
         onToolCall: this.#options.onToolCall ?? noToolCalls,
@@ -398,6 +435,16 @@ const noToolCalls = async (params: ToolCallParams): Promise<ToolCallResult> => (
 });
 
 function exitError(exit: WorkerExit, heapLimitMb: number | undefined): CellError {
+  if (exit.memory) {
+    return {
+      type: 'OutOfMemoryError',
+      message:
+        `The cell ran out of memory: the REPL held ${exit.memory.usedMb} MiB of heap and buffers (ArrayBuffer, Buffer, typed arrays), ` +
+        `past its limit of ${exit.memory.limitMb} MiB, so the REPL was restarted: every variable is lost (contexts were loaded again). ` +
+        'Work on smaller pieces at a time.',
+      stack: [],
+    };
+  }
   if (exit.error?.code === 'ERR_WORKER_OUT_OF_MEMORY') {
     return {
       type: 'OutOfMemoryError',
@@ -410,7 +457,7 @@ function exitError(exit: WorkerExit, heapLimitMb: number | undefined): CellError
   return {
     type: 'ProcessExitError',
     message:
-      `The REPL worker ended during the cell (exit code ${exit.code}${exit.error ? `: ${exit.error.message}` : ', e.g. process.exit() was called'}), ` +
+      `The REPL worker ended during the cell (exit code ${exit.code}${exit.error ? `: ${limitMessage(exit.error.message).slice(0, 4096)}` : ', e.g. process.exit() was called'}), ` +
       'so the REPL was restarted: every variable is lost (contexts were loaded again).',
     stack: [],
   };

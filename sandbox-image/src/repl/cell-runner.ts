@@ -16,6 +16,7 @@ import { Console } from 'node:console';
 import vm from 'node:vm';
 import {
   DEFAULT_OUTPUT_LIMIT_CHARS,
+  MAX_LISTED_VARIABLES,
   RESERVED_NAMES,
   toolNameProblem,
   type CellError,
@@ -27,7 +28,7 @@ import {
 } from '@rlm/shared';
 import { HostCallDeadlineError, type HostCaller } from './host-calls.js';
 import { OutputCapture } from './output-capture.js';
-import { formatSeconds, renderError, renderFinal, renderValue, shortType } from './render.js';
+import { NAME_LIMIT_CHARS, finalTooLargeMessage, formatSeconds, renderError, renderFinal, renderValue, shortType } from './render.js';
 import { createSubcallFunctions } from './subcall-client.js';
 import { createToolFunction } from './tool-client.js';
 import { CellSyntaxError, DECLARE_GLOBALS, transformCell, type TransformedCell } from './transform-cell.js';
@@ -84,6 +85,14 @@ const MAPPED_CELLS = 1000;
 
 class CellDeadlineError extends Error {}
 
+/**
+ * What `FINAL`/`FINAL_VAR` throw when the answer's text is longer than `MAX_FINAL_CHARS`. The cell's
+ * result is then an error of this type (even when the cell catches it), and no answer is taken.
+ */
+class FinalTooLargeError extends Error {
+  override name = 'FinalTooLargeError';
+}
+
 export interface CellRunnerOptions {
   readonly contextDir: string;
   /** Builds the channel to the host for sub-calls and tool calls; gets the milliseconds left of the current cell. */
@@ -103,6 +112,8 @@ export class CellRunner {
   #stdout = new OutputCapture(DEFAULT_OUTPUT_LIMIT_CHARS);
   #stderr = new OutputCapture(DEFAULT_OUTPUT_LIMIT_CHARS);
   #final: FinalAnswer | null = null;
+  /** The first answer refused as too large in this cell; reported unless a later answer was taken. */
+  #finalRefused: FinalTooLargeError | null = null;
   #deadline = Infinity;
   #hostCallTimedOut = false;
 
@@ -127,12 +138,20 @@ export class CellRunner {
       },
       ...subcalls,
       FINAL: (value: unknown) => {
-        this.#final ??= { value: renderFinal(value), via: 'FINAL' };
+        if (this.#final === null) this.#final = { value: this.#renderAnswer(value, 'FINAL'), via: 'FINAL' };
       },
       FINAL_VAR: (name: unknown) => this.#finalVar(name),
       SHOW_VARS: () => {
-        const variables = this.listVariables();
-        const text = variables.length === 0 ? 'No variables yet.' : `Variables:\n${variables.map(({ name, type }) => `  ${name}: ${type}`).join('\n')}`;
+        const names = this.#variableNames();
+        const variables = this.listVariables(names);
+        const left = names.length - variables.length;
+        const text =
+          variables.length === 0
+            ? 'No variables yet.'
+            : `Variables:\n${variables.map(({ name, type }) => `  ${name}: ${type}`).join('\n')}` +
+              (left > 0
+                ? `\n  … and ${left.toLocaleString('en-US')} more (only the first ${MAX_LISTED_VARIABLES.toLocaleString('en-US')} by name are listed)`
+                : '');
         this.#stdout.write(`${text}\n`);
         return text;
       },
@@ -171,6 +190,11 @@ export class CellRunner {
       this.#deadline = Infinity;
       this.#restoreReserved(true);
     }
+    // A refused answer the cell caught (or that came from a callback) still makes the cell an error, unless another answer was taken.
+    if (this.#final === null && this.#finalRefused !== null && status === 'ok') {
+      status = 'error';
+      error = renderError(this.#finalRefused, this.#mapPosition);
+    }
     const report: CellReport = {
       status,
       stdout: this.#stdout.finish(),
@@ -184,6 +208,7 @@ export class CellRunner {
     this.#stdout = new OutputCapture(DEFAULT_OUTPUT_LIMIT_CHARS);
     this.#stderr = new OutputCapture(DEFAULT_OUTPUT_LIMIT_CHARS);
     this.#final = null;
+    this.#finalRefused = null;
     return report;
   }
 
@@ -250,15 +275,25 @@ export class CellRunner {
     return [...names];
   }
 
-  /** The user's variables, sorted by name: globals that are not Node's or the REPL's own, plus context variables. */
-  listVariables(): VariableInfo[] {
-    return this.#variableNames()
-      .slice(0, 10_000)
-      .map((name) => {
-        const descriptor = getOwnPropertyDescriptor(globalThis, name);
-        const type = descriptor && 'value' in descriptor ? shortType(descriptor.value) : 'getter';
-        return { name: name.slice(0, 256), type };
-      });
+  /**
+   * The user's variables, sorted by name: globals that are not Node's or the REPL's own, plus context
+   * variables. At most `MAX_LISTED_VARIABLES`, names and types cut to the protocol's 256 characters.
+   */
+  listVariables(names: readonly string[] = this.#variableNames()): VariableInfo[] {
+    return names.slice(0, MAX_LISTED_VARIABLES).map((name) => {
+      const descriptor = getOwnPropertyDescriptor(globalThis, name);
+      const type = descriptor && 'value' in descriptor ? shortType(descriptor.value) : 'getter';
+      return { name: name.slice(0, NAME_LIMIT_CHARS), type: type.slice(0, NAME_LIMIT_CHARS) };
+    });
+  }
+
+  /** Renders an answer, or throws (and remembers) a FinalTooLargeError when its text is past the limit. */
+  #renderAnswer(value: unknown, via: 'FINAL' | 'FINAL_VAR'): string {
+    const rendered = renderFinal(value);
+    if (rendered.ok) return rendered.text;
+    const error = new FinalTooLargeError(finalTooLargeMessage(rendered, via));
+    this.#finalRefused ??= error;
+    throw error;
   }
 
   #variableNames(): string[] {
@@ -288,7 +323,10 @@ export class CellRunner {
     };
     const listing = () => {
       const names = this.#variableNames();
-      return `Variables: ${names.length > 0 ? names.join(', ') : 'none'}`;
+      if (names.length === 0) return 'Variables: none';
+      const left = names.length - MAX_LISTED_VARIABLES;
+      const shown = names.slice(0, MAX_LISTED_VARIABLES).map((name) => name.slice(0, NAME_LIMIT_CHARS));
+      return `Variables: ${shown.join(', ')}${left > 0 ? ` … and ${left.toLocaleString('en-US')} more` : ''}`;
     };
     if (typeof name !== 'string') {
       return fail(
@@ -301,9 +339,10 @@ export class CellRunner {
       .replace(/^['"`]+|['"`]+$/g, '')
       .trim();
     if (!this.#variableNames().includes(trimmed)) {
-      return fail(`FINAL_VAR: no variable named ${JSON.stringify(trimmed)}. ${listing()}`);
+      return fail(`FINAL_VAR: no variable named ${JSON.stringify(trimmed.slice(0, NAME_LIMIT_CHARS))}. ${listing()}`);
     }
-    this.#final ??= { value: renderFinal(globals[trimmed]), via: 'FINAL_VAR', variable: trimmed.slice(0, 256) };
+    if (this.#final === null)
+      this.#final = { value: this.#renderAnswer(globals[trimmed], 'FINAL_VAR'), via: 'FINAL_VAR', variable: trimmed.slice(0, NAME_LIMIT_CHARS) };
     return undefined;
   }
 
@@ -315,6 +354,7 @@ export class CellRunner {
     this.#stdout = stdout;
     this.#stderr = stderr;
     this.#final = null;
+    this.#finalRefused = null;
     this.#hostCallTimedOut = false;
     this.#deadline = performance.now() + params.timeoutMs;
   }

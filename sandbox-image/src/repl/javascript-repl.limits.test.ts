@@ -112,6 +112,36 @@ describe('memory and exits', () => {
     expect(next.value).toBe("[ 'undefined', 3 ]");
   });
 
+  // The bombs of the hostile-sandbox findings, with a small heap so they end soon. Each ends the
+  // worker, never the process: V8's heap limit (its young generation capped so that a scavenge at
+  // the limit cannot abort the process) for what lives in the heap, the session's memory check for
+  // the buffers outside it.
+  test.each([
+    ['1 MB strings pushed forever', 'const hog = []; for (;;) hog.push("x".repeat(1e6) + hog.length)', /heap limit is 64 MiB/],
+    ['a string grown by concatenation forever', 'let hog = ""; for (;;) hog += "y".repeat(1000)', /heap limit is 64 MiB/],
+    ['10 MB typed arrays filled forever', 'const hog = []; for (;;) hog.push(new Uint8Array(1e7).fill(1))', /of heap and buffers .*past its limit of 76 MiB/],
+    ['10 MB Buffers allocated forever', 'const hog = []; for (;;) hog.push(Buffer.alloc(1e7, 1))', /of heap and buffers .*past its limit of 76 MiB/],
+    // Written a page at a time: one `fill` of it all would run to its end before the check is answered.
+    [
+      'one 4 GB ArrayBuffer',
+      'const hog = new Uint8Array(4 * 1024 ** 3); for (let i = 0; ; i += 4096) hog[i % hog.length] = 1',
+      /of heap and buffers .*past its limit of 76 MiB/,
+    ],
+  ])('a bomb of %s ends as OutOfMemoryError with the state lost, and the next cell works', async (_, code, message) => {
+    fixture = await startReplFixture({ heapLimitMb: 64 });
+    fixture.writeContext('doc.txt', 'kept context');
+    await fixture.repl.loadContext({ variable: 'context', file: 'doc.txt', format: 'text' });
+    await fixture.run('const before = 1');
+    const result = await fixture.run(code, { timeoutMs: 60_000 });
+    expect(result.status).toBe('error');
+    expect(result.error?.type).toBe('OutOfMemoryError');
+    expect(result.error?.message).toMatch(message);
+    expect(result.stateLost).toBe(true);
+    const next = await fixture.run('[typeof before, context]');
+    expect(next.value).toBe("[ 'undefined', 'kept context' ]");
+    expect(next.stateLost).toBe(false);
+  });
+
   test('process.exit in a cell loses the state and the REPL carries on', async () => {
     fixture = await startReplFixture();
     await fixture.run('const gone = 1');

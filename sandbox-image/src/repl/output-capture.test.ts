@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { OutputCapture, truncationMarker } from './output-capture.js';
+import { OutputCapture, Utf8StreamDecoder, truncationMarker } from './output-capture.js';
 
 describe('OutputCapture', () => {
   test('keeps everything under the limit', () => {
@@ -40,5 +40,37 @@ describe('OutputCapture', () => {
     expect(text.endsWith('END')).toBe(true);
     expect(text.length).toBeLessThanOrEqual(100);
     expect(truncatedChars).toBe(10_003 - (text.length - truncationMarker(truncatedChars).length));
+  });
+});
+
+describe('Utf8StreamDecoder', () => {
+  test('a character split across writes is decoded whole', () => {
+    const pieces: string[] = [];
+    const decoder = new Utf8StreamDecoder((text) => pieces.push(text));
+    const bytes = new TextEncoder().encode('é€😀!');
+    for (let i = 0; i < bytes.length; i++) expect(decoder.write(bytes.subarray(i, i + 1))).toBe(1);
+    decoder.flush();
+    expect(pieces.join('')).toBe('é€😀!');
+  });
+
+  test('an incomplete character at the end becomes a replacement character on flush', () => {
+    const pieces: string[] = [];
+    const decoder = new Utf8StreamDecoder((text) => pieces.push(text));
+    decoder.write(new TextEncoder().encode('€').subarray(0, 2));
+    decoder.flush();
+    decoder.write(new TextEncoder().encode('ok'));
+    expect(pieces.join('')).toBe('\ufffdok');
+  });
+
+  test('one 10 MB write reaches the sink in pieces of at most 64 KiB', () => {
+    let largest = 0;
+    let total = 0;
+    const decoder = new Utf8StreamDecoder((text) => {
+      largest = Math.max(largest, text.length);
+      total += text.length;
+    });
+    expect(decoder.write(new Uint8Array(10_000_000).fill(0x78))).toBe(10_000_000);
+    expect(largest).toBeLessThanOrEqual(64 * 1024);
+    expect(total).toBe(10_000_000);
   });
 });

@@ -72,3 +72,35 @@ export class OutputCapture {
 export function truncationMarker(truncatedChars: number): string {
   return `\n[... ${truncatedChars.toLocaleString('en-US')} characters truncated ...]\n`;
 }
+
+/** Bytes decoded per piece by {@link Utf8StreamDecoder}. */
+const DECODE_CHUNK_BYTES = 64 * 1024;
+
+/**
+ * Turns a stream of bytes (what an interpreter writes to a file descriptor) into text for a sink,
+ * as UTF-8 with invalid sequences replaced, a piece of at most 64 KiB at a time: a write of any
+ * size never becomes one string of its size, and a character split across writes is joined.
+ */
+export class Utf8StreamDecoder {
+  readonly #sink: (text: string) => void;
+  readonly #decoder = new TextDecoder('utf-8', { fatal: false });
+
+  constructor(sink: (text: string) => void) {
+    this.#sink = sink;
+  }
+
+  /** Decodes `bytes` (not kept: it may be a view of memory that changes) and returns how many were taken: all of them. */
+  write(bytes: Uint8Array): number {
+    for (let start = 0; start < bytes.length; start += DECODE_CHUNK_BYTES) {
+      const text = this.#decoder.decode(bytes.subarray(start, start + DECODE_CHUNK_BYTES), { stream: true });
+      if (text.length > 0) this.#sink(text);
+    }
+    return bytes.length;
+  }
+
+  /** Ends the stream: an incomplete character left at the end becomes a replacement character. */
+  flush(): void {
+    const text = this.#decoder.decode();
+    if (text.length > 0) this.#sink(text);
+  }
+}

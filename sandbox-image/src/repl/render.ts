@@ -1,28 +1,103 @@
 /** How cell values, answers, errors and variable types are turned into the text the host sees. */
 import { inspect } from 'node:util';
-import type { CellError } from '@rlm/shared';
+import { MAX_FINAL_CHARS, type CellError } from '@rlm/shared';
 
 /** Longest `value` reported for a cell's last expression. */
 export const VALUE_LIMIT_CHARS = 2000;
-const MESSAGE_LIMIT_CHARS = 64 * 1024;
-const FRAME_LIMIT_CHARS = 1024;
-const MAX_FRAMES = 32;
+/** The protocol's limits on a cell error (see `CellError` in @rlm/shared). */
+export const MESSAGE_LIMIT_CHARS = 64 * 1024;
+export const FRAME_LIMIT_CHARS = 1024;
+export const MAX_FRAMES = 32;
+/** Longest variable name, type name or `FINAL_VAR` variable the protocol carries. */
+export const NAME_LIMIT_CHARS = 256;
+/**
+ * Deepest nesting a `FINAL` value is rendered as JSON to. Deeper values (a list nested 100,000
+ * times) are inspected instead, a few levels deep: JSON.stringify would recurse until the stack
+ * overflows, which takes seconds.
+ */
+const FINAL_JSON_DEPTH = 512;
+
+// A cell may replace these globals before it calls FINAL; the rendering keeps its own references.
+const { stringify } = JSON;
+const { isArray } = Array;
+const { isFinite: isFiniteNumber } = Number;
+const NativeMap = Map;
 
 export function renderValue(value: unknown): string {
   const text = safeInspect(value, { depth: 4, maxArrayLength: 100, maxStringLength: VALUE_LIMIT_CHARS, breakLength: 100 });
   return capText(text, VALUE_LIMIT_CHARS);
 }
 
-/** A `FINAL` answer: strings as they are, other values as pretty JSON when they have one, else inspected. */
-export function renderFinal(value: unknown): string {
-  if (typeof value === 'string') return value;
-  try {
-    const json = JSON.stringify(value, null, 2);
-    if (typeof json === 'string') return json;
-  } catch {
-    // cyclic, BigInt, a throwing toJSON: fall through to inspect
+/** A rendered `FINAL` answer, or how far past {@link MAX_FINAL_CHARS} the rendering got before it gave up. */
+export type RenderedFinal = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly chars: number; readonly atLeast: boolean };
+
+/**
+ * A `FINAL` answer: strings as they are, other values as pretty JSON when they have one, else
+ * inspected (cycles, BigInt, a throwing toJSON, nesting deeper than 512 levels). Bounded: the JSON
+ * rendering stops once it is sure to pass `limitChars`, so a huge value costs no huge string; the
+ * answer is refused (`ok: false`) when its text is longer than `limitChars`.
+ */
+export function renderFinal(value: unknown, limitChars: number = MAX_FINAL_CHARS): RenderedFinal {
+  if (typeof value === 'string') return value.length <= limitChars ? { ok: true, text: value } : { ok: false, chars: value.length, atLeast: false };
+  const json = boundedJson(value, limitChars);
+  if (json.kind === 'too-large') return { ok: false, chars: json.chars, atLeast: true };
+  const text = json.kind === 'text' ? json.text : safeInspect(value, { depth: 6, maxArrayLength: 1000, maxStringLength: limitChars + 1, breakLength: 100 });
+  return text.length <= limitChars ? { ok: true, text } : { ok: false, chars: text.length, atLeast: false };
+}
+
+/** Thrown by the JSON replacer to stop a rendering that has gone too far. */
+class StopRendering {
+  constructor(readonly reason: 'too-large' | 'too-deep') {}
+}
+
+/**
+ * `JSON.stringify(value, null, 2)` that gives up early. The replacer returns every value as it is
+ * (so the text is exactly JSON.stringify's) and keeps a lower bound of the text's length; once that
+ * passes `limitChars` the rendering stops. `unrepresentable`: JSON has no text for the value (a
+ * cycle, a BigInt, a throwing toJSON, undefined, nesting past {@link FINAL_JSON_DEPTH}).
+ */
+function boundedJson(value: unknown, limitChars: number): { kind: 'text'; text: string } | { kind: 'too-large'; chars: number } | { kind: 'unrepresentable' } {
+  // Depth of each container met so far; the wrapper object JSON.stringify makes for the root is depth 0.
+  const depths = new NativeMap<unknown, number>();
+  let chars = 0;
+  function measure(this: unknown, key: string, item: unknown): unknown {
+    const holderDepth = depths.get(this) ?? 0;
+    const kind = typeof item;
+    const skipped = item === undefined || kind === 'function' || kind === 'symbol';
+    const inArray = isArray(this);
+    if (holderDepth > 0 && (inArray || !skipped)) {
+      // A member sits on its own line, indented two spaces per level, followed by a comma or the closing line.
+      chars += 2 + 2 * holderDepth;
+      if (!inArray) chars += key.length + 4;
+    }
+    if (kind === 'string') chars += (item as string).length + 2;
+    else if (kind === 'number') chars += isFiniteNumber(item) ? `${item as number}`.length : 4;
+    else if (item !== null && kind === 'object') {
+      // At least one character: `[]`, `{}`, or a boxed primitive such as `new Number(5)`.
+      chars += 1;
+      if (holderDepth + 1 > FINAL_JSON_DEPTH) throw new StopRendering('too-deep');
+      depths.set(item, holderDepth + 1);
+    } else chars += skipped && !inArray ? 0 : 4;
+    if (chars > limitChars) throw new StopRendering('too-large');
+    return item;
   }
-  return safeInspect(value, { depth: 6, maxArrayLength: 1000, maxStringLength: Infinity, breakLength: 100 });
+  try {
+    const text = stringify(value, measure, 2) as string | undefined;
+    return typeof text === 'string' ? { kind: 'text', text } : { kind: 'unrepresentable' };
+  } catch (error) {
+    if (error instanceof StopRendering && error.reason === 'too-large') return { kind: 'too-large', chars };
+    // cyclic, BigInt, a throwing toJSON or getter, too deep: the caller inspects the value instead
+    return { kind: 'unrepresentable' };
+  }
+}
+
+/** What a cell's error says when its `FINAL`/`FINAL_VAR` answer is longer than the limit. */
+export function finalTooLargeMessage(rendered: { chars: number; atLeast: boolean }, via: 'FINAL' | 'FINAL_VAR', limitChars: number = MAX_FINAL_CHARS): string {
+  const size = `${rendered.atLeast ? 'more than ' : ''}${rendered.chars.toLocaleString('en-US')} characters`;
+  return (
+    `The answer passed to ${via} is ${size} long, past the limit of ${limitChars.toLocaleString('en-US')} characters, so it was not taken and the run goes on. ` +
+    'Answer with something shorter: summarize it (llm_query can help), or keep only the part that answers the question.'
+  );
 }
 
 /** A short type for SHOW_VARS: `string`, `number`, `Array(3)`, `Map(2)`, `function`, `class`, a class name… */
@@ -42,8 +117,8 @@ export function shortType(value: unknown): string {
     if (value instanceof Map) return `Map(${value.size})`;
     if (value instanceof Set) return `Set(${value.size})`;
     const name = constructorName(value as object);
-    if (ArrayBuffer.isView(value) && 'length' in value) return `${name}(${String(value.length)})`;
-    return name.slice(0, 256);
+    if (ArrayBuffer.isView(value) && 'length' in value) return `${name.slice(0, NAME_LIMIT_CHARS - 24)}(${String(value.length)})`;
+    return name.slice(0, NAME_LIMIT_CHARS);
   } catch {
     return 'object';
   }
@@ -82,7 +157,7 @@ export function renderError(thrown: unknown, mapPosition: PositionMapper): CellE
     } catch {
       stack = [];
     }
-    return { type: type.slice(0, 256), message: capText(message, MESSAGE_LIMIT_CHARS), stack };
+    return { type: type.slice(0, NAME_LIMIT_CHARS), message: capText(message, MESSAGE_LIMIT_CHARS), stack };
   }
   const message = typeof thrown === 'string' ? thrown : safeInspect(thrown, { depth: 2 });
   return { type: 'Error', message: capText(message, MESSAGE_LIMIT_CHARS), stack: [] };
@@ -111,9 +186,22 @@ export function cellFrames(stack: string, mapPosition: PositionMapper): string[]
   return frames;
 }
 
+/**
+ * `text` cut to at most `limit` characters, the marker saying how many were cut included: the result
+ * is never longer than `limit`, so it fits a schema's maximum. A cut never splits a surrogate pair.
+ */
 export function capText(text: string, limit: number): string {
   if (text.length <= limit) return text;
-  return `${text.slice(0, limit)}… (${(text.length - limit).toLocaleString('en-US')} more characters)`;
+  // The marker's length depends on the count it shows; size it with the largest count it could show.
+  const marker = (cut: number) => `… (${cut.toLocaleString('en-US')} more characters)`;
+  let kept = Math.max(0, limit - marker(text.length).length);
+  if (kept > 0 && isHighSurrogate(text.charCodeAt(kept - 1))) kept -= 1;
+  if (kept === 0) return text.slice(0, limit);
+  return `${text.slice(0, kept)}${marker(text.length - kept)}`;
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
 }
 
 function safeInspect(value: unknown, options: Parameters<typeof inspect>[1]): string {

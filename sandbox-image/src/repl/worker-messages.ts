@@ -54,6 +54,11 @@ export interface CellReport {
   readonly error: CellError | null;
   readonly final: FinalAnswer | null;
   readonly variables: VariableInfo[];
+  /**
+   * The worker's runtime is broken (the Python interpreter suffered a fatal error): the main thread
+   * replaces the worker and reports the state lost.
+   */
+  readonly restartWorker?: boolean;
 }
 
 export type FromWorker =

@@ -12,7 +12,15 @@ import type { FromWorker, HostCallReply, HostCallRequest, PythonWorkerSettings, 
 export interface WorkerSessionOptions {
   readonly workerUrl: URL;
   readonly contextDir: string;
+  /** V8 old-generation cap of the worker in MiB; also sets the young generation's (see {@link youngGenerationMb}). */
   readonly heapLimitMb: number | undefined;
+  /**
+   * Most memory the worker may hold, in MiB: its V8 heap in use plus its external memory
+   * (ArrayBuffers, Buffers, typed arrays, a WebAssembly interpreter's memory), which V8's heap
+   * limit does not count. Checked every {@link MEMORY_CHECK_INTERVAL_MS}; past it the worker is
+   * terminated and its exit says so (`WorkerExit.memory`). Absent: not checked.
+   */
+  readonly memoryLimitMb?: number | undefined;
   /** Settings of a Python worker; absent for JavaScript. */
   readonly python?: PythonWorkerSettings | undefined;
   readonly onSubcall: (params: SubcallParams, options: { signal: AbortSignal }) => Promise<SubcallResult>;
@@ -23,6 +31,24 @@ export interface WorkerExit {
   readonly code: number;
   /** The last error the worker reported, e.g. `ERR_WORKER_OUT_OF_MEMORY`. */
   readonly error: (Error & { code?: string }) | undefined;
+  /** Set when the session terminated the worker for holding more than `memoryLimitMb`. */
+  readonly memory?: { readonly usedMb: number; readonly limitMb: number } | undefined;
+}
+
+/** How often, in milliseconds, a session with a `memoryLimitMb` asks its worker how much memory it holds. */
+export const MEMORY_CHECK_INTERVAL_MS = 25;
+
+const MIB = 1024 * 1024;
+
+/**
+ * The young generation's cap of a worker whose old generation is capped at `heapLimitMb`: an eighth
+ * of it, from 8 to 32 MiB. Without it V8 gives every worker a young generation of up to 192 MiB on
+ * top of the cap, and a scavenge that promotes more than the 16 MiB of leeway Node gives a worker
+ * at its heap limit aborts the whole process ("Reached heap limit") instead of ending the worker
+ * with ERR_WORKER_OUT_OF_MEMORY. V8 reserves about 1.5 times this on top of `heapLimitMb`.
+ */
+export function youngGenerationMb(heapLimitMb: number): number {
+  return Math.min(32, Math.max(8, Math.floor(heapLimitMb / 8)));
 }
 
 type Reply = Exclude<FromWorker, { type: 'ready' }>;
@@ -42,6 +68,8 @@ export class WorkerSession {
   readonly #ready: Promise<void>;
   #nextId = 1;
   #ended = false;
+  #memoryCheck: NodeJS.Timeout | undefined;
+  #memoryExceeded: WorkerExit['memory'];
 
   private constructor(options: WorkerSessionOptions) {
     this.#options = options;
@@ -63,7 +91,9 @@ export class WorkerSession {
       transferList: [port2],
       // The parent's flags (--input-type, --inspect…) are not the cell worker's business.
       execArgv: [],
-      ...(options.heapLimitMb === undefined ? {} : { resourceLimits: { maxOldGenerationSizeMb: options.heapLimitMb } }),
+      ...(options.heapLimitMb === undefined
+        ? {}
+        : { resourceLimits: { maxOldGenerationSizeMb: options.heapLimitMb, maxYoungGenerationSizeMb: youngGenerationMb(options.heapLimitMb) } }),
     });
     let lastError: WorkerExit['error'];
     this.#worker.on('error', (error: Error & { code?: string }) => {
@@ -72,18 +102,28 @@ export class WorkerSession {
     this.exited = new Promise((resolve) => {
       this.#worker.once('exit', (code) => {
         this.#ended = true;
+        clearInterval(this.#memoryCheck);
         this.abortHostCalls();
         this.#port.close();
-        resolve({ code, error: lastError });
+        resolve({ code, error: lastError, memory: this.#memoryExceeded });
       });
     });
+    // The worker runs the cell's code, which can post anything on both channels: a message that is
+    // not one of ours is dropped (a throw here would end this whole process).
     this.#ready = new Promise((resolve) => {
-      this.#worker.on('message', (message: FromWorker) => {
+      this.#worker.on('message', (message: unknown) => {
+        if (!isObject(message) || typeof message.type !== 'string') return;
         if (message.type === 'ready') resolve();
-        else this.#pending.get(message.id)?.(message);
+        else if (typeof message.id === 'number') this.#pending.get(message.id)?.(message as Reply);
       });
     });
-    this.#port.on('message', (request: HostCallRequest) => void this.#answerHostCall(request));
+    this.#port.on('message', (request: unknown) => {
+      if (!isObject(request) || !Number.isSafeInteger(request.id) || typeof request.kind !== 'string') return;
+      this.#answerHostCall(request as HostCallRequest).catch(() => {
+        // Answering failed (the port closed under it): the cell that asked is over.
+      });
+    });
+    if (options.memoryLimitMb !== undefined) this.#watchMemory(options.memoryLimitMb);
   }
 
   /** Starts a worker and waits until it is ready for requests. */
@@ -140,10 +180,38 @@ export class WorkerSession {
 
   /** Stops the worker, even one stuck in a synchronous loop. Safe to call more than once. */
   terminate(): void {
+    clearInterval(this.#memoryCheck);
     this.abortHostCalls();
     this.#worker.terminate().catch(() => {
       // The worker is gone either way.
     });
+  }
+
+  /**
+   * Asks the worker's isolate for its heap statistics every {@link MEMORY_CHECK_INTERVAL_MS} (served
+   * between two of its instructions, even in a synchronous loop) and terminates it when its heap in
+   * use plus its external memory pass `limitMb`. The timer keeps no process alive.
+   */
+  #watchMemory(limitMb: number): void {
+    let asking = false;
+    this.#memoryCheck = setInterval(() => {
+      if (asking || this.#ended) return;
+      asking = true;
+      this.#worker.getHeapStatistics().then(
+        (stats) => {
+          asking = false;
+          const usedMb = (stats.used_heap_size + (stats.external_memory ?? 0)) / MIB;
+          if (usedMb <= limitMb || this.#ended || this.#memoryExceeded) return;
+          this.#memoryExceeded = { usedMb: Math.round(usedMb), limitMb };
+          this.terminate();
+        },
+        () => {
+          // The worker is ending; its exit is reported on its own.
+          asking = false;
+        },
+      );
+    }, MEMORY_CHECK_INTERVAL_MS);
+    this.#memoryCheck.unref();
   }
 
   async #answerHostCall(request: HostCallRequest): Promise<void> {
@@ -184,6 +252,10 @@ export class WorkerSession {
         throw new Error(`unknown host call ${JSON.stringify((request as { kind?: unknown }).kind)}`);
     }
   }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
 }
 
 /** A promise that rejects with the signal's reason once it aborts; `dispose` removes the listener. */

@@ -6,7 +6,16 @@
 // sandbox's cold start (classic zod alone took ~35 ms of it).
 import * as z from 'zod/mini';
 import { isJsonValue, type JsonValue as JsonValueType } from '../json/json-value.js';
-import { MAX_BATCH_PROMPTS, MAX_CODE_CHARS, MAX_OUTPUT_LIMIT_CHARS, MAX_TOOL_ARGS, MAX_TOOL_DESCRIPTION_CHARS, MAX_TOOLS } from '../limits.js';
+import {
+  MAX_BATCH_PROMPTS,
+  MAX_CODE_CHARS,
+  MAX_FINAL_CHARS,
+  MAX_LISTED_VARIABLES,
+  MAX_OUTPUT_LIMIT_CHARS,
+  MAX_TOOL_ARGS,
+  MAX_TOOL_DESCRIPTION_CHARS,
+  MAX_TOOLS,
+} from '../limits.js';
 import { toolNameProblem } from './tool-names.js';
 
 /** A JavaScript identifier the REPL can bind a value to. */
@@ -105,8 +114,8 @@ export const VariableInfo = z.object({
 export type VariableInfo = z.infer<typeof VariableInfo>;
 
 export const FinalAnswer = z.object({
-  /** The answer, as text (a non-string value is rendered as JSON when it can be, else inspected). */
-  value: z.string(),
+  /** The answer, as text (a non-string value is rendered as JSON when it can be, else inspected); at most MAX_FINAL_CHARS. */
+  value: z.string().check(z.maxLength(MAX_FINAL_CHARS)),
   /** `FINAL` for `FINAL(value)`, `FINAL_VAR` for `FINAL_VAR(name)`. */
   via: z.enum(['FINAL', 'FINAL_VAR']),
   variable: z.optional(z.string().check(z.maxLength(256))),
@@ -128,7 +137,7 @@ export const ExecuteResult = z.object({
    */
   stateLost: z.boolean(),
   /** The user's variables after the cell, as `SHOW_VARS()` lists them. */
-  variables: z.array(VariableInfo).check(z.maxLength(10_000)),
+  variables: z.array(VariableInfo).check(z.maxLength(MAX_LISTED_VARIABLES)),
   /** Wall-clock time of the cell inside the sandbox, in milliseconds. */
   durationMs: z.number().check(z.nonnegative()),
 });

@@ -24,9 +24,6 @@ export interface LoadPyodideOptions {
   readonly snapshotFile?: string | undefined;
   /** Largest size of the interpreter's memory in MiB: past it allocations fail with Python's MemoryError. */
   readonly memoryLimitMb?: number | undefined;
-  /** Receives what the interpreter writes to its C-level stdout / stderr (file descriptors 1 and 2). */
-  readonly stdout?: (text: string) => void;
-  readonly stderr?: (text: string) => void;
 }
 
 type PyodideModuleFactory = (settings: EmscriptenSettings) => Promise<unknown>;
@@ -37,6 +34,8 @@ interface EmscriptenSettings {
 /**
  * Loads Pyodide from `options.indexDir`, from the snapshot when there is one; a snapshot that fails
  * to restore (made by another Pyodide) is reported on stderr and skipped, so the REPL still starts.
+ * What the interpreter writes to file descriptors 1 and 2 is dropped until the caller installs its
+ * own writers (`setStdout` / `setStderr` with `write`); it never reaches this process's own stdout.
  * @throws when Pyodide's files are missing or broken.
  */
 export async function loadPyodideFrom(options: LoadPyodideOptions): Promise<PyodideAPI> {
@@ -57,12 +56,12 @@ async function load(options: LoadPyodideOptions, snapshot: Buffer | undefined): 
     import(pathToFileURL(join(indexDir, 'pyodide.asm.mjs')).href) as Promise<{ default: PyodideModuleFactory }>,
   ]);
   const limitBytes = options.memoryLimitMb === undefined ? undefined : options.memoryLimitMb * 1024 * 1024;
-  const write = (sink: ((text: string) => void) | undefined) => ({ batched: (text: string) => sink?.(`${text}\n`) });
   const pyodide = await loadPyodide({
     indexURL: indexDir,
     ...(snapshot ? { _loadSnapshot: snapshot } : {}),
-    stdout: write(options.stdout).batched,
-    stderr: write(options.stderr).batched,
+    // Start-up writes nothing that matters; without these, Pyodide would write to this process's fds.
+    stdout: () => {},
+    stderr: () => {},
     // No package manager work at start: nothing is installed, nothing is fetched.
     checkAPIVersion: true,
     createPyodideModule: (async (settings: EmscriptenSettings) => {
@@ -71,6 +70,10 @@ async function load(options: LoadPyodideOptions, snapshot: Buffer | undefined): 
     }) as never,
   });
   pyodide.setStdin({ error: true });
+  // Pyodide's `batched` writers gather a line as an array of numbers, without bound: drop instead.
+  const drop = { write: (bytes: Uint8Array) => bytes.length, isatty: false };
+  pyodide.setStdout(drop);
+  pyodide.setStderr(drop);
   return pyodide;
 }
 

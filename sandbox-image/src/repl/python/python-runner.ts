@@ -12,6 +12,8 @@
 import { join } from 'node:path';
 import {
   DEFAULT_OUTPUT_LIMIT_CHARS,
+  MAX_FINAL_CHARS,
+  MAX_LISTED_VARIABLES,
   type CellError,
   type ExecuteParams,
   type FinalAnswer,
@@ -21,8 +23,8 @@ import {
 } from '@rlm/shared';
 import type { PyodideAPI } from 'pyodide';
 import { HostCallDeadlineError, type HostCaller } from '../host-calls.js';
-import { OutputCapture } from '../output-capture.js';
-import { VALUE_LIMIT_CHARS, capText, formatSeconds } from '../render.js';
+import { OutputCapture, Utf8StreamDecoder } from '../output-capture.js';
+import { VALUE_LIMIT_CHARS, capText, finalTooLargeMessage, formatSeconds } from '../render.js';
 import { createSubcallFunctions } from '../subcall-client.js';
 import { ToolError, createToolFunction } from '../tool-client.js';
 import type { CellReport } from '../worker-messages.js';
@@ -70,6 +72,12 @@ export class PythonCellRunner {
   readonly #callHost: HostCaller;
   #stdout = new OutputCapture(DEFAULT_OUTPUT_LIMIT_CHARS);
   #stderr = new OutputCapture(DEFAULT_OUTPUT_LIMIT_CHARS);
+  /**
+   * What the interpreter writes to file descriptors 1 and 2 (os.write, sys.__stdout__, C code),
+   * decoded a piece at a time into the current cell's capture: a 100 MB write costs no 100 MB string.
+   */
+  readonly #fdStdout = new Utf8StreamDecoder((text) => this.#stdout.write(text));
+  readonly #fdStderr = new Utf8StreamDecoder((text) => this.#stderr.write(text));
   #deadline = Infinity;
 
   private constructor(pyodide: PyodideAPI, options: PythonRunnerOptions) {
@@ -78,9 +86,17 @@ export class PythonCellRunner {
     const subcalls = createSubcallFunctions(this.#callHost);
     pyodide.setInterruptBuffer(this.#interrupt);
     pyodide.mountNodeFS(PYTHON_CONTEXT_PATH, options.contextDir);
+    // Every route to file descriptors 1 and 2 ends in a device write with the bytes; `write`
+    // (rather than Pyodide's `batched`, which gathers a line as an array of numbers, 8 bytes per byte
+    // written, with no bound) hands them over as they are.
+    pyodide.setStdout({ write: (bytes: Uint8Array) => this.#fdStdout.write(bytes), isatty: false });
+    pyodide.setStderr({ write: (bytes: Uint8Array) => this.#fdStderr.write(bytes), isatty: false });
     const host = {
       stdout: (text: string) => this.#stdout.write(text),
       stderr: (text: string) => this.#stderr.write(text),
+      maxFinalChars: MAX_FINAL_CHARS,
+      maxListedVariables: MAX_LISTED_VARIABLES,
+      finalTooLargeMessage: (chars: number, atLeast: boolean, via: 'FINAL' | 'FINAL_VAR') => finalTooLargeMessage({ chars, atLeast }, via),
       sleep: (seconds: number) => sleepUntilInterrupted(this.#interrupt, seconds * 1000),
       subcall: (kind: 'llm_query' | 'rlm_query', promptsJson: string, batched: boolean, model: string) =>
         answer(() => {
@@ -115,21 +131,12 @@ bootstrap`,
 
   /** Loads Pyodide and the runtime. Throws when Pyodide's files are missing or broken. */
   static async start(options: PythonRunnerOptions): Promise<PythonCellRunner> {
-    // Output the interpreter writes at the C level (os.write(1, …)) lands in the current cell's capture.
-    let runner: PythonCellRunner | undefined;
     const pyodide = await loadPyodideFrom({
       indexDir: options.indexDir,
       snapshotFile: options.snapshotFile,
       memoryLimitMb: options.memoryLimitMb,
-      stdout: (text) => {
-        if (runner) runner.#stdout.write(text);
-      },
-      stderr: (text) => {
-        if (runner) runner.#stderr.write(text);
-      },
     });
-    runner = new PythonCellRunner(pyodide, options);
-    return runner;
+    return new PythonCellRunner(pyodide, options);
   }
 
   execute(cellNumber: number, params: ExecuteParams): CellReport {
@@ -140,8 +147,16 @@ bootstrap`,
     let report: RuntimeReport;
     try {
       report = JSON.parse(this.#runtime.run_cell(cellNumber, params.code)) as RuntimeReport;
+    } catch (error) {
+      // Pyodide's fatal errors (the WebAssembly stack overflowing in C code, e.g. str() of a list
+      // nested 100,000 deep) leave the interpreter in an undefined state: the worker must go.
+      if (isPyodideFatalError(error)) return this.#crashReport(error);
+      throw error;
     } finally {
       this.#deadline = Infinity;
+      // An incomplete UTF-8 sequence at the end of the cell's output is this cell's, as a replacement character.
+      this.#fdStdout.flush();
+      this.#fdStderr.flush();
     }
     const timedOut = report.interrupted === 'deadline' || Atomics.load(this.#interrupt, INTERRUPTED_CELL_SLOT) === cellNumber;
     this.#clearInterrupt();
@@ -163,6 +178,26 @@ bootstrap`,
       error,
       final: report.final,
       variables: report.variables.map(([name, type]): VariableInfo => ({ name, type })),
+    };
+  }
+
+  #crashReport(error: Error): CellReport {
+    this.#clearInterrupt();
+    return {
+      status: 'error',
+      stdout: this.#stdout.finish(),
+      stderr: this.#stderr.finish(),
+      error: {
+        type: 'InterpreterCrashError',
+        message:
+          `The Python interpreter crashed (${error.message}), most likely in C code working through a value nested too deeply ` +
+          '(str(), repr() or a comparison of a list nested thousands of levels deep), so the REPL was restarted: ' +
+          'every variable is lost (contexts were loaded again). Keep nesting shallow, or convert such values level by level.',
+        stack: [],
+      },
+      final: null,
+      variables: [],
+      restartWorker: true,
     };
   }
 
@@ -191,6 +226,10 @@ bootstrap`,
   #clearInterrupt(): void {
     clearInterrupt(this.#interrupt);
   }
+}
+
+function isPyodideFatalError(error: unknown): error is Error {
+  return error instanceof Error && (error as { pyodide_fatal_error?: unknown }).pyodide_fatal_error === true;
 }
 
 /** Runs a host call for Python and answers it as JSON, errors included, so nothing JavaScript crosses into Python as an exception. */

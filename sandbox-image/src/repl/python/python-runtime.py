@@ -5,6 +5,9 @@ then ``run_cell``, ``load_context`` and ``define_tools`` for each request. Cells
 ``__main__.__dict__``. ``host`` is a JavaScript object of the worker (see python-runner.ts):
 
 - ``host.stdout(text)`` / ``host.stderr(text)``: the cell's captured output streams;
+- ``host.maxFinalChars``, ``host.maxListedVariables``: the protocol's limits on an answer and on the
+  variables a result lists; ``host.finalTooLargeMessage(chars, at_least, via)``: the error text of an
+  answer past its limit (the same words as in JavaScript);
 - ``host.sleep(seconds)``: blocks until the time is up or the main thread interrupts the cell;
 - ``host.subcall(kind, prompts_json, batched, model)``: asks the host, blocking until it answers;
 - ``host.tool(name, args_json)``: calls a custom tool on the host, blocking until it answers.
@@ -18,6 +21,7 @@ snapshot that holds only the standard library, and this module is executed after
 
 import ast
 import builtins
+import codecs
 import io
 import json
 import keyword
@@ -50,7 +54,15 @@ MAX_FRAMES = 32
 FRAME_LIMIT_CHARS = 1024
 MESSAGE_LIMIT_CHARS = 64 * 1024
 NAME_LIMIT_CHARS = 256
-MAX_VARIABLES = 10_000
+# Set from the host by install(): the protocol's limits (MAX_FINAL_CHARS, MAX_LISTED_VARIABLES).
+MAX_FINAL_CHARS = 1024 * 1024
+MAX_LISTED_VARIABLES = 1000
+# str() of built-in containers nested deeper than this is not attempted for FINAL: their repr
+# recurses in C, and a few thousand levels overflow the WebAssembly stack, which kills the interpreter.
+STR_SAFE_DEPTH = 200
+# Writes are handed to the host in pieces of at most this many characters (or bytes), so one huge
+# write never becomes one huge JavaScript string: the capture keeps only its head and tail anyway.
+WRITE_CHUNK = 64 * 1024
 # Cells whose source is kept for tracebacks of the functions they defined.
 KEPT_CELL_SOURCES = 1000
 
@@ -65,6 +77,8 @@ _tools = {}
 # Globals present before the first cell (module dunders, pre-imports), by identity.
 _baseline = {}
 _final = None
+# The first answer refused as too large in this cell (reported unless a later answer was taken).
+_final_refused = None
 _cell_sources = collections.deque()
 _stdout = None
 _stderr = None
@@ -74,17 +88,27 @@ class ToolError(Exception):
     """A custom tool failed on the host: ``ToolError: lookup failed: <reason>``."""
 
 
+class FinalTooLargeError(Exception):
+    """The answer given to FINAL or FINAL_VAR renders to more text than the protocol carries."""
+
+
 class _CellDeadline(BaseException):
     """The cell's time limit passed while it waited for the host. Not an Exception, so a cell's
     ``except Exception`` cannot swallow it."""
 
 
 class _HostStream(io.TextIOBase):
-    """sys.stdout / sys.stderr of the cells: every write goes straight to the cell's capture."""
+    """sys.stdout / sys.stderr of the cells: every write goes straight to the cell's capture, in
+    pieces (see WRITE_CHUNK); ``buffer`` takes bytes, decoded as UTF-8."""
 
     def __init__(self, name, write):
         self._name = name
         self._write = write
+        self._buffer = _HostBinaryStream(self)
+
+    @property
+    def buffer(self):
+        return self._buffer
 
     @property
     def name(self):
@@ -107,12 +131,50 @@ class _HostStream(io.TextIOBase):
     def write(self, text):
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        if text:
-            self._write(text)
-        return len(text)
+        size = len(text)
+        if size <= WRITE_CHUNK:
+            if size:
+                self._write(text)
+        else:
+            for start in range(0, size, WRITE_CHUNK):
+                self._write(text[start : start + WRITE_CHUNK])
+        return size
 
     def flush(self):
         pass
+
+
+class _HostBinaryStream(io.RawIOBase):
+    """``sys.stdout.buffer``: bytes decoded as UTF-8 (invalid sequences replaced), a piece at a time."""
+
+    def __init__(self, text_stream):
+        self._text = text_stream
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    @property
+    def name(self):
+        return self._text.name
+
+    def writable(self):
+        return True
+
+    def isatty(self):
+        return False
+
+    def write(self, data):
+        view = memoryview(data).cast("B")
+        size = len(view)
+        for start in range(0, size, WRITE_CHUNK):
+            text = self._decoder.decode(view[start : start + WRITE_CHUNK])
+            if text:
+                self._text.write(text)
+        return size
+
+    def finish(self):
+        """Ends a cell: an incomplete UTF-8 sequence at the end becomes a replacement character."""
+        text = self._decoder.decode(b"", True)
+        if text:
+            self._text.write(text)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -174,7 +236,28 @@ def FINAL(value):
     """Ends the run with ``value`` as the answer."""
     global _final
     if _final is None:
-        _final = {"value": render_final(value), "via": "FINAL"}
+        _final = {"value": _render_answer(value, "FINAL"), "via": "FINAL"}
+
+
+def _render_answer(value, via):
+    """The answer's text; raises (and remembers) FinalTooLargeError when it is past the limit."""
+    global _final_refused
+    text, chars, at_least = render_final(value)
+    if text is not None:
+        return text
+    error = FinalTooLargeError(str(_host.finalTooLargeMessage(chars, at_least, via)))
+    if _final_refused is None:
+        _final_refused = error
+    raise error
+
+
+def _listing():
+    names = _variable_names()
+    if not names:
+        return "Variables: none"
+    shown = ", ".join(name[:NAME_LIMIT_CHARS] for name in names[:MAX_LISTED_VARIABLES])
+    left = len(names) - MAX_LISTED_VARIABLES
+    return f"Variables: {shown}" + (f" … and {left:,} more" if left > 0 else "")
 
 
 def FINAL_VAR(name):
@@ -185,27 +268,27 @@ def FINAL_VAR(name):
         _stderr.write(message + "\n")
         return message
 
-    def listing():
-        names = _variable_names()
-        return f"Variables: {', '.join(names) if names else 'none'}"
-
     if not isinstance(name, str):
         return fail(
             f'FINAL_VAR takes the variable\'s name as a str, e.g. FINAL_VAR("answer"); got {_describe(name)}. '
-            f"To answer with a value, use FINAL(value). {listing()}"
+            f"To answer with a value, use FINAL(value). {_listing()}"
         )
     trimmed = name.strip().strip("'\"`").strip()
     if trimmed not in _variable_names():
-        return fail(f"FINAL_VAR: no variable named {json.dumps(trimmed)}. {listing()}")
+        return fail(f"FINAL_VAR: no variable named {json.dumps(trimmed[:NAME_LIMIT_CHARS])}. {_listing()}")
     if _final is None:
-        _final = {"value": render_final(_main[trimmed]), "via": "FINAL_VAR", "variable": trimmed[:NAME_LIMIT_CHARS]}
+        _final = {"value": _render_answer(_main[trimmed], "FINAL_VAR"), "via": "FINAL_VAR", "variable": trimmed[:NAME_LIMIT_CHARS]}
     return None
 
 
 def SHOW_VARS():
     """Prints and returns the variables the cells made, with their types."""
-    variables = list_variables()
+    names = _variable_names()
+    variables = list_variables(names)
     text = "No variables yet." if not variables else "Variables:\n" + "\n".join(f"  {name}: {kind}" for name, kind in variables)
+    left = len(names) - len(variables)
+    if left > 0:
+        text += f"\n  … and {left:,} more (only the first {MAX_LISTED_VARIABLES:,} by name are listed)"
     _stdout.write(text + "\n")
     return text
 
@@ -271,17 +354,69 @@ def render_value(value):
         return f"[value whose repr failed: {type(error).__name__}: {_safe_str(error)}]"
 
 
+def _bounded_json(value, limit):
+    """(text, chars): the value as pretty JSON, or (None, chars) once the text passes ``limit``
+    characters. Raises when JSON has no text for the value (an object, a cycle, NaN), or when it nests
+    deeper than the recursion limit (RecursionError, or MemoryError from the C stack's guard)."""
+    encoder = json.JSONEncoder(indent=2, ensure_ascii=False, allow_nan=False)
+    pieces = []
+    chars = 0
+    for piece in encoder.iterencode(value):
+        chars += len(piece)
+        if chars > limit:
+            return None, chars
+        pieces.append(piece)
+    return "".join(pieces), chars
+
+
+_NESTING = (list, tuple, dict, set, frozenset, collections.deque)
+
+
+def _str_is_unsafe(value):
+    """Whether str(value) could overflow the WebAssembly stack: built-in containers nested deeper than
+    STR_SAFE_DEPTH. Iterative and bounded: it looks at no more elements than an answer has characters."""
+    if not isinstance(value, _NESTING):
+        return False
+    stack = [(value, 1)]
+    seen = {id(value)}
+    examined = 0
+    while stack:
+        item, level = stack.pop()
+        if level > STR_SAFE_DEPTH:
+            return True
+        children = itertools.chain.from_iterable(item.items()) if isinstance(item, dict) else item
+        for child in children:
+            examined += 1
+            if examined > MAX_FINAL_CHARS:
+                return False
+            if isinstance(child, _NESTING) and id(child) not in seen:
+                seen.add(id(child))
+                stack.append((child, level + 1))
+    return False
+
+
 def render_final(value):
+    """(text, chars, at_least): the answer as text (strings as they are, other values as pretty
+    JSON, else str() or a short repr), or text None when it is longer than MAX_FINAL_CHARS
+    (``chars`` long, or more when ``at_least``). JSON stops at the limit; a value nested past the
+    recursion limit falls back to str() and then to repr() four levels deep."""
+    limit = MAX_FINAL_CHARS
     if isinstance(value, str):
-        return value
+        return (value, len(value), False) if len(value) <= limit else (None, len(value), False)
     try:
-        return json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
+        text, chars = _bounded_json(value, limit)
+        return (text, chars, False) if text is not None else (None, chars, True)
+    except Exception:  # not JSON (TypeError, ValueError), or too deep (RecursionError, MemoryError)
         pass
     try:
-        return str(value)
+        if _str_is_unsafe(value):
+            raise RecursionError("nested too deeply for str()")
+        text = str(value)
+        if not isinstance(text, str):
+            raise TypeError("__str__ returned a non-str")
     except Exception:
-        return render_value(value)
+        text = render_value(value)
+    return (text, len(text), False) if len(text) <= limit else (None, len(text), False)
 
 
 def short_type(value):
@@ -305,9 +440,11 @@ def _safe_str(error):
 
 
 def _cap(text, limit):
+    """``text`` cut to at most ``limit`` characters, the marker saying how many were cut included."""
     if len(text) <= limit:
         return text
-    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+    kept = max(0, limit - len(f"… ({len(text):,} more characters)"))
+    return f"{text[:kept]}… ({len(text) - kept:,} more characters)"
 
 
 def render_error(error):
@@ -323,7 +460,16 @@ def render_error(error):
     message = _safe_str(error)
     notes = getattr(error, "__notes__", None)
     if isinstance(notes, list):
-        message = "\n".join([message, *(str(note) for note in notes)])
+        # Bounded: an exception may carry many notes (json adds one per level of a deep value).
+        parts, size = [message], len(message)
+        for note in notes:
+            if size > MESSAGE_LIMIT_CHARS:
+                parts.append(f"… ({len(notes) - len(parts) + 1:,} more notes)")
+                break
+            text = _safe_str(note)[: MESSAGE_LIMIT_CHARS + 1]
+            parts.append(text)
+            size += len(text) + 1
+        message = "\n".join(parts)
     frames = []
     tb = error.__traceback__
     while tb is not None:
@@ -354,8 +500,11 @@ def _variable_names():
     return names
 
 
-def list_variables():
-    return [(name[:NAME_LIMIT_CHARS], short_type(_main[name])) for name in _variable_names()[:MAX_VARIABLES]]
+def list_variables(names=None):
+    """At most MAX_LISTED_VARIABLES (name, type) pairs, sorted by name, cut to the protocol's 256 characters."""
+    if names is None:
+        names = _variable_names()
+    return [(name[:NAME_LIMIT_CHARS], short_type(_main[name])[:NAME_LIMIT_CHARS]) for name in names[:MAX_LISTED_VARIABLES]]
 
 
 def _restore(note):
@@ -401,8 +550,10 @@ def _restore(note):
 
 def install(host):
     """Binds the REPL's names in __main__ and routes sys.stdout/sys.stderr to the host's captures."""
-    global _host, _stdout, _stderr
+    global _host, _stdout, _stderr, MAX_FINAL_CHARS, MAX_LISTED_VARIABLES
     _host = host
+    MAX_FINAL_CHARS = int(host.maxFinalChars)
+    MAX_LISTED_VARIABLES = int(host.maxListedVariables)
     _stdout = _HostStream("<stdout>", host.stdout)
     _stderr = _HostStream("<stderr>", host.stderr)
     sys.stdout, sys.stderr = _stdout, _stderr
@@ -432,8 +583,9 @@ def install(host):
 
 def run_cell(cell_number, code):
     """Runs one cell; answers a JSON report: status, value, error, final, variables, interrupted."""
-    global _final
+    global _final, _final_refused
     _final = None
+    _final_refused = None
     filename = f"<cell {cell_number}>"
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
     _cell_sources.append(filename)
@@ -458,6 +610,9 @@ def run_cell(cell_number, code):
         error = caught
     except BaseException as caught:  # SystemExit included: a cell cannot end the REPL
         error = caught
+    # A refused answer the cell caught still makes the cell an error, unless another answer was taken.
+    if _final is None and _final_refused is not None and error is None and not interrupted:
+        error = _final_refused
 
     # A late interrupt can land in the lines below; the main thread sends at most one per cell.
     for _attempt in range(3):
@@ -469,13 +624,28 @@ def run_cell(cell_number, code):
                 _main["_"] = value
                 report["value"] = render_value(value)
             _restore(True)
+            _flush_streams()
             report["final"] = _final
             report["variables"] = list_variables()
             _final = None
+            _final_refused = None
             return json.dumps(report)
         except KeyboardInterrupt:
             continue
     return json.dumps({"status": "error", "interrupted": "interrupt", "final": None, "variables": []})
+
+
+def _flush_streams():
+    """Lands what the cell left in buffers in this cell's output: the interpreter's own streams
+    (sys.__stdout__, which write to file descriptors 1 and 2) and undecoded bytes of ``buffer``."""
+    for stream in (sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:
+            pass
+    for stream in (_stdout, _stderr):
+        stream.buffer.finish()
 
 
 def _answer(function):
