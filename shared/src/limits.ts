@@ -7,12 +7,6 @@
 /** Bumped on any incompatible change to a message schema. The host refuses a sandbox that speaks another version. */
 export const PROTOCOL_VERSION = 1;
 
-/**
- * Largest WebSocket message either end accepts (64 MiB). Large payloads (the context) never travel
- * over the socket; this bounds prompts and cell output. A larger frame closes the connection.
- */
-export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-
 /** Largest cell source accepted by `execute` (1 MiB of UTF-16 code units). */
 export const MAX_CODE_CHARS = 1024 * 1024;
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { MAX_MESSAGE_BYTES } from '@rlm/shared';
+import { Subcall } from '@rlm/shared';
 import { startReplFixture, type ReplFixture } from '../testing/repl-fixture.js';
 
 let fixture: ReplFixture;
@@ -188,7 +188,7 @@ describe('sub-calls', () => {
 
   test('a request over the message limit throws in the cell and asks to split the batch', async () => {
     const before = fixture.subcalls.calls.length;
-    const chunk = Math.ceil(MAX_MESSAGE_BYTES / 4);
+    const chunk = Math.ceil(Subcall.maxRequestBytes / 4);
     const result = await run(`const piece = "y".repeat(${chunk}); llm_query_batched([piece, piece, piece, piece, piece])`);
     expect(result.status).toBe('error');
     expect(result.error?.message).toContain('split the batch');

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { MAX_MESSAGE_BYTES, type JsonValue, type ToolCallParams, type ToolCallResult } from '@rlm/shared';
+import { ToolCall, type JsonValue, type ToolCallParams, type ToolCallResult } from '@rlm/shared';
 import { startReplFixture, type ReplFixture } from '../testing/repl-fixture.js';
 import { ToolDefinitionError } from './javascript-repl.js';
 
@@ -183,7 +183,7 @@ describe('tool arguments refused in the cell', () => {
   });
 
   test('arguments over the control channel limit are a RangeError in the cell, before anything is sent', async () => {
-    const result = await shared.fixture.run(`lookup_customer("x".repeat(${MAX_MESSAGE_BYTES}))`);
+    const result = await shared.fixture.run(`lookup_customer("x".repeat(${ToolCall.maxRequestBytes}))`);
     expect(result.error?.type).toBe('RangeError');
     expect(result.error?.message).toMatch(/^lookup_customer: the arguments are 64\.0 MiB of JSON, over the control channel's limit of 64\.0 MiB/);
     expect(shared.calls).toEqual([]);

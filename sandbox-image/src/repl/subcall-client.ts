@@ -4,7 +4,10 @@
  * them without `await`.
  */
 import { Buffer } from 'node:buffer';
-import { MAX_BATCH_PROMPTS, MAX_MESSAGE_BYTES, formatBytes, type SubcallKind, type SubcallParams } from '@rlm/shared';
+import { MAX_BATCH_PROMPTS, Subcall, formatBytes, type SubcallKind, type SubcallParams } from '@rlm/shared';
+
+/** The host refuses a sub-call request frame larger than this before parsing it. */
+const MAX_REQUEST_BYTES = Subcall.maxRequestBytes;
 import type { HostCaller } from './host-calls.js';
 
 export interface SubcallFunctions {
@@ -86,15 +89,15 @@ function checkSize(name: string, prompts: readonly string[]): void {
   let chars = 0;
   for (const prompt of prompts) chars += prompt.length;
   // JSON escaping can take a UTF-16 unit to 6 bytes; below that bound no exact count is needed.
-  if (chars * 6 + prompts.length * 8 + ENVELOPE_BYTES <= MAX_MESSAGE_BYTES) return;
+  if (chars * 6 + prompts.length * 8 + ENVELOPE_BYTES <= MAX_REQUEST_BYTES) return;
   let bytes = ENVELOPE_BYTES;
   for (const prompt of prompts) {
     bytes += Buffer.byteLength(JSON.stringify(prompt)) + 1;
-    if (bytes > MAX_MESSAGE_BYTES) break;
+    if (bytes > MAX_REQUEST_BYTES) break;
   }
-  if (bytes > MAX_MESSAGE_BYTES) {
+  if (bytes > MAX_REQUEST_BYTES) {
     throw new RangeError(
-      `${name}: the request would be over ${formatBytes(MAX_MESSAGE_BYTES)}, the control channel's limit; ` +
+      `${name}: the request would be over ${formatBytes(MAX_REQUEST_BYTES)}, the control channel's limit; ` +
         (prompts.length > 1 ? 'split the batch into smaller ones or shorten the prompts' : 'shorten the prompt'),
     );
   }

@@ -4,7 +4,10 @@
  * returns the host's JSON value, or throws a {@link ToolError} when the host reports a failure.
  */
 import { Buffer } from 'node:buffer';
-import { MAX_MESSAGE_BYTES, MAX_TOOL_ARGS, formatBytes, toJsonValue, type JsonValue } from '@rlm/shared';
+import { MAX_TOOL_ARGS, ToolCall, formatBytes, toJsonValue, type JsonValue } from '@rlm/shared';
+
+/** The host refuses a tool-call request frame larger than this before parsing it. */
+const MAX_REQUEST_BYTES = ToolCall.maxRequestBytes;
 import type { HostCaller } from './host-calls.js';
 
 /** A tool's host-side failure, thrown in the cell so it can be caught: `ToolError: lookup_customer failed: <reason>`. */
@@ -65,11 +68,11 @@ export function createToolFunction(name: string, callHost: HostCaller): (...args
 function checkSize(name: string, args: JsonValue[]): void {
   const text = JSON.stringify(args);
   // A UTF-16 unit is at most 3 bytes of UTF-8; below that bound no exact count is needed.
-  if (text.length * 3 + ENVELOPE_BYTES <= MAX_MESSAGE_BYTES) return;
+  if (text.length * 3 + ENVELOPE_BYTES <= MAX_REQUEST_BYTES) return;
   const bytes = Buffer.byteLength(text) + ENVELOPE_BYTES;
-  if (bytes > MAX_MESSAGE_BYTES) {
+  if (bytes > MAX_REQUEST_BYTES) {
     throw new RangeError(
-      `${name}: the arguments are ${formatBytes(bytes)} of JSON, over the control channel's limit of ${formatBytes(MAX_MESSAGE_BYTES)}; pass less per call`,
+      `${name}: the arguments are ${formatBytes(bytes)} of JSON, over the control channel's limit of ${formatBytes(MAX_REQUEST_BYTES)}; pass less per call`,
     );
   }
 }

@@ -4,15 +4,27 @@
  * It lives in `shared/` because it *is* the protocol's behaviour: both ends must validate, size-check
  * and fail the same way. It knows nothing of `ws`; an adapter feeds it frames and close events.
  *
+ * Every frame is scanned before it is parsed ({@link scanFrame}): one linear pass that bounds its
+ * depth and number of values and reads the envelope's `type`, `id` and `method`, so the frame is
+ * held to its method's size limit (`maxRequestBytes` for a request, the pending request's
+ * `maxResultBytes` for a response) and a request for a method this end does not serve, or a response
+ * to no request, is refused without being parsed.
+ *
  * States: `open` → `closed`. Closing (by either end, or because the peer broke the protocol)
  * rejects every pending request with {@link ConnectionClosedError}, aborts every running handler's
- * signal, and never throws; closing twice is a no-op.
+ * signal, and never throws; closing twice is a no-op. A peer breaks the protocol with: a binary
+ * frame; a frame that is not one JSON object, nests deeper than {@link MAX_FRAME_DEPTH} levels or
+ * holds more than {@link MAX_FRAME_ELEMENTS} values; a frame over its method's limit; an unknown
+ * frame type; a request for a method without a handler here (unless `unknownMethods: 'answer'`);
+ * a response to a request never sent, or a second response to one; a result that fails its schema.
+ * A late answer to a request its caller abandoned is dropped unparsed.
  */
 import type * as z from 'zod/mini';
-import { MAX_MESSAGE_BYTES } from '../limits.js';
-import { Envelope, type ErrorPayload } from '../protocol/messages.js';
-import type { AnyMethod, MethodDescriptor, ParamsOf, ResultOf } from '../protocol/methods.js';
+import { Envelope, type ErrorPayload, RequestId } from '../protocol/messages.js';
+import { type AnyMethod, MAX_FRAME_BYTES, METHODS, type MethodDescriptor, type ParamsOf, type ResultOf } from '../protocol/methods.js';
 import { ConnectionClosedError, MessageTooLargeError, ProtocolViolationError, RemoteError, RequestAbortedError, formatBytes } from './errors.js';
+import { MAX_FRAME_DEPTH, MAX_FRAME_ELEMENTS, MAX_PROTOCOL_ERROR_BYTES, MAX_UNKNOWN_METHOD_REQUEST_BYTES } from './frame-limits.js';
+import { type FrameHeader, type FrameScanLimits, scanFrame } from './frame-scan.js';
 
 /** What the connection needs from a transport. Both calls must not throw once the transport is closed. */
 export interface TextTransport {
@@ -37,7 +49,31 @@ export interface CloseInfo {
 export interface RpcConnectionOptions {
   /** Used in error messages: `host` or `sandbox`. */
   name: string;
+  /**
+   * Largest frame this end accepts, in bytes of UTF-8: a larger one is a protocol violation. Each
+   * method's own limits apply below it. Give the transport the same bound (the WebSocket's
+   * `maxPayload`), so a larger frame is refused before it is buffered. What this end sends is held
+   * to the methods' limits only. Default {@link MAX_FRAME_BYTES}, the largest per-method limit.
+   */
   maxMessageBytes?: number;
+  /**
+   * What a request for a method this end has no handler for does. `close` (the default): it is a
+   * protocol violation and the channel closes, since a peer that probes is not one to keep talking
+   * to. `answer`: it is answered with a `method_not_found` error and the channel stays open (such a
+   * request may be at most {@link MAX_UNKNOWN_METHOD_REQUEST_BYTES}; a larger one still closes).
+   */
+  unknownMethods?: 'close' | 'answer';
+  /**
+   * Most of the peer's requests handled at once. One more is answered with a `busy` error without
+   * being parsed (its frame is dropped at once). Default 1024.
+   */
+  maxConcurrentRequests?: number;
+  /**
+   * Most bytes of the peer's requests (their frames' sizes) whose handlers are running at once; a
+   * request that would go past it is answered `busy` without being parsed. Bounds what a peer can
+   * make this end hold by sending large requests it never lets finish. Default 256 MiB.
+   */
+  maxConcurrentRequestBytes?: number;
 }
 
 /** An error a handler may throw to answer with a specific code instead of `internal`. */
@@ -58,6 +94,34 @@ interface Pending {
   cleanup: () => void;
 }
 
+/** Counts of what a connection holds, for diagnostics and tests. All zero once it closed. */
+export interface RpcConnectionStats {
+  /** Requests this end sent that await their answer. */
+  pendingRequests: number;
+  /** Requests this end sent and its caller abandoned (aborted), remembered so their late answers are recognised. */
+  abandonedRequests: number;
+  /** The peer's requests whose handlers are running. */
+  runningHandlers: number;
+  /** Frame bytes of those requests. */
+  runningHandlerBytes: number;
+}
+
+/** The smallest `maxResultBytes` of any method, so an error answer to a method not served here fits every limit. */
+const MIN_RESULT_BYTES = Math.min(...METHODS.map((descriptor) => descriptor.maxResultBytes));
+
+/** How many abandoned request ids a connection remembers (the oldest are forgotten first). */
+const MAX_ABANDONED_REMEMBERED = 4096;
+
+const SCAN_LIMITS: FrameScanLimits = { maxDepth: MAX_FRAME_DEPTH, maxElements: MAX_FRAME_ELEMENTS };
+
+/** What the connection does with a frame, decided from its header before it is parsed. */
+type Disposition =
+  | { kind: 'request'; descriptor: AnyMethod | undefined }
+  | { kind: 'response' }
+  | { kind: 'late-response' }
+  | { kind: 'protocol-error' }
+  | { kind: 'refuse'; problem: string };
+
 /** WebSocket close codes we use (RFC 6455 §7.4.1). */
 export const CloseCode = {
   normal: 1000,
@@ -72,24 +136,46 @@ export class RpcConnection {
   readonly #transport: TextTransport;
   readonly #name: string;
   readonly #maxBytes: number;
+  readonly #unknownMethods: 'close' | 'answer';
+  readonly #maxConcurrentRequests: number;
+  readonly #maxConcurrentRequestBytes: number;
   readonly #handlers = new Map<string, { descriptor: AnyMethod; handler: RequestHandler<AnyMethod> }>();
   readonly #pending = new Map<number, Pending>();
-  readonly #running = new Set<AbortController>();
+  /** Abandoned request id → its descriptor, oldest first (a Map keeps insertion order). */
+  readonly #abandoned = new Map<number, AnyMethod>();
+  /** The highest abandoned id forgotten to keep {@link #abandoned} bounded; an answer at or below it may be a late one. */
+  #forgottenAbandonedId = -1;
+  /** Running handlers' abort controllers → their requests' frame sizes. */
+  readonly #running = new Map<AbortController, number>();
+  #runningBytes = 0;
   readonly #closeListeners = new Set<(info: CloseInfo) => void>();
   #nextId = 0;
   #closeInfo: CloseInfo | undefined;
+  #peerProtocolError: string | undefined;
   readonly closed: Promise<CloseInfo>;
   #resolveClosed!: (info: CloseInfo) => void;
 
   constructor(transport: TextTransport, options: RpcConnectionOptions) {
     this.#transport = transport;
     this.#name = options.name;
-    this.#maxBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
+    this.#maxBytes = options.maxMessageBytes ?? MAX_FRAME_BYTES;
+    this.#unknownMethods = options.unknownMethods ?? 'close';
+    this.#maxConcurrentRequests = options.maxConcurrentRequests ?? 1024;
+    this.#maxConcurrentRequestBytes = options.maxConcurrentRequestBytes ?? 256 * 1024 * 1024;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
   get isOpen(): boolean {
     return this.#closeInfo === undefined;
+  }
+
+  get stats(): RpcConnectionStats {
+    return {
+      pendingRequests: this.#pending.size,
+      abandonedRequests: this.#abandoned.size,
+      runningHandlers: this.#running.size,
+      runningHandlerBytes: this.#runningBytes,
+    };
   }
 
   /** Registers the handler for requests of `descriptor`'s method; replaces an earlier one. */
@@ -113,11 +199,12 @@ export class RpcConnection {
   /**
    * Sends a request and resolves with the peer's validated result.
    *
-   * @throws {MessageTooLargeError} the request exceeds the size limit (nothing was sent).
+   * @throws {MessageTooLargeError} the request exceeds the method's `maxRequestBytes` (nothing was sent).
    * @throws {RemoteError} the peer answered with an error.
    * @throws {ConnectionClosedError} the connection closed first.
-   * @throws {RequestAbortedError} `signal` fired first.
-   * @throws {ProtocolViolationError} the peer's result did not match the schema (the connection is closed).
+   * @throws {RequestAbortedError} `signal` fired first. The peer's late answer is then dropped unparsed.
+   * @throws {ProtocolViolationError} the peer's answer broke the protocol: over the method's
+   *   `maxResultBytes`, malformed, or a result that does not match the schema (the connection is closed).
    */
   request<P extends z.ZodMiniType, R extends z.ZodMiniType>(
     descriptor: MethodDescriptor<P, R>,
@@ -134,13 +221,17 @@ export class RpcConnection {
     }
     const id = this.#nextId++;
     const text = JSON.stringify({ type: 'request', id, method: descriptor.method, params: checked.data });
-    const size = utf8Length(text, this.#maxBytes);
-    if (size > this.#maxBytes) return Promise.reject(new MessageTooLargeError(descriptor.method, size, this.#maxBytes));
+    const limit = descriptor.maxRequestBytes;
+    const size = utf8Length(text, limit);
+    if (size > limit) return Promise.reject(new MessageTooLargeError(descriptor.method, size, limit));
 
     return new Promise((resolve, reject) => {
       const onAbort = () => {
-        this.#pending.get(id)?.cleanup();
+        const pending = this.#pending.get(id);
+        if (!pending) return;
+        pending.cleanup();
         this.#pending.delete(id);
+        this.#rememberAbandoned(id, descriptor);
         reject(new RequestAbortedError(descriptor.method, { cause: signal?.reason }));
       };
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -154,29 +245,66 @@ export class RpcConnection {
     });
   }
 
-  /** Feeds one frame from the transport. Never throws. */
+  /**
+   * Feeds one frame from the transport. Never throws. A frame that breaks the protocol (see the
+   * module doc) closes the connection with close code 1008 after telling the peer why.
+   */
   receive(data: string | Buffer | ArrayBuffer | Buffer[], isBinary = false): void {
     if (this.#closeInfo) return;
     if (isBinary) {
       this.#violation('binary frames are not part of the protocol');
       return;
     }
-    const text =
-      typeof data === 'string'
-        ? data
-        : Buffer.isBuffer(data)
-          ? data.toString('utf8')
-          : Array.isArray(data)
-            ? Buffer.concat(data).toString('utf8')
-            : Buffer.from(data).toString('utf8');
-    if (text.length > this.#maxBytes) {
-      this.#violation(`message over ${formatBytes(this.#maxBytes)}`);
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : toBuffer(data);
+    const size = bytes.length;
+    if (size > this.#maxBytes) {
+      this.#violation(`a frame of ${formatBytes(size)} is over the channel's limit of ${formatBytes(this.#maxBytes)}`);
       return;
     }
+    let disposition: Disposition | undefined;
+    const scan = scanFrame(bytes, SCAN_LIMITS, (header) => {
+      disposition = this.#dispose(header, size);
+      return disposition.kind === 'refuse' ? disposition.problem : undefined;
+    });
+    if (!scan.ok) {
+      this.#violation(scan.refusedByHeaderCheck ? scan.problem : `a frame was refused before parsing: it ${scan.problem}`);
+      return;
+    }
+    // The header never completed during the scan (no `type`, a request without `method`…): decide now.
+    disposition ??= this.#dispose(scan.header, size);
+    const header = scan.header;
+    switch (disposition.kind) {
+      case 'refuse':
+        this.#violation(disposition.problem);
+        return;
+      case 'late-response':
+        // An answer to a request its caller abandoned: nothing waits for it, so it is not parsed.
+        this.#abandoned.delete(header.id as number);
+        return;
+      case 'request':
+        if (disposition.descriptor && this.#overloaded(size)) {
+          const id = RequestId.safeParse(header.id);
+          if (id.success) {
+            this.#respondError(id.data, disposition.descriptor, {
+              code: 'busy',
+              message: `${this.#name} is already handling ${this.#running.size} requests (${formatBytes(this.#runningBytes)}); retry when some finish`,
+            });
+            return;
+          }
+        }
+        break;
+      case 'response':
+      case 'protocol-error':
+        break;
+    }
+
+    // Parse exactly what was scanned: for a string, its UTF-8 round trip (a lone surrogate became U+FFFD).
+    const text = bytes.toString('utf8');
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
+      // The scan accepts only what JSON.parse parses; kept so a bug there cannot become a throw here.
       this.#violation('a frame was not valid JSON');
       return;
     }
@@ -186,9 +314,15 @@ export class RpcConnection {
       return;
     }
     const message = envelope.data;
+    // What was judged must be what is served: the scan decodes escapes and refuses repeated header
+    // keys, so these agree unless the scan has a bug, which must not become a way past the limits.
+    if (message.type !== header.type || ('id' in message && message.id !== header.id) || (message.type === 'request' && message.method !== header.method)) {
+      this.#violation('a frame read differently when parsed than when scanned');
+      return;
+    }
     switch (message.type) {
       case 'request':
-        void this.#serve(message.id, message.method, message.params);
+        void this.#serve(message.id, message.method, message.params, size);
         return;
       case 'response':
         this.#settle(message);
@@ -200,8 +334,6 @@ export class RpcConnection {
     }
   }
 
-  #peerProtocolError: string | undefined;
-
   /** Tells the connection its transport closed. Never throws; safe to call more than once. */
   transportClosed(code: number | undefined, reason: string): void {
     this.#finish({ code, reason: this.#peerProtocolError ? `${reason || 'closed'} (peer reported: ${this.#peerProtocolError})` : reason });
@@ -212,51 +344,128 @@ export class RpcConnection {
     if (this.#closeInfo) return;
     this.#finish({ code, reason });
     try {
-      this.#transport.close(code, reason);
+      this.#transport.close(code, truncateUtf8(reason, MAX_CLOSE_REASON_BYTES));
     } catch {
       // The transport may already be gone; the connection is closed either way.
     }
   }
 
-  async #serve(id: number, methodName: string, rawParams: unknown): Promise<void> {
+  /** Decides from a frame's header (and size) what to do with it, before it is parsed. */
+  #dispose(header: Readonly<FrameHeader>, size: number): Disposition {
+    const over = (what: string, limit: number): Disposition => ({
+      kind: 'refuse',
+      problem: `${what} of ${formatBytes(size)} is over its limit of ${formatBytes(limit)}`,
+    });
+    switch (header.type) {
+      case 'request': {
+        const method = header.method;
+        if (method === undefined) return { kind: 'refuse', problem: 'a request has no string "method"' };
+        const descriptor = this.#handlers.get(method)?.descriptor;
+        if (!descriptor) {
+          if (this.#unknownMethods === 'close') return { kind: 'refuse', problem: `a request for ${quote(method)}, a method ${this.#name} does not serve` };
+          if (size > MAX_UNKNOWN_METHOD_REQUEST_BYTES) return over(`a request for the unknown method ${quote(method)}`, MAX_UNKNOWN_METHOD_REQUEST_BYTES);
+          return { kind: 'request', descriptor: undefined };
+        }
+        const limit = Math.min(this.#maxBytes, descriptor.maxRequestBytes);
+        return size > limit ? over(`a ${descriptor.method} request`, limit) : { kind: 'request', descriptor };
+      }
+      case 'response': {
+        const id = header.id;
+        if (id === undefined || !Number.isSafeInteger(id) || id < 0) return { kind: 'refuse', problem: 'a response has no valid numeric "id"' };
+        const descriptor = this.#pending.get(id)?.descriptor ?? this.#abandoned.get(id);
+        // Past thousands of abandoned requests their ids are forgotten, oldest first: an answer to one
+        // of those is dropped like any late answer (only the transport's limit applies to it), since
+        // it cannot be told from a second answer.
+        if (!descriptor && id <= this.#forgottenAbandonedId) return { kind: 'late-response' };
+        if (!descriptor) {
+          return {
+            kind: 'refuse',
+            problem:
+              id < this.#nextId
+                ? `a second response to request ${id} (or an answer to one abandoned long ago)`
+                : `a response to request ${id}, which ${this.#name} never sent`,
+          };
+        }
+        const limit = Math.min(this.#maxBytes, descriptor.maxResultBytes);
+        if (size > limit) return over(`a ${descriptor.method} response`, limit);
+        return { kind: this.#pending.has(id) ? 'response' : 'late-response' };
+      }
+      case 'protocol_error':
+        return size > MAX_PROTOCOL_ERROR_BYTES ? over('a protocol_error frame', MAX_PROTOCOL_ERROR_BYTES) : { kind: 'protocol-error' };
+      case undefined:
+        return { kind: 'refuse', problem: 'a frame has no string "type"' };
+      default:
+        return { kind: 'refuse', problem: `a frame of the unknown type ${quote(header.type)}` };
+    }
+  }
+
+  #overloaded(size: number): boolean {
+    return this.#running.size >= this.#maxConcurrentRequests || this.#runningBytes + size > this.#maxConcurrentRequestBytes;
+  }
+
+  #rememberAbandoned(id: number, descriptor: AnyMethod): void {
+    this.#abandoned.set(id, descriptor);
+    if (this.#abandoned.size > MAX_ABANDONED_REMEMBERED) {
+      const oldest = this.#abandoned.keys().next();
+      if (!oldest.done) {
+        this.#abandoned.delete(oldest.value);
+        this.#forgottenAbandonedId = Math.max(this.#forgottenAbandonedId, oldest.value);
+      }
+    }
+  }
+
+  async #serve(id: number, methodName: string, rawParams: unknown, size: number): Promise<void> {
     const entry = this.#handlers.get(methodName);
     if (!entry) {
-      return this.#respondError(id, { code: 'method_not_found', message: `unknown method ${JSON.stringify(methodName).slice(0, 80)}` });
+      return this.#respondError(id, undefined, { code: 'method_not_found', message: `unknown method ${quote(methodName)}` });
     }
     const params = entry.descriptor.params.safeParse(rawParams);
     if (!params.success) {
-      return this.#respondError(id, { code: 'invalid_params', message: `invalid ${methodName} params: ${summarizeZodError(params.error)}` });
+      return this.#respondError(id, entry.descriptor, { code: 'invalid_params', message: `invalid ${methodName} params: ${summarizeZodError(params.error)}` });
     }
     const controller = new AbortController();
-    this.#running.add(controller);
+    this.#running.set(controller, size);
+    this.#runningBytes += size;
     try {
       const result = await entry.handler(params.data, { signal: controller.signal });
       if (!this.isOpen) return;
       const text = JSON.stringify({ type: 'response', id, result });
-      const size = utf8Length(text, this.#maxBytes);
-      if (size > this.#maxBytes) {
-        const tooLarge = new MessageTooLargeError(`${methodName} result`, size, this.#maxBytes);
-        return this.#respondError(id, { code: 'result_too_large', message: tooLarge.message });
+      const limit = entry.descriptor.maxResultBytes;
+      const resultSize = utf8Length(text, limit);
+      if (resultSize > limit) {
+        const tooLarge = new MessageTooLargeError(`${methodName} result`, resultSize, limit);
+        return this.#respondError(id, entry.descriptor, { code: 'result_too_large', message: tooLarge.message });
       }
       this.#transport.send(text);
     } catch (error) {
       if (!this.isOpen) return;
       const code = error instanceof HandlerError ? error.code : 'internal';
       const message = error instanceof Error ? error.message : String(error);
-      this.#respondError(id, { code, message: message.slice(0, 60_000) });
+      this.#respondError(id, entry.descriptor, { code, message });
     } finally {
-      this.#running.delete(controller);
+      // Closing already forgot every handler (a handler may ignore its abort signal and never end).
+      if (this.#running.delete(controller)) this.#runningBytes -= size;
     }
   }
 
-  #respondError(id: number, error: ErrorPayload): void {
+  /**
+   * Answers request `id` with an error, its message cut so the frame fits the method's
+   * `maxResultBytes` (the peer holds error answers to that limit too), or
+   * {@link MIN_RESULT_BYTES} for a method this end does not serve.
+   */
+  #respondError(id: number, descriptor: AnyMethod | undefined, error: ErrorPayload): void {
     if (!this.isOpen) return;
-    this.#transport.send(JSON.stringify({ type: 'response', id, error }));
+    const limit = descriptor?.maxResultBytes ?? MIN_RESULT_BYTES;
+    // Room for the message once escaped, at worst 6 bytes a character, within the schema's 64 Ki
+    // characters; the rest of the frame (id, a code of 64 characters) takes under 1 KiB.
+    const room = Math.min(60_000, Math.floor((limit - 1024) / 6));
+    const message = error.message.length > room ? `${error.message.slice(0, room - 1)}…` : error.message;
+    this.#transport.send(JSON.stringify({ type: 'response', id, error: { code: error.code.slice(0, 64), message } }));
   }
 
   #settle(message: Extract<Envelope, { type: 'response' }>): void {
     const pending = this.#pending.get(message.id);
-    // A late answer to a request the caller already abandoned: nothing waits for it.
+    // #dispose let the frame through only for a pending id, and nothing ran in between; kept as a guard.
     if (!pending) return;
     this.#pending.delete(message.id);
     pending.cleanup();
@@ -278,13 +487,13 @@ export class RpcConnection {
     if (this.#closeInfo) return;
     const violation = new ProtocolViolationError(`${this.#name} closed the control channel: the peer broke the protocol: ${message}`);
     try {
-      this.#transport.send(JSON.stringify({ type: 'protocol_error', message }));
+      this.#transport.send(JSON.stringify({ type: 'protocol_error', message: message.slice(0, 60_000) }));
     } catch {
       // best effort: the close below is what matters
     }
     this.#finish({ code: CloseCode.policyViolation, reason: message, violation });
     try {
-      this.#transport.close(CloseCode.policyViolation, message.slice(0, 120));
+      this.#transport.close(CloseCode.policyViolation, truncateUtf8(message, MAX_CLOSE_REASON_BYTES));
     } catch {
       // already closed
     }
@@ -293,12 +502,16 @@ export class RpcConnection {
   #finish(info: CloseInfo): void {
     if (this.#closeInfo) return;
     this.#closeInfo = info;
+    this.#abandoned.clear();
     for (const [id, pending] of this.#pending) {
       this.#pending.delete(id);
       pending.cleanup();
       pending.reject(info.violation ?? this.#closedError(pending.descriptor.method));
     }
-    for (const controller of this.#running) controller.abort(this.#closedError('handler'));
+    const running = [...this.#running.keys()];
+    this.#running.clear();
+    this.#runningBytes = 0;
+    for (const controller of running) controller.abort(this.#closedError('handler'));
     for (const listener of this.#closeListeners) {
       try {
         listener(info);
@@ -315,6 +528,31 @@ export class RpcConnection {
     const detail = info ? `code ${info.code ?? 'none'}${info.reason ? `, ${info.reason}` : ''}` : 'not open';
     return new ConnectionClosedError(`${method}: the control channel is closed (${detail})`, info?.code, info?.reason ?? '');
   }
+}
+
+/** A close frame's reason may be at most 123 bytes (RFC 6455 §5.5: 125 minus the code). */
+const MAX_CLOSE_REASON_BYTES = 123;
+
+/** The longest prefix of `text` that fits in `maxBytes` of UTF-8, not splitting a character. */
+function truncateUtf8(text: string, maxBytes: number): string {
+  if (text.length * 3 <= maxBytes || Buffer.byteLength(text, 'utf8') <= maxBytes) return text;
+  let end = Math.min(text.length, maxBytes);
+  while (end > 0 && Buffer.byteLength(text.slice(0, end), 'utf8') > maxBytes) end -= 1;
+  // Do not leave half a surrogate pair.
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return text.slice(0, end);
+}
+
+function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+/** A peer-chosen name, quoted and cut short for an error message. */
+function quote(name: string): string {
+  return JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name);
 }
 
 /** UTF-8 byte length of `text`, computed only when it might exceed `limit`. */
