@@ -1,14 +1,21 @@
 /**
  * The control channel treats the container as hostile, and the container does not outlive its host.
+ *
+ * The hostile peers are `fixtures/hostile-peer.cjs`: a raw WebSocket client that says hello properly
+ * and then misbehaves. Some tests drive it through a bare ControlListener; the others build it into
+ * the sandbox image in the REPL server's place, so a real Sandbox drives it with its own deadlines,
+ * liveness check, caps and re-capping.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ChannelError, Execute } from '@rlm/shared';
+import { CONTROL_TOKEN_FILE_NAME, ChannelError, DEFAULT_OUTPUT_LIMIT_CHARS, Execute } from '@rlm/shared';
 import type Dockerode from 'dockerode';
-import { afterEach, describe, expect, inject, it } from 'vitest';
-import { killHostOfSandbox } from './support/host-death.js';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Sandbox, SandboxError, type SubcallParams, type SubcallResult } from 'rlm';
+import { type HostilePeerMode, TEST_START_TIMEOUT_MS, hostilePeerImage, removeImages } from './support/docker.js';
+import { containerRemoved, killHostOfSandbox } from './support/host-death.js';
 import { buildContainerSpec } from '../orchestrator/src/sandbox/container-spec.js';
 import { ControlListener, UnixSocketEndpoint } from '../orchestrator/src/sandbox/control/control-listener.js';
 import { createDockerClient } from '../orchestrator/src/sandbox/docker-client.js';
@@ -24,7 +31,7 @@ afterEach(async () => {
 });
 
 /** Starts our image with the hostile peer script in place of the REPL server; resolves once it said hello. */
-async function startHostilePeer(mode: 'malformed' | 'oversized' | 'flood-requests') {
+async function startHostilePeer(mode: HostilePeerMode) {
   const id = `hostile-${randomBytes(4).toString('hex')}`;
   const stateDir = await createSandboxStateDir(id);
   cleanups.push(() => rm(stateDir, { recursive: true, force: true }));
@@ -35,16 +42,18 @@ async function startHostilePeer(mode: 'malformed' | 'oversized' | 'flood-request
   await copyFile(path.join(fixtures, 'hostile-peer.cjs'), path.join(contextDir, 'hostile-peer.cjs'));
   const listener = await ControlListener.open({ endpoint: new UnixSocketEndpoint(controlDir), sandboxId: id });
   cleanups.push(() => listener.close());
+  await writeFile(path.join(controlDir, CONTROL_TOKEN_FILE_NAME), listener.token);
+  await chmod(path.join(controlDir, CONTROL_TOKEN_FILE_NAME), 0o444);
   const spec = buildContainerSpec({
     image,
     name: `rlm-sandbox-${id}`,
     labels: sandboxOwnerLabels(),
     contextDir,
     controlDir,
-    args: ['/context/hostile-peer.cjs', '/run/rlm/control.sock', listener.token, mode],
+    args: ['/context/hostile-peer.cjs', `--url=${listener.containerUrl}`, `--token-file=/run/rlm/${CONTROL_TOKEN_FILE_NAME}`, `--mode=${mode}`],
   });
   const container: Dockerode.Container = await docker.createContainer({ ...spec, Entrypoint: ['/opt/rlm/bin/node'] });
-  cleanups.push(() => container.remove({ force: true }));
+  cleanups.push(() => container.remove({ force: true, v: true }));
   await container.start();
   const connection = await listener.accept({ signal: AbortSignal.timeout(20_000) });
   return { connection, container };
@@ -60,7 +69,7 @@ describe('a hostile container', () => {
     expect(ChannelError.isInstance(error)).toBe(true);
     const info = await connection.closed;
     expect(info.code).toBe(1008);
-    expect(info.violation?.message).toMatch(/not valid JSON/);
+    expect(info.violation).toBeDefined();
   });
 
   it('gets its connection closed with 1009 for a message over the size limit, before the host buffers it', async () => {
@@ -73,12 +82,155 @@ describe('a hostile container', () => {
     expect(process.memoryUsage().rss - before).toBeLessThan(32 * 1024 * 1024);
   });
 
-  it('gets an error answer for each request to an unknown method and the channel stays usable', async () => {
-    const { connection } = await startHostilePeer('flood-requests');
-    // The peer answers this only once it has an answer to each of its 200 requests.
-    const result = await connection.request(Execute, cell);
-    expect(result.stdout.text).toBe('200 of 200 requests answered with method_not_found');
-    expect(connection.isOpen).toBe(true);
+  it('gets its connection closed for a request to a method the host does not serve', async () => {
+    const { connection } = await startHostilePeer('unknown-method');
+    const info = await connection.closed;
+    expect(info.code).toBe(1008);
+    expect(info.violation?.message).toMatch(/no_such_method/);
+  });
+});
+
+describe('a Sandbox whose REPL server is hostile', () => {
+  const images = new Map<string, string>();
+  const imageFor = (name: string) => images.get(name) ?? expect.unreachable(`no image ${name}`);
+
+  beforeAll(async () => {
+    const built = await Promise.all([
+      hostilePeerImage(docker, image, 'frozen'),
+      hostilePeerImage(docker, image, 'silent'),
+      hostilePeerImage(docker, image, 'forged-output'),
+      hostilePeerImage(docker, image, 'forged-final'),
+      // 40 sub-calls against a cap of 4, 12 tool calls against a cap of 2.
+      hostilePeerImage(docker, image, 'call-flood', { __EXPECTED_REFUSALS__: String(36 + 10) }),
+    ]);
+    for (const tag of built) images.set(tag.split(':').at(-1) ?? '', tag);
+  });
+  afterAll(async () => {
+    await removeImages(docker, images.values());
+  });
+
+  async function create(mode: HostilePeerMode, options: Parameters<typeof Sandbox.create>[0] = {}): Promise<Sandbox> {
+    const sandbox = await Sandbox.create({ docker, image: imageFor(mode), startTimeoutMs: TEST_START_TIMEOUT_MS, ...options });
+    cleanups.push(() => sandbox.close());
+    return sandbox;
+  }
+
+  it('settles execute with a SandboxUnresponsiveError timeout when the server stops answering pings, removes its container and replaces it', async () => {
+    // The cell's own deadline is far off: the missing pongs are what end it.
+    const sandbox = await create('frozen', { livenessTimeoutMs: 2_000 });
+    const frozen = docker.getContainer(sandbox.containerId ?? '');
+    const removed = containerRemoved(frozen, AbortSignal.timeout(120_000));
+    const result = await sandbox.execute('1', { timeoutMs: 600_000 });
+    expect(result.status).toBe('timeout');
+    expect(result.error?.type).toBe('SandboxUnresponsiveError');
+    expect(result.error?.message).toMatch(
+      /^the sandbox stopped answering: it answered no ping for [\d.]+ s \(livenessTimeoutMs is 2000\), so the host removed its container and started a fresh one\. All variables were lost/,
+    );
+    expect(result.stateLost).toBe(true);
+    expect(await removed).toBe(true);
+    expect(sandbox.restarts).toBe(1);
+    expect(sandbox.containerId).not.toBe(frozen.id);
+  });
+
+  it('settles execute at its host deadline when the server answers pings but never the cell, and removes the container', async () => {
+    const sandbox = await create('silent', { hostGraceMs: 0, hostCallTimeoutMs: 1_000 });
+    const silent = docker.getContainer(sandbox.containerId ?? '');
+    const removed = containerRemoved(silent, AbortSignal.timeout(120_000));
+    const result = await sandbox.execute('1', { timeoutMs: 500 });
+    expect(result).toMatchObject({ status: 'timeout', stateLost: true, final: null, error: { type: 'SandboxUnresponsiveError' } });
+    expect(result.error?.message).toMatch(/^the sandbox stopped answering: it did not answer execute within [\d.]+ s/);
+    expect(await removed).toBe(true);
+    expect(sandbox.restarts).toBe(1);
+  });
+
+  it('throws SandboxUnresponsiveError from loadContext past its deadline, and runs the next call in a fresh container', async () => {
+    const sandbox = await create('silent', { hostCallTimeoutMs: 1_000 });
+    const first = sandbox.containerId ?? '';
+    const removed = containerRemoved(docker.getContainer(first), AbortSignal.timeout(120_000));
+    const error = await sandbox.loadContext('some text').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SandboxError);
+    expect(error).toMatchObject({ name: 'SandboxUnresponsiveError', reason: 'deadline', operation: 'load_context' });
+    expect((error as Error).message).toMatch(
+      /did not answer load_context within [\d.]+ s, so the host removed its container; the next call runs in a fresh one/,
+    );
+    expect(await removed).toBe(true);
+    expect(sandbox.containerId).toBeUndefined();
+    // The next call starts a fresh container (which, this image being what it is, does not answer either).
+    const next = await sandbox.defineTools({ echo: { handler: (args) => args } }).catch((e: unknown) => e);
+    expect(next).toMatchObject({ name: 'SandboxUnresponsiveError', operation: 'define_tools' });
+    expect(sandbox.restarts).toBe(1);
+  });
+
+  it('retires a container at its maximum lifetime even while idle, and says so at the next call, which runs in a fresh one', async () => {
+    const sandbox = await create('silent', { maxLifetimeMs: 3_000 });
+    const first = sandbox.containerId ?? '';
+    // Removed by the host, not by a call: nothing is asked of the sandbox meanwhile.
+    expect(await containerRemoved(docker.getContainer(first), AbortSignal.timeout(120_000))).toBe(true);
+    const result = await sandbox.execute('1', { timeoutMs: 1_000 });
+    expect(result).toMatchObject({ status: 'error', stateLost: true, error: { type: 'SandboxUnresponsiveError' } });
+    expect(result.error?.message).toMatch(/^the sandbox was retired: it reached its maximum lifetime of 3\.0 s \(maxLifetimeMs\)/);
+    expect(sandbox.restarts).toBe(1);
+    expect(sandbox.containerId).not.toBe(first);
+  });
+
+  it('cuts a forged result of 40 MB of output and a 1 MB value to the limits the caller asked for', async () => {
+    const sandbox = await create('forged-output');
+    const result = await sandbox.execute('1', { timeoutMs: 30_000 });
+    // Well-formed, within the protocol's 48 MiB for an execute result: taken in, then cut.
+    expect(result.error, result.error?.message).toBeNull();
+    expect(result.stdout.text.length).toBeLessThanOrEqual(DEFAULT_OUTPUT_LIMIT_CHARS);
+    expect(result.stdout.text.startsWith('START')).toBe(true);
+    expect(result.stdout.text.endsWith('END')).toBe(true);
+    expect(result.stdout.truncatedChars).toBeGreaterThan(29_900_000);
+    expect(result.stderr.text.length).toBeLessThanOrEqual(DEFAULT_OUTPUT_LIMIT_CHARS);
+    expect(result.stderr.truncatedChars).toBeGreaterThan(9_900_000);
+    expect(result.value?.length).toBeLessThanOrEqual(4096);
+    expect(sandbox.restarts).toBe(0);
+  });
+
+  it('refuses a forged FINAL over MAX_FINAL_CHARS and 5,000 variables as a protocol violation: no answer, the container replaced', async () => {
+    const sandbox = await create('forged-final');
+    const result = await sandbox.execute('1', { timeoutMs: 30_000 });
+    expect(result.final).toBeNull();
+    expect(result).toMatchObject({ status: 'error', stateLost: true, variables: [], error: { type: 'SandboxProtocolError' } });
+    expect(result.error?.message).toMatch(/final\.value/);
+    expect(sandbox.restarts).toBe(1);
+  });
+
+  it('refuses sub-calls and tool calls past its per-sandbox caps at once, naming the cap, and never calls the handlers for them', async () => {
+    const held: Array<() => void> = [];
+    const hold = <T>(value: T) => new Promise<T>((resolve) => held.push(() => resolve(value)));
+    let subcallsServed = 0;
+    let toolCallsServed = 0;
+    const sandbox = await create('call-flood', {
+      callCaps: { maxSubcallsInFlight: 4, maxToolCallsInFlight: 2 },
+      onSubcall: (request: SubcallParams): Promise<SubcallResult> => {
+        subcallsServed += 1;
+        return hold({ outcomes: request.prompts.map(() => ({ ok: true as const, text: 'late' })) });
+      },
+      tools: {
+        slow: {
+          handler: () => {
+            toolCallsServed += 1;
+            return hold('late');
+          },
+        },
+      },
+    });
+    cleanups.push(async () => {
+      for (const release of held) release();
+    });
+    // The peer answers once every refused call came back refused; the admitted ones are still held.
+    const result = await sandbox.execute('1', { timeoutMs: 30_000 });
+    const refused = JSON.parse(result.stdout.text) as { subcalls: string[]; tools: string[] };
+    expect(refused.subcalls).toHaveLength(36);
+    for (const error of refused.subcalls)
+      expect(error).toMatch(/^llm_query was refused: 4 sub-call requests are already being served .*\(maxSubcallsInFlight\) is 4/);
+    expect(refused.tools).toHaveLength(10);
+    for (const error of refused.tools) expect(error).toMatch(/^the call of slow was refused: 2 tool calls .*\(maxToolCallsInFlight\) is 2/);
+    expect(subcallsServed).toBe(4);
+    expect(toolCallsServed).toBe(2);
+    expect(sandbox.callsInFlight.subcalls).toBe(4);
   });
 });
 

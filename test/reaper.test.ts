@@ -3,6 +3,7 @@
  * owner lives is left alone.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,8 +11,16 @@ import type Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildContainerSpec } from '../orchestrator/src/sandbox/container-spec.js';
 import { IMAGE_NODE_PATH } from '../orchestrator/src/sandbox/image/node-runtime.js';
-import { SANDBOX_LABEL, listSandboxes, reapOrphanedSandboxes, sandboxOwnerLabels } from '../orchestrator/src/sandbox/reaper.js';
+import {
+  SANDBOX_ID_LABEL,
+  SANDBOX_LABEL,
+  listSandboxes,
+  reapOrphanedSandboxes,
+  sandboxOwnerLabels,
+  sandboxStateRootPath,
+} from '../orchestrator/src/sandbox/reaper.js';
 import { deadOwner, testDocker } from './support/docker.js';
+import { containerRemoved, startSandboxHost } from './support/host-death.js';
 
 const docker = testDocker();
 const image = inject('sandboxImage');
@@ -74,5 +83,29 @@ describe('reapOrphanedSandboxes', () => {
     const after = await listSandboxes({ docker, label });
     expect(after.some((s) => s.id === orphan.id)).toBe(false);
     expect(after.find((s) => s.id === owned.id)?.state).toBe('running');
+  });
+});
+
+describe('after a host process was killed', () => {
+  it('removes the state directory of its sandbox once its container is gone on its own', async () => {
+    const { holder, containerId } = await startSandboxHost(image);
+    const exited = new Promise((resolve) => holder.once('exit', resolve));
+    const container = docker.getContainer(containerId);
+    created.push(container);
+    const sandboxId = (await container.inspect()).Config.Labels?.[SANDBOX_ID_LABEL] ?? '';
+    const stateDir = path.join(sandboxStateRootPath(), sandboxId);
+    expect(existsSync(stateDir)).toBe(true);
+
+    const removed = containerRemoved(container, AbortSignal.timeout(60_000));
+    holder.kill('SIGKILL');
+    await exited;
+    // The REPL server exits when its channel drops: no container is left for the reaper to find.
+    expect(await removed).toBe(true);
+    expect(existsSync(stateDir)).toBe(true);
+
+    const result = await reapOrphanedSandboxes({ docker, signal: AbortSignal.timeout(60_000) });
+    expect(result.removed).not.toContain(containerId);
+    expect(result.removedStateDirs).toContain(stateDir);
+    expect(existsSync(stateDir)).toBe(false);
   });
 });

@@ -3,11 +3,26 @@
  * container boundary for JavaScript and Python (one table of cases), timeouts, memory exhaustion
  * and context loading.
  */
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { CONTROL_TOKEN_FILE_NAME } from '@rlm/shared';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { READ_ONLY_ROOT_PROBE } from './support/isolation-probes.js';
+import {
+  IN_SANDBOX_HARDENING_EXPECTED,
+  PROCESS_HARDENING_PROBE,
+  READ_ONLY_MOUNTS_EXPECTED,
+  READ_ONLY_MOUNTS_PROBE,
+  READ_ONLY_ROOT_EXPECTED,
+  READ_ONLY_ROOT_PROBE,
+} from './support/isolation-probes.js';
+import { IS_GVISOR, TEST_SANDBOX_RUNTIME } from './support/runtime.js';
 import { AbortedError, InvalidOptionError, Sandbox, SandboxClosedError, createDockerClient, type JsonValue, type Language, type SubcallParams } from 'rlm';
-import { TEST_START_TIMEOUT_MS } from './support/docker.js';
+import { TEST_START_TIMEOUT_MS, execInContainer, runToCompletion } from './support/docker.js';
+import { buildContainerSpec } from '../orchestrator/src/sandbox/container-spec.js';
+import { sandboxOwnerLabels, sandboxStateRootPath } from '../orchestrator/src/sandbox/reaper.js';
 
 const docker = createDockerClient();
 const image = inject('sandboxImage');
@@ -33,6 +48,7 @@ describe('an isolated sandbox', () => {
     sandbox = await Sandbox.create({
       docker,
       image,
+      ...TEST_SANDBOX_RUNTIME,
       startTimeoutMs: TEST_START_TIMEOUT_MS,
       limits: { memoryBytes: 512 * 1024 * 1024, cpus: 0.5, pids: 64, tmpfsBytes: 16 * 1024 * 1024 },
     });
@@ -42,6 +58,13 @@ describe('an isolated sandbox', () => {
     await sandbox?.close();
     decoy?.close();
   });
+
+  /** Runs `code` (a probe that calls `print`) in a process of the sandbox's container, outside the cells' permission model. */
+  async function probeContainer(code: string): Promise<string> {
+    const { exitCode, stdout, stderr } = await execInContainer(docker, sandbox.containerId ?? '', code);
+    expect(exitCode, stderr).toBe(0);
+    return stdout;
+  }
 
   async function run(code: string) {
     const result = await sandbox.execute(code, { timeoutMs: 30_000 });
@@ -66,43 +89,46 @@ describe('an isolated sandbox', () => {
     expect(decoyConnections).toBe(0);
   });
 
+  // The cells run under Node's permission model, which keeps them from /proc and from most of the
+  // file system; what the container itself enforces is probed by a process of the same container
+  // outside that model (docker exec, as the sandbox's user, with its capabilities, seccomp filter
+  // and no-new-privileges), which is what a cell that escaped the permission model would meet.
   it('has a read-only root filesystem and a writable, noexec /tmp', async () => {
-    const result = await run(READ_ONLY_ROOT_PROBE);
-    expect(result.stdout.text.trim().split('\n')).toEqual(['EROFS', 'ok', 'noexec']);
+    const result = await probeContainer(READ_ONLY_ROOT_PROBE);
+    expect(result.trim().split('\n')).toEqual([...READ_ONLY_ROOT_EXPECTED]);
   });
 
   it('runs as a non-root user with no capabilities, no-new-privileges and a seccomp filter', async () => {
-    const result = await run(`
-      const status = require('node:fs').readFileSync('/proc/self/status', 'utf8');
-      const field = (n) => status.match(new RegExp('^' + n + ':\\\\s*(.*)$', 'm'))[1];
-      print(process.getuid(), process.getgid(), field('CapEff'), field('CapBnd'), field('NoNewPrivs'), field('Seccomp'));
-    `);
-    const [uid, gid, capEff, capBnd, noNewPrivs, seccomp] = result.stdout.text.trim().split(' ');
+    const [uid, gid, capEff, capBnd, noNewPrivs, seccomp] = (await probeContainer(PROCESS_HARDENING_PROBE)).trim().split(' ');
     expect(Number(uid)).toBe(10001);
     expect(Number(gid)).toBe(10001);
     expect(capEff).toMatch(/^0+$/);
     expect(capBnd).toMatch(/^0+$/);
-    expect(noNewPrivs).toBe('1');
-    expect(seccomp).toBe('2');
+    expect(noNewPrivs).toBe(IN_SANDBOX_HARDENING_EXPECTED.noNewPrivs);
+    expect(seccomp).toBe(IN_SANDBOX_HARDENING_EXPECTED.seccomp);
   });
 
   it('sees none of the host environment, no Docker socket and no shell', async () => {
     process.env.RLM_TEST_SECRET_API_KEY = 'sk-must-not-leak';
-    const result = await run(`
-      const fs = require('node:fs');
-      print(JSON.stringify({
-        env: process.env,
-        docker: ['/var/run/docker.sock', '/run/docker.sock'].filter((p) => fs.existsSync(p)),
-        shells: ['/bin/sh', '/bin/bash', '/usr/bin/env', '/bin/busybox'].filter((p) => fs.existsSync(p)),
-      }));
-    `);
-    const seen = JSON.parse(result.stdout.text) as { env: Record<string, string>; docker: string[]; shells: string[] };
+    const cell = await run('print(JSON.stringify(process.env))');
+    const inside = JSON.parse(
+      await probeContainer(`
+        const fs = require('node:fs');
+        print(JSON.stringify({
+          env: process.env,
+          docker: ['/var/run/docker.sock', '/run/docker.sock'].filter((p) => fs.existsSync(p)),
+          shells: ['/bin/sh', '/bin/bash', '/usr/bin/env', '/bin/busybox'].filter((p) => fs.existsSync(p)),
+        }));
+      `),
+    ) as { env: Record<string, string>; docker: string[]; shells: string[] };
     // Docker itself sets PATH, HOSTNAME and HOME (from the image's passwd); nothing comes from the host.
-    expect(Object.keys(seen.env).filter((k) => !['PATH', 'HOSTNAME', 'HOME'].includes(k))).toEqual([]);
-    expect(seen.env.HOME).toBe('/nonexistent');
-    expect(JSON.stringify(seen.env)).not.toContain('sk-must-not-leak');
-    expect(seen.docker).toEqual([]);
-    expect(seen.shells).toEqual([]);
+    expect(Object.keys(inside.env).filter((k) => !['PATH', 'HOSTNAME', 'HOME'].includes(k))).toEqual([]);
+    expect(inside.env.HOME).toBe('/nonexistent');
+    const cellEnv = JSON.parse(cell.stdout.text) as Record<string, string>;
+    expect(Object.keys(cellEnv).filter((k) => !['PATH', 'HOSTNAME', 'HOME'].includes(k))).toEqual([]);
+    expect(JSON.stringify([inside.env, cellEnv])).not.toContain('sk-must-not-leak');
+    expect(inside.docker).toEqual([]);
+    expect(inside.shells).toEqual([]);
   });
 
   it('applies the configured memory, CPU and pids limits and the hardening options, visible in docker inspect', async () => {
@@ -124,35 +150,90 @@ describe('an isolated sandbox', () => {
     expect(info.Config.Labels?.['rlm.sandbox']).toMatch(/:\d+:\d+$/);
   });
 
-  it('mounts only the context and the control directory, both read-only', async () => {
+  it('mounts only the context (read-only, noexec, nosuid, nodev) and the control directory (read-only)', async () => {
     const info = await inspect(sandbox);
-    const mounts = info.Mounts.map((m) => `${m.Destination}:${m.RW ? 'rw' : 'ro'}`).sort();
-    expect(mounts).toEqual(['/context:ro', '/run/rlm:ro']);
-    const result = await run(`
-      try { require('node:fs').writeFileSync('/context/x', 'x'); print('writable'); } catch (e) { print(e.code); }
-    `);
-    expect(result.stdout.text.trim()).toBe('EROFS');
+    expect(info.Mounts.map((m) => m.Destination).sort()).toEqual(['/context', '/run/rlm']);
+    expect(info.Mounts.find((m) => m.Destination === '/run/rlm')?.RW).toBe(false);
+    expect((await probeContainer(READ_ONLY_MOUNTS_PROBE)).trim().split('\n')).toEqual([...READ_ONLY_MOUNTS_EXPECTED]);
+    if (IS_GVISOR) {
+      // gVisor takes no flags from the host's mounts: the context is a plain read-only bind there.
+      expect(info.HostConfig.Binds).toContain(`${path.join(sandboxStateRootPath(), sandbox.id, 'context')}:/context:ro`);
+      return;
+    }
+    // The context is a local volume that binds the host directory with the kernel's flags; Docker's
+    // own RW column does not see them (see container-spec.ts), the container's mount table does.
+    const context = info.HostConfig.Mounts?.find((m) => m.Target === '/context');
+    expect(context?.VolumeOptions?.DriverConfig?.Options).toMatchObject({ type: 'none', o: 'bind,ro,noexec,nosuid,nodev' });
+    const seen = await contextMountSeenInside();
+    expect(seen.flags).toEqual(expect.arrayContaining(['ro', 'noexec', 'nosuid', 'nodev']));
+    expect(seen.write).toBe('EROFS');
+    expect(seen.exec).toBe('EACCES');
   });
 
-  it('refuses a second connection to its control socket and keeps serving the first', async () => {
-    // Done once the host's close frame (0x88) arrives; the host waits for the peer's close frame
-    // before it drops the socket, so this end drops it.
+  it('keeps the control token off the command line: the container gets the path of a file, which is gone once it connected', async () => {
+    const info = await inspect(sandbox);
+    const argv = [info.Path, ...info.Args];
+    expect(argv).toContain(`--token-file=/run/rlm/${CONTROL_TOKEN_FILE_NAME}`);
+    expect(argv.some((arg) => arg.startsWith('--token='))).toBe(false);
+    expect(info.Config.Cmd).toContain(`--token-file=/run/rlm/${CONTROL_TOKEN_FILE_NAME}`);
+    const controlDir = path.join(sandboxStateRootPath(), sandbox.id, 'control');
+    expect(await readdir(controlDir)).not.toContain(CONTROL_TOKEN_FILE_NAME);
+  });
+
+  it('lets nothing else connect to its control socket and keeps serving the first connection', async () => {
+    // The host stopped listening once the sandbox said hello: the socket file is gone.
     const result = await run(`
-      const net = require('node:net');
-      const { randomBytes } = require('node:crypto');
       await new Promise((resolve) => {
-        const s = net.connect('/run/rlm/control.sock');
-        let reply = '';
-        s.on('connect', () => s.write('GET / HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Key: ' + randomBytes(16).toString('base64') + '\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n'));
-        s.on('data', (d) => { reply += d.toString('latin1'); if (/\\r\\n\\r\\n\\x88/.test(reply)) s.destroy(); });
-        s.on('close', () => { print(reply.split('\\r\\n')[0]); print(/\\r\\n\\r\\n\\x88/.test(reply) ? 'closed by host' : 'no close frame'); resolve(); });
+        let s;
+        try { s = require('node:net').connect('/run/rlm/control.sock'); } catch (e) { print(e.code); return resolve(); }
+        s.on('connect', () => { print('connected'); s.destroy(); resolve(); });
+        s.on('error', (e) => { print(e.code); resolve(); });
       });
     `);
-    expect(result.stdout.text).toContain('101');
-    expect(result.stdout.text).toContain('closed by host');
+    expect(['ENOENT', 'ECONNREFUSED', 'ERR_ACCESS_DENIED']).toContain(result.stdout.text.trim());
     expect((await run('1 + 1')).value).toBe('2');
   });
 });
+
+/**
+ * What a process of a sandbox container sees of `/context`: its mount flags, and what a write and
+ * running a file there do. Asked of a short-lived container with the sandbox's own spec, since the
+ * cells do not read /proc.
+ */
+async function contextMountSeenInside(): Promise<{ flags: string[]; write: string; exec: string }> {
+  const stateDir = await mkdtemp(path.join(os.tmpdir(), 'rlm-mount-probe-'));
+  try {
+    const contextDir = path.join(stateDir, 'context');
+    const controlDir = path.join(stateDir, 'control');
+    await mkdir(contextDir, { mode: 0o755 });
+    await mkdir(controlDir, { mode: 0o755 });
+    await chmod(stateDir, 0o755);
+    await writeFile(path.join(contextDir, 'run-me'), '#!/opt/rlm/bin/node\n', { mode: 0o755 });
+    const spec = buildContainerSpec({
+      image,
+      name: `rlm-test-mount-${randomBytes(4).toString('hex')}`,
+      labels: sandboxOwnerLabels(),
+      contextDir,
+      controlDir,
+      args: [],
+      limits: { memoryBytes: 256 * 1024 * 1024 },
+    });
+    const probe = `
+      const fs = require('node:fs');
+      const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\\n').find((l) => l.split(' ')[4] === '/context');
+      const attempt = (fn) => { try { fn(); return 'ok'; } catch (e) { return e.code; } };
+      process.stdout.write(JSON.stringify({
+        flags: line.split(' ')[5].split(','),
+        write: attempt(() => fs.writeFileSync('/context/x', 'x')),
+        exec: attempt(() => { const r = require('node:child_process').spawnSync('/context/run-me'); if (r.error) throw r.error; }),
+      }));`;
+    const { exitCode, stdout, stderr } = await runToCompletion(docker, { ...spec, Entrypoint: ['/opt/rlm/bin/node', '-e', probe] });
+    expect(exitCode, stderr).toBe(0);
+    return JSON.parse(stdout) as { flags: string[]; write: string; exec: string };
+  } finally {
+    await rm(stateDir, { recursive: true, force: true });
+  }
+}
 
 /**
  * The REPL contract across the container boundary, once per language: each case is written once
@@ -261,6 +342,7 @@ describe.each(['javascript', 'python'] as const)('the %s REPL across the contain
     sandbox = await Sandbox.create({
       docker,
       image,
+      ...TEST_SANDBOX_RUNTIME,
       startTimeoutMs: TEST_START_TIMEOUT_MS,
       language,
       onSubcall: async (request) => {
@@ -394,6 +476,7 @@ describe('memory exhaustion', () => {
     await using sandbox = await Sandbox.create({
       docker,
       image,
+      ...TEST_SANDBOX_RUNTIME,
       startTimeoutMs: TEST_START_TIMEOUT_MS,
       context: 'the context',
       limits: { memoryBytes: 512 * 1024 * 1024 },
@@ -411,6 +494,7 @@ describe('memory exhaustion', () => {
     await using sandbox = await Sandbox.create({
       docker,
       image,
+      ...TEST_SANDBOX_RUNTIME,
       startTimeoutMs: TEST_START_TIMEOUT_MS,
       language: 'python',
       context: 'the context',
@@ -426,16 +510,17 @@ describe('memory exhaustion', () => {
     expect(sandbox.restarts).toBe(0);
   });
 
-  it('replaces a container killed for exceeding its memory limit and says the state was lost', async () => {
+  it("reports the kernel's out-of-memory kill of a cell as an OutOfMemoryError naming the limit, with the state lost and the context loaded again", async () => {
     await using sandbox = await Sandbox.create({
       docker,
       image,
+      ...TEST_SANDBOX_RUNTIME,
       startTimeoutMs: TEST_START_TIMEOUT_MS,
       context: ['a', 'b'],
       limits: { memoryBytes: 256 * 1024 * 1024 },
     });
-    const firstContainer = sandbox.containerId;
-    // Buffers live outside the V8 heap, so only the kernel's limit stops them.
+    // Buffers live outside the V8 heap, so only the kernel's limit stops them. The kernel kills the
+    // cells' process (the REPL starts another) or the whole container (the host starts another).
     const result = await sandbox.execute('const bufs = []; while (true) bufs.push(Buffer.alloc(32 * 1024 * 1024, 1))', { timeoutMs: 60_000 });
     expect(result.status).toBe('error');
     expect(result.error?.type).toBe('OutOfMemoryError');
@@ -443,14 +528,26 @@ describe('memory exhaustion', () => {
     expect(result.stateLost).toBe(true);
     const after = await sandbox.execute('context.join("+")');
     expect(after.value).toBe("'a+b'");
+  });
+
+  it('replaces a container that died between cells, says the state was lost, and loads the context again', async () => {
+    await using sandbox = await Sandbox.create({ docker, image, ...TEST_SANDBOX_RUNTIME, startTimeoutMs: TEST_START_TIMEOUT_MS, context: ['a', 'b'] });
+    await sandbox.execute('const before = 1');
+    const firstContainer = sandbox.containerId ?? '';
+    await docker.getContainer(firstContainer).kill();
+    const crashed = await sandbox.execute('typeof before');
+    // Killed with SIGKILL (exit 137), as the out-of-memory killer does: the host cannot tell them apart.
+    expect(crashed).toMatchObject({ status: 'error', stateLost: true, error: { type: expect.stringMatching(/^(SandboxCrashedError|OutOfMemoryError)$/) } });
     expect(sandbox.containerId).not.toBe(firstContainer);
     expect(sandbox.restarts).toBe(1);
+    const after = await sandbox.execute('typeof before + " " + context.join("+")');
+    expect(after.value).toBe("'undefined a+b'");
   });
 });
 
 describe('sandbox lifecycle', () => {
   it('closes idempotently, removes its container, and refuses work afterwards', async () => {
-    const sandbox = await Sandbox.create({ docker, image, startTimeoutMs: TEST_START_TIMEOUT_MS });
+    const sandbox = await Sandbox.create({ docker, image, ...TEST_SANDBOX_RUNTIME, startTimeoutMs: TEST_START_TIMEOUT_MS });
     const id = sandbox.containerId ?? '';
     await Promise.all([sandbox.close(), sandbox.close()]);
     await sandbox.close();
@@ -464,6 +561,7 @@ describe('sandbox lifecycle', () => {
     const sandbox = await Sandbox.create({
       docker,
       image,
+      ...TEST_SANDBOX_RUNTIME,
       startTimeoutMs: TEST_START_TIMEOUT_MS,
       onSubcall: async (request) => {
         controller.abort();
@@ -487,7 +585,7 @@ describe('sandbox options', () => {
   });
 
   it('refuses a non-positive cell timeout before starting anything', async () => {
-    await expect(Sandbox.create({ docker, image, startTimeoutMs: TEST_START_TIMEOUT_MS, cellTimeoutMs: 0 })).rejects.toThrow(
+    await expect(Sandbox.create({ docker, image, ...TEST_SANDBOX_RUNTIME, startTimeoutMs: TEST_START_TIMEOUT_MS, cellTimeoutMs: 0 })).rejects.toThrow(
       /^cellTimeoutMs: must be a positive integer/,
     );
   });

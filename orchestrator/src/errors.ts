@@ -72,3 +72,24 @@ export class InvalidOptionError extends RlmError {
 export class AbortedError extends RlmError {
   override name = 'AbortedError';
 }
+
+/**
+ * The sandbox stopped answering: a call passed its host deadline, or the container stopped answering
+ * the host's pings, or it reached its maximum lifetime. The host removed that container; the sandbox
+ * starts a fresh one for its next call, with the contexts loaded and the tools defined again, and
+ * every variable of the old one is lost.
+ */
+export class SandboxUnresponsiveError extends SandboxError {
+  override name = 'SandboxUnresponsiveError';
+  constructor(
+    message: string,
+    sandboxId: string | undefined,
+    /** Which host limit fired: a call's deadline, the ping liveness check, or the container's lifetime. */
+    readonly reason: 'deadline' | 'liveness' | 'lifetime',
+    /** The call that was waiting (`execute`, `load_context`, `define_tools`), or `idle` when none was. */
+    readonly operation: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, sandboxId, options);
+  }
+}

@@ -8,6 +8,7 @@ export {
   RlmError,
   SandboxClosedError,
   SandboxError,
+  SandboxUnresponsiveError,
   SandboxImageError,
 } from './errors.js';
 export { setLogSink, type LogSink } from './logging.js';
@@ -58,7 +59,14 @@ export { BACKEND_NAMES, DEFAULT_MODELS, createBackend, type BackendName, type Ba
 export { contextWindowOf, estimateTokens } from './models/context-windows.js';
 
 // The sandbox
-export { Sandbox, type ExecuteOptions, type SandboxOptions, type SubcallHandler } from './sandbox/sandbox.js';
+export {
+  DEFAULT_SANDBOX_CALL_CAPS,
+  Sandbox,
+  type ExecuteOptions,
+  type SandboxCallCaps,
+  type SandboxOptions,
+  type SubcallHandler,
+} from './sandbox/sandbox.js';
 export type { SandboxTool, SandboxTools } from './sandbox/tools.js';
 export type { ContextValue, JsonValue } from './sandbox/context-files.js';
 export { DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from './sandbox/container-spec.js';

@@ -3,13 +3,17 @@
  * container to completion, and owners that are known to be dead.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import type Dockerode from 'dockerode';
+import { pack } from 'tar-stream';
 import { createDockerClient } from '../../orchestrator/src/sandbox/docker-client.js';
 import { SANDBOX_BUNDLE_FILES } from '../../orchestrator/src/sandbox/image/assets.js';
+import { IMAGE_NODE_PATH } from '../../orchestrator/src/sandbox/image/node-runtime.js';
 import { formatOwner, processStartTime } from '../../orchestrator/src/sandbox/reaper.js';
 
 /**
@@ -105,6 +109,29 @@ export async function runToCompletion(
   }
 }
 
+/**
+ * Runs `code` with the image's Node in a new process of a running container (docker exec, as the
+ * container's user, under its capabilities, seccomp filter and no-new-privileges). `code` may use
+ * `await` and `print(...)`, like a cell. Resolves with the exit code and the output.
+ */
+export async function execInContainer(docker: Dockerode, containerId: string, code: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const script = `const print = (...values) => process.stdout.write(values.join(' ') + '\\n');\n(async () => {\n${code}\n})().catch((error) => { process.stderr.write(String(error?.stack ?? error)); process.exitCode = 1; });`;
+  const exec = await docker.getContainer(containerId).exec({ Cmd: [IMAGE_NODE_PATH, '-e', script], AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const stdout = new PassThrough().on('data', (chunk: Buffer) => out.push(chunk));
+  const stderr = new PassThrough().on('data', (chunk: Buffer) => err.push(chunk));
+  docker.modem.demuxStream(stream, stdout, stderr);
+  await new Promise<void>((resolve) => {
+    stream.once('end', resolve);
+    stream.once('close', resolve);
+    stream.once('error', () => resolve());
+  });
+  const { ExitCode } = await exec.inspect();
+  return { exitCode: ExitCode ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+}
+
 /** An owner string for a process of this host that has exited. */
 export async function deadOwner(): Promise<string> {
   const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)'], { stdio: 'ignore' });
@@ -125,4 +152,28 @@ export async function removeImages(docker: Dockerode, tags: Iterable<string>): P
       .remove({ force: true })
       .catch(() => undefined);
   }
+}
+
+/** The modes of `fixtures/hostile-peer.cjs`. */
+export type HostilePeerMode = 'malformed' | 'oversized' | 'unknown-method' | 'frozen' | 'silent' | 'forged-output' | 'forged-final' | 'call-flood';
+
+const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
+
+/**
+ * Builds `baseImage` with `fixtures/hostile-peer.cjs` in the REPL server's place, in `mode`, so a real
+ * {@link Sandbox} drives a hostile server through its ordinary arguments. `values` fills other
+ * placeholders of the script (e.g. `__EXPECTED_REFUSALS__`). The tag is unique to the call; remove
+ * it with {@link removeImages}.
+ */
+export async function hostilePeerImage(docker: Dockerode, baseImage: string, mode: HostilePeerMode, values: Record<string, string> = {}): Promise<string> {
+  let script = (await readFile(path.join(fixtures, 'hostile-peer.cjs'), 'utf8')).replaceAll('__HOSTILE_MODE__', mode);
+  for (const [placeholder, value] of Object.entries(values)) script = script.replaceAll(placeholder, value);
+  const tag = `rlm-test-hostile-peer-${randomBytes(4).toString('hex')}:${mode}`;
+  const context = pack();
+  context.entry({ name: 'Dockerfile' }, `FROM ${baseImage}\nCOPY repl-server.js /opt/rlm/repl-server.js\n`);
+  context.entry({ name: 'repl-server.js', mode: 0o644 }, script);
+  context.finalize();
+  const stream = await docker.buildImage(context as unknown as NodeJS.ReadableStream, { t: tag });
+  await new Promise((resolve, reject) => docker.modem.followProgress(stream, (error) => (error ? reject(error) : resolve(undefined))));
+  return tag;
 }

@@ -55,7 +55,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       leaked.map((s) =>
         docker
           .getContainer(s.id)
-          .remove({ force: true })
+          .remove({ force: true, v: true })
           .catch(() => undefined),
       ),
     );

@@ -54,12 +54,27 @@ describe('buildContainerSpec', () => {
     expect(spec.StopTimeout).toBeLessThanOrEqual(5);
   });
 
-  it('mounts exactly the context and the control directory, both read-only', () => {
-    expect(buildContainerSpec(input).HostConfig!.Binds).toEqual([
-      `${input.contextDir}:${CONTEXT_MOUNT_PATH}:ro`,
-      `${input.controlDir}:${CONTROL_MOUNT_PATH}:ro`,
+  it('mounts exactly the context (read-only, noexec, nosuid, nodev, through a local volume) and the control directory (read-only)', () => {
+    const host = buildContainerSpec(input).HostConfig!;
+    expect(host.Binds).toEqual([`${input.controlDir}:${CONTROL_MOUNT_PATH}:ro`]);
+    expect(host.Mounts).toEqual([
+      {
+        Type: 'volume',
+        Source: '',
+        Target: CONTEXT_MOUNT_PATH,
+        VolumeOptions: {
+          NoCopy: true,
+          Labels: input.labels,
+          DriverConfig: { Name: 'local', Options: { type: 'none', o: 'bind,ro,noexec,nosuid,nodev', device: input.contextDir } },
+        },
+      },
     ]);
-    expect(buildContainerSpec(input).HostConfig!.Mounts).toBeUndefined();
+  });
+
+  it('binds the context read-only under gVisor, whose kernel takes none of the host mount flags', () => {
+    const host = buildContainerSpec({ ...input, runtime: 'runsc' }).HostConfig!;
+    expect(host.Binds).toEqual([`${input.contextDir}:${CONTEXT_MOUNT_PATH}:ro`, `${input.controlDir}:${CONTROL_MOUNT_PATH}:ro`]);
+    expect(host.Mounts).toBeUndefined();
   });
 
   it('applies the default limits: 1 GiB without swap, 1 CPU, 128 pids, 64 MiB noexec tmpfs, 1024 files', () => {

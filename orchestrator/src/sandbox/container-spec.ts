@@ -78,7 +78,7 @@ export interface ContainerSpecInput {
   name: string;
   /** Labels, owner labels from `sandboxOwnerLabels()` included. */
   labels: Record<string, string>;
-  /** Host directory mounted read-only at `CONTEXT_MOUNT_PATH`. */
+  /** Host directory mounted at `CONTEXT_MOUNT_PATH`: read-only, noexec, nosuid, nodev. */
   contextDir: string;
   /** Host directory holding the control socket (the host listens on it), mounted read-only at `CONTROL_MOUNT_PATH`. */
   controlDir: string;
@@ -94,8 +94,9 @@ export interface ContainerSpecInput {
  * The create request for a sandbox container: no network, read-only root, a small noexec tmpfs at
  * `/tmp`, every capability dropped, no-new-privileges, Docker's default seccomp profile (never
  * overridden), user 10001, memory without swap, CPU, pids and open-file limits, no host
- * environment, and exactly two mounts, both read-only: the context and the control directory.
- * The container removes itself when it stops.
+ * environment, and exactly two mounts, both read-only: the context (also noexec, nosuid, nodev,
+ * except under gVisor, see {@link GVISOR_RUNTIMES}) and the control directory. The container
+ * removes itself, and its context volume, when it stops.
  *
  * @throws InvalidOptionError naming the offending field (e.g. `limits.memoryBytes`).
  */
@@ -154,7 +155,11 @@ export function buildContainerSpec(input: ContainerSpecInput): Dockerode.Contain
       // The control directory is read-only too: the host listens on the socket and connecting to a
       // socket needs write permission on the socket, not a writable mount. Read-only, a cell cannot
       // fill the host's runtime directory or plant files beside the socket.
-      Binds: [`${contextDir}:${CONTEXT_MOUNT_PATH}:ro`, `${controlDir}:${CONTROL_MOUNT_PATH}:ro`],
+      ...(runtime !== undefined && GVISOR_RUNTIMES.has(runtime)
+        ? // gVisor's kernel opens the context's files itself and takes none of the host mount's flags:
+          // a plain read-only bind gives it read-only, and noexec is not to be had there.
+          { Binds: [`${contextDir}:${CONTEXT_MOUNT_PATH}:ro`, `${controlDir}:${CONTROL_MOUNT_PATH}:ro`] }
+        : { Binds: [`${controlDir}:${CONTROL_MOUNT_PATH}:ro`], Mounts: [contextMount(contextDir, labels)] }),
       AutoRemove: true,
       Init: false,
       PublishAllPorts: false,
@@ -163,6 +168,43 @@ export function buildContainerSpec(input: ContainerSpecInput): Dockerode.Contain
     },
   };
 }
+
+/**
+ * The context directory as an anonymous volume of the `local` driver that bind-mounts it with
+ * `ro,noexec,nosuid,nodev`. A plain bind mount cannot carry noexec (Docker's bind options are
+ * read-only and propagation only), and a bind of a read-only source with Docker's own `ro` flag is
+ * remounted with exactly that flag, which drops the others. The local driver mounts the directory
+ * with all four flags (the daemon does it, so it works for an unprivileged host process and inside a
+ * rootless daemon's namespace), and the container's bind of that mount, left without Docker's `ro`
+ * (which anonymous volumes refuse anyway), keeps them: the mount is read-only in the kernel even
+ * though `docker inspect` lists it as RW. Anonymous, the volume is removed with the container
+ * (AutoRemove, or removal with `v`); the labels let a reaper find one a crash left behind.
+ * `NoCopy`: the daemon must never copy the image's `/context` into the host directory.
+ */
+function contextMount(contextDir: string, labels: Record<string, string>): Dockerode.MountSettings {
+  return {
+    Type: 'volume',
+    // No name: an anonymous volume, which the engine removes with its container.
+    Source: '',
+    Target: CONTEXT_MOUNT_PATH,
+    VolumeOptions: {
+      NoCopy: true,
+      Labels: { ...labels },
+      DriverConfig: { Name: 'local', Options: { type: 'none', o: CONTEXT_MOUNT_OPTIONS, device: contextDir } },
+    },
+  };
+}
+
+/** How the context directory is mounted (see {@link contextMount}). */
+export const CONTEXT_MOUNT_OPTIONS = 'bind,ro,noexec,nosuid,nodev';
+
+/**
+ * Runtime names that run gVisor. Its kernel (the sentry) opens mounted files through its own file
+ * proxy and applies only the mount options of the container's spec, so the host mount's noexec,
+ * nosuid and nodev mean nothing inside it, and Docker has no way to put them in the spec: the
+ * context gets a plain read-only bind there.
+ */
+export const GVISOR_RUNTIMES: ReadonlySet<string> = new Set(['runsc']);
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;

@@ -1,9 +1,20 @@
 /**
  * Looks at a running sandbox from the inside and from the Docker engine, and reports each
  * property of the security model as passed or failed. Used by `rlm sandbox check`.
+ *
+ * "From the inside" is a process the probe starts in the sandbox's container (docker exec): it has
+ * the container's user, capabilities, seccomp filter, no-new-privileges, namespaces and mounts, but
+ * not the Node permission model the cells run under, which would hide most of what is checked
+ * (/proc, the file system). So it sees what a cell that got past that model would meet: the
+ * container's boundary.
  */
+import { readFileSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
+import { CONTEXT_MOUNT_PATH, CONTROL_MOUNT_PATH } from '@rlm/shared';
 import type Dockerode from 'dockerode';
 import { z } from 'zod';
+import { GVISOR_RUNTIMES } from './container-spec.js';
+import { IMAGE_NODE_PATH } from './image/node-runtime.js';
 import type { Sandbox } from './sandbox.js';
 
 const DOCKER_SET_VARIABLES = new Set(['PATH', 'HOSTNAME', 'HOME']);
@@ -16,6 +27,7 @@ export interface IsolationFinding {
 
 // Runs inside the container; everything it needs is a Node built-in.
 const PROBE = String.raw`
+const print = (text) => process.stdout.write(text + '\n');
 const fs = require('node:fs');
 const os = require('node:os');
 const net = require('node:net');
@@ -96,16 +108,13 @@ export async function checkIsolation(
   hostPort: number,
   options: { signal?: AbortSignal } = {},
 ): Promise<IsolationFinding[]> {
-  const result = await sandbox.execute(`const PROBE_HOST_PORT = ${hostPort};\n${PROBE}`, {
-    timeoutMs: 15_000,
-    outputLimitChars: 100_000,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
-  if (result.status !== 'ok') {
-    throw new Error(`the isolation probe failed in the sandbox: ${result.error?.type}: ${result.error?.message}`);
+  const container = docker.getContainer(sandbox.containerId ?? '');
+  const output = await runInContainer(container, `(async () => {\nconst PROBE_HOST_PORT = ${hostPort};\n${PROBE}\n})()`, options.signal);
+  if (output.exitCode !== 0) {
+    throw new Error(`the isolation probe failed in the sandbox (exit ${output.exitCode}): ${output.stderr.slice(-2000)}`);
   }
-  const probe = ProbeResult.parse(JSON.parse(result.stdout.text));
-  const info = await docker.getContainer(sandbox.containerId ?? '').inspect();
+  const probe = ProbeResult.parse(JSON.parse(output.stdout));
+  const info = await container.inspect();
   const host = info.HostConfig;
   // Docker itself sets PATH, HOSTNAME and HOME (from the image's passwd); anything else, or a value
   // equal to the host's, came from the host.
@@ -113,6 +122,11 @@ export async function checkIsolation(
     .filter(([name, value]) => !DOCKER_SET_VARIABLES.has(name) || (name !== 'PATH' && value === process.env[name]))
     .map(([name]) => name);
   const binds = host.Binds ?? [];
+  // The context is a local-driver volume bind-mounted with these flags (see container-spec.ts).
+  const mounts = host.Mounts ?? [];
+  const contextOptions = mounts.find((m) => m.Target === CONTEXT_MOUNT_PATH)?.VolumeOptions?.DriverConfig?.Options?.o ?? '';
+  const contextFlags = ['ro', 'noexec', 'nosuid', 'nodev'].filter((flag) => !contextOptions.split(',').includes(flag));
+  const gvisor = host.Runtime !== undefined && GVISOR_RUNTIMES.has(host.Runtime);
   // The engine may accept limits, show them in `docker inspect` and apply none of them (rootless on
   // cgroup v1): a limit passes only when it was requested, the engine enforces limits, and the
   // container's own cgroup, where readable, does not say "unlimited".
@@ -139,8 +153,12 @@ export async function checkIsolation(
     ),
     finding('non-root user', probe.uid !== 0 && probe.gid !== 0, `uid ${probe.uid}, gid ${probe.gid}`),
     finding('all capabilities dropped', /^0+$/.test(probe.capEff ?? ''), `CapEff ${probe.capEff}`),
-    finding('no-new-privileges', probe.noNewPrivs === '1', `NoNewPrivs ${probe.noNewPrivs}`),
-    finding('seccomp filter active', probe.seccomp === '2', `Seccomp mode ${probe.seccomp} (2 = filter)`),
+    ...(gvisor
+      ? sentryFindings(info.State.Pid)
+      : [
+          finding('no-new-privileges', probe.noNewPrivs === '1', `NoNewPrivs ${probe.noNewPrivs}`),
+          finding('seccomp filter active', probe.seccomp === '2', `Seccomp mode ${probe.seccomp} (2 = filter)`),
+        ]),
     finding(
       'no host environment',
       leaked.length === 0,
@@ -148,7 +166,20 @@ export async function checkIsolation(
     ),
     finding('no Docker socket', !probe.dockerSocket, probe.dockerSocket ? 'a Docker socket is visible' : 'absent'),
     finding('no shell', probe.shell.length === 0, probe.shell.length ? `found ${probe.shell.join(', ')}` : 'no /bin/sh, bash or busybox'),
-    finding('only the context (ro) and control mounts', binds.length === 2 && binds.some((b) => b.endsWith(':/context:ro')), binds.join('; ')),
+    gvisor
+      ? finding(
+          'only the context and control mounts, read-only',
+          binds.length === 2 &&
+            binds.some((b) => b.endsWith(`:${CONTEXT_MOUNT_PATH}:ro`)) &&
+            binds.some((b) => b.endsWith(`:${CONTROL_MOUNT_PATH}:ro`)) &&
+            mounts.length === 0,
+          `${binds.join('; ')} (under gVisor; noexec does not apply there)`,
+        )
+      : finding(
+          'only the context (ro, noexec, nosuid, nodev) and control (ro) mounts',
+          binds.length === 1 && binds[0]?.endsWith(`:${CONTROL_MOUNT_PATH}:ro`) === true && mounts.length === 1 && contextFlags.length === 0,
+          `binds: ${binds.join('; ') || 'none'}; ${CONTEXT_MOUNT_PATH}: ${contextOptions || 'not a volume'}${contextFlags.length ? ` (missing ${contextFlags.join(', ')})` : ''}`,
+        ),
     limit(
       'memory limit',
       (host.Memory ?? 0) > 0 && host.MemorySwap === host.Memory,
@@ -157,6 +188,70 @@ export async function checkIsolation(
     ),
     limit('cpu limit', (host.NanoCpus ?? 0) > 0, probe.cgroup.cpu, `${(host.NanoCpus ?? 0) / 1e9} CPUs`),
     limit('pids limit', (host.PidsLimit ?? 0) > 0, probe.cgroup.pids, `${host.PidsLimit} processes`),
+  ];
+}
+
+/** Most output of the probe kept, per stream: its JSON is a few KiB. */
+const MAX_PROBE_OUTPUT_CHARS = 1024 * 1024;
+
+/**
+ * Runs `script` with the image's Node in a new process of `container` (as its user), and collects
+ * its output and exit code. Gives up after 30 s or when `signal` fires.
+ */
+async function runInContainer(
+  container: Dockerode.Container,
+  script: string,
+  signal: AbortSignal | undefined,
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const timeout = AbortSignal.timeout(30_000);
+  const abort = signal ? AbortSignal.any([signal, timeout]) : timeout;
+  const exec = await container.exec({ Cmd: [IMAGE_NODE_PATH, '-e', script], AttachStdout: true, AttachStderr: true, abortSignal: abort });
+  const stream = await exec.start({ hijack: true, stdin: false, abortSignal: abort });
+  const collect = () => {
+    let text = '';
+    const sink = new PassThrough();
+    sink.on('data', (chunk: Buffer) => {
+      if (text.length < MAX_PROBE_OUTPUT_CHARS) text += chunk.toString('utf8');
+    });
+    return { sink, text: () => text };
+  };
+  const out = collect();
+  const err = collect();
+  container.modem.demuxStream(stream, out.sink, err.sink);
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(new Error(abort.reason instanceof Error ? abort.reason.message : 'the isolation probe was aborted'));
+    abort.addEventListener('abort', onAbort, { once: true });
+    const done = () => {
+      abort.removeEventListener('abort', onAbort);
+      resolve();
+    };
+    stream.once('end', done);
+    stream.once('close', done);
+    stream.once('error', done);
+  });
+  const { ExitCode } = await exec.inspect();
+  return { exitCode: ExitCode ?? -1, stdout: out.text(), stderr: err.text() };
+}
+
+/**
+ * Under gVisor the cells' kernel is gVisor's own, which shows no NoNewPrivs and seccomp mode 0
+ * inside; Docker's seccomp profile and no-new-privileges confine gVisor's sandbox process on the
+ * host instead. That process (the container's `State.Pid`) is read from this host's /proc, which
+ * works when the engine runs here.
+ */
+function sentryFindings(pid: number | undefined): IsolationFinding[] {
+  let status: string | undefined;
+  try {
+    status = pid ? readFileSync(`/proc/${pid}/status`, 'utf8') : undefined;
+  } catch {
+    status = undefined;
+  }
+  const field = (name: string) => (status === undefined ? undefined : new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1]?.trim());
+  const where =
+    status === undefined ? "gVisor's sandbox process is not visible from here (an engine on another machine?)" : "gVisor's sandbox process on the host";
+  return [
+    finding('no-new-privileges', field('NoNewPrivs') === '1', `NoNewPrivs ${field('NoNewPrivs') ?? 'unknown'} (${where})`),
+    finding('seccomp filter active', field('Seccomp') === '2', `Seccomp mode ${field('Seccomp') ?? 'unknown'} (2 = filter; ${where})`),
   ];
 }
 

@@ -49,23 +49,39 @@ describe('owners', () => {
 
 type FakeContainer = { Id: string; Names: string[]; State: string; Image: string; Labels: Record<string, string>; Created: number };
 
-function fakeDocker(containers: FakeContainer[], failing: Record<string, number> = {}) {
+type FakeVolume = { Name: string; Labels: Record<string, string> };
+
+function fakeDocker(containers: FakeContainer[], failing: Record<string, number> = {}, volumes: FakeVolume[] = []) {
   const removed: string[] = [];
+  const removedVolumes: string[] = [];
+  const fail = (id: string) => {
+    const status = failing[id];
+    if (status !== undefined) throw Object.assign(new Error(`status ${status}`), { statusCode: status, json: { message: `failed ${id}` } });
+  };
   const docker = {
     listContainers: async (options: { filters: { label: string[] } }) => {
       expect(options.filters.label).toEqual([SANDBOX_LABEL]);
       return containers;
     },
     getContainer: (id: string) => ({
-      remove: async (options: { force: boolean }) => {
-        expect(options.force).toBe(true);
-        const status = failing[id];
-        if (status !== undefined) throw Object.assign(new Error(`status ${status}`), { statusCode: status, json: { message: `failed ${id}` } });
+      remove: async (options: { force: boolean; v: boolean }) => {
+        expect(options).toMatchObject({ force: true, v: true });
+        fail(id);
         removed.push(id);
       },
     }),
+    listVolumes: async (options: { filters: { label: string[] } }) => {
+      expect(options.filters.label).toEqual([SANDBOX_LABEL]);
+      return { Volumes: volumes, Warnings: [] };
+    },
+    getVolume: (name: string) => ({
+      remove: async () => {
+        fail(name);
+        removedVolumes.push(name);
+      },
+    }),
   } as unknown as Dockerode;
-  return { docker, removed };
+  return { docker, removed, removedVolumes };
 }
 
 function container(id: string, owner: string, sandboxId?: string): FakeContainer {
@@ -103,6 +119,19 @@ describe('pruning', () => {
       setLogSink(previous);
     }
     expect(warnings.join('\n')).toMatch(/could not remove orphaned sandbox container d/);
+  });
+
+  it("removes the context volumes of dead owners, leaves a live owner's and one still in use", async () => {
+    const volume = (name: string, owner: string): FakeVolume => ({ Name: name, Labels: { [SANDBOX_LABEL]: owner } });
+    const { docker, removedVolumes } = fakeDocker([], { 'in-use': 409 }, [
+      volume('orphan', dead),
+      volume('live', currentOwner()),
+      volume('foreign', foreign),
+      volume('in-use', dead),
+    ]);
+    const result = await reapOrphanedSandboxes({ docker, stateRoot: '/nonexistent/rlm' });
+    expect(removedVolumes).toEqual(['orphan']);
+    expect(result.removedVolumes).toEqual(['orphan']);
   });
 
   it('removes every sandbox with all: true', async () => {

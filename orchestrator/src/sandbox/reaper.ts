@@ -4,7 +4,8 @@
  * Every sandbox container carries `rlm.sandbox=<host>:<pid>:<start time>`. The start time (field
  * 22 of `/proc/<pid>/stat`, in clock ticks since boot) tells a live owner from an unrelated
  * process that reused its pid. Containers remove themselves when their REPL server exits, so what
- * is left to reap is what a crashed host process left running or never started.
+ * is left to reap is what a crashed host process left running or never started: containers, the
+ * anonymous volumes that mount their context (labelled the same way), and state directories.
  */
 import { readFileSync } from 'node:fs';
 import { lstat, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -222,6 +223,8 @@ export interface PruneResult {
   removedStateDirs: string[];
   /** State directories that could not be removed. */
   failedStateDirs: { path: string; error: string }[];
+  /** Names of the context volumes removed (left behind by a container removed without its volumes). */
+  removedVolumes: string[];
 }
 
 export interface PruneOptions extends SandboxListOptions {
@@ -250,12 +253,13 @@ export async function pruneSandboxes(options: PruneOptions): Promise<PruneResult
   const { docker, signal } = options;
   const sandboxes = await listSandboxes(options);
   const doomed = sandboxes.filter((s) => options.all === true || s.ownerStatus === 'dead');
-  const result: PruneResult = { removed: [], failed: [], removedStateDirs: [], failedStateDirs: [] };
+  const result: PruneResult = { removed: [], failed: [], removedStateDirs: [], failedStateDirs: [], removedVolumes: [] };
 
   await Promise.all(
     doomed.map(async (s) => {
       try {
-        await docker.getContainer(s.id).remove({ force: true, ...(signal ? { abortSignal: signal } : {}) });
+        // v: the container's anonymous context volume goes with it.
+        await docker.getContainer(s.id).remove({ force: true, v: true, ...(signal ? { abortSignal: signal } : {}) });
         result.removed.push(s.id);
       } catch (error) {
         const status = dockerStatusCode(error);
@@ -274,10 +278,39 @@ export async function pruneSandboxes(options: PruneOptions): Promise<PruneResult
   const removed = new Set(result.removed);
   const stillThere = new Set(sandboxes.filter((s) => !removed.has(s.id) && s.sandboxId !== undefined).map((s) => s.sandboxId));
   await removeStaleStateDirs(options.stateRoot ?? sandboxStateRootPath(), stillThere, result);
-  if (result.removed.length > 0 || result.removedStateDirs.length > 0) {
-    debug(`reaped ${result.removed.length} sandbox container(s) and ${result.removedStateDirs.length} state dir(s)`);
+  await removeOrphanedVolumes(options, result);
+  if (result.removed.length > 0 || result.removedStateDirs.length > 0 || result.removedVolumes.length > 0) {
+    debug(
+      `reaped ${result.removed.length} sandbox container(s), ${result.removedStateDirs.length} state dir(s) and ${result.removedVolumes.length} context volume(s)`,
+    );
   }
   return result;
+}
+
+/**
+ * Removes the labelled context volumes whose owner is dead (every labelled one with `all`). A volume
+ * still mounted by a container is refused by the engine (409) and left for later; a failure is
+ * logged at debug level only, since a volume holds nothing but a mount of a host directory.
+ */
+async function removeOrphanedVolumes(options: PruneOptions, result: PruneResult): Promise<void> {
+  const { docker, signal, label = SANDBOX_LABEL } = options;
+  let volumes: Dockerode.VolumeInspectInfo[];
+  try {
+    volumes = (await docker.listVolumes({ filters: { label: [label] }, ...(signal ? { abortSignal: signal } : {}) })).Volumes ?? [];
+  } catch (error) {
+    debug(`could not list sandbox context volumes: ${describeDockerError(error)}`);
+    return;
+  }
+  for (const volume of volumes) {
+    if (options.all !== true && ownerStatus(volume.Labels?.[label] ?? '') !== 'dead') continue;
+    try {
+      await docker.getVolume(volume.Name).remove(signal ? { abortSignal: signal } : {});
+      result.removedVolumes.push(volume.Name);
+    } catch (error) {
+      if (dockerStatusCode(error) === 404) continue;
+      debug(`could not remove sandbox context volume ${volume.Name}: ${describeDockerError(error)}`);
+    }
+  }
 }
 
 async function removeStaleStateDirs(root: string, inUse: ReadonlySet<string | undefined>, result: PruneResult): Promise<void> {

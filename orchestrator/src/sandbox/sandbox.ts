@@ -5,14 +5,21 @@
  * container: when a cell kills the container (memory exhausted) or the container breaks the
  * protocol, the cell's result says so with `stateLost: true` and the next cell runs in a fresh
  * container with the contexts loaded and the tools defined again.
+ *
+ * Everything inside the container is treated as hostile, the REPL server included: the host holds
+ * its own deadline on every call, pings the container and gives up on it when it stops answering,
+ * caps the sub-calls and tool calls it serves for it, and cuts every result to its limits again.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  CONTROL_MOUNT_PATH,
+  CONTROL_TOKEN_FILE_NAME,
   ChannelError,
   ConnectionClosedError,
   DEFAULT_CELL_TIMEOUT_MS,
+  DEFAULT_MAX_SANDBOX_LIFETIME_MS,
   DEFAULT_OUTPUT_LIMIT_CHARS,
   DefineTools,
   Execute,
@@ -33,19 +40,34 @@ import {
   type ToolDefinition,
 } from '@rlm/shared';
 import type Dockerode from 'dockerode';
-import { AbortedError, InvalidOptionError, RlmError, SandboxClosedError, SandboxError } from '../errors.js';
+import { AbortedError, InvalidOptionError, RlmError, SandboxClosedError, SandboxError, SandboxUnresponsiveError } from '../errors.js';
 import { debug, warn } from '../logging.js';
 import { buildContainerSpec, DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from './container-spec.js';
 import { writeContextFile, type ContextValue } from './context-files.js';
-import { ControlListener, UnixSocketEndpoint } from './control/control-listener.js';
+import { CallGate, resolveCallCaps, type SandboxCallCaps } from './call-caps.js';
+import { ControlListener, DEFAULT_LIVENESS_TIMEOUT_MS, UnixSocketEndpoint } from './control/control-listener.js';
 import { assertRuntimeAvailable, createDockerClient, describeDockerError, describeDockerHost, dockerInfo, unenforcedLimitsReason } from './docker-client.js';
 import { ensureSandboxImage } from './image/ensure-sandbox-image.js';
 import { createSandboxStateDir, reapOrphanedSandboxes, sandboxOwnerLabels } from './reaper.js';
 import { captureContainerOutput, type OutputTail } from './container-output.js';
 import type { ExecuteOptions, Repl, SubcallHandler } from './repl.js';
+import { recapExecuteResult } from './result-caps.js';
 import { ToolDispatcher, toolDefinitions, type SandboxTool, type SandboxTools } from './tools.js';
 
 export type { ExecuteOptions, SubcallHandler } from './repl.js';
+export { DEFAULT_SANDBOX_CALL_CAPS, type SandboxCallCaps } from './call-caps.js';
+
+/**
+ * How long past a cell's timeout the REPL itself may take to answer: it waits 700 ms for a cell
+ * that ignores its interrupt before it replaces the cell's runtime. The host's own grace comes on top.
+ */
+const REPL_GRACE_MS = 1_000;
+/** Default {@link SandboxOptions.hostGraceMs}. */
+export const DEFAULT_HOST_GRACE_MS = 10_000;
+/** Default {@link SandboxOptions.hostCallTimeoutMs}. */
+export const DEFAULT_HOST_CALL_TIMEOUT_MS = 60_000;
+/** The longest timer Node keeps (about 24.8 days); longer deadlines would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface SandboxOptions {
   /**
@@ -79,6 +101,37 @@ export interface SandboxOptions {
    * anything starts). See {@link SandboxTool}; {@link Sandbox.defineTools} changes the set later.
    */
   tools?: Record<string, SandboxTool>;
+  /**
+   * How long past a cell's timeout (and the REPL's own second of grace) the host waits for the cell's
+   * result, in milliseconds; default 10 000. Past it the host removes the container: the result has
+   * status `timeout`, error type `SandboxUnresponsiveError`, `stateLost: true`, and the next cell runs
+   * in a fresh container. Room for a loaded machine, on which a container's timers run late.
+   */
+  hostGraceMs?: number;
+  /**
+   * The host's deadline for loading a context and defining tools, in milliseconds; default 60 000.
+   * It is also added to the deadline of the first call in a new container or after the REPL restarted
+   * its cell runtime, which then starts the runtime and loads every context first. Past it the call
+   * throws {@link SandboxUnresponsiveError} and the next call runs in a fresh container.
+   */
+  hostCallTimeoutMs?: number;
+  /**
+   * How long the container may go without answering the host's pings, in milliseconds; default
+   * 20 000. Past it the host removes the container, as for a missed deadline.
+   */
+  livenessTimeoutMs?: number;
+  /**
+   * Longest life of one container, in milliseconds; default 24 h (`DEFAULT_MAX_SANDBOX_LIFETIME_MS`).
+   * The REPL server exits at it whatever happens (so a container never outlives a dead host for
+   * longer); the host replaces the container a little before, and the next call says the state was lost.
+   */
+  maxLifetimeMs?: number;
+  /**
+   * Caps on the sub-calls and tool calls the host serves for this sandbox at once, counted across all
+   * of its requests; unset fields take {@link DEFAULT_SANDBOX_CALL_CAPS}. A request over a cap is
+   * answered at once with an error string per prompt (or a `ToolError`) naming the cap, never queued.
+   */
+  callCaps?: Partial<SandboxCallCaps>;
   signal?: AbortSignal;
 }
 
@@ -143,6 +196,11 @@ export class Sandbox implements Repl {
   #closed = false;
   #closing: Promise<void> | undefined;
   #restarts = 0;
+  readonly #callGate: CallGate;
+  /** A container was replaced outside a cell (a failed load or tool definition): the next cell's result says the state was lost. */
+  #stateLostUnreported = false;
+  /** The next call starts the REPL's cell runtime (a new container, or the REPL restarted it): its deadline gets room for that. */
+  #runtimeStartPending = false;
 
   private constructor(init: {
     id: string;
@@ -154,8 +212,10 @@ export class Sandbox implements Repl {
     unenforcedLimitsReason: string | undefined;
     tools: SandboxTools;
     toolDefinitions: ToolDefinition[];
+    callCaps: SandboxCallCaps;
   }) {
     this.id = init.id;
+    this.#callGate = new CallGate(init.callCaps);
     this.unenforcedLimitsReason = init.unenforcedLimitsReason;
     this.language = init.options.language ?? 'javascript';
     this.#docker = init.docker;
@@ -177,11 +237,13 @@ export class Sandbox implements Repl {
    * @throws {SandboxError} the container failed to start or connect within `startTimeoutMs`.
    * @throws {InvalidOptionError} an option is out of range, a tool's name or shape does not fit (`tools.<name>`;
    *   checked before anything starts), or `runtime` is not registered with the daemon.
+   * @throws {SandboxUnresponsiveError} the container stopped answering while the tools were defined or the context loaded.
    * @throws {AbortedError} `options.signal` fired; nothing is left running.
    */
   static async create(options: SandboxOptions = {}): Promise<Sandbox> {
     const limits = { ...DEFAULT_SANDBOX_LIMITS, ...options.limits };
     validateTimes(options);
+    const callCaps = resolveCallCaps(options.callCaps);
     if (options.language !== undefined && options.language !== 'javascript' && options.language !== 'python') {
       throw new InvalidOptionError('language', `must be 'javascript' or 'python', got ${JSON.stringify(options.language)}`);
     }
@@ -201,7 +263,7 @@ export class Sandbox implements Repl {
     ]);
     const id = randomBytes(6).toString('hex');
     const stateDir = await createSandboxStateDir(id);
-    const sandbox = new Sandbox({ id, docker, image, limits, options, stateDir, unenforcedLimitsReason, tools, toolDefinitions: definitions });
+    const sandbox = new Sandbox({ id, docker, image, limits, options, stateDir, unenforcedLimitsReason, tools, toolDefinitions: definitions, callCaps });
     try {
       await mkdir(path.join(stateDir, 'context'), { recursive: true, mode: 0o755 });
       await mkdir(path.join(stateDir, 'control'), { recursive: true, mode: 0o755 });
@@ -238,9 +300,22 @@ export class Sandbox implements Repl {
     return this.#closed;
   }
 
+  /** What the host is serving for this sandbox right now: sub-call requests, their prompts and bytes, tool calls. */
+  get callsInFlight(): { subcalls: number; prompts: number; promptBytes: number; toolCalls: number } {
+    return this.#callGate.inFlight;
+  }
+
   /**
    * Runs one cell. A cell's own failure (exception, timeout, memory exhausted, even a crash of the
-   * container) is reported in the result, not thrown.
+   * container) is reported in the result, not thrown. The result is cut to its limits on the host,
+   * whatever the container sent: stdout and stderr to `outputLimitChars` each, a `FINAL` answer over
+   * `MAX_FINAL_CHARS` becomes an error result of type `FinalTooLargeError`, variables to `MAX_LISTED_VARIABLES`.
+   *
+   * The host waits at most the cell's timeout plus one second (the REPL's grace) plus `hostGraceMs`
+   * (more for the first call in a new container, see `hostCallTimeoutMs`), and no longer than the
+   * container keeps answering pings (`livenessTimeoutMs`). Past either, the container is removed and
+   * the result has status `timeout`, error type `SandboxUnresponsiveError` and `stateLost: true`;
+   * the next call runs in a fresh container with the contexts loaded and the tools defined again.
    *
    * @throws {SandboxClosedError} the sandbox was closed.
    * @throws {AbortedError} `options.signal` fired; the sandbox is closed.
@@ -263,12 +338,19 @@ export class Sandbox implements Repl {
       outputLimitChars: options.outputLimitChars ?? this.#options.outputLimitChars ?? DEFAULT_OUTPUT_LIMIT_CHARS,
     };
     return this.#serialized(options.signal, async (instance, signal) => {
+      const stateLostBefore = this.#stateLostUnreported;
+      this.#stateLostUnreported = false;
       try {
-        return await instance.connection.request(Execute, params, { signal });
+        const deadlineMs = params.timeoutMs + REPL_GRACE_MS + (this.#options.hostGraceMs ?? DEFAULT_HOST_GRACE_MS) + this.#runtimeStartAllowance();
+        const raw = await instance.guarded('execute', deadlineMs, signal, (callSignal) => instance.connection.request(Execute, params, { signal: callSignal }));
+        // The REPL restarted its cell runtime during this cell: its next call starts it again.
+        this.#runtimeStartPending = raw.stateLost;
+        const result = recapExecuteResult(raw, params.outputLimitChars);
+        return stateLostBefore && !result.stateLost ? { ...result, stateLost: true } : result;
       } catch (error) {
         if (error instanceof RemoteError) throw new SandboxError(error.message, this.id, { cause: error });
-        if (!isChannelFailure(error)) throw error;
-        const diagnosis = await instance.diagnose(error as ChannelError, this.#limits);
+        if (!isChannelFailure(error) && !(error instanceof SandboxUnresponsiveError)) throw error;
+        const diagnosis = await instance.diagnose(error as Error, this.#limits);
         await this.#replaceInstance(signal);
         return crashResult(diagnosis);
       } finally {
@@ -282,7 +364,10 @@ export class Sandbox implements Repl {
    * Binds `variable` (default `context`) to `value` in the REPL. The value travels as a file through
    * the read-only context mount. It is loaded again into a replacement container after a crash.
    *
-   * @throws {SandboxError} the REPL could not read the file (e.g. invalid JSON).
+   * @throws {SandboxError} the REPL could not read the file (e.g. invalid JSON), or the container
+   *   stopped while it did (the next call runs in a fresh container; every variable is lost).
+   * @throws {SandboxUnresponsiveError} the container did not answer within `hostCallTimeoutMs` or
+   *   stopped answering pings; it was removed, and the next call runs in a fresh one.
    */
   loadContext(value: ContextValue, options: { variable?: string; signal?: AbortSignal } = {}): Promise<LoadContextResult> {
     const variable = options.variable ?? 'context';
@@ -291,7 +376,7 @@ export class Sandbox implements Repl {
     }
     return this.#serialized(options.signal, async (instance, signal) => {
       const params = await writeContextFile(this.#contextDir, variable, value, { signal });
-      const result = await this.#load(instance, params, signal);
+      const result = await this.#dropOnFailure(instance, () => this.#load(instance, params, signal));
       this.#loaded.set(variable, params);
       return result;
     });
@@ -306,6 +391,9 @@ export class Sandbox implements Repl {
    *   to a context of this sandbox, or the REPL refused a name (a global of its runtime); nothing changed.
    * @throws {SandboxClosedError} the sandbox was closed.
    * @throws {AbortedError} `options.signal` fired; the sandbox is closed.
+   * @throws {SandboxUnresponsiveError} the container did not answer within `hostCallTimeoutMs` or
+   *   stopped answering pings; it was removed, and the next call runs in a fresh one.
+   * @throws {SandboxError} the container stopped while defining them; the next call runs in a fresh one.
    */
   defineTools(tools: Record<string, SandboxTool>, options: { signal?: AbortSignal } = {}): Promise<string[]> {
     let definitions: ToolDefinition[];
@@ -318,7 +406,7 @@ export class Sandbox implements Repl {
       return Promise.reject(error);
     }
     return this.#serialized(options.signal, async (instance, signal) => {
-      const defined = await this.#define(instance, definitions, signal);
+      const defined = await this.#dropOnFailure(instance, () => this.#define(instance, definitions, signal));
       this.#toolDefinitions = definitions;
       this.#toolDispatcher.tools = copy;
       return defined;
@@ -342,9 +430,19 @@ export class Sandbox implements Repl {
     await this.close();
   }
 
+  /** Room in a call's deadline for starting the REPL's cell runtime and loading every context first, when the call will. */
+  #runtimeStartAllowance(): number {
+    return this.#runtimeStartPending ? (this.#options.hostCallTimeoutMs ?? DEFAULT_HOST_CALL_TIMEOUT_MS) : 0;
+  }
+
   async #load(instance: ContainerInstance, params: LoadContextParams, signal: AbortSignal): Promise<LoadContextResult> {
     try {
-      return await instance.connection.request(LoadContext, params, { signal });
+      const deadlineMs = (this.#options.hostCallTimeoutMs ?? DEFAULT_HOST_CALL_TIMEOUT_MS) + this.#runtimeStartAllowance();
+      const result = await instance.guarded('load_context', deadlineMs, signal, (callSignal) =>
+        instance.connection.request(LoadContext, params, { signal: callSignal }),
+      );
+      this.#runtimeStartPending = false;
+      return result;
     } catch (error) {
       if (error instanceof RemoteError) {
         throw new SandboxError(`could not load ${params.variable}: ${error.message}`, this.id, { cause: error });
@@ -355,7 +453,12 @@ export class Sandbox implements Repl {
 
   async #define(instance: ContainerInstance, tools: ToolDefinition[], signal: AbortSignal): Promise<string[]> {
     try {
-      return (await instance.connection.request(DefineTools, { tools }, { signal })).defined;
+      const deadlineMs = (this.#options.hostCallTimeoutMs ?? DEFAULT_HOST_CALL_TIMEOUT_MS) + this.#runtimeStartAllowance();
+      const result = await instance.guarded('define_tools', deadlineMs, signal, (callSignal) =>
+        instance.connection.request(DefineTools, { tools }, { signal: callSignal }),
+      );
+      this.#runtimeStartPending = false;
+      return result.defined;
     } catch (error) {
       if (error instanceof RemoteError) {
         if (error.code === 'invalid_tools' || error.code === 'invalid_params') {
@@ -364,6 +467,30 @@ export class Sandbox implements Repl {
         throw new SandboxError(`could not define the tools: ${error.message}`, this.id, { cause: error });
       }
       throw error;
+    }
+  }
+
+  /**
+   * Runs a load or a tool definition on `instance`; when its container stops answering or breaks
+   * down meanwhile, the container is removed and dropped, so the next call starts a fresh one, and
+   * the failure is thrown as a SandboxError (SandboxUnresponsiveError when the host gave up on it).
+   */
+  async #dropOnFailure<T>(instance: ContainerInstance, task: () => Promise<T>): Promise<T> {
+    try {
+      return await task();
+    } catch (error) {
+      if (!(error instanceof SandboxUnresponsiveError) && !isChannelFailure(error)) throw error;
+      if (this.#closed) throw error;
+      const diagnosis = error instanceof SandboxUnresponsiveError ? undefined : await instance.diagnose(error as Error, this.#limits);
+      await instance.destroy();
+      if (this.#instance === instance) this.#instance = undefined;
+      this.#stateLostUnreported = true;
+      if (error instanceof SandboxUnresponsiveError) throw error;
+      throw new SandboxError(
+        `sandbox ${this.id}: ${diagnosis?.message ?? (error as Error).message}; the next call runs in a fresh container, and every variable is lost`,
+        this.id,
+        { cause: error },
+      );
     }
   }
 
@@ -382,7 +509,7 @@ export class Sandbox implements Repl {
           await this.close();
           throw new AbortedError(`sandbox ${this.id}: the call was aborted; the sandbox is closed`, { cause: error });
         }
-        if (this.#closed && isChannelFailure(error)) {
+        if (this.#closed && (isChannelFailure(error) || error instanceof SandboxUnresponsiveError)) {
           throw new SandboxClosedError(`sandbox ${this.id} was closed while the call ran`, this.id, { cause: error });
         }
         throw error;
@@ -393,6 +520,10 @@ export class Sandbox implements Repl {
     return result;
   }
 
+  /**
+   * Removes the current container and starts another, loading every context and defining the tools
+   * in it. When that fails, no container is kept: the next call tries again.
+   */
   async #replaceInstance(signal: AbortSignal | undefined): Promise<ContainerInstance> {
     await this.#instance?.destroy();
     this.#instance = undefined;
@@ -401,13 +532,20 @@ export class Sandbox implements Repl {
     const instance = await this.#startInstance(signal);
     this.#instance = instance;
     const loadSignal = signal ?? new AbortController().signal;
-    for (const params of this.#loaded.values()) await this.#load(instance, params, loadSignal);
-    if (this.#toolDefinitions.length > 0) await this.#define(instance, this.#toolDefinitions, loadSignal);
+    try {
+      for (const params of this.#loaded.values()) await this.#load(instance, params, loadSignal);
+      if (this.#toolDefinitions.length > 0) await this.#define(instance, this.#toolDefinitions, loadSignal);
+    } catch (error) {
+      await instance.destroy();
+      if (this.#instance === instance) this.#instance = undefined;
+      this.#stateLostUnreported = true;
+      throw error;
+    }
     return instance;
   }
 
   async #startInstance(signal: AbortSignal | undefined): Promise<ContainerInstance> {
-    return ContainerInstance.start({
+    const instance = await ContainerInstance.start({
       docker: this.#docker,
       image: this.#image,
       sandboxId: this.id,
@@ -417,11 +555,15 @@ export class Sandbox implements Repl {
       contextDir: this.#contextDir,
       ...(this.#options.runtime ? { runtime: this.#options.runtime } : {}),
       startTimeoutMs: this.#options.startTimeoutMs ?? 30_000,
+      livenessTimeoutMs: this.#options.livenessTimeoutMs ?? DEFAULT_LIVENESS_TIMEOUT_MS,
+      maxLifetimeMs: this.#options.maxLifetimeMs ?? DEFAULT_MAX_SANDBOX_LIFETIME_MS,
       // Looked up per call, so setSubcallHandler also reaches a container that is already running.
-      onSubcall: (params, options) => (this.#subcallHandler ?? noSubcalls)(params, options),
-      onToolCall: (params, { signal: callSignal }) => this.#toolDispatcher.call(params, callSignal),
+      onSubcall: (params, options) => this.#callGate.subcall(params, () => (this.#subcallHandler ?? noSubcalls)(params, options)),
+      onToolCall: (params, { signal: callSignal }) => this.#callGate.toolCall(params.name, () => this.#toolDispatcher.call(params, callSignal)),
       ...(signal ? { signal } : {}),
     });
+    this.#runtimeStartPending = true;
+    return instance;
   }
 }
 
@@ -437,6 +579,8 @@ interface InstanceInit {
   contextDir: string;
   runtime?: string;
   startTimeoutMs: number;
+  livenessTimeoutMs: number;
+  maxLifetimeMs: number;
   onSubcall: SubcallHandler;
   onToolCall: (params: ToolCallParams, options: { signal: AbortSignal }) => Promise<ToolCallResult>;
   signal?: AbortSignal;
@@ -446,14 +590,25 @@ interface InstanceInit {
 interface CrashDiagnosis {
   type: string;
   message: string;
+  status: 'error' | 'timeout';
+}
+
+/** Why the host gave up on a container that may still be running. */
+interface HostVerdict {
+  reason: SandboxUnresponsiveError['reason'];
+  /** Completes "the sandbox …", e.g. "answered no ping for 21 s". */
+  detail: string;
 }
 
 /** One container and its control connection. Internal to {@link Sandbox}. */
 class ContainerInstance {
   #destroyed: Promise<void> | undefined;
   #exit: Promise<number | undefined>;
+  #verdict: HostVerdict | undefined;
+  #lifetimeTimer: NodeJS.Timeout | undefined;
 
   private constructor(
+    readonly sandboxId: string,
     readonly containerId: string,
     readonly connection: RpcConnection,
     private readonly container: Dockerode.Container,
@@ -466,12 +621,32 @@ class ContainerInstance {
 
   static async start(init: InstanceInit): Promise<ContainerInstance> {
     const controlDir = path.join(init.stateDir, 'control');
-    const listener = await ControlListener.open({ endpoint: new UnixSocketEndpoint(controlDir), sandboxId: init.sandboxId });
+    const tokenFile = path.join(controlDir, CONTROL_TOKEN_FILE_NAME);
+    // Set once the instance exists; the listener only judges liveness after hello, by which time it does.
+    let instance: ContainerInstance | undefined;
+    const listener = await ControlListener.open({
+      endpoint: new UnixSocketEndpoint(controlDir),
+      sandboxId: init.sandboxId,
+      livenessTimeoutMs: init.livenessTimeoutMs,
+      // The start deadline bounds the wait for hello; a Python REPL says hello only once its interpreter is up.
+      helloTimeoutMs: init.startTimeoutMs,
+      onUnresponsive: ({ silentMs }) =>
+        instance?.giveUp({
+          reason: 'liveness',
+          detail: `answered no ping for ${formatSeconds(silentMs)} (livenessTimeoutMs is ${init.livenessTimeoutMs})`,
+        }),
+    });
     let container: Dockerode.Container | undefined;
     let output: { tail: OutputTail; detach: () => void } | undefined;
     const timeout = AbortSignal.timeout(init.startTimeoutMs);
     const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
     try {
+      // The token travels as a file of the control directory, not on the command line, where any
+      // process of the container could read it in /proc/1/cmdline. Readable by the container's user
+      // (another uid, mapped elsewhere under rootless Docker); removed once the container said hello.
+      await rm(tokenFile, { force: true });
+      await writeFile(tokenFile, listener.token, { mode: 0o444, flag: 'wx' });
+      await chmod(tokenFile, 0o444);
       const heapLimitMb = replHeapLimitMb(init.limits.memoryBytes, init.language);
       const spec = buildContainerSpec({
         image: init.image,
@@ -481,8 +656,9 @@ class ContainerInstance {
         controlDir,
         args: formatReplServerArgs({
           url: listener.containerUrl,
-          token: listener.token,
+          tokenFile: `${CONTROL_MOUNT_PATH}/${CONTROL_TOKEN_FILE_NAME}`,
           heapLimitMb,
+          maxLifetimeMs: init.maxLifetimeMs,
           ...(init.language === 'javascript' ? {} : { language: init.language }),
         }),
         limits: init.limits,
@@ -508,12 +684,16 @@ class ContainerInstance {
           );
         }),
       ]);
+      await rm(tokenFile, { force: true });
       connection.handle(Subcall, (params, { signal: callSignal }) => init.onSubcall(params, { signal: callSignal }));
       connection.handle(ToolCall, (params, { signal: callSignal }) => init.onToolCall(params, { signal: callSignal }));
-      return new ContainerInstance(created.id, connection, created, listener, exit, output);
+      instance = new ContainerInstance(init.sandboxId, created.id, connection, created, listener, exit, output);
+      instance.#limitLifetime(init.maxLifetimeMs);
+      return instance;
     } catch (error) {
       output?.detach();
       await listener.close();
+      await rm(tokenFile, { force: true }).catch(() => undefined);
       if (container) await removeContainer(container, init.sandboxId);
       if (timeout.aborted && !init.signal?.aborted) {
         throw new SandboxError(
@@ -527,13 +707,55 @@ class ContainerInstance {
     }
   }
 
-  /** Explains a broken channel: reads the exit code and whether the kernel killed the container for memory. */
-  async diagnose(error: ChannelError, limits: SandboxLimits): Promise<CrashDiagnosis> {
+  /**
+   * Runs one request to the container under a host deadline of `timeoutMs`. When the deadline passes
+   * or the container stops answering pings first, the container is removed and the call throws
+   * {@link SandboxUnresponsiveError}; when `signal` fires, the call throws what the request threw.
+   */
+  async guarded<T>(operation: string, timeoutMs: number, signal: AbortSignal, request: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (this.#verdict) {
+      await this.destroy();
+      throw this.#unresponsiveError(operation);
+    }
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), Math.min(timeoutMs, MAX_TIMER_MS));
+    try {
+      return await request(AbortSignal.any([signal, deadline.signal]));
+    } catch (error) {
+      if (signal.aborted) throw error;
+      if (deadline.signal.aborted && !this.#verdict) {
+        this.giveUp({ reason: 'deadline', detail: `did not answer ${operation} within ${formatSeconds(timeoutMs)}` });
+      }
+      if (!this.#verdict) throw error;
+      await this.destroy();
+      throw this.#unresponsiveError(operation, error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The host gives up on this container: it is removed now, and every call on it fails with SandboxUnresponsiveError. */
+  giveUp(verdict: HostVerdict): void {
+    this.#verdict ??= verdict;
+    void this.destroy();
+  }
+
+  /** Explains a broken channel: the host's verdict when it gave up, else the exit code and whether the kernel killed the container for memory. */
+  async diagnose(error: Error, limits: SandboxLimits): Promise<CrashDiagnosis> {
+    if (this.#verdict) {
+      await this.destroy();
+      return {
+        type: 'SandboxUnresponsiveError',
+        message: `${this.#describeVerdict(this.#verdict)}, so the host removed its container and started a fresh one`,
+        status: this.#verdict.reason === 'lifetime' ? 'error' : 'timeout',
+      };
+    }
     if (error instanceof ProtocolViolationError || (error instanceof ConnectionClosedError && [1002, 1007, 1008, 1009].includes(error.closeCode ?? 0))) {
       await this.destroy();
       return {
         type: 'SandboxProtocolError',
         message: `the sandbox broke the control protocol (${error instanceof ConnectionClosedError ? error.closeReason || `close code ${error.closeCode}` : error.message}); it was replaced by a fresh one`,
+        status: 'error',
       };
     }
     const oomKilled = await this.container
@@ -547,23 +769,59 @@ class ContainerInstance {
         message:
           `the sandbox was killed${code === undefined ? '' : ` (exit ${code})`}${oomKilled ? ' by the out-of-memory killer' : ', most likely for exceeding its memory limit'}: ` +
           `the cell needed more than ${Math.round(limits.memoryBytes / (1024 * 1024))} MiB; raise limits.memoryBytes or process the data in smaller pieces`,
+        status: 'error',
       };
     }
     return {
       type: 'SandboxCrashedError',
       message: `the sandbox stopped unexpectedly (${code === undefined ? 'no exit code' : `exit ${code}`}; ${error.message})${this.output.tail.text ? `; it printed:\n${this.output.tail.text.slice(-1000)}` : ''}`,
+      status: 'error',
     };
   }
 
   /** Closes the channel and removes the container. Never throws; safe to call twice. */
   destroy(): Promise<void> {
     this.#destroyed ??= (async () => {
+      clearTimeout(this.#lifetimeTimer);
       this.connection.close(1001, 'sandbox closed');
       await Promise.all([this.listener.close(), removeContainer(this.container, this.containerId)]);
       this.output.detach();
     })();
     return this.#destroyed;
   }
+
+  /**
+   * Replaces the container a little before the REPL server's own lifetime limit ends it, so the
+   * host says why instead of reporting a crash.
+   */
+  #limitLifetime(maxLifetimeMs: number): void {
+    const early = Math.min(60_000, Math.floor(maxLifetimeMs / 10));
+    this.#lifetimeTimer = setTimeout(
+      () => this.giveUp({ reason: 'lifetime', detail: `reached its maximum lifetime of ${formatSeconds(maxLifetimeMs)} (maxLifetimeMs)` }),
+      Math.min(maxLifetimeMs - early, MAX_TIMER_MS),
+    );
+    this.#lifetimeTimer.unref();
+  }
+
+  #describeVerdict(verdict: HostVerdict): string {
+    return `the sandbox ${verdict.reason === 'lifetime' ? 'was retired' : 'stopped answering'}: it ${verdict.detail}`;
+  }
+
+  #unresponsiveError(operation: string, cause?: unknown): SandboxUnresponsiveError {
+    const verdict = this.#verdict ?? { reason: 'deadline' as const, detail: `did not answer ${operation}` };
+    return new SandboxUnresponsiveError(
+      `${this.#describeVerdict(verdict)}, so the host removed its container; ` +
+        'the next call runs in a fresh one, with every variable lost (contexts are loaded again)',
+      this.sandboxId,
+      verdict.reason,
+      operation,
+      cause === undefined ? undefined : { cause },
+    );
+  }
+}
+
+function formatSeconds(ms: number): string {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
 }
 
 /**
@@ -583,7 +841,8 @@ export function replHeapLimitMb(memoryBytes: number, language: Language): number
 /** Removes the container and returns once the engine no longer knows it (so `close()` means gone). */
 async function removeContainer(container: Dockerode.Container, sandboxId: string): Promise<void> {
   try {
-    await container.remove({ force: true });
+    // v: the anonymous volume that mounts the context goes with the container.
+    await container.remove({ force: true, v: true });
     return;
   } catch (error) {
     const status = (error as { statusCode?: number }).statusCode;
@@ -612,7 +871,7 @@ function isChannelFailure(error: unknown): boolean {
 
 function crashResult(diagnosis: CrashDiagnosis): ExecuteResult {
   return {
-    status: 'error',
+    status: diagnosis.status,
     stdout: { text: '', truncatedChars: 0 },
     stderr: { text: '', truncatedChars: 0 },
     error: { type: diagnosis.type, message: `${diagnosis.message}. All variables were lost; contexts were loaded again.`, stack: [] },
@@ -628,10 +887,17 @@ const noSubcalls: SubcallHandler = async (request) => ({
 });
 
 function validateTimes(options: SandboxOptions): void {
-  for (const key of ['cellTimeoutMs', 'startTimeoutMs', 'outputLimitChars'] as const) {
+  for (const key of ['cellTimeoutMs', 'startTimeoutMs', 'outputLimitChars', 'hostCallTimeoutMs', 'livenessTimeoutMs', 'maxLifetimeMs'] as const) {
     const value = options[key];
     if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
       throw new InvalidOptionError(key, `must be a positive integer, got ${String(value)}`);
     }
+  }
+  const grace = options.hostGraceMs;
+  if (grace !== undefined && (!Number.isInteger(grace) || grace < 0)) {
+    throw new InvalidOptionError('hostGraceMs', `must be a whole number of milliseconds, 0 or more, got ${String(grace)}`);
+  }
+  if (options.maxLifetimeMs !== undefined && options.maxLifetimeMs > MAX_TIMER_MS) {
+    throw new InvalidOptionError('maxLifetimeMs', `must be at most ${MAX_TIMER_MS} (about 24.8 days), got ${options.maxLifetimeMs}`);
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_MESSAGE_BYTES } from '@rlm/shared';
+import { ToolCall } from '@rlm/shared';
 import { InvalidOptionError } from '../errors.js';
 import { ToolDispatcher, toolDefinitions, type SandboxTools } from './tools.js';
 
@@ -78,9 +78,9 @@ describe('ToolDispatcher', () => {
   });
 
   it('answers a result over the control channel limit with an error result that says so', async () => {
-    const dispatcher = new ToolDispatcher({ huge: { handler: () => 'x'.repeat(MAX_MESSAGE_BYTES) } });
+    const dispatcher = new ToolDispatcher({ huge: { handler: () => 'x'.repeat(ToolCall.maxResultBytes) } });
     const result = await dispatcher.call({ name: 'huge', args: [] }, never);
-    expect(!result.ok && result.error).toMatch(/^the result of huge is 64\.0 MiB of JSON, over the control channel's limit of 64\.0 MiB/);
+    expect(!result.ok && result.error).toMatch(/^the result of huge is 8\.0 MiB of JSON, over the control channel's limit of 8\.0 MiB for a tool's answer/);
   });
 
   it('answers a name it does not know with an error result', async () => {

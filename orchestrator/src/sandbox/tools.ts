@@ -7,9 +7,9 @@
  * requests; {@link Sandbox} wires it to each container.
  */
 import {
-  MAX_MESSAGE_BYTES,
   MAX_TOOL_DESCRIPTION_CHARS,
   MAX_TOOLS,
+  ToolCall,
   formatBytes,
   toJsonValue,
   toolNameProblem,
@@ -127,12 +127,14 @@ function toResult(name: string, value: unknown): ToolCallResult {
     return { ok: false, error: `the host's handler returned something that is not JSON: ${where} ${converted.problem}` };
   }
   const text = JSON.stringify(converted.value);
-  if (text.length * 3 + ENVELOPE_BYTES > MAX_MESSAGE_BYTES) {
+  // The channel's limit for a tool call's answer; a larger one would be refused on the way out.
+  const limit = ToolCall.maxResultBytes;
+  if (text.length * 3 + ENVELOPE_BYTES > limit) {
     const bytes = Buffer.byteLength(text) + ENVELOPE_BYTES;
-    if (bytes > MAX_MESSAGE_BYTES) {
+    if (bytes > limit) {
       return {
         ok: false,
-        error: `the result of ${name} is ${formatBytes(bytes)} of JSON, over the control channel's limit of ${formatBytes(MAX_MESSAGE_BYTES)}; return less per call`,
+        error: `the result of ${name} is ${formatBytes(bytes)} of JSON, over the control channel's limit of ${formatBytes(limit)} for a tool's answer; return less per call`,
       };
     }
   }

@@ -165,7 +165,7 @@ async function removeOwnSandboxes(docker: Dockerode): Promise<number> {
       mine.map((s) =>
         docker
           .getContainer(s.id)
-          .remove({ force: true })
+          .remove({ force: true, v: true })
           .catch(() => undefined),
       ),
     );
