@@ -19,6 +19,7 @@ const root = fileURLToPath(new URL('.', import.meta.url));
 const entries = [
   { in: 'src/index.ts', out: 'index' },
   { in: 'src/server/main.ts', out: 'repl-server' },
+  { in: 'src/cell-process/main.ts', out: 'cell-process' },
   { in: 'src/repl/repl-worker.ts', out: 'repl-worker' },
   { in: 'src/repl/python/python-worker.ts', out: 'python-worker' },
   { in: 'src/repl/python/make-python-snapshot.ts', out: 'make-python-snapshot' },
@@ -70,6 +71,7 @@ if (!current) {
 // name is BUNDLE_MANIFEST_NAME there). Written last: a file changed after it is hashed afresh.
 const manifestFiles = [
   'repl-server.js',
+  'cell-process.js',
   'repl-worker.js',
   'python-worker.js',
   ...PYODIDE_RUNTIME_FILES.map((f) => `pyodide/${f}`),

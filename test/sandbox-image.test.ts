@@ -108,6 +108,10 @@ describe('the sandbox image built from a stand-in bundle', () => {
     expect(await sandboxImageTag({ bundleDir: otherBundle })).toBe(first.tag);
     await writeFile(path.join(otherBundle, 'repl-worker.js'), `${await readFile(path.join(bundleDir, 'repl-worker.js'), 'utf8')}// changed\n`);
     expect(await sandboxImageTag({ bundleDir: otherBundle })).not.toBe(first.tag);
+    // The cell process's bundle is an input like the server's.
+    const otherCellProcess = await copyBundle();
+    await writeFile(path.join(otherCellProcess, 'cell-process.js'), `${await readFile(path.join(bundleDir, 'cell-process.js'), 'utf8')}// changed\n`);
+    expect(await sandboxImageTag({ bundleDir: otherCellProcess })).not.toBe(first.tag);
     // Pyodide's files and its snapshot are inputs too.
     const otherSnapshot = await copyBundle();
     await writeFile(path.join(otherSnapshot, 'pyodide', 'python-snapshot.bin'), 'another snapshot');
@@ -237,6 +241,7 @@ describe('the sandbox image of this workspace', () => {
     }
     expect(files.get('/opt/rlm/bin/node')?.type).toBe('file');
     expect(files.has('/opt/rlm/repl-server.js')).toBe(true);
+    expect(files.has('/opt/rlm/cell-process.js')).toBe(true);
     expect(files.has('/opt/rlm/repl-worker.js')).toBe(true);
     expect(files.has('/etc/passwd')).toBe(true);
     const node = await inspectNodeRuntime();
@@ -254,10 +259,10 @@ describe('the sandbox image of this workspace', () => {
     expect(unexpected).toEqual([]);
   });
 
-  it('runs as user 10001 with the REPL server as entrypoint', async () => {
+  it('runs as user 10001 with the REPL server as entrypoint, its inspector signal disabled', async () => {
     const info = await docker.getImage(sandboxImage).inspect();
     expect(info.Config.User).toBe(SANDBOX_USER);
-    expect(info.Config.Entrypoint).toEqual(['/opt/rlm/bin/node', '/opt/rlm/repl-server.js']);
+    expect(info.Config.Entrypoint).toEqual(['/opt/rlm/bin/node', '--disable-sigusr1', '/opt/rlm/repl-server.js']);
     expect(info.Config.Cmd ?? []).toEqual([]);
     const passwd = await readFileFromImage(sandboxImage, '/etc/passwd');
     expect(passwd).toMatch(/^rlm:x:10001:10001:[^:]*:\/nonexistent:\/usr\/sbin\/nologin$/m);

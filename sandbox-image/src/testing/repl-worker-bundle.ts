@@ -1,5 +1,5 @@
 /**
- * Bundles the cell workers for in-process tests. Node cannot load our TypeScript sources as a
+ * Bundles the cell workers (and the cell process) for in-process tests. Node cannot load our TypeScript sources as a
  * worker (their imports say `.js`), so tests bundle `src/repl/repl-worker.ts` (and the Python
  * worker) with esbuild, the way `build.mjs` does for dist/, once per test process.
  *
@@ -23,6 +23,14 @@ export function bundledReplWorkerUrl(): Promise<URL> {
 /** The `file:` URL of a freshly bundled `python-worker.js`, to pass as a Python REPL's `workerUrl`. */
 export function bundledPythonWorkerUrl(): Promise<URL> {
   return bundledEntryUrl('src/repl/python/python-worker.ts', 'python-worker.js');
+}
+
+/**
+ * The `file:` URL of a freshly bundled `cell-process.js`, to pass as the REPL server's (or the
+ * cell process client's) `cellProcessUrl`, next to the bundled workers.
+ */
+export function bundledCellProcessUrl(): Promise<URL> {
+  return bundledEntryUrl('src/cell-process/main.ts', 'cell-process.js');
 }
 
 /** Bundles `entry` (relative to the package root) to node_modules/.cache/repl-worker-test/`fileName`, once per process. */

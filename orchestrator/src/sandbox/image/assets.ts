@@ -10,11 +10,13 @@ import { SandboxImageError } from '../../errors.js';
 
 /**
  * The bundle files the image carries at `/opt/rlm/`, paths relative to the bundle directory: the
- * REPL server, the JavaScript and Python cell workers, and Pyodide's runtime with the memory
- * snapshot `pnpm build` makes of it (sandbox-image/build.mjs keeps the same list of Pyodide files).
+ * REPL server, the cell process it runs cells in, the JavaScript and Python cell workers, and
+ * Pyodide's runtime with the memory snapshot `pnpm build` makes of it (sandbox-image/build.mjs
+ * keeps the same list of files in its manifest).
  */
 export const SANDBOX_BUNDLE_FILES = [
   'repl-server.js',
+  'cell-process.js',
   'repl-worker.js',
   'python-worker.js',
   'pyodide/pyodide.mjs',
