@@ -43,6 +43,26 @@ export default defineConfig({
         },
       },
       {
+        // The container tests again with every sandbox under gVisor (`pnpm test:runsc`): the
+        // isolation probes and the REPL contract (sandbox-container), tools, the engine in
+        // containers, and the hostile suite. Tests read the runtime from test/support/runtime.ts;
+        // the setup fails the run if a sandbox of it started under another runtime. The CLI's
+        // variable is set too, so an `rlm` child process started with this environment uses it.
+        // Not part of `pnpm test`.
+        resolve,
+        ssr,
+        test: {
+          name: 'runsc',
+          include: ['test/sandbox-container.test.ts', 'test/sandbox-tools.test.ts', 'test/engine.test.ts', 'test/hostile/**/*.test.ts'],
+          // The channel fuzz starts no container: the runtime changes nothing there.
+          exclude: [...configDefaults.exclude, 'test/hostile/channel-fuzz.test.ts'],
+          env: { RLM_TEST_RUNTIME: 'runsc', RLM_SANDBOX_RUNTIME: 'runsc' },
+          globalSetup: ['test/support/runsc-global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
         // Against a rootless Docker daemon (DOCKER_HOST), as the daemon's user: `pnpm test:rootless`
         // sets that up. Not part of `pnpm test`.
         resolve,

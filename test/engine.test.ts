@@ -7,9 +7,10 @@ import { describe, expect, inject, it } from 'vitest';
 import { AbortedError, RLM, ScriptedBackend, createDockerClient, listSandboxes } from 'rlm';
 import { depthTwoTreeModel, echoSub, isChildRequest as isChild, lastUserMessage, replResponse as repl } from '../orchestrator/src/testing/scripted-models.js';
 import { TEST_START_TIMEOUT_MS } from './support/docker.js';
+import { TEST_SANDBOX_RUNTIME } from './support/runtime.js';
 
 const docker = createDockerClient();
-const sandbox = { docker, image: inject('sandboxImage'), startTimeoutMs: TEST_START_TIMEOUT_MS };
+const sandbox = { docker, image: inject('sandboxImage'), ...TEST_SANDBOX_RUNTIME, startTimeoutMs: TEST_START_TIMEOUT_MS };
 
 /** This process's sandbox containers that are still running. */
 async function runningSandboxesOfThisProcess() {

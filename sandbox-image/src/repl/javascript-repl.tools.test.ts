@@ -185,7 +185,7 @@ describe('tool arguments refused in the cell', () => {
   test('arguments over the control channel limit are a RangeError in the cell, before anything is sent', async () => {
     const result = await shared.fixture.run(`lookup_customer("x".repeat(${ToolCall.maxRequestBytes}))`);
     expect(result.error?.type).toBe('RangeError');
-    expect(result.error?.message).toMatch(/^lookup_customer: the arguments are 64\.0 MiB of JSON, over the control channel's limit of 64\.0 MiB/);
+    expect(result.error?.message).toMatch(/^lookup_customer: the arguments are 8\.0 MiB of JSON, over the control channel's limit of 8\.0 MiB/);
     expect(shared.calls).toEqual([]);
   });
 });

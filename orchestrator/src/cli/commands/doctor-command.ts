@@ -1,7 +1,8 @@
 /**
  * `rlm doctor`: checks what a run needs — Node, the Docker engine (rootless or not, cgroups,
- * whether limits are enforced, gVisor), the sandbox image, provider keys (names only, never
- * values) and the config file — and says how to fix each problem.
+ * whether limits are enforced, its OCI runtimes, and whether gVisor's `runsc` really starts a
+ * sandbox), the sandbox image, provider keys (names only, never values) and the config file — and
+ * says how to fix each problem.
  */
 import { accessSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import { RlmError } from '../../errors.js';
 import { DEFAULT_KEY_VARIABLES } from '../../models/create-backend.js';
 import { createDockerClient, describeDockerHost, dockerInfo, pingDocker, unenforcedLimitsReason, type DockerEngineInfo } from '../../sandbox/docker-client.js';
 import { SANDBOX_IMAGE_REPOSITORY, sandboxImageTag } from '../../sandbox/image/ensure-sandbox-image.js';
+import { Sandbox } from '../../sandbox/sandbox.js';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
 import { loadConfig } from '../config/load-config.js';
 import { CONFIG_ENV, layerFromEnv } from '../config/settings.js';
@@ -18,9 +20,12 @@ import { parseFlags } from './run-command.js';
 
 export const DOCTOR_HELP = `Usage: rlm doctor [--json] [--config FILE]
 
-Checks Node, the Docker engine (reachable, version, rootless, cgroups, enforced limits, gVisor),
-the sandbox image, which provider API keys are set (names only) and the config file; prints one
-line per check (ok, warn, FAIL) with the fix for each problem. Exit code 1 if any check fails.
+Checks Node, the Docker engine (reachable, version, rootless, cgroups, enforced limits, its OCI
+runtimes), the sandbox image, whether gVisor's runsc starts a sandbox (when the engine has it: one
+sandbox, one cell, up to 60 s), which provider API keys are set (names only) and the config file;
+prints one line per check (ok, warn, FAIL) with the fix for each problem. Exit code 1 if any check
+fails; runsc failing is a failure only when the settings select it (sandbox.runtime in the config
+file, or RLM_SANDBOX_RUNTIME), a warning otherwise.
 `;
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -63,7 +68,7 @@ export async function doctorCommand(argv: string[], io: CliIo): Promise<number> 
 /** Every check, in order; never throws. */
 export async function runChecks(io: CliIo, configPath?: string): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [checkNode()];
-  checks.push(...(await checkDocker(io)));
+  checks.push(...(await checkDocker(io, await selectedRuntime(io, configPath))));
   checks.push(...checkProviders(io.env));
   checks.push(await checkConfig(io, configPath));
   return checks;
@@ -81,7 +86,7 @@ function checkNode(): DoctorCheck {
       };
 }
 
-async function checkDocker(io: CliIo): Promise<DoctorCheck[]> {
+async function checkDocker(io: CliIo, runtime: string | undefined): Promise<DoctorCheck[]> {
   let docker: Dockerode;
   try {
     docker = createDockerClient({ env: io.env });
@@ -129,56 +134,168 @@ async function checkDocker(io: CliIo): Promise<DoctorCheck[]> {
         }
       : { name: 'resource limits', status: 'ok', detail: 'memory, CPU and pids limits are enforced' },
   );
+  checks.push(checkRuntimes(info));
+  const image = await checkImage(docker, io);
+  checks.push(image.check);
   checks.push(
-    info.runtimes.includes('runsc')
-      ? { name: 'gVisor (runsc)', status: 'ok', detail: 'available: run sandboxes under it with --runtime runsc (or sandbox.runtime: runsc)' }
-      : {
-          name: 'gVisor (runsc)',
-          status: 'ok',
-          detail: `not installed (optional; runtimes: ${info.runtimes.join(', ') || 'none listed'}) — for a stronger boundary than containers, install gVisor and register runsc in /etc/docker/daemon.json`,
-        },
+    await checkRunsc({
+      info,
+      image: image.builtTag,
+      required: runtime === 'runsc',
+      trial: () => tryRunsc({ docker, image: image.builtTag ?? '', signal: io.signal, timeoutMs: RUNSC_TRIAL_TIMEOUT_MS }),
+    }),
   );
-  checks.push(await checkImage(docker, io));
   return checks;
 }
 
-async function checkImage(docker: Dockerode, io: CliIo): Promise<DoctorCheck> {
+/** The engine's OCI runtimes, its default first. */
+export function checkRuntimes(info: DockerEngineInfo): DoctorCheck {
+  const fallback = info.defaultRuntime ?? 'runc';
+  const names = [fallback, ...info.runtimes.filter((name) => name !== fallback)];
+  return { name: 'docker runtimes', status: 'ok', detail: names.map((name) => (name === fallback ? `${name} (default)` : name)).join(', ') };
+}
+
+/**
+ * How long the runsc trial may take, start and cell: generous, since gVisor's ptrace platform
+ * starts a sandbox in seconds on an idle machine and far slower on a loaded one.
+ */
+export const RUNSC_TRIAL_TIMEOUT_MS = 60_000;
+
+/** What a successful runsc trial saw. */
+export interface RunscTrialResult {
+  /** Wall time of start and cell, in milliseconds. */
+  durationMs: number;
+  /** The kernel release the cell saw: gVisor's own, not the host's. */
+  kernel: string;
+}
+
+/**
+ * Starts one sandbox under `runsc` from the built sandbox image and runs one cell in it: the whole
+ * path a run takes (the hardened container, its control socket, the REPL), so a daemon that
+ * registers runsc but cannot run rlm's sandboxes under it (e.g. without `--host-uds=open`) fails.
+ * The sandbox is closed (its container removed) whatever happens.
+ *
+ * @throws the sandbox's error (a SandboxError saying what the container printed, InvalidOptionError,
+ *   AbortedError when `signal` fires or `timeoutMs` passes), or an Error when the cell fails.
+ */
+export async function tryRunsc(options: { docker: Dockerode; image: string; signal?: AbortSignal | undefined; timeoutMs: number }): Promise<RunscTrialResult> {
+  const signal = options.signal ? AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs)]) : AbortSignal.timeout(options.timeoutMs);
+  const started = performance.now();
+  await using sandbox = await Sandbox.create({ docker: options.docker, image: options.image, runtime: 'runsc', startTimeoutMs: options.timeoutMs, signal });
+  const result = await sandbox.execute("require('node:os').release()", { timeoutMs: options.timeoutMs, signal });
+  if (result.status !== 'ok') throw new Error(`the cell ended with ${result.status}: ${result.error?.message ?? 'no error message'}`);
+  return { durationMs: performance.now() - started, kernel: (result.value ?? '').replace(/^'|'$/g, '') };
+}
+
+/**
+ * The gVisor check: whether the engine has `runsc`, and whether `trial` (see {@link tryRunsc})
+ * starts a sandbox under it. A failure is `fail` when `required` (the settings select runsc),
+ * else `warn`; never throws.
+ */
+export async function checkRunsc(options: {
+  info: DockerEngineInfo;
+  /** The sandbox image's tag when it is built; the trial needs it. */
+  image: string | undefined;
+  required: boolean;
+  trial: () => Promise<RunscTrialResult>;
+}): Promise<DoctorCheck> {
+  const name = 'gVisor (runsc)';
+  if (!options.info.runtimes.includes('runsc')) {
+    return {
+      name,
+      status: options.required ? 'fail' : 'ok',
+      detail: `not installed (${options.required ? 'the settings select it' : 'optional'}; runtimes: ${options.info.runtimes.join(', ') || 'none listed'}) — for a stronger boundary than containers, install gVisor and register runsc with the engine`,
+      ...(options.required ? { fix: `install runsc (Debian: apt-get install runsc) and register it: ${RUNSC_DAEMON_CONFIG}` } : {}),
+    };
+  }
+  if (options.image === undefined) {
+    return {
+      name,
+      status: 'warn',
+      detail: 'registered, not tried: the sandbox image is not built',
+      fix: 'build it with `rlm sandbox build`, then run `rlm doctor` again',
+    };
+  }
+  try {
+    const result = await options.trial();
+    return {
+      name,
+      status: 'ok',
+      detail: `works: a sandbox ran a cell under gVisor in ${(result.durationMs / 1000).toFixed(1)} s (the cell saw kernel ${result.kernel}); select it with --runtime runsc or sandbox.runtime: runsc`,
+    };
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return {
+      name,
+      status: options.required ? 'fail' : 'warn',
+      detail: `registered, but a sandbox does not run under it: ${reason.replace(/\s+/g, ' ').trim()}`,
+      fix: runscFix(reason),
+    };
+  }
+}
+
+/** The engine configuration runsc needs to run rlm's sandboxes (Debian's runsc, 20221219). */
+const RUNSC_DAEMON_CONFIG =
+  '/etc/docker/daemon.json: {"runtimes": {"runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none", "--platform=ptrace", "--host-uds=open"]}}}, then reload dockerd (kill -HUP its pid, or restart it)';
+
+/** The fix for a runsc failure, from what runsc or the container said. */
+export function runscFix(reason: string): string {
+  if (/network enabled in root network namespace/.test(reason)) {
+    return `runsc refuses to start with its own network stack here: add "--network=none" to its runtimeArgs in ${RUNSC_DAEMON_CONFIG}`;
+  }
+  if (/connect EPERM .*control\.sock|EPERM.*\/run\/rlm/.test(reason)) {
+    return `gVisor refuses host Unix sockets, and rlm's control channel is one: add "--host-uds=open" to runsc's runtimeArgs in ${RUNSC_DAEMON_CONFIG}`;
+  }
+  if (/exited with code 2\b/.test(reason)) {
+    return "gVisor could not start its threads: under runsc the sandbox's pids limit counts gVisor's own (about 60 more than runc); raise sandbox.limits.pids";
+  }
+  if (/AbortError|aborted|timed? ?out/i.test(reason)) {
+    return `the sandbox did not start within ${RUNSC_TRIAL_TIMEOUT_MS / 1000} s: check dockerd's log for runsc's errors; the configuration rlm needs is ${RUNSC_DAEMON_CONFIG}`;
+  }
+  return `check dockerd's log for runsc's errors; the configuration rlm needs is ${RUNSC_DAEMON_CONFIG}`;
+}
+
+/** The runtime the settings select (`RLM_SANDBOX_RUNTIME`, else the config file's sandbox.runtime); undefined when unset or unreadable. */
+async function selectedRuntime(io: CliIo, explicit: string | undefined): Promise<string | undefined> {
+  try {
+    const fromEnv = layerFromEnv(io.env).sandbox?.runtime;
+    if (fromEnv) return fromEnv;
+    const loaded = await loadConfig({ cwd: io.cwd ?? process.cwd(), explicit: explicit ?? (io.env[CONFIG_ENV] || undefined) });
+    return loaded?.config.sandbox?.runtime;
+  } catch {
+    // An unusable setting or config file: the config check reports it.
+    return undefined;
+  }
+}
+
+/** The image check, and the image's tag when it is built for the current inputs (the runsc trial needs it). */
+async function checkImage(docker: Dockerode, io: CliIo): Promise<{ check: DoctorCheck; builtTag?: string }> {
+  const name = 'sandbox image';
   let tag: string;
   try {
     tag = await sandboxImageTag({});
   } catch (error) {
     return {
-      name: 'sandbox image',
-      status: 'fail',
-      detail: firstClause(error),
-      fix: 'run `pnpm build` in the repository (the REPL server bundle is missing), or fix RLM_SANDBOX_NODE / RLM_SANDBOX_BASE_IMAGE',
+      check: {
+        name,
+        status: 'fail',
+        detail: firstClause(error),
+        fix: 'run `pnpm build` in the repository (the REPL server bundle is missing), or fix RLM_SANDBOX_NODE / RLM_SANDBOX_BASE_IMAGE',
+      },
     };
   }
+  const build = 'nothing to do: the first run builds it (a few seconds); or build it now with `rlm sandbox build`';
   try {
     const images = await docker.listImages({ filters: { reference: [SANDBOX_IMAGE_REPOSITORY] }, ...({ abortSignal: io.signal } as object) });
     const tags = images.flatMap((image) => image.RepoTags ?? []);
-    if (tags.includes(tag)) return { name: 'sandbox image', status: 'ok', detail: `${tag} is built` };
+    if (tags.includes(tag)) return { check: { name, status: 'ok', detail: `${tag} is built` }, builtTag: tag };
     if (tags.length > 0) {
-      return {
-        name: 'sandbox image',
-        status: 'warn',
-        detail: `stale: ${tags.length} older image(s) (${tags.slice(0, 2).join(', ')}${tags.length > 2 ? ', …' : ''}), none for the current inputs (${tag})`,
-        fix: 'nothing to do: the first run builds it (a few seconds); or build it now with `rlm sandbox build`',
-      };
+      const older = `${tags.slice(0, 2).join(', ')}${tags.length > 2 ? ', …' : ''}`;
+      return { check: { name, status: 'warn', detail: `stale: ${tags.length} older image(s) (${older}), none for the current inputs (${tag})`, fix: build } };
     }
-    return {
-      name: 'sandbox image',
-      status: 'warn',
-      detail: `${tag} is not built yet`,
-      fix: 'nothing to do: the first run builds it (a few seconds); or build it now with `rlm sandbox build`',
-    };
+    return { check: { name, status: 'warn', detail: `${tag} is not built yet`, fix: build } };
   } catch (error) {
-    return {
-      name: 'sandbox image',
-      status: 'fail',
-      detail: `cannot list images: ${firstClause(error)}`,
-      fix: 'check that your user may use the Docker engine',
-    };
+    return { check: { name, status: 'fail', detail: `cannot list images: ${firstClause(error)}`, fix: 'check that your user may use the Docker engine' } };
   }
 }
 
