@@ -21,6 +21,29 @@ import { CellErrorCode, CellReady, MAX_FRAME_TO_CELL_BYTES, remoteErrorText } fr
 
 const START_FAILED_EXIT_CODE = 70;
 
+/**
+ * Lets this thread signal only its own process: `process.kill` reaches the kernel through
+ * `process._kill`, which is replaced (non-writable, non-configurable) by a check that answers EPERM
+ * for any other pid — the server (PID 1), the process group (0) and every process (-1) included.
+ *
+ * Why: the kernel ignores SIGSTOP and SIGKILL sent to a PID namespace's init from inside it, but
+ * gVisor does not; a cell that stopped the server there would keep it from exiting when its host
+ * dies. The permission model denies `process.binding`, so the replaced function is the only way
+ * from JavaScript to the kill system call.
+ */
+const SIGNAL_CONFINEMENT = `{
+  const rawKill = process._kill;
+  const ownPid = process.pid;
+  Object.defineProperty(process, '_kill', {
+    configurable: false,
+    enumerable: false,
+    writable: false,
+    value: function _kill(pid, signal) {
+      return pid === ownPid ? rawKill.call(process, pid, signal) : -1;
+    },
+  });
+}`;
+
 let args: CellProcessArgs;
 try {
   args = parseCellProcessArgs(process.argv.slice(2));
@@ -33,6 +56,7 @@ if (!process.permission) {
   process.stderr.write("cell-process: refusing to run cells outside Node's permission model (start it with --permission)\n");
   process.exit(START_FAILED_EXIT_CODE);
 }
+confineSignals();
 confineCellWorkers();
 
 const pipe = new Socket({ fd: CELL_CHANNEL_FD, readable: true, writable: true });
@@ -105,6 +129,19 @@ function confineCellWorkers(): void {
   syncBuiltinESMExports();
 }
 
+/** Applies {@link SIGNAL_CONFINEMENT} to this thread (the cell process's main thread). */
+function confineSignals(): void {
+  const internal = process as unknown as { _kill: (pid: number, signal: number) => number };
+  const rawKill = internal._kill;
+  const ownPid = process.pid;
+  Object.defineProperty(process, '_kill', {
+    configurable: false,
+    enumerable: false,
+    writable: false,
+    value: (pid: number, signal: number) => (pid === ownPid ? rawKill.call(process, pid, signal) : -1),
+  });
+}
+
 /**
  * The code a confined worker starts with: it answers `process.binding('constants')` — which the
  * permission model denies, and Pyodide's file system layer (Emscripten's NODEFS) calls at start —
@@ -113,6 +150,7 @@ function confineCellWorkers(): void {
  */
 function workerBootstrap(url: string): string {
   return `
+    ${SIGNAL_CONFINEMENT}
     const denied = process.binding;
     const constants = Object.freeze({
       fs: process.getBuiltinModule('fs').constants,

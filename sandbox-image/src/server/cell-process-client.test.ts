@@ -212,6 +212,29 @@ describe('a JavaScript cell process', () => {
     expect(value).toMatch(/tmp: 'ALLOWED ok'/);
   });
 
+  test('a cell may signal only its own process: the server, the process group and every process are refused', async () => {
+    const { run } = await start();
+    const probe = `
+      function attempt(f) { try { return 'sent ' + f() } catch (e) { return e.code || e.message } }
+      const found = {
+        parent: attempt(() => process.kill(process.ppid, 0)),
+        group: attempt(() => process.kill(0, 0)),
+        everyone: attempt(() => process.kill(-1, 0)),
+        rawParent: attempt(() => process._kill(process.ppid, 0)),
+        redefined: attempt(() => Object.defineProperty(process, '_kill', { value: () => 0 })),
+        self: attempt(() => process.kill(process.pid, 0)),
+      };
+      found`;
+    const result = await run(probe);
+    expect(result.error).toBeNull();
+    expect(result.value).toMatch(/parent: 'EPERM'/);
+    expect(result.value).toMatch(/group: 'EPERM'/);
+    expect(result.value).toMatch(/everyone: 'EPERM'/);
+    expect(result.value).toMatch(/rawParent: 'sent -1'/);
+    expect(result.value).toMatch(/redefined: 'Cannot redefine property: _kill'/);
+    expect(result.value).toMatch(/self: 'sent true'/);
+  });
+
   test('a cell that writes garbage to every file descriptor loses its state but cannot break the server', async () => {
     const { run } = await start();
     await run('globalThis.x = 1');
