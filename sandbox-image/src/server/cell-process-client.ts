@@ -37,6 +37,7 @@ import { connectionOverStream } from '../cell-process/frames.js';
 import type { CellReplOptions } from '../repl/cell-repl.js';
 import { ContextLoadError, ReplClosedError, ReplError, ReplStartError, ToolDefinitionError } from '../repl/errors.js';
 import { formatSeconds } from '../repl/render.js';
+import { abortPromise } from '../repl/worker-session.js';
 import { type CellProcessSpawnOptions, type SpawnedCellProcess, sandboxMemoryLimitMb, spawnCellProcess } from './cell-process-spawn.js';
 
 /**
@@ -633,22 +634,4 @@ function exitError(exit: CellProcessExit, heapLimitMb: number | undefined): Cell
 function stripContextPrefix(message: string, variable: string): string {
   const prefix = `cannot load context variable "${variable}": `;
   return message.startsWith(prefix) ? message.slice(prefix.length) : message;
-}
-
-/** A promise that rejects with the signal's reason once it aborts; `dispose` removes the listener. */
-function abortPromise(signal: AbortSignal | undefined): { promise: Promise<never>; dispose(): void } {
-  if (!signal) return { promise: new Promise<never>(() => {}), dispose() {} };
-  let listener: (() => void) | undefined;
-  const promise = new Promise<never>((_, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    listener = () => reject(signal.reason);
-    signal.addEventListener('abort', listener, { once: true });
-  });
-  promise.catch(() => {});
-  return {
-    promise,
-    dispose() {
-      if (listener) signal.removeEventListener('abort', listener);
-    },
-  };
 }
