@@ -1,85 +1,174 @@
 /**
  * The error hierarchy of the `rlm` package. Every error a user can meet is an {@link RlmError}
- * whose message says what went wrong and what to change; context rides on typed fields.
+ * whose message says what went wrong and what to change, whose `kind` says it in one stable word
+ * for programs, and whose `cause` holds what went wrong underneath; context rides on typed fields.
  */
 
-const MARKER = Symbol.for('rlm.error');
+/** Where an error keeps the brands of its class and of every class above it (see `isInstance`). */
+const BRANDS = Symbol.for('rlm.error.brands');
+
+/** What every rlm error's constructor accepts besides its message. */
+export interface RlmErrorOptions extends ErrorOptions {
+  /** A stable machine-readable word for what happened; each class documents its own and has a default. */
+  kind?: string;
+}
 
 export class RlmError extends Error {
-  readonly [MARKER] = true;
+  /**
+   * Names this class across duplicated installs of the package (two copies of `rlm` in one
+   * `node_modules` make two `RlmError` classes, so `instanceof` fails between them). Every
+   * subclass declares its own.
+   */
+  static readonly brand: string = 'rlm.RlmError';
   override name = 'RlmError';
+  /** A stable machine-readable word for what happened; see each class for its values. */
+  readonly kind: string;
+  declare readonly [BRANDS]: readonly string[];
 
-  /** True across duplicated installs of this package, unlike `instanceof`. */
-  static isInstance(value: unknown): value is RlmError {
-    return typeof value === 'object' && value !== null && MARKER in value;
+  constructor(message: string, options: RlmErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.kind = options.kind ?? 'error';
+    Object.defineProperty(this, BRANDS, { value: brandsOf(new.target), enumerable: false });
+  }
+
+  /**
+   * True when `value` is an error of this class or of one of its subclasses — across duplicated
+   * installs of this package, unlike `instanceof`. `SandboxError.isInstance(new ModelCallError(…))`
+   * is false; `RlmError.isInstance(…)` is true for every rlm error.
+   */
+  static isInstance<R>(this: { readonly brand: string; readonly prototype: R }, value: unknown): value is R {
+    if (typeof value !== 'object' || value === null) return false;
+    const brands = (value as { [BRANDS]?: unknown })[BRANDS];
+    return Array.isArray(brands) && brands.includes(this.brand);
   }
 }
 
-/** The Docker engine is unreachable or refused a call. */
+/** The brands of `constructor` and of every class it extends, up to `RlmError`. */
+function brandsOf(constructor: unknown): readonly string[] {
+  const brands: string[] = [];
+  for (let current = constructor; typeof current === 'function' && current !== Error; current = Object.getPrototypeOf(current)) {
+    if (Object.hasOwn(current, 'brand')) brands.push(String((current as unknown as { brand: unknown }).brand));
+  }
+  return Object.freeze(brands);
+}
+
+/**
+ * `value` as an `Error`, for `catch (error)` blocks: an `Error` is returned as it is; anything else
+ * thrown (a string, an object, `undefined`) becomes an `Error` whose message shows it and whose
+ * `cause` is the value. Use it instead of `(error as Error)`.
+ */
+export function toError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  let shown: string;
+  try {
+    shown = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+  } catch {
+    shown = String(value);
+  }
+  return new Error(shown.length > 1000 ? `${shown.slice(0, 1000)}…` : shown, { cause: value });
+}
+
+/** The message of whatever was thrown (see {@link toError}). */
+export function errorMessage(value: unknown): string {
+  return toError(value).message;
+}
+
+/** The `code` of a Node system error (`ENOENT`, `EACCES`…), or undefined. */
+export function errorCode(value: unknown): string | undefined {
+  const code = typeof value === 'object' && value !== null ? (value as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** The Docker engine is unreachable or refused a call. `kind`: `docker_unavailable`. */
 export class DockerUnavailableError extends RlmError {
+  static override readonly brand: string = 'rlm.DockerUnavailableError';
   override name = 'DockerUnavailableError';
   constructor(
     message: string,
     readonly dockerHost: string,
-    options?: ErrorOptions,
+    options?: RlmErrorOptions,
   ) {
-    super(message, options);
+    super(message, { kind: 'docker_unavailable', ...options });
   }
 }
 
-/** Building the sandbox image failed; `buildLog` holds the tail of the build output. */
+/** Building the sandbox image failed; `buildLog` holds the tail of the build output. `kind`: `image_build_failed`. */
 export class SandboxImageError extends RlmError {
+  static override readonly brand: string = 'rlm.SandboxImageError';
   override name = 'SandboxImageError';
   constructor(
     message: string,
     readonly buildLog: string,
-    options?: ErrorOptions,
+    options?: RlmErrorOptions,
   ) {
-    super(message, options);
+    super(message, { kind: 'image_build_failed', ...options });
   }
 }
+
+/** What went wrong with a sandbox, as {@link SandboxError.kind}. */
+export type SandboxErrorKind =
+  /** The container failed to start or its channel failed while in use (the default). */
+  | 'sandbox_failed'
+  /** The container (or its cell process) was killed at its memory limit; raise `memoryMb` (`--memory-mb`). */
+  | 'out_of_memory'
+  /** The sandbox was closed before or during the call. */
+  | 'sandbox_closed'
+  /** The sandbox stopped answering (see {@link SandboxUnresponsiveError}). */
+  | 'unresponsive';
 
 /** A sandbox failed to start, or its container or control channel failed while in use. */
 export class SandboxError extends RlmError {
+  static override readonly brand: string = 'rlm.SandboxError';
   override name = 'SandboxError';
+  declare readonly kind: SandboxErrorKind;
   constructor(
     message: string,
     readonly sandboxId: string | undefined,
-    options?: ErrorOptions,
+    options?: RlmErrorOptions & { kind?: SandboxErrorKind },
   ) {
-    super(message, options);
+    super(message, { kind: 'sandbox_failed', ...options });
   }
 }
 
-/** An operation on a sandbox that was already closed. */
+/** An operation on a sandbox that was already closed. `kind`: `sandbox_closed`. */
 export class SandboxClosedError extends SandboxError {
+  static override readonly brand: string = 'rlm.SandboxClosedError';
   override name = 'SandboxClosedError';
+  constructor(message: string, sandboxId: string | undefined, options?: ErrorOptions) {
+    super(message, sandboxId, { ...options, kind: 'sandbox_closed' });
+  }
 }
 
-/** A value the caller passed does not fit; the message names the option and what to change. */
+/** A value the caller passed does not fit; the message names the option and what to change. `kind`: `invalid_option`. */
 export class InvalidOptionError extends RlmError {
+  static override readonly brand: string = 'rlm.InvalidOptionError';
   override name = 'InvalidOptionError';
   constructor(
     readonly option: string,
     message: string,
-    options?: ErrorOptions,
+    options?: RlmErrorOptions,
   ) {
-    super(`${option}: ${message}`, options);
+    super(`${option}: ${message}`, { kind: 'invalid_option', ...options });
   }
 }
 
-/** The operation was cancelled through its AbortSignal. */
+/** The operation was cancelled through its AbortSignal. `kind`: `aborted`. */
 export class AbortedError extends RlmError {
+  static override readonly brand: string = 'rlm.AbortedError';
   override name = 'AbortedError';
+  constructor(message: string, options?: RlmErrorOptions) {
+    super(message, { kind: 'aborted', ...options });
+  }
 }
 
 /**
  * The sandbox stopped answering: a call passed its host deadline, or the container stopped answering
  * the host's pings, or it reached its maximum lifetime. The host removed that container; the sandbox
  * starts a fresh one for its next call, with the contexts loaded and the tools defined again, and
- * every variable of the old one is lost.
+ * every variable of the old one is lost. `kind`: `unresponsive`.
  */
 export class SandboxUnresponsiveError extends SandboxError {
+  static override readonly brand: string = 'rlm.SandboxUnresponsiveError';
   override name = 'SandboxUnresponsiveError';
   constructor(
     message: string,
@@ -90,6 +179,6 @@ export class SandboxUnresponsiveError extends SandboxError {
     readonly operation: string,
     options?: ErrorOptions,
   ) {
-    super(message, sandboxId, options);
+    super(message, sandboxId, { ...options, kind: 'unresponsive' });
   }
 }

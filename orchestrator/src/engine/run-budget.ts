@@ -62,15 +62,17 @@ export const DEFAULT_LIMITS: Readonly<RlmLimits> = Object.freeze({
 
 export type LimitName = 'iterations' | 'timeout' | 'cost' | 'tokens' | 'consecutive_failures';
 
-/** A limit ended the run. `partialAnswer` is the best answer the run had when it stopped. */
+/** A limit ended the run (`kind`: `limit_reached`; which one in `limit`). `partialAnswer` is the best answer the run had when it stopped. */
 export class RunLimitError extends RlmError {
+  static override readonly brand: string = 'rlm.RunLimitError';
   override name = 'RunLimitError';
+  declare readonly kind: 'limit_reached';
   constructor(
     readonly limit: LimitName,
     message: string,
     readonly partialAnswer: string | null = null,
   ) {
-    super(message);
+    super(message, { kind: 'limit_reached' });
   }
 
   /** The same error with the partial answer of the run that reports it. */

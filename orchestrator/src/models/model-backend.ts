@@ -67,16 +67,49 @@ export interface CompleteOptions {
   onTextDelta?: (text: string) => void;
 }
 
-/** A model call failed; says which backend and model, and whether trying again may help. */
+/** Why a model call failed, as {@link ModelCallError.kind}. */
+export type ModelCallErrorKind =
+  /** The provider refused the key (401): wrong, expired or missing. Fatal. */
+  | 'auth'
+  /** The key may not use this model or endpoint (403). Fatal. */
+  | 'permission'
+  /** The provider does not know the model (404, or its "model not found" error). Fatal. */
+  | 'model_not_found'
+  /** No connection to the provider: an unknown host, or refused connections after the backend's retries. Fatal. */
+  | 'unreachable'
+  /** Rate limited (429) after the backend's retries. */
+  | 'rate_limited'
+  /** No answer within the backend's `timeoutMs`, after its retries. */
+  | 'timeout'
+  /** The provider rejected this request (400, 413, 422: e.g. a prompt too long for the model). */
+  | 'invalid_request'
+  /** The provider failed (5xx, overloaded, a dropped connection) after the backend's retries, or answered something unreadable. */
+  | 'provider_error';
+
+/** The kinds of failure no retry and no other turn can fix: the run ends at once. */
+const FATAL_KINDS: ReadonlySet<ModelCallErrorKind> = new Set(['auth', 'permission', 'model_not_found', 'unreachable']);
+
+/**
+ * A model call failed; says which backend and model, what to do, and whether trying again may help.
+ * A {@link ModelCallError.fatal} one (`auth`, `permission`, `model_not_found`, `unreachable`) ends
+ * the run at once: every later call would fail the same way.
+ */
 export class ModelCallError extends RlmError {
+  static override readonly brand: string = 'rlm.ModelCallError';
   override name = 'ModelCallError';
+  declare readonly kind: ModelCallErrorKind;
   constructor(
     message: string,
     readonly backend: string,
     readonly model: string,
     readonly details: { statusCode?: number; isRetryable?: boolean; responseBody?: string; retryAfterMs?: number; attempts?: number } = {},
-    options?: ErrorOptions,
+    options?: ErrorOptions & { kind?: ModelCallErrorKind },
   ) {
-    super(message, options);
+    super(message, { kind: 'provider_error', ...options });
+  }
+
+  /** True when no retry can succeed (a refused key, an unknown model, an unreachable provider). */
+  get fatal(): boolean {
+    return FATAL_KINDS.has(this.kind);
   }
 }

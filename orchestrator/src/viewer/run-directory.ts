@@ -15,12 +15,13 @@ export const MAX_TRAJECTORY_BYTES = 256 * 1024 * 1024;
 
 /** A run file the viewer refuses or cannot find; `statusCode` is the HTTP status to answer with. */
 export class RunFileError extends RlmError {
+  static override readonly brand: string = 'rlm.RunFileError';
   override name = 'RunFileError';
   constructor(
     message: string,
     readonly statusCode: 400 | 403 | 404 | 413,
   ) {
-    super(message);
+    super(message, { kind: 'run_file' });
   }
 }
 

@@ -39,9 +39,10 @@ export interface ViewerServer extends AsyncDisposable {
 
 /** The port is taken by another process. */
 export class PortInUseError extends RlmError {
+  static override readonly brand: string = 'rlm.PortInUseError';
   override name = 'PortInUseError';
   constructor(readonly port: number) {
-    super(`port ${port} is in use; pick another with --port`);
+    super(`port ${port} is in use; pick another with --port`, { kind: 'port_in_use' });
   }
 }
 
