@@ -39,14 +39,15 @@ export class RlmError extends Error {
   static isInstance<R>(this: { readonly brand: string; readonly prototype: R }, value: unknown): value is R {
     if (typeof value !== 'object' || value === null) return false;
     const brands = (value as { [BRANDS]?: unknown })[BRANDS];
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class isInstance was called on, a subclass included.
     return Array.isArray(brands) && brands.includes(this.brand);
   }
 }
 
-/** The brands of `constructor` and of every class it extends, up to `RlmError`. */
-function brandsOf(constructor: unknown): readonly string[] {
+/** The brands of `errorClass` and of every class it extends, up to `RlmError`. */
+function brandsOf(errorClass: unknown): readonly string[] {
   const brands: string[] = [];
-  for (let current = constructor; typeof current === 'function' && current !== Error; current = Object.getPrototypeOf(current)) {
+  for (let current = errorClass; typeof current === 'function' && current !== Error; current = Object.getPrototypeOf(current)) {
     if (Object.hasOwn(current, 'brand')) brands.push(String((current as unknown as { brand: unknown }).brand));
   }
   return Object.freeze(brands);
