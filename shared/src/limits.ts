@@ -5,7 +5,7 @@
  */
 
 /** Bumped on any incompatible change to a message schema. The host refuses a sandbox that speaks another version. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Largest cell source accepted by `execute` (1 MiB of UTF-16 code units). */
 export const MAX_CODE_CHARS = 1024 * 1024;

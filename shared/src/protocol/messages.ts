@@ -56,7 +56,17 @@ export const ProtocolErrorEnvelope = z.object({
   message: z.string().check(z.maxLength(64 * 1024)),
 });
 
-export const Envelope = z.union([RequestEnvelope, ResponseEnvelope, ProtocolErrorEnvelope]);
+/**
+ * Sent by the end that made request `id` when its caller no longer wants the answer (the caller's
+ * signal fired: a cell ended, a run was cancelled). The other end aborts the handler's signal and
+ * sends no answer; an answer already on its way is dropped by the requester as a late one.
+ */
+export const CancelEnvelope = z.object({
+  type: z.literal('cancel'),
+  id: RequestId,
+});
+
+export const Envelope = z.union([RequestEnvelope, ResponseEnvelope, ProtocolErrorEnvelope, CancelEnvelope]);
 export type Envelope = z.infer<typeof Envelope>;
 
 // ---------------------------------------------------------------------------------------------

@@ -69,6 +69,14 @@ export class RequestAbortedError extends ChannelError {
   }
 }
 
+/** The peer cancelled its request while this end's handler ran: the handler's signal fires with it as the reason. */
+export class PeerCancelledError extends ChannelError {
+  override name = 'PeerCancelledError';
+  constructor(readonly method: string) {
+    super(`the peer cancelled its ${method} request`);
+  }
+}
+
 export function formatBytes(bytes: number): string {
   if (bytes >= 1024 * 1024) return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
   if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KiB`;

@@ -38,3 +38,6 @@ export const MAX_PROTOCOL_ERROR_BYTES = 512 * 1024;
  * (`unknownMethods: 'answer'`) instead of closing. Such a frame is parsed only to read its id.
  */
 export const MAX_UNKNOWN_METHOD_REQUEST_BYTES = 64 * 1024;
+
+/** Largest `cancel` frame: `{"type":"cancel","id":N}` with an id of at most 16 digits takes under 50 bytes. */
+export const MAX_CANCEL_BYTES = 256;

@@ -185,7 +185,8 @@ export function scanFrame(frame: Uint8Array | string, limits: FrameScanLimits, c
   };
 
   const headerComplete = (): boolean =>
-    header.type !== undefined && (header.type === 'request' ? header.method !== undefined : header.type === 'response' ? header.id !== undefined : true);
+    header.type !== undefined &&
+    (header.type === 'request' ? header.method !== undefined : header.type === 'response' || header.type === 'cancel' ? header.id !== undefined : true);
 
   while (i < length) {
     const c = bytes[i] as number;

@@ -12,7 +12,7 @@ import {
   ToolCall,
 } from '../protocol/methods.js';
 import type { ExecuteResult } from '../protocol/messages.js';
-import { ConnectionClosedError, MessageTooLargeError, ProtocolViolationError, RemoteError, RequestAbortedError } from './errors.js';
+import { ConnectionClosedError, MessageTooLargeError, PeerCancelledError, ProtocolViolationError, RemoteError, RequestAbortedError } from './errors.js';
 import { HandlerError, RpcConnection, type RpcConnectionOptions } from './rpc-connection.js';
 
 /** A promise and the function that resolves it. */
@@ -191,13 +191,14 @@ describe('RpcConnection', () => {
     await expect(host.request(Execute, executeParams)).rejects.toBeInstanceOf(ConnectionClosedError);
   });
 
-  it('rejects with RequestAbortedError when the caller aborts, ignoring the late answer', async () => {
-    const { host, sandbox, delivered } = pair();
+  it('rejects with RequestAbortedError when the caller aborts, and cancels the handler on the other end, which sends no answer', async () => {
+    const { host, sandbox, frames } = pair();
     const handlerStarted = deferred();
-    const answer = deferred();
-    sandbox.handle(Execute, async () => {
+    const handlerAborted = deferred<unknown>();
+    sandbox.handle(Execute, async (_params, { signal }) => {
       handlerStarted.resolve();
-      await answer.promise;
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+      handlerAborted.resolve(signal.reason);
       return okResult;
     });
     const controller = new AbortController();
@@ -205,9 +206,46 @@ describe('RpcConnection', () => {
     await handlerStarted.promise;
     controller.abort();
     await expect(pending).rejects.toBeInstanceOf(RequestAbortedError);
-    answer.resolve();
-    await vi.waitFor(() => expect(delivered.toA.map((text) => JSON.parse(text).type)).toContain('response'), { timeout: 10_000, interval: 1 });
+    expect(frames.toB.map((text) => JSON.parse(text).type)).toEqual(['request', 'cancel']);
+    expect(await handlerAborted.promise).toBeInstanceOf(PeerCancelledError);
+    // The handler returned after its cancel: nothing goes back, and neither end breaks.
+    await vi.waitFor(() => expect(sandbox.stats.runningHandlers).toBe(0), { timeout: 10_000, interval: 1 });
+    expect(frames.toA).toEqual([]);
     expect(host.isOpen).toBe(true);
+    expect(sandbox.isOpen).toBe(true);
+  });
+
+  it('cancels every hop of a relayed request when the first caller aborts', async () => {
+    // cell process → server → host, as a cell's sub-call travels: aborting at the start reaches the end.
+    const first = pair();
+    const second = pair();
+    const hostAborted = deferred<unknown>();
+    const hostStarted = deferred();
+    second.host.handle(Subcall, async (_params, { signal }) => {
+      hostStarted.resolve();
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+      hostAborted.resolve(signal.reason);
+      return { outcomes: [] };
+    });
+    // The relay: the middle end serves the first connection by asking over the second, with the handler's signal.
+    first.host.handle(Subcall, (params, { signal }) => second.sandbox.request(Subcall, params, { signal }));
+    const controller = new AbortController();
+    const pending = first.sandbox.request(Subcall, { kind: 'llm_query', prompts: ['p'], batched: false }, { signal: controller.signal });
+    await hostStarted.promise;
+    controller.abort();
+    await expect(pending).rejects.toBeInstanceOf(RequestAbortedError);
+    expect(await hostAborted.promise).toBeInstanceOf(PeerCancelledError);
+    await vi.waitFor(() => expect(second.host.stats.runningHandlers + first.host.stats.runningHandlers).toBe(0), { timeout: 10_000, interval: 1 });
+  });
+
+  it('ignores a cancel for a request that already finished, and still answers the next one', async () => {
+    const { host, sandbox } = pair();
+    sandbox.handle(Execute, () => okResult);
+    const controller = new AbortController();
+    await host.request(Execute, executeParams, { signal: controller.signal });
+    sandbox.receive(JSON.stringify({ type: 'cancel', id: 0 }));
+    sandbox.receive(JSON.stringify({ type: 'cancel', id: 12345 }));
+    await expect(host.request(Execute, executeParams)).resolves.toEqual(okResult);
     expect(sandbox.isOpen).toBe(true);
   });
 });
@@ -246,7 +284,7 @@ function feed(connection: RpcConnection, frame: string | Buffer): { parsed: bool
 const KiB = 1024;
 const MiB = 1024 * 1024;
 const runtime = { node: 'v24', languages: ['javascript' as const] };
-const helloFrame = (token: string, id = 0) => JSON.stringify({ type: 'request', id, method: 'hello', params: { protocolVersion: 1, token, runtime } });
+const helloFrame = (token: string, id = 0) => JSON.stringify({ type: 'request', id, method: 'hello', params: { protocolVersion: 2, token, runtime } });
 
 describe('RpcConnection frame discipline', () => {
   it('refuses a request over its method limit from the header, before parsing it', async () => {
@@ -313,6 +351,16 @@ describe('RpcConnection frame discipline', () => {
     await expect(answer).resolves.toMatchObject({ bytes: 1 });
     expect(feed(twice.connection, response).parsed).toBe(false);
     expect((await twice.connection.closed).violation?.message).toMatch(/a second response to request 0/);
+  });
+
+  it('closes on a cancel frame without a numeric id or over its size limit', () => {
+    const noId = lone();
+    feed(noId.connection, JSON.stringify({ type: 'cancel' }));
+    expect(noId.connection.isOpen).toBe(false);
+    const large = lone();
+    feed(large.connection, JSON.stringify({ type: 'cancel', id: 1, padding: 'x'.repeat(300) }));
+    expect(large.connection.isOpen).toBe(false);
+    expect(large.closes[0]?.reason).toMatch(/cancel frame/);
   });
 
   it('drops the late answer to an abandoned request unparsed and stays open', async () => {

@@ -18,12 +18,24 @@
  * frame type; a request for a method without a handler here (unless `unknownMethods: 'answer'`);
  * a response to a request never sent, or a second response to one; a result that fails its schema.
  * A late answer to a request its caller abandoned is dropped unparsed.
+ *
+ * Cancellation crosses the channel: when a request's signal fires, the requester sends a `cancel`
+ * frame for its id; the peer aborts that handler's signal and sends no answer. So a chain of calls
+ * (a cell's sub-call through the REPL server to the host's model call) stops at every hop.
  */
 import type * as z from 'zod/mini';
 import { Envelope, type ErrorPayload, RequestId } from '../protocol/messages.js';
 import { type AnyMethod, MAX_FRAME_BYTES, METHODS, type MethodDescriptor, type ParamsOf, type ResultOf } from '../protocol/methods.js';
-import { ConnectionClosedError, MessageTooLargeError, ProtocolViolationError, RemoteError, RequestAbortedError, formatBytes } from './errors.js';
-import { MAX_FRAME_DEPTH, MAX_FRAME_ELEMENTS, MAX_PROTOCOL_ERROR_BYTES, MAX_UNKNOWN_METHOD_REQUEST_BYTES } from './frame-limits.js';
+import {
+  ConnectionClosedError,
+  MessageTooLargeError,
+  PeerCancelledError,
+  ProtocolViolationError,
+  RemoteError,
+  RequestAbortedError,
+  formatBytes,
+} from './errors.js';
+import { MAX_CANCEL_BYTES, MAX_FRAME_DEPTH, MAX_FRAME_ELEMENTS, MAX_PROTOCOL_ERROR_BYTES, MAX_UNKNOWN_METHOD_REQUEST_BYTES } from './frame-limits.js';
 import { type FrameHeader, type FrameScanLimits, scanFrame } from './frame-scan.js';
 
 /** What the connection needs from a transport. Both calls must not throw once the transport is closed. */
@@ -33,7 +45,7 @@ export interface TextTransport {
 }
 
 export interface RequestHandlerContext {
-  /** Aborted when the connection closes while the handler runs. */
+  /** Aborted when the connection closes while the handler runs, or when the peer cancels the request. */
   signal: AbortSignal;
 }
 
@@ -120,6 +132,7 @@ type Disposition =
   | { kind: 'response' }
   | { kind: 'late-response' }
   | { kind: 'protocol-error' }
+  | { kind: 'cancel' }
   | { kind: 'refuse'; problem: string };
 
 /** WebSocket close codes we use (RFC 6455 §7.4.1). */
@@ -147,6 +160,8 @@ export class RpcConnection {
   #forgottenAbandonedId = -1;
   /** Running handlers' abort controllers → their requests' frame sizes. */
   readonly #running = new Map<AbortController, number>();
+  /** The peer's request id → its running handler's controller, for the peer's `cancel`. */
+  readonly #runningById = new Map<number, { controller: AbortController; method: string }>();
   #runningBytes = 0;
   readonly #closeListeners = new Set<(info: CloseInfo) => void>();
   #nextId = 0;
@@ -232,6 +247,8 @@ export class RpcConnection {
         pending.cleanup();
         this.#pending.delete(id);
         this.#rememberAbandoned(id, descriptor);
+        // The peer stops working on it; an answer already sent is dropped as a late one.
+        this.#sendQuietly(JSON.stringify({ type: 'cancel', id }));
         reject(new RequestAbortedError(descriptor.method, { cause: signal?.reason }));
       };
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -293,6 +310,13 @@ export class RpcConnection {
           }
         }
         break;
+      case 'cancel': {
+        const id = header.id as number;
+        // A cancel for a request that already finished (the answer crossed the cancel) is a no-op.
+        const running = this.#runningById.get(id);
+        running?.controller.abort(new PeerCancelledError(running.method));
+        return;
+      }
       case 'response':
       case 'protocol-error':
         break;
@@ -330,6 +354,9 @@ export class RpcConnection {
       case 'protocol_error':
         // The peer is about to close; its reason makes the close error more useful.
         this.#peerProtocolError = message.message;
+        return;
+      case 'cancel':
+        // Served from the header above; kept so the switch covers every envelope.
         return;
     }
   }
@@ -392,6 +419,12 @@ export class RpcConnection {
       }
       case 'protocol_error':
         return size > MAX_PROTOCOL_ERROR_BYTES ? over('a protocol_error frame', MAX_PROTOCOL_ERROR_BYTES) : { kind: 'protocol-error' };
+      case 'cancel': {
+        if (size > MAX_CANCEL_BYTES) return over('a cancel frame', MAX_CANCEL_BYTES);
+        const id = header.id;
+        if (id === undefined || !Number.isSafeInteger(id) || id < 0) return { kind: 'refuse', problem: 'a cancel has no valid numeric "id"' };
+        return { kind: 'cancel' };
+      }
       case undefined:
         return { kind: 'refuse', problem: 'a frame has no string "type"' };
       default:
@@ -425,10 +458,12 @@ export class RpcConnection {
     }
     const controller = new AbortController();
     this.#running.set(controller, size);
+    this.#runningById.set(id, { controller, method: methodName });
     this.#runningBytes += size;
     try {
       const result = await entry.handler(params.data, { signal: controller.signal });
-      if (!this.isOpen) return;
+      // Cancelled by the peer: it dropped the request and expects no answer.
+      if (!this.isOpen || controller.signal.aborted) return;
       const text = JSON.stringify({ type: 'response', id, result });
       const limit = entry.descriptor.maxResultBytes;
       const resultSize = utf8Length(text, limit);
@@ -438,13 +473,25 @@ export class RpcConnection {
       }
       this.#transport.send(text);
     } catch (error) {
-      if (!this.isOpen) return;
+      if (!this.isOpen || controller.signal.aborted) return;
       const code = error instanceof HandlerError ? error.code : 'internal';
       const message = error instanceof Error ? error.message : String(error);
       this.#respondError(id, entry.descriptor, { code, message });
     } finally {
       // Closing already forgot every handler (a handler may ignore its abort signal and never end).
       if (this.#running.delete(controller)) this.#runningBytes -= size;
+      // A peer that reused an id while the first request ran owns the entry now.
+      if (this.#runningById.get(id)?.controller === controller) this.#runningById.delete(id);
+    }
+  }
+
+  /** Sends a frame if the connection is open; a transport that fails now will report its close. */
+  #sendQuietly(text: string): void {
+    if (!this.isOpen) return;
+    try {
+      this.#transport.send(text);
+    } catch {
+      // The close that follows a failed send rejects what is pending.
     }
   }
 
@@ -510,6 +557,7 @@ export class RpcConnection {
     }
     const running = [...this.#running.keys()];
     this.#running.clear();
+    this.#runningById.clear();
     this.#runningBytes = 0;
     for (const controller of running) controller.abort(this.#closedError('handler'));
     for (const listener of this.#closeListeners) {
