@@ -149,10 +149,12 @@ describe('a Sandbox whose REPL server is hostile', () => {
     const removed = containerRemoved(docker.getContainer(first), AbortSignal.timeout(120_000));
     const error = await sandbox.loadContext('some text').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SandboxError);
-    expect(error).toMatchObject({ name: 'SandboxUnresponsiveError', reason: 'deadline', operation: 'load_context' });
-    expect((error as Error).message).toMatch(
-      /did not answer load_context within [\d.]+ s, so the host removed its container; the next call runs in a fresh one/,
-    );
+    expect(error).toMatchObject({
+      name: 'SandboxUnresponsiveError',
+      reason: 'deadline',
+      operation: 'load_context',
+      message: expect.stringMatching(/did not answer load_context within [\d.]+ s, so the host removed its container; the next call runs in a fresh one/),
+    });
     expect(await removed).toBe(true);
     expect(sandbox.containerId).toBeUndefined();
     // The next call starts a fresh container (which, this image being what it is, does not answer either).
@@ -197,28 +199,36 @@ describe('a Sandbox whose REPL server is hostile', () => {
     expect(sandbox.restarts).toBe(1);
   });
 
-  it('refuses sub-calls and tool calls past its per-sandbox caps at once, naming the cap, and never calls the handlers for them', async () => {
-    const held: Array<() => void> = [];
-    const hold = <T>(value: T) => new Promise<T>((resolve) => held.push(() => resolve(value)));
+  it('refuses calls past its per-sandbox caps at once, naming the cap; ends the admitted ones itself when the cell ends; refuses a call between cells', async () => {
+    // Admitted calls are held until their signal fires: the peer never cancels them, so only the host can.
+    const aborted: unknown[] = [];
+    const hold = <T>(signal: AbortSignal, value: T) =>
+      new Promise<T>((resolve) =>
+        signal.addEventListener(
+          'abort',
+          () => {
+            aborted.push(signal.reason);
+            resolve(value);
+          },
+          { once: true },
+        ),
+      );
     let subcallsServed = 0;
     let toolCallsServed = 0;
     const sandbox = await create('call-flood', {
       callCaps: { maxSubcallsInFlight: 4, maxToolCallsInFlight: 2 },
-      onSubcall: (request: SubcallParams): Promise<SubcallResult> => {
+      onSubcall: (request: SubcallParams, { signal }): Promise<SubcallResult> => {
         subcallsServed += 1;
-        return hold({ outcomes: request.prompts.map(() => ({ ok: true as const, text: 'late' })) });
+        return hold(signal, { outcomes: request.prompts.map(() => ({ ok: true as const, text: 'late' })) });
       },
       tools: {
         slow: {
-          handler: () => {
+          handler: (_args, { signal }) => {
             toolCallsServed += 1;
-            return hold('late');
+            return hold(signal, 'late');
           },
         },
       },
-    });
-    cleanups.push(async () => {
-      for (const release of held) release();
     });
     // The peer answers once every refused call came back refused; the admitted ones are still held.
     const result = await sandbox.execute('1', { timeoutMs: 30_000 });
@@ -230,7 +240,16 @@ describe('a Sandbox whose REPL server is hostile', () => {
     for (const error of refused.tools) expect(error).toMatch(/^the call of slow was refused: 2 tool calls .*\(maxToolCallsInFlight\) is 2/);
     expect(subcallsServed).toBe(4);
     expect(toolCallsServed).toBe(2);
-    expect(sandbox.callsInFlight.subcalls).toBe(4);
+    // The cell is over: the host aborted every call it admitted, and they settled before execute returned.
+    expect(aborted).toHaveLength(6);
+    expect(sandbox.callsInFlight).toMatchObject({ subcalls: 0, toolCalls: 0 });
+
+    // A sub-call sent between two cells (while a context loads) is refused without reaching the handler.
+    await sandbox.loadContext('text');
+    const next = await sandbox.execute('2', { timeoutMs: 30_000 });
+    const { between } = JSON.parse(next.stdout.text) as { between: SubcallResult };
+    expect(between.outcomes[0]).toEqual({ ok: false, error: expect.stringMatching(/^refused: no cell is running/) });
+    expect(subcallsServed).toBe(4);
   });
 });
 

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ExecuteResult, Language } from '@rlm/shared';
-import { AbortedError, RlmError } from '../errors.js';
+import { AbortedError, RlmError, errorMessage } from '../errors.js';
 import { ModelCallError, type ChatMessage, type CompletionResponse } from '../models/model-backend.js';
 import { contextWindowOf, estimateTokens } from '../models/context-windows.js';
 import type { ContextValue, JsonValue } from '../sandbox/context-files.js';
@@ -111,6 +111,7 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
     depth: request.depth,
     maxDepth: tree.budget.limits.maxDepth,
     budget: tree.budget,
+    runSignal: signal,
     ledger: tree.ledger,
     emit,
     acquireSandbox: (childSignal) => tree.sandboxes.acquire(request.slot, childSignal),
@@ -202,7 +203,8 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
       try {
         response = await callRoot(tree, request.root, system, messages, signal);
       } catch (failure) {
-        if (!(failure instanceof ModelCallError) || signal.aborted) throw failure;
+        // A refused key, an unknown model, an unreachable provider: no later turn can do better.
+        if (!ModelCallError.isInstance(failure) || signal.aborted || failure.fatal) throw failure;
         consecutiveFailures += 1;
         if (consecutiveFailures >= tree.budget.limits.maxConsecutiveFailures) {
           throw new RunLimitError('consecutive_failures', `${consecutiveFailures} turns in a row failed; the last: ${failure.message}`);
@@ -225,17 +227,43 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
       const blocks = extractCodeBlocks(response.text, tree.language);
       const records: BlockRecord[] = [];
       let final: { answer: string; via: 'FINAL' | 'FINAL_VAR' | 'text' } | null = null;
+      const recordTurn = (finalAnswer: string | null): TurnRecord => {
+        const turnRecord: TurnRecord = {
+          turn,
+          prompt: sent,
+          system,
+          response: response.text,
+          blocks: records,
+          finalAnswer,
+          durationMs: performance.now() - turnStarted,
+          model: request.root.model,
+          usage: response.usage,
+        };
+        turns.push(turnRecord);
+        if (request.depth === 0) tree.onRootTurn?.(turnRecord);
+        return turnRecord;
+      };
       for (const [index, code] of blocks.entries()) {
         emit({ type: 'cell_start', turn, block: index + 1, code });
-        const result = await sandbox.execute(code, {
-          language: tree.language,
-          timeoutMs: tree.budget.cellTimeoutMs(),
-          outputLimitChars: tree.outputLimitChars,
-          signal,
-        });
+        let result: ExecuteResult;
+        try {
+          result = await sandbox.execute(code, {
+            language: tree.language,
+            timeoutMs: tree.budget.cellTimeoutMs(),
+            outputLimitChars: tree.outputLimitChars,
+            signal,
+          });
+        } catch (failure) {
+          // Cancelled or stopped mid-cell: the sandbox aborted the cell's calls and waited for them,
+          // so the turn goes on record with them before the run ends.
+          if (signal.aborted) {
+            records.push({ code, result: stoppedCellResult(tree, signal), ...cellRecords(router) });
+            recordTurn(null);
+          }
+          throw failure;
+        }
         emit({ type: 'cell_end', turn, block: index + 1, result });
-        const { subcalls, notRecorded } = router.takeRecords();
-        records.push({ code, result, subcalls, ...(notRecorded > 0 ? { subcallsNotRecorded: notRecorded } : {}) });
+        records.push({ code, result, ...cellRecords(router) });
         if (result.final) {
           final = { answer: result.final.value, via: result.final.via };
           break;
@@ -256,19 +284,7 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
         }
       }
 
-      const turnRecord: TurnRecord = {
-        turn,
-        prompt: sent,
-        system,
-        response: response.text,
-        blocks: records,
-        finalAnswer: final?.answer ?? null,
-        durationMs: performance.now() - turnStarted,
-        model: request.root.model,
-        usage: response.usage,
-      };
-      turns.push(turnRecord);
-      if (request.depth === 0) tree.onRootTurn?.(turnRecord);
+      recordTurn(final?.answer ?? null);
       if (final) {
         answer = final.answer;
         via = final.via;
@@ -324,6 +340,8 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
     } else if (tree.budget.exceeded) {
       limitReached = tree.budget.exceeded.limit;
       error = tree.budget.exceeded.withPartialAnswer(partial);
+    } else if (tree.budget.failure) {
+      error = tree.budget.failure;
     } else {
       error = toRlmError(failure);
     }
@@ -331,6 +349,28 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
   await closeOwned(sandbox, ownsSandbox);
   if (answer === null && error === null) error = new RlmError('the run ended without an answer');
   return finish({ answer: answer ?? (error instanceof RunLimitError ? error.partialAnswer : null), via, iterations: turns.length, limitReached, error });
+}
+
+/** What the router kept of the cell that just ended, as a block record's fields. */
+function cellRecords(router: SubcallRouter): Pick<BlockRecord, 'subcalls' | 'subcallsNotRecorded' | 'subcallsNotStarted'> {
+  const { subcalls, notRecorded, notStarted } = router.takeRecords();
+  return { subcalls, ...(notRecorded > 0 ? { subcallsNotRecorded: notRecorded } : {}), ...(notStarted > 0 ? { subcallsNotStarted: notStarted } : {}) };
+}
+
+/** The result recorded for a cell the run's signal stopped (the sandbox is closed; no result came). */
+function stoppedCellResult(tree: RunTree, signal: AbortSignal): ExecuteResult {
+  const stop = tree.budget.exceeded ?? tree.budget.failure;
+  const message = stop ? `the run stopped: ${stop.message}` : tree.signal.aborted ? 'the run was cancelled' : errorMessage(signal.reason);
+  return {
+    status: 'error',
+    stdout: { text: '', truncatedChars: 0 },
+    stderr: { text: '', truncatedChars: 0 },
+    error: { type: 'Cancelled', message, stack: [] },
+    final: null,
+    stateLost: true,
+    variables: [],
+    durationMs: 0,
+  };
 }
 
 /** A child RLM: the prompt is its context; it answers the task that prompt describes. */
@@ -379,15 +419,21 @@ async function callRoot(
   signal: AbortSignal,
 ): Promise<PricedResponse> {
   tree.budget.assertWithinLimits();
-  const response = await root.backend.complete(
-    {
-      model: root.model,
-      ...(system === undefined ? {} : { system }),
-      messages,
-      ...(root.maxOutputTokens === undefined ? {} : { maxOutputTokens: root.maxOutputTokens }),
-    },
-    { signal },
-  );
+  let response: CompletionResponse;
+  try {
+    response = await root.backend.complete(
+      {
+        model: root.model,
+        ...(system === undefined ? {} : { system }),
+        messages,
+        ...(root.maxOutputTokens === undefined ? {} : { maxOutputTokens: root.maxOutputTokens }),
+      },
+      { signal },
+    );
+  } catch (error) {
+    if (signal.aborted) tree.ledger.recordCancelled(root.model);
+    throw error;
+  }
   tree.ledger.record(root.model, response.usage);
   return { ...response, costUsd: tree.budget.charge(root.model, response.usage) };
 }
@@ -447,7 +493,7 @@ async function closeOwned(sandbox: Repl | undefined, owned: boolean): Promise<vo
 
 function toRlmError(error: unknown): RlmError {
   if (RlmError.isInstance(error)) return error;
-  return new RlmError(error instanceof Error ? error.message : String(error), { cause: error });
+  return new RlmError(errorMessage(error), { cause: error });
 }
 
 export type { ExecuteResult };

@@ -8,7 +8,7 @@ import type { ChatMessage } from '../models/model-backend.js';
 import type { ContextValue } from '../sandbox/context-files.js';
 import type { Repl, ReplFactory } from '../sandbox/repl.js';
 import { Sandbox } from '../sandbox/sandbox.js';
-import { costOf } from '../usage/pricing.js';
+import { costOf, priceOf } from '../usage/pricing.js';
 import { UsageLedger, type UsageByModel } from '../usage/usage-ledger.js';
 import { TrajectoryWriter } from '../trajectory/trajectory-writer.js';
 import { describeContext, formatContextDescription } from './context-description.js';
@@ -53,6 +53,12 @@ export interface RlmResult {
 
 /** A run in progress: its events as an async iterator, and its result. */
 export interface RlmRun {
+  /**
+   * The run's events. Holds at most 10,000 unread events: a reader further behind loses
+   * `subcall_start`/`subcall_end` events first (other events only when nothing else is held), then
+   * gets one `events_dropped` event with their `count` before its next event; `onEvent` receives
+   * every event.
+   */
   events: AsyncIterable<RunEvent>;
   result: Promise<RlmResult>;
 }
@@ -86,6 +92,7 @@ export class RLM {
     if (options.outputLimitChars !== undefined && !(Number.isInteger(options.outputLimitChars) && options.outputLimitChars > 0)) {
       throw new InvalidOptionError('outputLimitChars', `must be a positive integer, got ${options.outputLimitChars}`);
     }
+    assertBudgetEnforceable(options, this.#limits);
     this.#options = options;
   }
 
@@ -206,6 +213,8 @@ export class RlmSession implements AsyncDisposable {
   readonly #loads: Array<{ variable: string; value: ContextValue }> = [];
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** Fires on close: the running completion stops (its model calls aborted) and queued ones never start. */
+  readonly #closing = new AbortController();
   readonly #rlm: RLM;
   readonly #execute: (input: CompletionInput, events: EventStream<RunEvent>, session: SessionState) => Promise<RlmResult>;
 
@@ -220,7 +229,8 @@ export class RlmSession implements AsyncDisposable {
     const run = async () => {
       if (this.#closed) throw new InvalidOptionError('session', 'the session is closed; start a new one with rlm.session()');
       const events = new EventStream<RunEvent>({ name: 'rlm session events' });
-      return this.#execute(input, events, {
+      const signal = input.signal ? AbortSignal.any([input.signal, this.#closing.signal]) : this.#closing.signal;
+      return this.#execute({ ...input, signal }, events, {
         prepare: (next, tree, signal) => this.#prepare(next, tree, signal),
         finished: (messages) => {
           this.#histories.push(messages);
@@ -277,9 +287,13 @@ export class RlmSession implements AsyncDisposable {
     return sandbox;
   }
 
-  /** Removes the session's sandbox. Safe to call twice. */
+  /**
+   * Cancels the running completion (it rejects with `AbortedError`; every model call its cells
+   * started is aborted) and any queued one, then removes the session's sandbox. Safe to call twice.
+   */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#closing.abort(new AbortedError('the session was closed'));
     await this.#queue;
     await this.#sandbox?.close();
     this.#sandbox = undefined;
@@ -319,3 +333,22 @@ function validateLimits(limits: RlmLimits): RlmLimits {
 }
 
 export { AbortedError };
+
+/**
+ * A budget in dollars needs a price for every model the run may call: refused before the first
+ * call rather than after the first paid one. A backend that reports each call's cost itself
+ * (OpenRouter, the Claude CLI) needs none.
+ */
+function assertBudgetEnforceable(options: RlmOptions, limits: RlmLimits): void {
+  if (limits.maxCostUsd === undefined) return;
+  const roles = [options.root, ...(options.sub ? [options.sub] : []), ...Object.values(options.models ?? {})];
+  const unpriced = [...new Set(roles.filter((role) => !role.backend.reportsCost && !priceOf(role.model, options.prices)).map((role) => role.model))];
+  if (unpriced.length === 0) return;
+  const listed = unpriced.map((model) => JSON.stringify(model)).join(', ');
+  throw new InvalidOptionError(
+    'limits.maxCostUsd',
+    `the $${limits.maxCostUsd} budget cannot be enforced: ${listed} ${unpriced.length === 1 ? 'has' : 'have'} no known price; ` +
+      `give ${unpriced.length === 1 ? 'its price' : 'their prices'} with the prices option (prices in the config file, e.g. ` +
+      `prices: { ${JSON.stringify(unpriced[0])}: { input: 1, output: 4 } } in USD per million tokens), or run without a budget in dollars`,
+  );
+}

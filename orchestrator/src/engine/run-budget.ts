@@ -71,13 +71,14 @@ export class RunLimitError extends RlmError {
     readonly limit: LimitName,
     message: string,
     readonly partialAnswer: string | null = null,
+    options?: ErrorOptions,
   ) {
-    super(message, { kind: 'limit_reached' });
+    super(message, { ...options, kind: 'limit_reached' });
   }
 
   /** The same error with the partial answer of the run that reports it. */
   withPartialAnswer(partialAnswer: string | null): RunLimitError {
-    return new RunLimitError(this.limit, this.message, partialAnswer ?? this.partialAnswer);
+    return new RunLimitError(this.limit, this.message, partialAnswer ?? this.partialAnswer, this.cause === undefined ? undefined : { cause: this.cause });
   }
 }
 
@@ -95,6 +96,7 @@ export class RunBudget {
   #unpricedCalls = 0;
   #promptBytes = 0;
   #exceeded: RunLimitError | undefined;
+  #failure: RlmError | undefined;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(limits: Readonly<RlmLimits>, costOf: CostFunction) {
@@ -123,6 +125,22 @@ export class RunBudget {
   /** The limit that stopped the tree, if one did. */
   get exceeded(): RunLimitError | undefined {
     return this.#exceeded;
+  }
+
+  /** The error that stopped the tree without a limit: a model call no retry can fix (see {@link fail}). */
+  get failure(): RlmError | undefined {
+    return this.#failure;
+  }
+
+  /**
+   * Stops the whole tree with `error` — a failure every later call would repeat, such as a refused
+   * key or an unknown model — the way an exceeded limit does: model calls and cells in flight stop.
+   * The first stop wins; later ones are ignored.
+   */
+  fail(error: RlmError): void {
+    if (this.#exceeded || this.#failure) return;
+    this.#failure = error;
+    this.#controller.abort(error);
   }
 
   get iterationsUsed(): number {
@@ -181,9 +199,10 @@ export class RunBudget {
     return true;
   }
 
-  /** @throws {RunLimitError} the limit that stopped the tree, if any. */
+  /** @throws {RunLimitError} the limit that stopped the tree, if any; or the error it {@link fail}ed with. */
   assertWithinLimits(): void {
     if (this.#exceeded) throw this.#exceeded;
+    if (this.#failure) throw this.#failure;
   }
 
   /**
@@ -216,7 +235,7 @@ export class RunBudget {
 
   /** Stops the tree with `error` (the first limit hit wins). */
   #exceed(error: RunLimitError): void {
-    if (this.#exceeded) return;
+    if (this.#exceeded || this.#failure) return;
     this.#exceeded = error;
     this.#controller.abort(error);
   }

@@ -30,6 +30,12 @@ export interface SubcallRecord {
   note?: string;
   /** For an `rlm_query` served by a child RLM: that run. */
   child?: ChildRunRecord;
+  /**
+   * The call was cancelled while it ran — its cell ended, the run was cancelled or stopped by a
+   * limit, or a fatal error ended it — and its provider request aborted. `error` says why; `usage`
+   * holds what the provider had reported by then (usually nothing).
+   */
+  cancelled?: true;
 }
 
 export interface ChildRunRecord {
@@ -48,6 +54,8 @@ export interface BlockRecord {
   subcalls: SubcallRecord[];
   /** Sub-calls the cell made past that number: counted, not recorded. Absent when none. */
   subcallsNotRecorded?: number;
+  /** Prompts of the cell's batches never sent because the cell ended (or the run stopped) first. Absent when none. */
+  subcallsNotStarted?: number;
 }
 
 export interface TurnRecord {

@@ -6,10 +6,18 @@
  * What a cell sends is hostile: a model name is looked up among the configured names only (never
  * on an object's prototype), prompts count against the per-cell and per-run byte caps, and what is
  * recorded of each call is bounded (see `recorded-text.ts`), whatever its size.
+ *
+ * Cancellation: a call's signal fires when its cell ends (the sandbox aborts what the cell left
+ * running), when the run is cancelled, or when the tree stops (a limit, a fatal error). A running
+ * model call is then aborted — its HTTP request closed — and recorded once, as cancelled, in the
+ * cell that made it; the slots of a batch not yet started are never sent, only counted. A model
+ * error no retry can fix (`ModelCallError.fatal`: a refused key, an unknown model, an unreachable
+ * provider) stops the whole tree at once instead of answering the cell.
  */
 import { randomBytes } from 'node:crypto';
 import type { SubcallOutcome, SubcallParams, SubcallResult } from '@rlm/shared';
-import type { TokenUsage } from '../models/model-backend.js';
+import { RlmError, errorMessage } from '../errors.js';
+import { ModelCallError, type TokenUsage } from '../models/model-backend.js';
 import { contextWindowOf, estimateTokens } from '../models/context-windows.js';
 import type { UsageLedger } from '../usage/usage-ledger.js';
 import { mapWithConcurrency } from './concurrency.js';
@@ -33,6 +41,8 @@ export interface SubcallRouterInit {
   depth: number;
   maxDepth: number;
   budget: RunBudget;
+  /** The run's signal (the caller's and the tree's budget): a call cancelled by it says the run stopped. */
+  runSignal: AbortSignal;
   ledger: UsageLedger;
   emit: (event: RunEventInput) => void;
   /** A sandbox slot for a child of this run (see `SandboxSlots.acquire`); rejects when `signal` fires. */
@@ -46,14 +56,24 @@ export interface CellSubcalls {
   subcalls: SubcallRecord[];
   /** Sub-calls past `MAX_RECORDED_SUBCALLS_PER_CELL`, counted only. */
   notRecorded: number;
+  /** Prompts of batches never sent because the cell ended or the run stopped first. */
+  notStarted: number;
 }
 
-/** A call in progress: its id and start time, and a note for its record. */
+/** A call in progress: its id and start time, the cell it belongs to, and a note for its record. */
 interface CallContext {
   callId: string;
   started: number;
+  cell: CellLog;
   note?: string;
 }
+
+/** One cell's record of its sub-calls, and the prompt bytes it passed (for `maxSubcallPromptBytesPerCell`). */
+interface CellLog extends CellSubcalls {
+  promptBytes: number;
+}
+
+const newCellLog = (): CellLog => ({ subcalls: [], notRecorded: 0, notStarted: 0, promptBytes: 0 });
 
 const NO_USAGE: TokenUsage = { inputTokens: 0, outputTokens: 0 };
 /** Configured names listed at most in an unknown-model error (the error must stay short). */
@@ -63,10 +83,8 @@ export class SubcallRouter {
   readonly #init: SubcallRouterInit;
   /** The model names cells may use, own properties of `roles.named` only. */
   readonly #named: ReadonlyMap<string, ModelRole>;
-  #records: SubcallRecord[] = [];
-  #notRecorded = 0;
-  /** UTF-8 bytes of prompts the current cell has passed (reset when its records are taken). */
-  #cellPromptBytes = 0;
+  /** The current cell's log; a call keeps the one current when it started, so it is recorded in its own cell. */
+  #cell: CellLog = newCellLog();
 
   constructor(init: SubcallRouterInit) {
     this.#init = init;
@@ -78,16 +96,15 @@ export class SubcallRouter {
    * the next cell's allowance of prompt bytes (`maxSubcallPromptBytesPerCell`).
    */
   takeRecords(): CellSubcalls {
-    const taken = { subcalls: this.#records, notRecorded: this.#notRecorded };
-    this.#records = [];
-    this.#notRecorded = 0;
-    this.#cellPromptBytes = 0;
-    return taken;
+    const { subcalls, notRecorded, notStarted } = this.#cell;
+    this.#cell = newCellLog();
+    return { subcalls, notRecorded, notStarted };
   }
 
   /** The sandbox's sub-call handler: one outcome per prompt, in order. Never rejects. */
   readonly handle = async (params: SubcallParams, options: { signal: AbortSignal }): Promise<SubcallResult> => {
-    const signal = AbortSignal.any([options.signal, this.#init.budget.signal]);
+    const signal = AbortSignal.any([options.signal, this.#init.runSignal]);
+    const cell = this.#cell;
     // At the maximum depth an rlm_query is exactly an llm_query: same default model, same path.
     const asChild = params.kind === 'rlm_query' && this.#init.depth + 1 <= this.#init.maxDepth;
     const resolved = this.#resolve(params.model, asChild);
@@ -95,14 +112,25 @@ export class SubcallRouter {
     // The role of a child refused a sandbox, answered as a plain llm_query (as at the maximum depth).
     const plainRole = asChild ? this.#resolve(params.model, false) : resolved;
     // Admitted in input order before anything runs, so which prompts a cap refuses never depends on timing.
-    const refusals = params.prompts.map((prompt) => this.#admit(prompt));
-    const outcomes = await mapWithConcurrency(params.prompts, this.#init.budget.limits.subcallConcurrency, (prompt, index) => {
-      const refusal = refusals[index];
-      if (refusal !== undefined) return Promise.resolve(this.#refuse(params.kind, prompt, resolved, refusal));
-      return asChild && typeof plainRole !== 'string'
-        ? this.#child(prompt, resolved, plainRole, signal)
-        : this.#complete(params.kind, prompt, resolved, signal);
-    });
+    const refusals = params.prompts.map((prompt) => this.#admit(prompt, cell));
+    const outcomes = await mapWithConcurrency(
+      params.prompts,
+      this.#init.budget.limits.subcallConcurrency,
+      (prompt, index) => {
+        const refusal = refusals[index];
+        if (refusal !== undefined) return Promise.resolve(this.#refuse(params.kind, prompt, resolved, refusal, cell));
+        return asChild && typeof plainRole !== 'string'
+          ? this.#child(prompt, resolved, plainRole, signal, cell)
+          : this.#complete(params.kind, prompt, resolved, signal, this.#start(params.kind, prompt, resolved, cell));
+      },
+      {
+        signal,
+        notStarted: (): SubcallOutcome => {
+          cell.notStarted += 1;
+          return { ok: false, error: `not sent: ${this.#cancelReason(signal)}` };
+        },
+      },
+    );
     return { outcomes };
   };
 
@@ -121,12 +149,12 @@ export class SubcallRouter {
   }
 
   /** Counts `prompt` against the cell's and the run's prompt-byte caps; the refusal when it would pass one. */
-  #admit(prompt: string): string | undefined {
+  #admit(prompt: string, cell: CellLog): string | undefined {
     const { limits } = this.#init.budget;
     const bytes = Buffer.byteLength(prompt, 'utf8');
-    if (this.#cellPromptBytes + bytes > limits.maxSubcallPromptBytesPerCell) {
+    if (cell.promptBytes + bytes > limits.maxSubcallPromptBytesPerCell) {
       return (
-        `prompt of ${formatBytes(bytes)} refused: this cell already passed ${formatBytes(this.#cellPromptBytes)} of prompts to sub-calls, ` +
+        `prompt of ${formatBytes(bytes)} refused: this cell already passed ${formatBytes(cell.promptBytes)} of prompts to sub-calls, ` +
         `and maxSubcallPromptBytesPerCell allows ${formatBytes(limits.maxSubcallPromptBytesPerCell)} per cell; send less per cell, or raise ` +
         'limits.maxSubcallPromptBytesPerCell (limits.maxSubcallPromptMbPerCell in the config file)'
       );
@@ -138,24 +166,18 @@ export class SubcallRouter {
         'limits.maxSubcallPromptBytesPerRun (limits.maxSubcallPromptMbPerRun in the config file)'
       );
     }
-    this.#cellPromptBytes += bytes;
+    cell.promptBytes += bytes;
     return undefined;
   }
 
   /** A prompt refused before any model saw it: recorded by its length and first characters. */
-  #refuse(kind: 'llm_query' | 'rlm_query', prompt: string, role: ModelRole, error: string): SubcallOutcome {
-    const call = this.#start(kind, prompt, role);
+  #refuse(kind: 'llm_query' | 'rlm_query', prompt: string, role: ModelRole, error: string, cell: CellLog): SubcallOutcome {
+    const call = this.#start(kind, prompt, role, cell);
     this.#finish(call, kind, role, prompt, { response: null, error, usage: NO_USAGE, refused: true });
     return { ok: false, error };
   }
 
-  async #complete(
-    kind: 'llm_query' | 'rlm_query',
-    prompt: string,
-    role: ModelRole,
-    signal: AbortSignal,
-    call: CallContext = this.#start(kind, prompt, role),
-  ): Promise<SubcallOutcome> {
+  async #complete(kind: 'llm_query' | 'rlm_query', prompt: string, role: ModelRole, signal: AbortSignal, call: CallContext): Promise<SubcallOutcome> {
     const { budget, ledger } = this.#init;
     const refusal = windowRefusal(prompt, role);
     if (refusal) {
@@ -177,22 +199,57 @@ export class SubcallRouter {
       this.#finish(call, kind, role, prompt, { response: response.text, error: null, usage: response.usage, costUsd });
       return { ok: true, text: response.text };
     } catch (error) {
-      const message = describeFailure(error, budget);
+      if (signal.aborted) {
+        ledger.recordCancelled(role.model);
+        return this.#cancelled(call, kind, role, prompt, signal);
+      }
+      // Every later call would fail the same way: the tree stops now rather than burn its turns.
+      if (ModelCallError.isInstance(error) && error.fatal) budget.fail(error);
+      const message = this.#describeFailure(error);
       this.#finish(call, kind, role, prompt, { response: null, error: message, usage: NO_USAGE });
       return { ok: false, error: message };
     }
   }
 
+  /** Records a call its signal stopped, once, as cancelled, and answers its slot. */
+  #cancelled(call: CallContext, kind: 'llm_query' | 'rlm_query', role: ModelRole, prompt: string, signal: AbortSignal, child?: ChildRunRecord): SubcallOutcome {
+    const error = `cancelled: ${this.#cancelReason(signal)}`;
+    this.#finish(call, kind, role, prompt, {
+      response: null,
+      error,
+      usage: child ? sumUsage(child.usage) : NO_USAGE,
+      cancelled: true,
+      ...(child ? { child } : {}),
+    });
+    return { ok: false, error };
+  }
+
+  /** Why `signal` fired, for a cancelled call's record. */
+  #cancelReason(signal: AbortSignal): string {
+    const { budget, runSignal } = this.#init;
+    const stop = budget.exceeded ?? budget.failure;
+    if (stop) return `the run stopped: ${stop.message}`;
+    if (runSignal.aborted) return 'the run was cancelled';
+    return RlmError.isInstance(signal.reason) ? signal.reason.message : 'the cell that made the call ended';
+  }
+
+  #describeFailure(error: unknown): string {
+    const stop = this.#init.budget.exceeded ?? this.#init.budget.failure;
+    if (stop && stop !== error) return `the run stopped: ${stop.message}`;
+    return errorMessage(error);
+  }
+
   /** An rlm_query served by a child RLM in a sandbox of its own — or, refused a sandbox slot, by `plainRole` as an llm_query. */
-  async #child(prompt: string, role: ModelRole, plainRole: ModelRole, signal: AbortSignal): Promise<SubcallOutcome> {
-    const call = this.#start('rlm_query', prompt, role);
+  async #child(prompt: string, role: ModelRole, plainRole: ModelRole, signal: AbortSignal, cell: CellLog): Promise<SubcallOutcome> {
+    const call = this.#start('rlm_query', prompt, role, cell);
     const { budget, emit } = this.#init;
     let slot: SlotGrant;
     try {
       budget.assertWithinLimits();
       slot = await this.#init.acquireSandbox(signal);
     } catch (failure) {
-      const error = describeFailure(failure, budget);
+      if (signal.aborted) return this.#cancelled(call, 'rlm_query', role, prompt, signal);
+      const error = this.#describeFailure(failure);
       this.#finish(call, 'rlm_query', role, prompt, { response: null, error, usage: NO_USAGE });
       return { ok: false, error };
     }
@@ -206,7 +263,12 @@ export class SubcallRouter {
       child = await this.#init.runChild(prompt, role, slot.holder, signal);
       if (child.answer === null) error = 'the child RLM ended without an answer';
     } catch (failure) {
-      error = describeFailure(failure, budget);
+      // A cancelled child closed its sandbox before its run rejected; what it spent is in the parent's ledger.
+      if (signal.aborted) {
+        slot.release();
+        return this.#cancelled(call, 'rlm_query', role, prompt, signal);
+      }
+      error = this.#describeFailure(failure);
     } finally {
       slot.release();
     }
@@ -219,8 +281,8 @@ export class SubcallRouter {
     return error === null && child?.answer != null ? { ok: true, text: child.answer } : { ok: false, error: error ?? 'no answer' };
   }
 
-  #start(kind: 'llm_query' | 'rlm_query', prompt: string, role: ModelRole): CallContext {
-    const call = { callId: randomBytes(4).toString('hex'), started: performance.now() };
+  #start(kind: 'llm_query' | 'rlm_query', prompt: string, role: ModelRole, cell: CellLog): CallContext {
+    const call = { callId: randomBytes(4).toString('hex'), started: performance.now(), cell };
     this.#init.emit({ type: 'subcall_start', callId: call.callId, kind, model: role.model, promptChars: prompt.length });
     return call;
   }
@@ -239,12 +301,15 @@ export class SubcallRouter {
       child?: ChildRunRecord;
       /** Refused before any model saw it (too large for the window, or past a prompt-bytes cap). */
       refused?: boolean;
+      /** Stopped by its signal while it ran. */
+      cancelled?: boolean;
     },
   ): void {
     const durationMs = performance.now() - call.started;
-    const { response, error, usage, costUsd, child, refused } = outcome;
-    if (this.#records.length < MAX_RECORDED_SUBCALLS_PER_CELL) {
-      this.#records.push({
+    const { response, error, usage, costUsd, child, refused, cancelled } = outcome;
+    const { cell } = call;
+    if (cell.subcalls.length < MAX_RECORDED_SUBCALLS_PER_CELL) {
+      cell.subcalls.push({
         kind,
         model: role.model,
         // A refused prompt is kept only by its beginning: the cell chose its size, not the run.
@@ -256,9 +321,10 @@ export class SubcallRouter {
         durationMs,
         ...(call.note === undefined ? {} : { note: call.note }),
         ...(child ? { child } : {}),
+        ...(cancelled ? { cancelled: true as const } : {}),
       });
     } else {
-      this.#notRecorded += 1;
+      cell.notRecorded += 1;
     }
     this.#init.emit({
       type: 'subcall_end',
@@ -268,6 +334,7 @@ export class SubcallRouter {
       ok: error === null,
       durationMs,
       ...(error === null ? {} : { error }),
+      ...(cancelled ? { cancelled: true as const } : {}),
       ...(costUsd === undefined ? {} : { usage: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd } }),
     });
   }
@@ -282,11 +349,6 @@ function windowRefusal(prompt: string, role: ModelRole): string | undefined {
     `prompt of ${prompt.length.toLocaleString('en-US')} characters (about ${tokens.toLocaleString('en-US')} tokens) ` +
     `exceeds the context window of ${role.model} (${window.toLocaleString('en-US')} tokens); split it into smaller pieces`
   );
-}
-
-function describeFailure(error: unknown, budget: RunBudget): string {
-  if (budget.exceeded) return `the run stopped: ${budget.exceeded.message}`;
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** `1.5 MiB`, `64 MiB`, `512 KiB`, `12 bytes`. */

@@ -22,6 +22,7 @@ import {
 import { ContextLoadError, JavaScriptRepl, PythonRepl, ReplError, ToolDefinitionError, type CellRepl } from '@rlm/sandbox-image';
 import { bundledPythonWorkerUrl, bundledReplWorkerUrl, testPyodideDir, testPythonSnapshot } from '@rlm/sandbox-image/testing';
 import { AbortedError, InvalidOptionError, SandboxClosedError, SandboxError } from '../errors.js';
+import { CellCalls, NO_CELL_RUNNING } from '../sandbox/cell-calls.js';
 import { writeContextFile, type ContextValue } from '../sandbox/context-files.js';
 import type { ExecuteOptions, Repl, ReplFactory, ReplRequest, SubcallHandler } from '../sandbox/repl.js';
 import { ToolDispatcher, toolDefinitions, type SandboxTool } from '../sandbox/tools.js';
@@ -44,7 +45,7 @@ export class InProcessRepl implements Repl {
   readonly #contexts = new Set<string>();
   #toolNames: ToolDefinition[] = [];
   /** Where the cells' sub-calls go; the REPL reads it at each call, so a new handler takes over at once. */
-  readonly #subcalls: { handler: SubcallHandler | undefined };
+  readonly #subcalls: CallRouting;
   #closing: Promise<void> | undefined;
 
   private constructor(init: {
@@ -53,7 +54,7 @@ export class InProcessRepl implements Repl {
     contextDir: string;
     request: ReplRequest;
     tools: ToolDispatcher;
-    subcalls: { handler: SubcallHandler | undefined };
+    subcalls: CallRouting;
   }) {
     this.id = init.id;
     this.language = init.repl.language;
@@ -69,15 +70,26 @@ export class InProcessRepl implements Repl {
     const tools = new ToolDispatcher({ ...request.tools });
     const definitions = toolDefinitions(tools.tools);
     const contextDir = await mkdtemp(path.join(os.tmpdir(), 'rlm-in-process-repl-'));
-    const subcalls = { handler: request.onSubcall };
+    // The cell running now (as in a Sandbox, its calls end with it) and the handler to serve them with.
+    const subcalls: CallRouting = { handler: request.onSubcall, cell: undefined };
     const common = {
       contextDir,
       heapLimitMb: options.heapLimitMb ?? 512,
       // A loaded machine may keep a worker from acting on its interrupt for seconds; wait that out
       // rather than lose state the way production's 700 ms would.
       unresponsiveGraceMs: 10_000,
-      onSubcall: (params: SubcallParams, { signal }: { signal: AbortSignal }): Promise<SubcallResult> => (subcalls.handler ?? noSubcalls)(params, { signal }),
-      onToolCall: (params: Parameters<ToolDispatcher['call']>[0], { signal }: { signal: AbortSignal }) => tools.call(params, signal),
+      onSubcall: (params: SubcallParams, { signal }: { signal: AbortSignal }): Promise<SubcallResult> => {
+        const refused = () => ({ outcomes: params.prompts.map(() => ({ ok: false as const, error: NO_CELL_RUNNING })) });
+        const cell = subcalls.cell;
+        return cell
+          ? cell.serve(signal, (cellSignal) => (subcalls.handler ?? noSubcalls)(params, { signal: cellSignal }), refused)
+          : Promise.resolve(refused());
+      },
+      onToolCall: (params: Parameters<ToolDispatcher['call']>[0], { signal }: { signal: AbortSignal }) => {
+        const refused = () => ({ ok: false as const, error: NO_CELL_RUNNING });
+        const cell = subcalls.cell;
+        return cell ? cell.serve(signal, (cellSignal) => tools.call(params, cellSignal), refused) : Promise.resolve(refused());
+      },
     };
     const signal = request.signal;
     let repl: CellRepl;
@@ -115,6 +127,8 @@ export class InProcessRepl implements Repl {
       throw new InvalidOptionError('language', `this REPL runs ${this.language} cells, not ${options.language}`);
     }
     return this.#guard(options.signal, async (signal) => {
+      const cell = new CellCalls();
+      this.#subcalls.cell = cell;
       try {
         const result = await this.#repl.execute(
           {
@@ -128,7 +142,9 @@ export class InProcessRepl implements Repl {
         // What the host would accept from a container: the protocol's schema.
         return ExecuteResult.parse(result);
       } finally {
+        if (this.#subcalls.cell === cell) this.#subcalls.cell = undefined;
         this.#tools.abortRunning();
+        await cell.end(signal?.aborted ? 'the cell was cancelled' : 'the cell that made this call ended', 10_000);
       }
     });
   }
@@ -207,6 +223,12 @@ export class InProcessRepl implements Repl {
       throw error;
     }
   }
+}
+
+/** Where a REPL's calls go: the handler of its sub-calls and the cell they belong to. */
+interface CallRouting {
+  handler: SubcallHandler | undefined;
+  cell: CellCalls | undefined;
 }
 
 /** A {@link ReplFactory} of in-process REPLs that remembers every REPL it made. */

@@ -5,7 +5,14 @@ import type { TokenUsage } from '../models/model-backend.js';
 import { type PriceOverrides, costOf } from './pricing.js';
 
 export interface ModelUsage {
+  /** Calls that completed (answered, or failed with the provider's answer). */
   calls: number;
+  /**
+   * Calls aborted while they ran — their cell ended, the run was cancelled or stopped — present only
+   * when there were some. Their tokens, when the provider reported any before the abort, are in the
+   * token counts.
+   */
+  cancelledCalls?: number;
   /** Every input token, cache reads and writes included (see {@link TokenUsage.inputTokens}). */
   inputTokens: number;
   outputTokens: number;
@@ -36,6 +43,21 @@ export class UsageLedger {
       cacheReadTokens: usage.cacheReadTokens ?? 0,
       cacheWriteTokens: usage.cacheWriteTokens ?? 0,
       costUsd: costOf(model, usage, this.#priceOverrides),
+    });
+  }
+
+  /** Records a call aborted while it ran, with the tokens the provider reported before the abort (usually none). */
+  recordCancelled(model: string, usage: TokenUsage = { inputTokens: 0, outputTokens: 0 }): void {
+    const reported = usage.inputTokens + usage.outputTokens > 0;
+    this.#add(model, {
+      calls: 0,
+      cancelledCalls: 1,
+      inputTokens: usage.inputTokens,
+      outputTokens: usage.outputTokens,
+      cacheReadTokens: usage.cacheReadTokens ?? 0,
+      cacheWriteTokens: usage.cacheWriteTokens ?? 0,
+      // Nothing reported costs nothing; an unknown price must not make a known total unknown then.
+      costUsd: reported ? costOf(model, usage, this.#priceOverrides) : 0,
     });
   }
 
@@ -79,6 +101,7 @@ export class UsageLedger {
       return;
     }
     current.calls += usage.calls;
+    if (usage.cancelledCalls) current.cancelledCalls = (current.cancelledCalls ?? 0) + usage.cancelledCalls;
     current.inputTokens += usage.inputTokens;
     current.outputTokens += usage.outputTokens;
     current.cacheReadTokens += usage.cacheReadTokens;
