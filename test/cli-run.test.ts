@@ -236,13 +236,13 @@ describe('rlm [query]', () => {
     expect(result.code).toBe(2);
   });
 
-  it('says in one line which variable to set when the key is missing, exit 1', async () => {
+  it('says in one line which variable to set when the key is missing, exit 2 (a setting to fix)', async () => {
     const [result, anthropic] = await Promise.all([rlm(['q', '--context', 'x', '--backend', 'openai']), rlm(['q', '--context', 'x'])]);
-    expect(result.stderr).toBe('rlm: openai: no API key; set OPENAI_API_KEY\n');
-    expect(result.code).toBe(1);
+    expect(result.stderr).toBe('rlm: apiKey: openai has no API key; set OPENAI_API_KEY\n');
+    expect(result.code).toBe(2);
     expect(anthropic.stderr.trim().split('\n')).toHaveLength(1);
     expect(anthropic.stderr).toContain('ANTHROPIC_API_KEY');
-    expect(anthropic.code).toBe(1);
+    expect(anthropic.code).toBe(2);
   });
 
   it('exits 2 with one line and a hint on bad usage', async () => {

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AbortedError, InvalidOptionError, RlmError } from '../errors.js';
 import { startFakeAnthropicServer, type FakeAnthropicServer } from '../testing/fake-anthropic-server.js';
+import { closedLoopbackPort } from '../testing/fake-openai-server.js';
 import { costOf } from '../usage/pricing.js';
 import { createAnthropicBackend, type AnthropicBackendOptions } from './anthropic-backend.js';
 import { ModelCallError, type CompletionRequest } from './model-backend.js';
@@ -208,7 +209,9 @@ describe('createAnthropicBackend: failures that surface at once', () => {
     server.enqueue({ type: 'http', status: 401, body: { type: 'error', error: { type: 'authentication_error', message: 'invalid x-api-key' } } });
     const error = await failure(backend().complete(conversation, {}));
 
-    expect(error.message).toBe(`anthropic ${MODEL}: HTTP 401 authentication_error: invalid x-api-key`);
+    expect(error.message).toBe(
+      `anthropic ${MODEL}: HTTP 401 authentication_error: invalid x-api-key; the provider refused the API key: check the apiKey option`,
+    );
     expect(error.backend).toBe('anthropic');
     expect(error.model).toBe(MODEL);
     expect(error.details).toMatchObject({ statusCode: 401, isRetryable: false });
@@ -301,6 +304,166 @@ describe('createAnthropicBackend: failures that surface at once', () => {
   });
 });
 
+describe('createAnthropicBackend: failures no retry can fix end the call at once, saying what to check', () => {
+  /** The backend as a user sets it up: the key from its variable, the default retries (4), no test backoff. */
+  const asConfigured = (options: AnthropicBackendOptions = {}) =>
+    createAnthropicBackend({ baseURL: server.url, env: { ANTHROPIC_API_KEY: 'sk-ant-revoked' }, ...options });
+
+  it('a refused key (401) is `auth`, fatal, tried once, and names the variable the key came from', async () => {
+    // Even when the API asks for a retry: a key it refused will be refused again.
+    server.enqueue({
+      type: 'http',
+      status: 401,
+      headers: { 'x-should-retry': 'true' },
+      body: { type: 'error', error: { type: 'authentication_error', message: 'invalid x-api-key' } },
+    });
+    const error = await failure(asConfigured().complete(conversation, {}));
+
+    expect(error).toMatchObject({ kind: 'auth', fatal: true, backend: 'anthropic', model: MODEL, baseUrl: server.url });
+    expect(error.message).toBe(
+      `anthropic ${MODEL}: HTTP 401 authentication_error: invalid x-api-key; the provider refused the API key: check ANTHROPIC_API_KEY`,
+    );
+    expect(error.details).toMatchObject({ statusCode: 401, isRetryable: false, attempts: 1 });
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('a refused key names the variable apiKeyEnv chose', async () => {
+    server.enqueue({ type: 'http', status: 401 });
+    const error = await failure(asConfigured({ apiKeyEnv: 'WORK_ANTHROPIC_KEY', env: { WORK_ANTHROPIC_KEY: 'sk-ant-x' } }).complete(conversation, {}));
+    expect(error.kind).toBe('auth');
+    expect(error.message).toMatch(/; the provider refused the API key: check WORK_ANTHROPIC_KEY$/);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('a forbidden model (403) is `permission`, fatal, tried once, and says the key may not use it', async () => {
+    server.enqueue({
+      type: 'http',
+      status: 403,
+      body: { type: 'error', error: { type: 'permission_error', message: 'Your API key does not have permission to use the specified resource.' } },
+    });
+    const error = await failure(asConfigured().complete(conversation, {}));
+
+    expect(error).toMatchObject({ kind: 'permission', fatal: true, baseUrl: server.url });
+    expect(error.message).toBe(
+      `anthropic ${MODEL}: HTTP 403 permission_error: Your API key does not have permission to use the specified resource; ` +
+        `the API key (from ANTHROPIC_API_KEY) may not use the model "${MODEL}" or the endpoint ${server.url}: ` +
+        "check the key's access with the provider, or choose another model (--model or --sub-model, or model: in the config file)",
+    );
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('an unknown model (404 not_found_error) is `model_not_found`, fatal, tried once, naming the model, the base URL and the settings', async () => {
+    server.enqueue({ type: 'http', status: 404, body: { type: 'error', error: { type: 'not_found_error', message: 'model: claude-nope-9' } } });
+    const error = await failure(asConfigured().complete({ ...conversation, model: 'claude-nope-9' }, {}));
+
+    expect(error).toMatchObject({ kind: 'model_not_found', fatal: true, model: 'claude-nope-9', baseUrl: server.url });
+    expect(error.message).toBe(
+      `anthropic claude-nope-9: HTTP 404 not_found_error: model: claude-nope-9; ${server.url} does not know the model "claude-nope-9": ` +
+        'check the model name (--model or --sub-model, or model: in the config file)',
+    );
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('a 404 that names no model also points at the base URL, which may lack part of its path', async () => {
+    server.enqueue({ type: 'http', status: 404, body: { type: 'error', error: { type: 'not_found_error', message: 'Not Found' } } });
+    const error = await failure(asConfigured().complete(conversation, {}));
+    expect(error.kind).toBe('model_not_found');
+    expect(error.message).toMatch(/check the model name \(.*\), or the base URL if the model name is right \(check --base-url /);
+  });
+
+  it('an unknown model reported inside the stream is `model_not_found` too, not retried', async () => {
+    server.enqueue({ text: 'x', streamEnd: { errorType: 'not_found_error', message: 'model: claude-nope-9' } });
+    const error = await failure(asConfigured().complete(conversation, {}));
+    expect(error).toMatchObject({ kind: 'model_not_found', fatal: true, baseUrl: server.url });
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('a refused connection is retried at most twice, even with more retries allowed, then is `unreachable` and fatal', async () => {
+    const port = await closedLoopbackPort();
+    const baseURL = `http://127.0.0.1:${port}`;
+    let attempts = 0;
+    const counting: typeof fetch = (input, init) => {
+      attempts += 1;
+      return fetch(input, init);
+    };
+    const time = manualClock();
+    const error = await failure(asConfigured({ baseURL, fetch: counting, maxRetries: 10, clock: time.clock }).complete(conversation, {}));
+
+    expect(error).toMatchObject({ kind: 'unreachable', fatal: true, baseUrl: baseURL, details: { attempts: 3, isRetryable: false } });
+    expect(error.message).toBe(
+      `anthropic ${MODEL}: cannot connect to ${baseURL} (connection refused) after 3 attempts: is the server running? ` +
+        "check --base-url (--sub-base-url for the sub model; baseURL in the config file or the backend's options)",
+    );
+    expect(attempts).toBe(3);
+    expect(time.delays).toHaveLength(2);
+  });
+
+  it('a base URL from ANTHROPIC_BASE_URL is named as such when nothing listens there', async () => {
+    const baseURL = `http://127.0.0.1:${await closedLoopbackPort()}`;
+    const error = await failure(
+      createAnthropicBackend({ env: { ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: baseURL }, maxRetries: 0 }).complete(conversation, {}),
+    );
+    expect(error.kind).toBe('unreachable');
+    expect(error.message).toBe(
+      `anthropic ${MODEL}: cannot connect to ${baseURL} (connection refused) after 1 attempt: is the server running? check ANTHROPIC_BASE_URL (or set --base-url)`,
+    );
+  });
+
+  it('an unknown host is `unreachable`, fatal, tried once, and says to check the base URL', async () => {
+    // Fails the way undici does for a name that does not resolve, so no DNS query leaves this machine.
+    let attempts = 0;
+    const unknownHost: typeof fetch = async () => {
+      attempts += 1;
+      throw new TypeError('fetch failed', {
+        cause: Object.assign(new Error('getaddrinfo ENOTFOUND api.nowhere.invalid'), {
+          code: 'ENOTFOUND',
+          syscall: 'getaddrinfo',
+          hostname: 'api.nowhere.invalid',
+        }),
+      });
+    };
+    const error = await failure(asConfigured({ baseURL: 'https://api.nowhere.invalid', fetch: unknownHost }).complete(conversation, {}));
+
+    expect(error).toMatchObject({ kind: 'unreachable', fatal: true, baseUrl: 'https://api.nowhere.invalid', details: { attempts: 1 } });
+    expect(error.message).toBe(
+      `anthropic ${MODEL}: cannot resolve the host of https://api.nowhere.invalid (unknown host, ENOTFOUND); ` +
+        "check --base-url (--sub-base-url for the sub model; baseURL in the config file or the backend's options)",
+    );
+    expect(attempts).toBe(1);
+  });
+
+  it.each([
+    [429, 'rate_limited'],
+    [529, 'provider_error'],
+    [500, 'provider_error'],
+    [400, 'invalid_request'],
+    [413, 'invalid_request'],
+  ] as const)('HTTP %i ends as `%s`, not fatal', async (status, kind) => {
+    const retried = status === 429 || status >= 500;
+    server.enqueue({ type: 'http', status }, { type: 'http', status });
+    const error = await failure(backend({ maxRetries: 1 }).complete(conversation, {}));
+    expect(error).toMatchObject({ kind, fatal: false, baseUrl: server.url, details: { statusCode: status, attempts: retried ? 2 : 1 } });
+    expect(server.requests).toHaveLength(retried ? 2 : 1);
+  });
+
+  it('a timeout is `timeout`, a dropped connection and a malformed answer `provider_error`; none is fatal', async () => {
+    const time = manualClock();
+    server.enqueue({ textChunks: ['a ', 'b'], stallAfterChunks: 1 });
+    const timedOut = await failure(backend({ maxRetries: 0, clock: time.clock }).complete(conversation, { onTextDelta: () => time.expireAttempt() }));
+    expect(timedOut).toMatchObject({ kind: 'timeout', fatal: false, baseUrl: server.url });
+
+    server.enqueue({ type: 'reset' });
+    expect(await failure(backend({ maxRetries: 0 }).complete(conversation, {}))).toMatchObject({ kind: 'provider_error', fatal: false });
+
+    server.enqueue({ type: 'raw', contentType: 'text/html', body: '<html>gateway</html>' });
+    expect(await failure(backend({ maxRetries: 0 }).complete(conversation, {}))).toMatchObject({
+      kind: 'provider_error',
+      fatal: false,
+      baseUrl: server.url,
+    });
+  });
+});
+
 describe('createAnthropicBackend: abort', () => {
   it('cancels the request mid-stream when the caller aborts, as AbortedError, and closes the connection', async () => {
     // The server sends one delta, then holds the stream open: only the abort can end this call.
@@ -351,7 +514,7 @@ describe('createAnthropicBackend: API key', () => {
   it('fails with one line naming ANTHROPIC_API_KEY when no key is given and the variable is unset', () => {
     const create = () => createAnthropicBackend({ env: {} });
     expect(create).toThrow(RlmError);
-    expect(create).toThrow(/^anthropic: no API key; set ANTHROPIC_API_KEY$/);
+    expect(create).toThrow(/^apiKey: anthropic has no API key; set ANTHROPIC_API_KEY$/);
   });
 
   it('reads the key from the variable apiKeyEnv names', async () => {
@@ -359,7 +522,7 @@ describe('createAnthropicBackend: API key', () => {
     await named.complete(conversation, {});
     const headers = server.requests[0]?.headers;
     expect(headers?.authorization ?? headers?.['x-api-key']).toContain('sk-from-env');
-    expect(() => createAnthropicBackend({ env: {}, apiKeyEnv: 'MY_KEY' })).toThrow('anthropic: no API key; set MY_KEY');
+    expect(() => createAnthropicBackend({ env: {}, apiKeyEnv: 'MY_KEY' })).toThrow('apiKey: anthropic has no API key; set MY_KEY');
   });
 });
 

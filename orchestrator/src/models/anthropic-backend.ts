@@ -7,20 +7,24 @@ import { summarizeZodError } from '@rlm/shared';
 import Anthropic from '@anthropic-ai/sdk';
 import { Stream } from '@anthropic-ai/sdk/core/streaming';
 import { z } from 'zod';
-import { InvalidOptionError, RlmError } from '../errors.js';
+import { InvalidOptionError, RlmError, errorMessage } from '../errors.js';
 import { ModelCallError, type CompleteOptions, type CompletionRequest, type CompletionResponse, type ModelBackend, type TokenUsage } from './model-backend.js';
 import {
-  ResilientCaller,
-  isConnectionError,
-  isRetryableStatus,
-  parseRetryAfter,
-  type AttemptFailure,
-  type ResilienceOptions,
-  type ResilienceSeams,
-} from './resilience.js';
+  connectionAttemptFailure,
+  isFatalKind,
+  kindOfHttpError,
+  kindOfStreamError,
+  withFix,
+  type BaseUrlSource,
+  type ProviderEndpoint,
+} from './provider-failures.js';
+import { ResilientCaller, isRetryableStatus, parseRetryAfter, type AttemptFailure, type ResilienceOptions, type ResilienceSeams } from './resilience.js';
 
 /** `max_tokens` when neither the request nor the options say; fits every current Claude model. */
 export const DEFAULT_ANTHROPIC_MAX_TOKENS = 16_384;
+
+/** Where calls go when neither `baseURL` nor `ANTHROPIC_BASE_URL` says otherwise (the SDK's own default). */
+export const DEFAULT_ANTHROPIC_BASE_URL = 'https://api.anthropic.com';
 
 /** The smallest `budget_tokens` the API accepts. */
 const MIN_THINKING_BUDGET = 1_024;
@@ -50,23 +54,31 @@ export type AnthropicBackendOptions = ResilienceOptions &
     env?: NodeJS.ProcessEnv;
     /** Used in errors and usage reports; default `anthropic`. */
     name?: string;
+    /**
+     * The `fetch` the SDK sends requests with; default the global one. A seam for tests (a fetch
+     * that fails the way an unknown host does, without any DNS lookup) and for custom transports.
+     */
+    fetch?: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
   };
 
 /**
  * Creates the backend. Each `complete` streams one Messages API call (text deltas go to
  * `onTextDelta`; after a retry they start over), inside the backend's {@link ResilientCaller}.
+ * A failed call is a {@link ModelCallError} whose `kind` and message follow the table in
+ * `provider-failures.ts`: a refused key names the variable it came from, an unknown model or host
+ * names the setting to check.
  *
  * @throws {RlmError} no key is given and the key variable is unset; the one-line message names
- *   the variable (`anthropic: no API key; set ANTHROPIC_API_KEY`).
+ *   the variable (`apiKey: anthropic has no API key; set ANTHROPIC_API_KEY`, an {@link InvalidOptionError}).
  * @throws {InvalidOptionError} `maxTokens` or `thinking.budgetTokens` is out of range.
- * @throws {RangeError} a resilience option is out of range.
+ * @throws {InvalidOptionError} a resilience option is out of range.
  */
 export function createAnthropicBackend(options: AnthropicBackendOptions = {}): ModelBackend {
   const name = options.name ?? 'anthropic';
   const env = options.env ?? process.env;
   const keyVariable = options.apiKeyEnv ?? 'ANTHROPIC_API_KEY';
   const apiKey = options.apiKey || env[keyVariable];
-  if (!apiKey) throw new RlmError(`${name}: no API key; set ${keyVariable}`);
+  if (!apiKey) throw new InvalidOptionError('apiKey', `${name} has no API key; set ${keyVariable}`);
 
   const maxTokens = options.maxTokens ?? DEFAULT_ANTHROPIC_MAX_TOKENS;
   if (!Number.isInteger(maxTokens) || maxTokens < 1) {
@@ -78,11 +90,20 @@ export function createAnthropicBackend(options: AnthropicBackendOptions = {}): M
   }
   const caching = options.promptCaching !== false;
 
-  const caller = new ResilientCaller(name, resilienceOf(options), options.clock);
+  const baseUrlSource: BaseUrlSource =
+    options.baseURL !== undefined ? { from: 'option' } : env.ANTHROPIC_BASE_URL ? { from: 'env', variable: 'ANTHROPIC_BASE_URL' } : { from: 'default' };
+  const endpoint: ProviderEndpoint = {
+    backend: name,
+    // Never undefined: the SDK would read process.env itself, ignoring `env`.
+    baseUrl: options.baseURL ?? (env.ANTHROPIC_BASE_URL || DEFAULT_ANTHROPIC_BASE_URL),
+    baseUrlSource,
+    apiKeySource: options.apiKey ? { from: 'option' } : { from: 'env', variable: keyVariable },
+  };
+  const caller = new ResilientCaller(name, resilienceOf(options), options.clock, { baseUrl: endpoint.baseUrl });
   const client = new Anthropic({
     apiKey,
-    // null, not undefined: the SDK would read process.env itself, ignoring `env`.
-    baseURL: options.baseURL ?? (env.ANTHROPIC_BASE_URL || null),
+    baseURL: endpoint.baseUrl,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
     // One retry policy, the caller's.
     maxRetries: 0,
     // The caller's per-attempt signal enforces timeoutMs and names it in the error; the SDK's own
@@ -98,8 +119,8 @@ export function createAnthropicBackend(options: AnthropicBackendOptions = {}): M
       const params = buildParams(request, { maxTokens, caching, thinkingBudget });
       return caller.call(
         request.model,
-        (attemptSignal) => streamMessage(client, params, attemptSignal, onTextDelta, name, request.model),
-        (error) => classify(error, name, request.model),
+        (attemptSignal) => streamMessage(client, params, attemptSignal, onTextDelta, endpoint, request.model),
+        (error) => classify(error, endpoint, request.model),
         signal,
       );
     },
@@ -143,9 +164,10 @@ async function streamMessage(
   params: MessageParams,
   signal: AbortSignal,
   onTextDelta: ((text: string) => void) | undefined,
-  backend: string,
+  endpoint: ProviderEndpoint,
   model: string,
 ): Promise<CompletionResponse> {
+  const backend = endpoint.backend;
   // The raw response, so the events are parsed here (with zod, keeping the raw text of a bad one)
   // and an abort mid-body surfaces as an error (the SDK's iterator ends quietly on abort).
   const response = await postMessages(client, params, signal).asResponse();
@@ -154,7 +176,7 @@ async function streamMessage(
     const body = await response.text();
     throw malformed(backend, model, `expected an event stream, got ${contentType || 'no content type'}`, body);
   }
-  const assembler = new MessageAssembler(backend, model, onTextDelta);
+  const assembler = new MessageAssembler(endpoint, model, onTextDelta);
   for await (const sse of Stream.rawEvents(response)) {
     assembler.add(sse.event, sse.data);
   }
@@ -217,11 +239,15 @@ class MessageAssembler {
   /** Text by content-block index; thinking and other blocks are not kept. */
   readonly #text = new Map<number, string>();
 
+  readonly backend: string;
+
   constructor(
-    readonly backend: string,
+    readonly endpoint: ProviderEndpoint,
     readonly model: string,
     readonly onTextDelta: ((text: string) => void) | undefined,
-  ) {}
+  ) {
+    this.backend = endpoint.backend;
+  }
 
   add(event: string | null, data: string): void {
     if (event === 'ping' || !data || this.#stopped) return;
@@ -241,10 +267,14 @@ class MessageAssembler {
     };
     if (type === 'error') {
       const { type: errorType, message } = parse(StreamEvents.error).error;
-      throw new ModelCallError(`${this.backend} ${this.model}: ${errorType} during the stream: ${message}`, this.backend, this.model, {
-        isRetryable: RETRYABLE_ERROR_TYPES.has(errorType),
-        responseBody: snippet(data),
-      });
+      const kind = kindOfStreamError(errorType);
+      throw new ModelCallError(
+        withFix(`${this.backend} ${this.model}: ${errorType} during the stream: ${message}`, kind, this.endpoint, this.model, { reason: message }),
+        this.backend,
+        this.model,
+        { isRetryable: RETRYABLE_ERROR_TYPES.has(errorType) && !isFatalKind(kind), responseBody: snippet(data) },
+        { kind },
+      );
     }
     if (type !== 'message_start' && !this.#started && type !== undefined && Object.hasOwn(StreamEvents, type)) {
       throw malformed(this.backend, this.model, `${type} before message_start`, data);
@@ -341,9 +371,12 @@ function toTokenUsage(usage: z.infer<typeof AssembledMessage>['usage']): TokenUs
 /**
  * Maps a failed attempt to the caller's terms. Retryable: 408, 409, 429, 5xx (529 overloaded
  * included), an error type worth retrying, dropped connections, and whatever the API marks with
- * `x-should-retry: true`; not retryable: other 4xx, `x-should-retry: false`, malformed answers.
+ * `x-should-retry: true`; not retryable: other 4xx, `x-should-retry: false`, malformed answers,
+ * and the fatal kinds (a refused key, an unknown model or host) whatever the headers say.
+ * A refused connection is retried at most twice (see `connectionAttemptFailure`).
  */
-function classify(error: unknown, backend: string, model: string): AttemptFailure {
+function classify(error: unknown, endpoint: ProviderEndpoint, model: string): AttemptFailure {
+  const backend = endpoint.backend;
   if (error instanceof ModelCallError) {
     return {
       error,
@@ -353,17 +386,19 @@ function classify(error: unknown, backend: string, model: string): AttemptFailur
   }
   if (error instanceof Anthropic.APIError && error.status !== undefined) {
     const status = error.status;
+    // A body that is not the API's JSON (a proxy's HTML page) is only in `message`, after the status.
+    const reason = error.apiMessage ?? error.message.replace(/^\d{3} /, '');
+    const kind = kindOfHttpError(status, { type: error.type, reason });
     const shouldRetry = error.headers?.get('x-should-retry');
-    const retryable =
-      shouldRetry === 'true'
+    const retryable = isFatalKind(kind)
+      ? false
+      : shouldRetry === 'true'
         ? true
         : shouldRetry === 'false'
           ? false
           : isRetryableStatus(status) || (error.type !== null && RETRYABLE_ERROR_TYPES.has(error.type));
     const retryAfterMs = retryable ? parseRetryAfter(error.headers) : undefined;
-    // A body that is not the API's JSON (a proxy's HTML page) is only in `message`, after the status.
-    const reason = error.apiMessage ?? error.message.replace(/^\d{3} /, '');
-    const message = `${backend} ${model}: HTTP ${status}${error.type ? ` ${error.type}` : ''}: ${reason}`;
+    const message = withFix(`${backend} ${model}: HTTP ${status}${error.type ? ` ${error.type}` : ''}: ${reason}`, kind, endpoint, model, { status, reason });
     const responseBody = snippet(error.error === undefined ? reason : JSON.stringify(error.error));
     return {
       error: new ModelCallError(
@@ -376,19 +411,14 @@ function classify(error: unknown, backend: string, model: string): AttemptFailur
           responseBody,
           ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
         },
-        { cause: error },
+        { cause: error, kind },
       ),
       retryable,
       ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
     };
   }
-  if (isConnectionError(error)) {
-    const detail = rootMessage(error);
-    return {
-      error: new ModelCallError(`${backend} ${model}: connection failed: ${detail}`, backend, model, { isRetryable: true }, { cause: error }),
-      retryable: true,
-    };
-  }
+  const connection = connectionAttemptFailure(error, endpoint, model, () => `${backend} ${model}: connection failed: ${rootMessage(error)}`);
+  if (connection) return connection;
   return {
     error: new ModelCallError(`${backend} ${model}: ${rootMessage(error)}`, backend, model, { isRetryable: false }, { cause: error }),
     retryable: false,
@@ -409,7 +439,7 @@ function malformed(backend: string, model: string, problem: string, raw: string,
 function rootMessage(error: unknown): string {
   const messages: string[] = [];
   for (let current = error, depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
-    const message = (current instanceof Error ? current.message : String(current)).replace(/\.$/, '');
+    const message = errorMessage(current).replace(/\.$/, '');
     if (message && !messages.includes(message)) messages.push(message);
     current = (current as { cause?: unknown }).cause;
   }

@@ -2,7 +2,7 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync, unlinkSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { AbortedError, RlmError } from '../errors.js';
+import { AbortedError, RlmError, errorMessage } from '../errors.js';
 import { createFakeClaude, FAKE_CLAUDE_PATH, type FakeClaude } from '../testing/fake-claude-cli/index.js';
 import { claudeCliEnvironment, createClaudeCliBackend, renderConversation, type ClaudeCliOptions } from './claude-cli-backend.js';
 import { ModelCallError, type CompletionRequest } from './model-backend.js';
@@ -164,6 +164,40 @@ describe('createClaudeCliBackend', () => {
     expect(error).toBeInstanceOf(ModelCallError);
     expect((error as ModelCallError).message).toBe('claude-cli sonnet: Invalid API key · Please run /login (run `claude` once to log in)');
     expect((error as ModelCallError).details.isRetryable).toBe(false);
+    expect(error).toMatchObject({ kind: 'auth', fatal: true, baseUrl: undefined });
+    expect(fake.invocations()).toHaveLength(1);
+  });
+
+  it('a login the CLI lacks, on stderr without a result, is `auth` and fatal too', async () => {
+    const { fake, backend } = setup();
+    fake.script({ exitCode: 1, stderr: 'Error: Not logged in · Please run /login\n' });
+    const error = (await backend.complete(ask('hi'), {}).catch((e: unknown) => e)) as ModelCallError;
+    expect(error).toMatchObject({ kind: 'auth', fatal: true });
+    expect(error.message).toMatch(/\(run `claude` once to log in\)$/);
+    expect(fake.invocations()).toHaveLength(1);
+  });
+
+  it('a model the CLI does not know is `model_not_found`, fatal, tried once, saying which settings name it', async () => {
+    const { fake, backend } = setup();
+    fake.script({
+      isError: true,
+      text: "There's an issue with the selected model (claude-nope). It may not exist or you may not have access to it. Run --model to pick a different model.",
+    });
+    const error = (await backend.complete(ask('hi', { model: 'claude-nope' }), {}).catch((e: unknown) => e)) as ModelCallError;
+    expect(error).toMatchObject({ kind: 'model_not_found', fatal: true, model: 'claude-nope' });
+    expect(error.message).toMatch(/\(check the model name: --model or --sub-model, or model: in the config file\)$/);
+    expect(fake.invocations()).toHaveLength(1);
+  });
+
+  it.each([
+    [401, 'auth'],
+    [403, 'permission'],
+    [404, 'model_not_found'],
+  ] as const)('an API error status %i the CLI reports is `%s`, fatal, tried once', async (status, kind) => {
+    const { fake, backend } = setup();
+    fake.script({ isError: true, apiErrorStatus: status, text: `API Error: ${status}` });
+    const error = (await backend.complete(ask('hi'), {}).catch((e: unknown) => e)) as ModelCallError;
+    expect(error).toMatchObject({ kind, fatal: true, details: { statusCode: status, isRetryable: false, attempts: 1 } });
     expect(fake.invocations()).toHaveLength(1);
   });
 
@@ -216,7 +250,9 @@ describe('createClaudeCliBackend', () => {
   it("does not retry a subscription's usage limit", async () => {
     const { fake, backend } = setup();
     fake.script({ isError: true, apiErrorStatus: 429, text: "You've hit your limit · resets 4pm (Europe/Paris)" });
-    await expect(backend.complete(ask('hi'), {})).rejects.toThrow(/hit your limit .* \(the subscription's usage limit; not retried\)/);
+    const error = await backend.complete(ask('hi'), {}).catch((e: unknown) => e);
+    expect(errorMessage(error)).toMatch(/hit your limit .* \(the subscription's usage limit; not retried\)/);
+    expect(error).toMatchObject({ kind: 'rate_limited', fatal: false });
     expect(fake.invocations()).toHaveLength(1);
   });
 
@@ -269,8 +305,11 @@ describe('createClaudeCliBackend', () => {
       error = e;
     }
     expect(RlmError.isInstance(error)).toBe(true);
-    expect((error as Error).message).toBe(
-      'claude-cli: the `claude` command was not found on PATH; install Claude Code with `npm install -g @anthropic-ai/claude-code`, then run `claude` once to log in',
+    expect(error).toBeInstanceOf(ModelCallError);
+    expect(error).toMatchObject({ kind: 'unreachable', fatal: true, backend: 'claude-cli' });
+    expect(errorMessage(error)).toBe(
+      'claude-cli: the `claude` command was not found on PATH; install Claude Code with `npm install -g @anthropic-ai/claude-code`, ' +
+        "then run `claude` once to log in; or set the claude-cli backend's command option to its path",
     );
   });
 
@@ -284,7 +323,8 @@ describe('createClaudeCliBackend', () => {
     const error = (await backend.complete(ask('hi'), {}).catch((e: unknown) => e)) as ModelCallError;
     expect(error).toBeInstanceOf(ModelCallError);
     expect(error.message).toMatch(/^claude-cli: the `.*claude` command was not found; install Claude Code with `npm install -g @anthropic-ai\/claude-code`/);
-    expect(error.details.attempts).toBeUndefined();
+    expect(error).toMatchObject({ kind: 'unreachable', fatal: true, details: { attempts: 1, isRetryable: false } });
+    expect(error.message).toMatch(/; or set the claude-cli backend's command option to its path$/);
   });
 });
 

@@ -12,8 +12,17 @@ import { homedir, tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { z } from 'zod';
-import { InvalidOptionError, RlmError } from '../errors.js';
-import { ModelCallError, type ChatMessage, type CompleteOptions, type CompletionRequest, type CompletionResponse, type ModelBackend } from './model-backend.js';
+import { InvalidOptionError, RlmError, errorMessage } from '../errors.js';
+import {
+  ModelCallError,
+  type ModelCallErrorKind,
+  type ChatMessage,
+  type CompleteOptions,
+  type CompletionRequest,
+  type CompletionResponse,
+  type ModelBackend,
+} from './model-backend.js';
+import { kindOfHttpError } from './provider-failures.js';
 import { isRetryableStatus, ResilientCaller, type AttemptFailure, type ResilienceOptions, type ResilienceSeams } from './resilience.js';
 
 export type ClaudeCliOptions = ResilienceOptions &
@@ -54,7 +63,8 @@ const MAX_LINE_CHARS = 16 * 1024 * 1024;
 /** How much of stderr and of unparsed stdout is kept for error messages. */
 const TAIL_CHARS = 8 * 1024;
 
-const INSTALL_HINT = 'install Claude Code with `npm install -g @anthropic-ai/claude-code`, then run `claude` once to log in';
+const INSTALL_HINT =
+  "install Claude Code with `npm install -g @anthropic-ai/claude-code`, then run `claude` once to log in; or set the claude-cli backend's command option to its path";
 
 /**
  * Creates the backend. Each {@link ModelBackend.complete} call runs
@@ -89,7 +99,9 @@ const INSTALL_HINT = 'install Claude Code with `npm install -g @anthropic-ai/cla
  * - **Failures.** A result with `is_error`, or an exit without a result, becomes a
  *   {@link ModelCallError} carrying the CLI's message or the tail of its stderr; rate limits,
  *   "overloaded" and 5xx are retried (per {@link ResilienceOptions}), a subscription's usage limit
- *   and everything else are not. Abort and `timeoutMs` kill the CLI's whole process group
+ *   and everything else are not. Its `kind`: `auth` when the CLI is not logged in or its key is
+ *   refused, `permission` on a 403, `model_not_found` when it does not know the model,
+ *   `rate_limited` for rate and usage limits, `unreachable` when the command is gone. Abort and `timeoutMs` kill the CLI's whole process group
  *   (SIGTERM, then SIGKILL after `killGraceMs`, 2 s by default); the call settles only once the CLI
  *   has exited.
  * - **Concurrency.** At most 4 CLI processes at once unless `maxConcurrency` says otherwise: each
@@ -98,7 +110,9 @@ const INSTALL_HINT = 'install Claude Code with `npm install -g @anthropic-ai/cla
  * Needs a Claude Code recent enough to know these flags; an older one fails with a message
  * saying to run `claude update`.
  *
- * @throws {RlmError} the command is not on `PATH` (one line saying how to install Claude Code).
+ * @throws {ModelCallError} the command is not on `PATH`: `kind: 'unreachable'`, `model` empty, one line
+ *   saying how to install Claude Code or point the `command` option at it.
+ * @throws {RlmError} the command is a Windows batch wrapper, which cannot be run safely.
  * @throws {InvalidOptionError} `killGraceMs` is not a non-negative number.
  */
 export function createClaudeCliBackend(options: ClaudeCliOptions = {}): ModelBackend {
@@ -106,7 +120,8 @@ export function createClaudeCliBackend(options: ClaudeCliOptions = {}): ModelBac
   const sourceEnv = options.env ?? process.env;
   const command = options.command ?? 'claude';
   const executable = findExecutable(command, sourceEnv);
-  if (!executable) throw new RlmError(notInstalledMessage(name, command));
+  // A ModelCallError, so a caller handles a missing CLI like any provider it cannot reach; no model is known yet.
+  if (!executable) throw new ModelCallError(notInstalledMessage(name, command), name, '', { isRetryable: false }, { kind: 'unreachable' });
   if (process.platform === 'win32' && /\.(cmd|bat)$/i.test(executable)) {
     // Node refuses to run batch files without a shell, and a shell would re-parse our arguments.
     throw new RlmError(
@@ -135,6 +150,8 @@ export function createClaudeCliBackend(options: ClaudeCliOptions = {}): ModelBac
 
   return {
     name,
+    // Every answer carries the CLI's `total_cost_usd`.
+    reportsCost: true,
     async complete(request: CompletionRequest, { signal, onTextDelta }: CompleteOptions = {}): Promise<CompletionResponse> {
       if (request.messages.length === 0) {
         throw new ModelCallError(`${name} ${request.model}: the request has no messages`, name, request.model, { isRetryable: false });
@@ -485,7 +502,8 @@ function interpretOutcome(outcome: CliOutcome, name: string, model: string): Com
       const how = outcome.exitSignal ? `was killed by ${outcome.exitSignal}` : `exited with code ${outcome.exitCode}`;
       const said = lastLines(outcome.stderrTail) || lastLines(outcome.unparsedTail);
       const message = said ? `${prefix}: the claude CLI ${how}: ${said}${hintFor(said)}` : `${prefix}: the claude CLI ${how} and printed nothing on stderr`;
-      return fail(message, name, model, { isRetryable: isRetryableMessage(said), responseBody: outcome.stderrTail });
+      const kind = kindOfMessage(said, undefined);
+      return fail(message, name, model, { isRetryable: !FATAL.has(kind) && isRetryableMessage(said), responseBody: outcome.stderrTail }, undefined, kind);
     }
     const said = lastLines(outcome.unparsedTail) || lastLines(outcome.stderrTail);
     return fail(
@@ -516,12 +534,16 @@ function interpretOutcome(outcome: CliOutcome, name: string, model: string): Com
       body.subtype;
     const status = body.api_error_status ?? undefined;
     const usageLimit = USAGE_LIMIT.test(said);
-    const retryable = !usageLimit && (status !== undefined ? isRetryableStatus(status) : isRetryableMessage(said));
-    return fail(`${prefix}: ${said}${usageLimit ? " (the subscription's usage limit; not retried)" : hintFor(said)}`, name, model, {
-      ...(status === undefined ? {} : { statusCode: status }),
-      isRetryable: retryable,
-      responseBody: rawBody,
-    });
+    const kind = kindOfMessage(said, status);
+    const retryable = !usageLimit && !FATAL.has(kind) && (status !== undefined ? isRetryableStatus(status) : isRetryableMessage(said));
+    return fail(
+      `${prefix}: ${said}${usageLimit ? " (the subscription's usage limit; not retried)" : hintFor(said)}`,
+      name,
+      model,
+      { ...(status === undefined ? {} : { statusCode: status }), isRetryable: retryable, responseBody: rawBody },
+      undefined,
+      kind,
+    );
   }
   if (body.result === undefined) {
     return fail(`${prefix}: the claude CLI's result object has no "result" text`, name, model, { isRetryable: false, responseBody: rawBody });
@@ -545,8 +567,25 @@ function interpretOutcome(outcome: CliOutcome, name: string, model: string): Com
   };
 }
 
-function fail(message: string, name: string, model: string, details: ModelCallError['details'], cause?: unknown): never {
-  throw new ModelCallError(message, name, model, details, cause === undefined ? undefined : { cause });
+function fail(message: string, name: string, model: string, details: ModelCallError['details'], cause?: unknown, kind?: ModelCallErrorKind): never {
+  throw new ModelCallError(message, name, model, details, { ...(cause === undefined ? {} : { cause }), ...(kind === undefined ? {} : { kind }) });
+}
+
+const FATAL: ReadonlySet<ModelCallErrorKind> = new Set(['auth', 'permission', 'model_not_found', 'unreachable']);
+
+/** Claude Code's words for a login it lacks or a key refused. */
+const AUTH_MESSAGE = /not logged in|\/login|log ?in again|invalid api key|authentication|oauth token/i;
+/** Claude Code's words for a model it does not know ("There's an issue with the selected model (x). It may not exist…"). */
+const UNKNOWN_MODEL_MESSAGE = /issue with the selected model|\bmodel\b[^.]*\b(?:may not exist|does not exist|not found)|not_found_error/i;
+
+/** The kind of a failure the CLI reported: by the API status it names, else by its words. */
+function kindOfMessage(said: string, status: number | undefined): ModelCallErrorKind {
+  if (USAGE_LIMIT.test(said)) return 'rate_limited';
+  if (status !== undefined) return kindOfHttpError(status, { reason: said });
+  if (AUTH_MESSAGE.test(said)) return 'auth';
+  if (UNKNOWN_MODEL_MESSAGE.test(said)) return 'model_not_found';
+  if (/rate[ _-]?limit|too many requests|\b429\b/i.test(said)) return 'rate_limited';
+  return 'provider_error';
 }
 
 /** A subscription's usage cap ("You've hit your limit · resets 4pm", "Claude AI usage limit reached|…"): hours away, not worth retrying. */
@@ -563,8 +602,11 @@ function hintFor(message: string): string {
   if (/unknown option|unrecognized option|error: option/i.test(message)) {
     return ' (this backend needs a recent Claude Code; update it with `claude update`)';
   }
-  if (/not logged in|\/login|log ?in again|invalid api key|authentication|oauth token/i.test(message)) {
+  if (AUTH_MESSAGE.test(message)) {
     return ' (run `claude` once to log in)';
+  }
+  if (UNKNOWN_MODEL_MESSAGE.test(message)) {
+    return ' (check the model name: --model or --sub-model, or model: in the config file)';
   }
   return '';
 }
@@ -587,9 +629,12 @@ function classifyFailure(error: unknown, name: string, command: string, model: s
   if (error instanceof ModelCallError) return { error, retryable: error.details.isRetryable ?? false };
   const code = (error as { code?: unknown }).code;
   if (code === 'ENOENT') {
-    return { error: new ModelCallError(notInstalledMessage(name, command), name, model, { isRetryable: false }, { cause: error }), retryable: false };
+    return {
+      error: new ModelCallError(notInstalledMessage(name, command), name, model, { isRetryable: false }, { cause: error, kind: 'unreachable' }),
+      retryable: false,
+    };
   }
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   return { error: new ModelCallError(`${name} ${model}: ${message}`, name, model, { isRetryable: false }, { cause: error }), retryable: false };
 }
 

@@ -22,7 +22,7 @@ describe('createBackend', () => {
   });
 
   it('says in one line which variable to set when the key is missing', () => {
-    expect(() => createBackend({ backend: 'anthropic', env: {} })).toThrow(/^anthropic: no API key; set ANTHROPIC_API_KEY$/);
+    expect(() => createBackend({ backend: 'anthropic', env: {} })).toThrow(/^apiKey: anthropic has no API key; set ANTHROPIC_API_KEY$/);
     expect(() => createBackend({ backend: 'groq', env: {} })).toThrow(/GROQ_API_KEY/);
     expect(() => createBackend({ backend: 'claude-cli', env: { PATH: '/nonexistent' } })).toThrow(/claude/);
   });

@@ -6,6 +6,7 @@ import { InvalidOptionError } from '../errors.js';
 import { createAnthropicBackend } from './anthropic-backend.js';
 import { createClaudeCliBackend } from './claude-cli-backend.js';
 import type { ModelBackend } from './model-backend.js';
+import type { FetchFunction } from './openai-compatible-backend.js';
 import { OPENAI_COMPATIBLE_PRESETS, PRESET_NAMES, createPresetBackend, isPresetName, type PresetName } from './openai-presets.js';
 import type { ResilienceOptions } from './resilience.js';
 
@@ -45,6 +46,8 @@ export interface BackendSpec extends ResilienceOptions {
   apiKeyEnv?: string | undefined;
   /** Where keys are read; default `process.env`. */
   env?: NodeJS.ProcessEnv;
+  /** The `fetch` HTTP backends send requests with (not `claude-cli`); default the global one. A seam for tests. */
+  fetch?: FetchFunction | undefined;
 }
 
 export interface CreatedBackend {
@@ -62,9 +65,10 @@ export function isBackendName(value: string): value is BackendName {
  * @throws {InvalidOptionError} the backend name is unknown (the message lists the valid ones), or
  *   the backend has no default model and none was given.
  * @throws {RlmError} the key's variable is unset (one line naming it), or a backend option is invalid.
+ * @throws {ModelCallError} `claude-cli` only: its command is not installed (`kind: 'unreachable'`).
  */
 export function createBackend(spec: BackendSpec): CreatedBackend {
-  const { backend: name, model: requested, baseURL, apiKeyEnv, env, ...resilience } = spec;
+  const { backend: name, model: requested, baseURL, apiKeyEnv, env, fetch, ...resilience } = spec;
   if (!isBackendName(name)) {
     throw new InvalidOptionError(
       'backend',
@@ -78,13 +82,13 @@ export function createBackend(spec: BackendSpec): CreatedBackend {
   const common = { ...definedOnly(resilience), ...(env ? { env } : {}), ...(apiKeyEnv ? { apiKeyEnv } : {}) };
   switch (name) {
     case 'anthropic':
-      return { backend: createAnthropicBackend({ ...common, ...(baseURL ? { baseURL } : {}) }), model };
+      return { backend: createAnthropicBackend({ ...common, ...(baseURL ? { baseURL } : {}), ...(fetch ? { fetch } : {}) }), model };
     case 'claude-cli': {
       const { apiKeyEnv: _unused, ...rest } = common;
       return { backend: createClaudeCliBackend(rest), model };
     }
     default:
-      return { backend: createPresetBackend(name, { ...common, ...(baseURL ? { baseURL } : {}) }), model };
+      return { backend: createPresetBackend(name, { ...common, ...(baseURL ? { baseURL } : {}), ...(fetch ? { fetch } : {}) }), model };
   }
 }
 

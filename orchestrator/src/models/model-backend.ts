@@ -51,6 +51,11 @@ export interface ModelBackend {
   /** Used in errors and usage reports, e.g. `anthropic`, `openai`, `scripted`. */
   readonly name: string;
   /**
+   * True when every answer carries the call's cost as the provider billed it (`reportedCostUsd`),
+   * so a budget in dollars can be kept without a price table entry (OpenRouter, the Claude CLI).
+   */
+  readonly reportsCost?: boolean;
+  /**
    * Completes the conversation.
    *
    * @throws {ModelCallError} the provider failed (after the backend's own retries) or `signal` fired.
@@ -98,14 +103,23 @@ export class ModelCallError extends RlmError {
   static override readonly brand: string = 'rlm.ModelCallError';
   override name = 'ModelCallError';
   declare readonly kind: ModelCallErrorKind;
+  /** The base URL the backend sent the call to; absent for backends that are not HTTP (`claude-cli`, `scripted`). */
+  readonly baseUrl: string | undefined;
   constructor(
     message: string,
     readonly backend: string,
     readonly model: string,
+    /**
+     * `statusCode`: the HTTP status, when there was one; `isRetryable`: whether the backend would try
+     * this failure again; `responseBody`: the start of what the provider answered; `retryAfterMs`: the
+     * provider's `retry-after`; `attempts`: how many attempts the backend made before giving up.
+     */
     readonly details: { statusCode?: number; isRetryable?: boolean; responseBody?: string; retryAfterMs?: number; attempts?: number } = {},
-    options?: ErrorOptions & { kind?: ModelCallErrorKind },
+    options?: ErrorOptions & { kind?: ModelCallErrorKind; baseUrl?: string | undefined },
   ) {
-    super(message, { kind: 'provider_error', ...options });
+    const { baseUrl, kind, ...rest } = options ?? {};
+    super(message, { ...rest, kind: kind ?? 'provider_error' });
+    this.baseUrl = baseUrl;
   }
 
   /** True when no retry can succeed (a refused key, an unknown model, an unreachable provider). */

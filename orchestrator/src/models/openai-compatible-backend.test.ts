@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AbortedError } from '../errors.js';
 import {
+  closedLoopbackPort,
   startFakeOpenAIServer,
   STRICT_ALLOWED_FIELDS,
   type FakeOpenAIServer,
@@ -162,7 +163,7 @@ describe('retries and errors', () => {
   it("surfaces a 401 at once with the provider's message, the backend and the model", async () => {
     const server = await serve(() => ({ status: 401, body: { error: { message: 'Incorrect API key provided: sk-wrong', type: 'invalid_request_error' } } }));
     const error = await failureOf(backendFor(server, { name: 'openai' }).complete(ask('gpt-5'), {}));
-    expect(error.message).toBe('openai gpt-5: HTTP 401: Incorrect API key provided: sk-wrong');
+    expect(error.message).toBe('openai gpt-5: HTTP 401: Incorrect API key provided: sk-wrong; the provider refused the API key: check the apiKey option');
     expect(error).toMatchObject({ backend: 'openai', model: 'gpt-5', details: { statusCode: 401, isRetryable: false } });
     expect(server.requests).toHaveLength(1);
   });
@@ -181,8 +182,8 @@ describe('retries and errors', () => {
         : { status: 403, rawBody: 'Forbidden by proxy policy' },
     );
     const backend = backendFor(server, { name: 'vllm' });
-    expect((await failureOf(backend.complete(ask('qwen9'), {}))).message).toBe('vllm qwen9: HTTP 404: The model `qwen9` does not exist.');
-    expect((await failureOf(backend.complete(ask('qwen9'), {}))).message).toBe('vllm qwen9: HTTP 403: Forbidden by proxy policy');
+    expect((await failureOf(backend.complete(ask('qwen9'), {}))).message).toMatch(/^vllm qwen9: HTTP 404: The model `qwen9` does not exist; /);
+    expect((await failureOf(backend.complete(ask('qwen9'), {}))).message).toMatch(/^vllm qwen9: HTTP 403: Forbidden by proxy policy; /);
   });
 
   it('fails a response that does not come within timeoutMs, as retryable, naming the setting', async () => {
@@ -283,6 +284,177 @@ describe('retries and errors', () => {
     await expect(call).rejects.toBeInstanceOf(AbortedError);
     expect(server.requests).toHaveLength(1);
     await server.whenAbandoned(0);
+  });
+});
+
+describe('failures no retry can fix end the call at once, saying what to check', () => {
+  const openaiError = (message: string, type: string, code: string | null = null) => ({ error: { message, type, param: null, code } });
+  /** Counts the attempts that reach the network, passing them on to the real fetch. */
+  const countingFetch = () => {
+    const counter = {
+      attempts: 0,
+      fetch: ((input, init) => {
+        counter.attempts += 1;
+        return fetch(input, init);
+      }) as typeof fetch,
+    };
+    return counter;
+  };
+
+  it("a refused key (401) is `auth`, fatal, tried once, and names the preset's key variable", async () => {
+    const server = await serve(() => ({ status: 401, body: openaiError('No auth credentials found', 'invalid_request_error') }));
+    // The default retries (4): a refused key must not use them.
+    const backend = createPresetBackend('openrouter', { baseURL: server.baseURL, env: { OPENROUTER_API_KEY: 'sk-or-revoked' } });
+    const error = await failureOf(backend.complete(ask('openai/gpt-5-mini'), {}));
+
+    expect(error).toMatchObject({ kind: 'auth', fatal: true, backend: 'openrouter', baseUrl: server.baseURL, details: { statusCode: 401, attempts: 1 } });
+    expect(error.message).toBe('openrouter openai/gpt-5-mini: HTTP 401: No auth credentials found; the provider refused the API key: check OPENROUTER_API_KEY');
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('a refused key names the variable apiKeyEnv chose, the apiKey option, or the variable to set when no key was sent', async () => {
+    const server = await serve(() => ({ status: 401, body: openaiError('Incorrect API key provided', 'invalid_request_error', 'invalid_api_key') }));
+    const fromVariable = createOpenAICompatibleBackend({ baseURL: server.baseURL, apiKeyEnv: 'TEAM_OPENAI_KEY', env: { TEAM_OPENAI_KEY: 'sk-x' } });
+    expect((await failureOf(fromVariable.complete(ask(), {}))).message).toMatch(/; the provider refused the API key: check TEAM_OPENAI_KEY$/);
+    const fromOption = backendFor(server);
+    expect((await failureOf(fromOption.complete(ask(), {}))).message).toMatch(/; the provider refused the API key: check the apiKey option$/);
+    const none = createPresetBackend('vllm', { baseURL: server.baseURL, env: {} });
+    const error = await failureOf(none.complete(ask('qwen3-8b'), {}));
+    expect(error).toMatchObject({ kind: 'auth', fatal: true });
+    expect(error.message).toMatch(/; the server wants an API key and none was sent: set VLLM_API_KEY$/);
+    expect(server.requests).toHaveLength(3);
+  });
+
+  it('a forbidden model (403) is `permission`, fatal, tried once, and says the key may not use it', async () => {
+    const server = await serve(() => ({ status: 403, body: openaiError('You are not allowed to sample from this model', 'invalid_request_error') }));
+    const backend = createPresetBackend('openai', { baseURL: server.baseURL, env: { OPENAI_API_KEY: 'sk-proj-x' } });
+    const error = await failureOf(backend.complete(ask('o3-pro'), {}));
+
+    expect(error).toMatchObject({ kind: 'permission', fatal: true, baseUrl: server.baseURL, details: { statusCode: 403, attempts: 1 } });
+    expect(error.message).toBe(
+      'openai o3-pro: HTTP 403: You are not allowed to sample from this model; ' +
+        `the API key (from OPENAI_API_KEY) may not use the model "o3-pro" or the endpoint ${server.baseURL}: ` +
+        "check the key's access with the provider, or choose another model (--model or --sub-model, or model: in the config file)",
+    );
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it("an unknown model (OpenAI's 404 model_not_found) is `model_not_found`, fatal, tried once, naming the model, the base URL and the settings", async () => {
+    const server = await serve(() => ({
+      status: 404,
+      body: openaiError('The model `gpt-9` does not exist or you do not have access to it.', 'invalid_request_error', 'model_not_found'),
+    }));
+    const error = await failureOf(backendFor(server, { maxRetries: 4 }).complete(ask('gpt-9'), {}));
+
+    expect(error).toMatchObject({ kind: 'model_not_found', fatal: true, model: 'gpt-9', baseUrl: server.baseURL, details: { statusCode: 404, attempts: 1 } });
+    expect(error.message).toBe(
+      'openai gpt-9: HTTP 404: The model `gpt-9` does not exist or you do not have access to it; ' +
+        `${server.baseURL} does not know the model "gpt-9": check the model name (--model or --sub-model, or model: in the config file)`,
+    );
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it("an unknown model reported with a 400 (OpenRouter's wording, a model_not_found code) is `model_not_found` too", async () => {
+    const server = await serve((_, index) =>
+      index === 0
+        ? { status: 400, body: { error: { message: 'openai/gpt-9 is not a valid model ID', code: 400 } } }
+        : { status: 400, body: openaiError('Unknown thing', 'invalid_request_error', 'model_not_found') },
+    );
+    const backend = backendFor(server);
+    expect(await failureOf(backend.complete(ask('openai/gpt-9'), {}))).toMatchObject({ kind: 'model_not_found', fatal: true });
+    expect(await failureOf(backend.complete(ask('openai/gpt-9'), {}))).toMatchObject({ kind: 'model_not_found', fatal: true });
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it('a 404 that names no model (a base URL missing part of its path) also points at the base URL', async () => {
+    const server = await serve(() => ({ status: 404, rawBody: '404 page not found' }));
+    const error = await failureOf(backendFor(server).complete(ask(), {}));
+    expect(error.kind).toBe('model_not_found');
+    expect(error.message).toMatch(/, or the base URL if the model name is right \(check --base-url /);
+  });
+
+  it('a refused connection is retried at most twice, even with more retries allowed, then is `unreachable` and fatal', async () => {
+    const baseURL = `http://127.0.0.1:${await closedLoopbackPort()}/v1`;
+    const counter = countingFetch();
+    const time = manualClock();
+    const backend = createPresetBackend('vllm', { baseURL, fetch: counter.fetch, maxRetries: 10, clock: time.clock });
+    const error = await failureOf(backend.complete(ask('qwen3-8b'), {}));
+
+    expect(error).toMatchObject({ kind: 'unreachable', fatal: true, baseUrl: baseURL, details: { attempts: 3, isRetryable: false } });
+    expect(error.message).toBe(
+      `vllm qwen3-8b: cannot connect to ${baseURL} (connection refused) after 3 attempts: is the server running? ` +
+        "check --base-url (--sub-base-url for the sub model; baseURL in the config file or the backend's options)",
+    );
+    expect(counter.attempts).toBe(3);
+    expect(time.delays).toHaveLength(2);
+  });
+
+  it('a refused connection with the default options fails after 3 attempts', async () => {
+    const baseURL = `http://127.0.0.1:${await closedLoopbackPort()}/v1`;
+    const counter = countingFetch();
+    const error = await failureOf(createOpenAICompatibleBackend({ baseURL, apiKey: 'k', fetch: counter.fetch }).complete(ask(), {}));
+    expect(error).toMatchObject({ kind: 'unreachable', fatal: true, details: { attempts: 3 } });
+    expect(counter.attempts).toBe(3);
+  });
+
+  it('an unknown host is `unreachable`, fatal, tried once, and says to check the base URL', async () => {
+    // Fails the way undici does for a name that does not resolve, so no DNS query leaves this machine.
+    let attempts = 0;
+    const unknownHost: typeof fetch = async () => {
+      attempts += 1;
+      throw new TypeError('fetch failed', { cause: { code: 'ENOTFOUND' } });
+    };
+    const backend = createPresetBackend('custom', { baseURL: 'http://llm.nowhere.invalid:8000/v1', fetch: unknownHost });
+    const error = await failureOf(backend.complete(ask('mistral-small'), {}));
+
+    expect(error).toMatchObject({ kind: 'unreachable', fatal: true, baseUrl: 'http://llm.nowhere.invalid:8000/v1', details: { attempts: 1 } });
+    expect(error.message).toBe(
+      'custom mistral-small: cannot resolve the host of http://llm.nowhere.invalid:8000/v1 (unknown host, ENOTFOUND); ' +
+        "check --base-url (--sub-base-url for the sub model; baseURL in the config file or the backend's options)",
+    );
+    expect(attempts).toBe(1);
+  });
+
+  it("an unknown host at a preset's own URL says it is the default and to check this machine's network", async () => {
+    const unknownHost: typeof fetch = async () => {
+      throw new TypeError('fetch failed', { cause: { code: 'ENOTFOUND' } });
+    };
+    const backend = createPresetBackend('groq', { apiKey: 'k', fetch: unknownHost });
+    const error = await failureOf(backend.complete(ask('llama-3.3-70b-versatile'), {}));
+    expect(error.message).toBe(
+      'groq llama-3.3-70b-versatile: cannot resolve the host of https://api.groq.com/openai/v1 (unknown host, ENOTFOUND); ' +
+        "that is groq's default base URL: check this machine's network (DNS, proxy, firewall), or set another with --base-url",
+    );
+  });
+
+  it.each([
+    [429, 'rate_limited', 2],
+    [500, 'provider_error', 2],
+    [503, 'provider_error', 2],
+    [408, 'timeout', 2],
+    [400, 'invalid_request', 1],
+    [413, 'invalid_request', 1],
+    [422, 'invalid_request', 1],
+  ] as const)('HTTP %i ends as `%s`, not fatal, after %i attempt(s)', async (status, kind, attempts) => {
+    const server = await serve(() => ({ status, body: openaiError(`status ${status}`, 'some_error') }));
+    const error = await failureOf(backendFor(server, { maxRetries: 1 }).complete(ask(), {}));
+    expect(error).toMatchObject({ kind, fatal: false, baseUrl: server.baseURL, details: { statusCode: status, attempts } });
+    expect(server.requests).toHaveLength(attempts);
+  });
+
+  it('a timeout is `timeout`, a dropped connection and a malformed answer `provider_error`; none is fatal', async () => {
+    const server = await serve((_, index) =>
+      index === 0 ? { text: 'a b c', stallAfterChunks: 1 } : index === 1 ? { reset: true } : { malformed: '{"choices": nope' },
+    );
+    const time = manualClock();
+    const timedOut = await failureOf(backendFor(server, { maxRetries: 0, clock: time.clock }).complete(ask(), { onTextDelta: () => time.expireAttempt() }));
+    expect(timedOut).toMatchObject({ kind: 'timeout', fatal: false, baseUrl: server.baseURL });
+    expect(await failureOf(backendFor(server, { maxRetries: 0 }).complete(ask(), {}))).toMatchObject({ kind: 'provider_error', fatal: false });
+    expect(await failureOf(backendFor(server, { maxRetries: 0 }).complete(ask(), {}))).toMatchObject({
+      kind: 'provider_error',
+      fatal: false,
+      baseUrl: server.baseURL,
+    });
   });
 });
 

@@ -13,17 +13,21 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import OpenAI from 'openai';
 import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import { z } from 'zod';
-import { RlmError } from '../errors.js';
+import { InvalidOptionError, RlmError, errorMessage } from '../errors.js';
 import { ModelCallError, type CompleteOptions, type CompletionRequest, type CompletionResponse, type ModelBackend, type TokenUsage } from './model-backend.js';
 import {
-  ResilientCaller,
-  isConnectionError,
-  isRetryableStatus,
-  parseRetryAfter,
-  type AttemptFailure,
-  type ResilienceOptions,
-  type ResilienceSeams,
-} from './resilience.js';
+  connectionAttemptFailure,
+  isFatalKind,
+  kindOfHttpError,
+  withFix,
+  type ApiKeySource,
+  type BaseUrlSource,
+  type ProviderEndpoint,
+} from './provider-failures.js';
+import { ResilientCaller, isRetryableStatus, parseRetryAfter, type AttemptFailure, type ResilienceOptions, type ResilienceSeams } from './resilience.js';
+
+/** A `fetch` as the SDKs take it. */
+export type FetchFunction = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
 /** Which field carries the output-token cap. `auto`: `max_completion_tokens` for reasoning models, else `max_tokens`. */
 export type TokenLimitParameter = 'max_tokens' | 'max_completion_tokens' | 'auto';
@@ -51,6 +55,8 @@ export interface ChatDialect {
   streamOptions: boolean;
   /** Stream the answer; `false` for servers that cannot (one JSON body, one `onTextDelta` call). */
   stream: boolean;
+  /** The server reports each call's cost in `usage.cost` (OpenRouter), so a budget in dollars needs no price table. */
+  reportsCost?: boolean;
 }
 
 /** The dialect of OpenAI's own API: everything supported, caps picked per model. */
@@ -86,36 +92,58 @@ export interface OpenAICompatibleOptions extends ResilienceOptions, ResilienceSe
   defaultHeaders?: Record<string, string>;
   /** Where keys are read from; default `process.env`. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * The `fetch` the SDK sends requests with; default the global one. A seam for tests (a fetch
+   * that fails the way an unknown host does, without any DNS lookup) and for custom transports.
+   */
+  fetch?: FetchFunction;
 }
+
+/** The OpenAI API, where {@link createOpenAICompatibleBackend} sends calls unless told otherwise. */
+export const DEFAULT_OPENAI_BASE_URL = 'https://api.openai.com/v1';
 
 /**
  * Creates a backend for any server speaking the Chat Completions API. Defaults to OpenAI's API
  * and dialect; for other providers prefer `createPresetBackend`, which knows their quirks.
+ * A failed call is a {@link ModelCallError} whose `kind` and message follow the table in
+ * `provider-failures.ts`: a refused key names the variable it came from, an unknown model or host
+ * names the setting to check.
  *
- * @throws {RlmError} no key is given and the key variable is unset: `openai: no API key; set OPENAI_API_KEY`.
- * @throws {RangeError} a resilience option is out of range.
+ * @throws {InvalidOptionError} no key is given and the key variable is unset: `apiKey: openai has no API key; set OPENAI_API_KEY`.
+ * @throws {InvalidOptionError} a resilience option is out of range.
  */
 export function createOpenAICompatibleBackend(options: OpenAICompatibleOptions = {}): ModelBackend {
   const name = options.name ?? 'openai';
   const apiKeyEnv = options.apiKeyEnv ?? 'OPENAI_API_KEY';
   const apiKey = resolveApiKey(name, { apiKey: options.apiKey, apiKeyEnv, requiresApiKey: options.requiresApiKey ?? true, env: options.env ?? process.env });
-  const resilience = new ResilientCaller(name, resilienceOptionsOf(options), options.clock);
+  const baseURL = options.baseURL ?? DEFAULT_OPENAI_BASE_URL;
+  const resilience = new ResilientCaller(name, resilienceOptionsOf(options), options.clock, { baseUrl: baseURL });
   const dialect = dialectOf(options, OPENAI_DIALECT);
   const client = new OpenAI({
-    ...sdkClientOptions(resilience.options.timeoutMs, options.defaultHeaders),
+    ...sdkClientOptions(resilience.options.timeoutMs, options.defaultHeaders, options.fetch),
     apiKey: apiKey ?? 'no-key',
-    baseURL: options.baseURL ?? 'https://api.openai.com/v1',
+    baseURL,
     // The SDK would read these from process.env and send them to whatever server this is.
     organization: null,
     project: null,
   });
-  return new ChatCompletionsBackend(name, client, resilience, dialect, options);
+  return new ChatCompletionsBackend(name, client, resilience, dialect, options, {
+    apiKeySource: apiKeySourceOf(options.apiKey, apiKeyEnv, apiKey),
+    baseUrlSource: options.baseURL === undefined ? { from: 'default' } : { from: 'option' },
+  });
+}
+
+/** Where the key in use came from: the `apiKey` option, the variable, or nowhere (none sent). */
+export function apiKeySourceOf(apiKeyOption: string | undefined, apiKeyEnv: string | undefined, resolved: string | undefined): ApiKeySource {
+  if (apiKeyOption) return { from: 'option' };
+  if (resolved && apiKeyEnv) return { from: 'env', variable: apiKeyEnv };
+  return { from: 'none', variable: apiKeyEnv };
 }
 
 /**
  * The key from `apiKey`, else from `env[apiKeyEnv]`; undefined when neither is set and no key is required.
  *
- * @throws {RlmError} a key is required and there is none: `<name>: no API key; set <apiKeyEnv>`.
+ * @throws {InvalidOptionError} a key is required and there is none: `apiKey: <name> has no API key; set <apiKeyEnv>`.
  */
 export function resolveApiKey(
   name: string,
@@ -123,20 +151,23 @@ export function resolveApiKey(
 ): string | undefined {
   const apiKey = source.apiKey || (source.apiKeyEnv ? source.env[source.apiKeyEnv] : undefined) || undefined;
   if (!apiKey && source.requiresApiKey) {
-    throw new RlmError(source.apiKeyEnv ? `${name}: no API key; set ${source.apiKeyEnv}` : `${name}: no API key; pass apiKey`);
+    throw new InvalidOptionError('apiKey', source.apiKeyEnv ? `${name} has no API key; set ${source.apiKeyEnv}` : `${name} has no API key; pass apiKey`);
   }
   return apiKey;
 }
 
-/** The client options every backend shares: no SDK retries, no SDK logging, a timeout that leaves the attempt's own to fire first. */
-export function sdkClientOptions(timeoutMs: number, defaultHeaders: Record<string, string> | undefined) {
+/**
+ * The client options every backend shares: no SDK retries, no SDK logging, a timeout that leaves
+ * the attempt's own to fire first, and `fetch` (default the global one) recorded for error reports.
+ */
+export function sdkClientOptions(timeoutMs: number, defaultHeaders: Record<string, string> | undefined, fetch?: FetchFunction) {
   return {
     maxRetries: 0,
     // The SDK's timeout only covers the wait for response headers; ResilientCaller's covers the whole
     // attempt and says which setting to raise. The margin lets that one fire first.
     timeout: Math.min(timeoutMs + 5_000, 2 ** 31 - 1),
     logLevel: 'off' as const,
-    fetch: recordingFetch,
+    fetch: recordingFetch(fetch ?? globalThis.fetch),
     ...(defaultHeaders ? { defaultHeaders } : {}),
   };
 }
@@ -154,6 +185,7 @@ export function dialectOf(options: Partial<ChatDialect>, base: Readonly<ChatDial
     reasoningEffortParameter: options.reasoningEffortParameter ?? base.reasoningEffortParameter,
     streamOptions: options.streamOptions ?? base.streamOptions,
     stream: options.stream ?? base.stream,
+    ...((options.reportsCost ?? base.reportsCost) ? { reportsCost: true } : {}),
   };
 }
 
@@ -309,21 +341,23 @@ class BodyRecorder {
 const currentRecorder = new AsyncLocalStorage<BodyRecorder>();
 
 /**
- * `fetch` that copies the response body into the current attempt's recorder as the SDK reads it,
+ * `inner` with the response body copied into the current attempt's recorder as the SDK reads it,
  * so a malformed body or a provider's unusual error shape can be quoted. The SDK parses JSON and
  * SSE itself and would otherwise keep only the parse error.
  */
-async function recordingFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
-  const response = await fetch(input, init);
-  const recorder = currentRecorder.getStore();
-  if (!recorder || !response.body || [101, 204, 205, 304].includes(response.status)) return response;
-  const tap = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      recorder.add(chunk);
-      controller.enqueue(chunk);
-    },
-  });
-  return new Response(response.body.pipeThrough(tap), { status: response.status, statusText: response.statusText, headers: response.headers });
+function recordingFetch(inner: FetchFunction): FetchFunction {
+  return async (input, init) => {
+    const response = await inner(input, init);
+    const recorder = currentRecorder.getStore();
+    if (!recorder || !response.body || [101, 204, 205, 304].includes(response.status)) return response;
+    const tap = new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        recorder.add(chunk);
+        controller.enqueue(chunk);
+      },
+    });
+    return new Response(response.body.pipeThrough(tap), { status: response.status, statusText: response.statusText, headers: response.headers });
+  };
 }
 
 /** An attempt that failed, already classified (the body it read is only known inside the attempt). */
@@ -335,16 +369,26 @@ class ClassifiedFailure extends Error {
 
 /** The backend itself; built by the factories, which resolve keys, URLs and dialects. */
 export class ChatCompletionsBackend implements ModelBackend {
+  /** What this backend calls, as its error messages name it. */
+  readonly endpoint: ProviderEndpoint;
+
+  /** @param sources where the key and the base URL came from, for the fixes error messages give. */
   constructor(
     readonly name: string,
     readonly client: OpenAI,
     readonly resilience: ResilientCaller,
     readonly dialect: ChatDialect,
     readonly settings: GenerationSettings = {},
+    sources: { apiKeySource: ApiKeySource; baseUrlSource: BaseUrlSource } = { apiKeySource: { from: 'option' }, baseUrlSource: { from: 'option' } },
   ) {
     if (settings.reasoningEffort !== undefined && dialect.reasoningEffortParameter === 'unsupported') {
       throw new RlmError(`${name}: this provider takes no reasoning effort; remove reasoningEffort`);
     }
+    this.endpoint = { backend: name, baseUrl: client.baseURL, ...sources };
+  }
+
+  get reportsCost(): boolean {
+    return this.dialect.reportsCost === true;
   }
 
   /**
@@ -449,50 +493,53 @@ export class ChatCompletionsBackend implements ModelBackend {
     return response;
   }
 
-  /** The table from failures to errors: what is retryable, and what the message says. */
+  /** The table from failures to errors (see `provider-failures.ts`): the kind, whether to retry, and what the message says. */
   #classify(error: unknown, model: string, recorder: BodyRecorder | undefined): AttemptFailure {
     const prefix = `${this.name} ${model}`;
+    const endpoint = this.endpoint;
     const responseBody = recorder?.text || undefined;
     const body = responseBody === undefined ? {} : { responseBody };
     if (error instanceof OpenAI.APIError && error.status !== undefined) {
       const status = error.status;
-      const retryable = isRetryableStatus(status);
+      const reason = providerMessage(error, responseBody);
+      const kind = kindOfHttpError(status, { type: error.type, code: error.code ?? bodyCode(responseBody), reason });
+      const retryable = !isFatalKind(kind) && isRetryableStatus(status);
       const retryAfterMs = parseRetryAfter(error.headers);
       return {
         error: new ModelCallError(
-          `${prefix}: HTTP ${status}: ${providerMessage(error, responseBody)}`,
+          withFix(`${prefix}: HTTP ${status}: ${reason}`, kind, endpoint, model, { status, reason }),
           this.name,
           model,
           { statusCode: status, isRetryable: retryable, ...body, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) },
-          { cause: error },
+          { cause: error, kind, baseUrl: endpoint.baseUrl },
         ),
         retryable,
         ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
       };
     }
-    if (isConnectionError(error)) {
-      return {
-        error: new ModelCallError(
-          `${prefix}: the connection to ${this.client.baseURL} failed: ${describeConnectionError(error)}`,
-          this.name,
-          model,
-          { isRetryable: true, ...body },
-          { cause: error },
-        ),
-        retryable: true,
-      };
-    }
+    const connection = connectionAttemptFailure(
+      error,
+      endpoint,
+      model,
+      () => `${prefix}: the connection to ${endpoint.baseUrl} failed: ${describeConnectionError(error)}`,
+      responseBody,
+    );
+    if (connection) return connection;
     if (error instanceof OpenAI.APIError) {
       // An error event inside a stream (no HTTP status): OpenRouter and others send one when the upstream fails mid-answer.
       const code = (error.error as { code?: unknown } | undefined)?.code;
-      const retryable = typeof code === 'number' ? isRetryableStatus(code) : /overload|rate.?limit|timeout|unavailable|server.?error/i.test(error.message);
+      const reason = providerMessage(error, undefined);
+      const kind = typeof code === 'number' ? kindOfHttpError(code, { reason }) : /rate.?limit/i.test(error.message) ? 'rate_limited' : 'provider_error';
+      const retryable =
+        !isFatalKind(kind) &&
+        (typeof code === 'number' ? isRetryableStatus(code) : /overload|rate.?limit|timeout|unavailable|server.?error/i.test(error.message));
       return {
         error: new ModelCallError(
-          `${prefix}: the stream reported an error: ${providerMessage(error, undefined)}`,
+          withFix(`${prefix}: the stream reported an error: ${reason}`, kind, endpoint, model, { reason }),
           this.name,
           model,
           { isRetryable: retryable, ...body },
-          { cause: error },
+          { cause: error, kind, baseUrl: endpoint.baseUrl },
         ),
         retryable,
       };
@@ -504,7 +551,7 @@ export class ChatCompletionsBackend implements ModelBackend {
         retryable: false,
       };
     }
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     return {
       error: new ModelCallError(`${prefix}: ${message}`, this.name, model, { isRetryable: false, ...body }, { cause: error }),
       retryable: false,
@@ -549,10 +596,21 @@ function providerMessage(error: InstanceType<typeof OpenAI.APIError>, responseBo
   return error.message;
 }
 
+/** The `code` of an error body in a shape the SDK does not read (vLLM's top-level `{"code": …}`). */
+function bodyCode(responseBody: string | undefined): unknown {
+  if (!responseBody) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(responseBody);
+    return typeof parsed === 'object' && parsed !== null ? (parsed as { code?: unknown }).code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function describeConnectionError(error: unknown): string {
   const parts: string[] = [];
   for (let current = error, depth = 0; current && depth < 4; depth++) {
-    const message = current instanceof Error ? current.message : String(current);
+    const message = errorMessage(current);
     const code = (current as { code?: unknown }).code;
     const part = typeof code === 'string' && !message.includes(code) ? `${message} (${code})` : message;
     // The SDK's own wrapper says nothing the causes don't.

@@ -4,8 +4,8 @@
  * 127.0.0.1: presets are pointed at the fake server through `baseURL`, `OLLAMA_HOST` or Azure's endpoint.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { InvalidOptionError, RlmError } from '../errors.js';
-import { startFakeOpenAIServer, type FakeOpenAIServer, type ReplyScript } from '../testing/fake-openai-server.js';
+import { InvalidOptionError, RlmError, errorMessage } from '../errors.js';
+import { closedLoopbackPort, startFakeOpenAIServer, type FakeOpenAIServer, type ReplyScript } from '../testing/fake-openai-server.js';
 import { createOpenAICompatibleBackend } from './openai-compatible-backend.js';
 import {
   DEFAULT_AZURE_API_VERSION,
@@ -97,6 +97,22 @@ describe('preset table', () => {
     });
   });
 
+  it('records where the key and the base URL came from, for the fixes error messages name', () => {
+    expect(resolvePreset('openrouter', { env: { OPENROUTER_API_KEY: 'k' } })).toMatchObject({
+      apiKeySource: { from: 'env', variable: 'OPENROUTER_API_KEY' },
+      baseUrlSource: { from: 'default' },
+    });
+    expect(resolvePreset('openai', { apiKey: 'k', baseURL: 'http://127.0.0.1:1/v1' })).toMatchObject({
+      apiKeySource: { from: 'option' },
+      baseUrlSource: { from: 'option' },
+    });
+    expect(resolvePreset('vllm', { baseURL: 'http://127.0.0.1:1/v1', env: {} }).apiKeySource).toEqual({ from: 'none', variable: 'VLLM_API_KEY' });
+    expect(resolvePreset('azure-openai', { apiKey: 'k', env: { AZURE_OPENAI_ENDPOINT: 'https://r.openai.azure.com' } }).baseUrlSource).toEqual({
+      from: 'env',
+      variable: 'AZURE_OPENAI_ENDPOINT',
+    });
+  });
+
   it('lets baseURL override any preset URL', () => {
     expect(resolvePreset('openrouter', { apiKey: 'k', baseURL: 'https://proxy.example/openrouter/v1' }).baseURL).toBe('https://proxy.example/openrouter/v1');
   });
@@ -109,8 +125,8 @@ describe('preset table', () => {
 
 describe('missing keys', () => {
   it('says in one line which variable to set', () => {
-    expect(() => createPresetBackend('openai', { env: {} })).toThrow(new RlmError('openai: no API key; set OPENAI_API_KEY'));
-    expect(() => createOpenAICompatibleBackend({ env: {} })).toThrow('openai: no API key; set OPENAI_API_KEY');
+    expect(() => createPresetBackend('openai', { env: {} })).toThrow(new InvalidOptionError('apiKey', 'openai has no API key; set OPENAI_API_KEY'));
+    expect(() => createOpenAICompatibleBackend({ env: {} })).toThrow('apiKey: openai has no API key; set OPENAI_API_KEY');
   });
 
   it.each(PRESET_NAMES.filter((name) => OPENAI_COMPATIBLE_PRESETS[name].requiresApiKey))('%s names its own variable', (name) => {
@@ -123,7 +139,7 @@ describe('missing keys', () => {
       error = e;
     }
     expect(RlmError.isInstance(error)).toBe(true);
-    expect((error as Error).message).toBe(`${name}: no API key; set ${variable}`);
+    expect(errorMessage(error)).toBe(`apiKey: ${name} has no API key; set ${variable}`);
   });
 
   it('needs no key for ollama, vllm and custom, and sends a placeholder the servers ignore', async () => {
@@ -177,6 +193,16 @@ describe('ollama', () => {
     ['https://proxy.example.com/ollama/', 'https://proxy.example.com/ollama'],
   ])('reads OLLAMA_HOST=%j as %s', (value, expected) => {
     expect(ollamaHost(value)).toBe(expected);
+  });
+
+  it('says to check OLLAMA_HOST, and whether Ollama runs, when nothing listens there', async () => {
+    const host = `127.0.0.1:${await closedLoopbackPort()}`;
+    const backend = createPresetBackend('ollama', { env: { OLLAMA_HOST: host }, maxRetries: 0 });
+    const error = await backend.complete(ask('llama3.2'), {}).catch((e: unknown) => e);
+    expect(error).toMatchObject({ kind: 'unreachable', fatal: true, baseUrl: `http://${host}/v1` });
+    expect(errorMessage(error)).toBe(
+      `ollama llama3.2: cannot connect to http://${host}/v1 (connection refused) after 1 attempt: is the server running? check OLLAMA_HOST (or set --base-url)`,
+    );
   });
 });
 
@@ -260,6 +286,6 @@ describe('options', () => {
   });
 
   it('checks resilience options when the backend is created', () => {
-    expect(() => createPresetBackend('custom', { baseURL: 'http://127.0.0.1:1/v1', maxConcurrency: 0 })).toThrow(RangeError);
+    expect(() => createPresetBackend('custom', { baseURL: 'http://127.0.0.1:1/v1', maxConcurrency: 0 })).toThrow(InvalidOptionError);
   });
 });

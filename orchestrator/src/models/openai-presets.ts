@@ -35,13 +35,16 @@ import type { ModelBackend } from './model-backend.js';
 import {
   ChatCompletionsBackend,
   OPENAI_DIALECT,
+  apiKeySourceOf,
   dialectOf,
   resilienceOptionsOf,
   resolveApiKey,
   sdkClientOptions,
   type ChatDialect,
+  type FetchFunction,
   type GenerationSettings,
 } from './openai-compatible-backend.js';
+import type { ApiKeySource, BaseUrlSource } from './provider-failures.js';
 import { ResilientCaller, type ResilienceOptions, type ResilienceSeams } from './resilience.js';
 
 export interface OpenAICompatiblePreset {
@@ -83,7 +86,7 @@ const PRESETS = {
     apiKeyEnv: 'OPENROUTER_API_KEY',
     requiresApiKey: true,
     defaultModel: 'openai/gpt-5-mini',
-    dialect: { ...COMPATIBLE, reasoningEffortParameter: 'reasoning-object' },
+    dialect: { ...COMPATIBLE, reasoningEffortParameter: 'reasoning-object', reportsCost: true },
   },
   huggingface: {
     baseURL: 'https://router.huggingface.co/v1',
@@ -170,6 +173,11 @@ export interface PresetBackendOptions extends ResilienceOptions, ResilienceSeams
   defaultHeaders?: Record<string, string>;
   /** Where keys, hosts and endpoints are read from; default `process.env`. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * The `fetch` the SDK sends requests with; default the global one. A seam for tests (a fetch
+   * that fails the way an unknown host does, without any DNS lookup) and for custom transports.
+   */
+  fetch?: FetchFunction;
   /** `azure-openai` only. */
   azure?: {
     /** e.g. `https://my-resource.openai.azure.com`; default `AZURE_OPENAI_ENDPOINT`. */
@@ -202,6 +210,10 @@ export interface ResolvedPreset {
   apiKeyEnv: string | undefined;
   /** Undefined when the preset needs none and none was given. */
   apiKey: string | undefined;
+  /** Where the key came from (the `apiKey` option, the variable, or nowhere), for the fix an `auth` error names. */
+  apiKeySource: ApiKeySource;
+  /** Where the base URL came from (an option, a variable, the preset), for the fix an `unreachable` error names. */
+  baseUrlSource: BaseUrlSource;
   defaultModel: string | undefined;
   dialect: ChatDialect;
   defaultHeaders: Record<string, string>;
@@ -213,7 +225,7 @@ export interface ResolvedPreset {
  * Applies `options` to a preset: base URL, key, default model, dialect and headers. Reads the
  * environment but opens no connection; the CLI uses it to show and check a configuration.
  *
- * @throws {RlmError} the key is required and missing: `<preset>: no API key; set <VARIABLE>`.
+ * @throws {InvalidOptionError} the key is required and missing: `apiKey: <preset> has no API key; set <VARIABLE>`.
  * @throws {InvalidOptionError} `baseURL` is missing where required (`vllm`, `custom`) or not a URL; Azure has no endpoint.
  */
 export function resolvePreset(preset: PresetName, options: PresetBackendOptions = {}): ResolvedPreset {
@@ -230,6 +242,8 @@ export function resolvePreset(preset: PresetName, options: PresetBackendOptions 
     baseURL,
     apiKeyEnv,
     apiKey,
+    apiKeySource: apiKeySourceOf(options.apiKey, apiKeyEnv, apiKey),
+    baseUrlSource: baseUrlSourceOf(preset, definition, options),
     defaultModel: definition.defaultModel ?? (preset === 'azure-openai' ? options.azure?.deployment : undefined),
     dialect: dialectOf(options, definition.dialect),
     defaultHeaders: { ...presetHeaders(preset, apiKey, options, env), ...options.defaultHeaders },
@@ -247,14 +261,14 @@ export function resolvePreset(preset: PresetName, options: PresetBackendOptions 
  * Creates a backend for one of the {@link OPENAI_COMPATIBLE_PRESETS}, streaming and retrying as
  * `options` say. The key comes from `options.apiKey` or the preset's variable; see the table above.
  *
- * @throws {RlmError} the key is required and missing: `<preset>: no API key; set <VARIABLE>`.
+ * @throws {InvalidOptionError} the key is required and missing: `apiKey: <preset> has no API key; set <VARIABLE>`.
  * @throws {InvalidOptionError} `baseURL` is missing where required or not a URL; Azure has no endpoint.
- * @throws {RangeError} a resilience option is out of range.
+ * @throws {InvalidOptionError} a resilience option is out of range.
  */
 export function createPresetBackend(preset: PresetName, options: PresetBackendOptions = {}): ModelBackend {
   const resolved = resolvePreset(preset, options);
-  const resilience = new ResilientCaller(resolved.name, resilienceOptionsOf(options), options.clock);
-  const shared = sdkClientOptions(resilience.options.timeoutMs, resolved.defaultHeaders);
+  const resilience = new ResilientCaller(resolved.name, resilienceOptionsOf(options), options.clock, { baseUrl: resolved.baseURL });
+  const shared = sdkClientOptions(resilience.options.timeoutMs, resolved.defaultHeaders, options.fetch);
   let client: OpenAI;
   if (resolved.azure) {
     client = new AzureOpenAI({
@@ -279,7 +293,20 @@ export function createPresetBackend(preset: PresetName, options: PresetBackendOp
       project: preset === 'openai' ? ((options.env ?? process.env).OPENAI_PROJECT_ID ?? null) : null,
     });
   }
-  return new ChatCompletionsBackend(resolved.name, client, resilience, resolved.dialect, options);
+  return new ChatCompletionsBackend(resolved.name, client, resilience, resolved.dialect, options, {
+    apiKeySource: resolved.apiKeySource,
+    baseUrlSource: resolved.baseUrlSource,
+  });
+}
+
+/** Where a preset's base URL comes from: the caller's option, the variable it is derived from, or the preset. */
+function baseUrlSourceOf(preset: PresetName, definition: OpenAICompatiblePreset, options: PresetBackendOptions): BaseUrlSource {
+  if (options.baseURL !== undefined) return { from: 'option' };
+  if (definition.baseURL) return { from: 'default' };
+  // Ollama's default (this machine, port 11434) is OLLAMA_HOST's default too.
+  if (preset === 'ollama') return { from: 'env', variable: 'OLLAMA_HOST' };
+  if (preset === 'azure-openai' && options.azure?.endpoint === undefined) return { from: 'env', variable: 'AZURE_OPENAI_ENDPOINT' };
+  return { from: 'option' };
 }
 
 function defaultBaseURL(preset: PresetName, definition: OpenAICompatiblePreset, options: PresetBackendOptions, env: NodeJS.ProcessEnv): string {
@@ -341,7 +368,7 @@ function presetHeaders(preset: PresetName, apiKey: string | undefined, options: 
   const provider = options.portkey?.provider ?? env.PORTKEY_PROVIDER;
   const virtualKey = options.portkey?.virtualKey ?? env.PORTKEY_VIRTUAL_KEY;
   const config = options.portkey?.config ?? env.PORTKEY_CONFIG;
-  if (!apiKey) throw new RlmError('portkey: no API key; set PORTKEY_API_KEY');
+  if (!apiKey) throw new InvalidOptionError('apiKey', 'portkey has no API key; set PORTKEY_API_KEY');
   return {
     'x-portkey-api-key': apiKey,
     ...(provider ? { 'x-portkey-provider': provider } : {}),

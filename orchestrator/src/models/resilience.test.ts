@@ -1,7 +1,16 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { AbortedError } from '../errors.js';
+import { AbortedError, errorMessage } from '../errors.js';
 import { ModelCallError } from './model-backend.js';
-import { ResilientCaller, isConnectionError, isRetryableStatus, parseRetryAfter, type AttemptFailure, type ResilienceClock } from './resilience.js';
+import { connectionAttemptFailure, type ProviderEndpoint } from './provider-failures.js';
+import {
+  ResilientCaller,
+  connectionFailureOf,
+  isConnectionError,
+  isRetryableStatus,
+  parseRetryAfter,
+  type AttemptFailure,
+  type ResilienceClock,
+} from './resilience.js';
 
 /** A clock that records the delays asked for and never really waits. */
 function fakeClock(random = 1): ResilienceClock & { delays: number[] } {
@@ -28,7 +37,7 @@ class HttpFailure extends Error {
 const classify = (error: unknown): AttemptFailure => {
   const status = error instanceof HttpFailure ? error.status : 0;
   return {
-    error: new ModelCallError(`test m: ${(error as Error).message}`, 'test', 'm', { statusCode: status }),
+    error: new ModelCallError(`test m: ${errorMessage(error)}`, 'test', 'm', { statusCode: status }),
     retryable: isRetryableStatus(status),
     ...(error instanceof HttpFailure && error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
   };
@@ -99,7 +108,9 @@ describe('ResilientCaller', () => {
         calls += 1;
         signal.addEventListener('abort', () => reject(signal.reason), { once: true });
       });
-    await expect(caller.call('m', slow, classify)).rejects.toThrow(/no answer within timeoutMs \(30 ms\)/);
+    const error = await caller.call('m', slow, classify).catch((e: unknown) => e);
+    expect(errorMessage(error)).toMatch(/no answer within timeoutMs \(30 ms\)/);
+    expect(error).toMatchObject({ kind: 'timeout', fatal: false, details: { attempts: 2 } });
     expect(calls).toBe(2);
   });
 
@@ -165,6 +176,80 @@ describe('ResilientCaller', () => {
   });
 });
 
+describe('ResilientCaller: connections that cannot succeed', () => {
+  const endpoint: ProviderEndpoint = {
+    backend: 'test',
+    baseUrl: 'http://127.0.0.1:9/v1',
+    baseUrlSource: { from: 'option' },
+    apiKeySource: { from: 'option' },
+  };
+  const classifyConnection = (error: unknown): AttemptFailure =>
+    connectionAttemptFailure(error, endpoint, 'm', () => `test m: dropped: ${errorMessage(error)}`) ?? classify(error);
+  /** What undici's fetch rejects with: `fetch failed`, the system error as its cause. */
+  const fetchFailed = (code: string) => new TypeError('fetch failed', { cause: Object.assign(new Error(`connect ${code} 127.0.0.1:9`), { code }) });
+
+  it('retries a refused connection at most twice, even when maxRetries allows more, with waits of at most a second', async () => {
+    const clock = fakeClock();
+    const caller = new ResilientCaller('test', { maxRetries: 10, initialDelayMs: 5_000 }, clock, { baseUrl: endpoint.baseUrl });
+    const { attempt, calls } = failing(...Array.from({ length: 11 }, () => fetchFailed('ECONNREFUSED')));
+    const error = await caller.call('m', attempt, classifyConnection).catch((e: unknown) => e);
+
+    expect(calls()).toBe(3);
+    expect(clock.delays).toEqual([1_000, 1_000]);
+    expect(error).toBeInstanceOf(ModelCallError);
+    expect(error).toMatchObject({ kind: 'unreachable', fatal: true, baseUrl: 'http://127.0.0.1:9/v1', details: { attempts: 3, isRetryable: false } });
+    expect(errorMessage(error)).toMatch(
+      /^test m: cannot connect to http:\/\/127\.0\.0\.1:9\/v1 \(connection refused\) after 3 attempts: is the server running\? check --base-url/,
+    );
+  });
+
+  it('keeps its own shorter backoff for a refused connection when it is under a second', async () => {
+    const clock = fakeClock();
+    const caller = new ResilientCaller('test', { initialDelayMs: 100 }, clock);
+    const { attempt } = failing(fetchFailed('ECONNREFUSED'), fetchFailed('ECONNREFUSED'), fetchFailed('ECONNREFUSED'));
+    await caller.call('m', attempt, classifyConnection).catch(() => undefined);
+    expect(clock.delays).toEqual([100, 200]);
+  });
+
+  it('retries a refused connection no more than maxRetries when that is lower', async () => {
+    const caller = new ResilientCaller('test', { maxRetries: 0 }, fakeClock());
+    const { attempt, calls } = failing(fetchFailed('ECONNREFUSED'), fetchFailed('ECONNREFUSED'));
+    const error = await caller.call('m', attempt, classifyConnection).catch((e: unknown) => e);
+    expect(calls()).toBe(1);
+    expect(error).toMatchObject({ kind: 'unreachable', details: { attempts: 1 } });
+    expect(errorMessage(error)).toMatch(/\(connection refused\) after 1 attempt: /);
+  });
+
+  it('does not retry an unknown host', async () => {
+    const clock = fakeClock();
+    const caller = new ResilientCaller('test', {}, clock);
+    const { attempt, calls } = failing(new TypeError('fetch failed', { cause: { code: 'ENOTFOUND' } }), new Error('not reached'));
+    const error = await caller.call('m', attempt, classifyConnection).catch((e: unknown) => e);
+    expect(calls()).toBe(1);
+    expect(clock.delays).toEqual([]);
+    expect(error).toMatchObject({ kind: 'unreachable', fatal: true, details: { attempts: 1 } });
+    expect(errorMessage(error)).toBe(
+      "test m: cannot resolve the host of http://127.0.0.1:9/v1 (unknown host, ENOTFOUND); check --base-url (--sub-base-url for the sub model; baseURL in the config file or the backend's options)",
+    );
+  });
+
+  it('retries a dropped connection as often as maxRetries says, and it is not fatal', async () => {
+    const caller = new ResilientCaller('test', { maxRetries: 4 }, fakeClock());
+    const { attempt, calls } = failing(...Array.from({ length: 5 }, () => fetchFailed('ECONNRESET')));
+    const error = await caller.call('m', attempt, classifyConnection).catch((e: unknown) => e);
+    expect(calls()).toBe(5);
+    expect(error).toMatchObject({ kind: 'provider_error', fatal: false, details: { attempts: 5, isRetryable: true } });
+    expect(errorMessage(error)).toBe('test m: dropped: fetch failed (after 5 attempts)');
+  });
+
+  it('puts its base URL on every error it throws and keeps the kind through the retries', async () => {
+    const caller = new ResilientCaller('test', { maxRetries: 1 }, fakeClock(), { baseUrl: 'http://127.0.0.1:1' });
+    const rateLimited = (): AttemptFailure => ({ error: new ModelCallError('test m: HTTP 429', 'test', 'm', {}, { kind: 'rate_limited' }), retryable: true });
+    const error = await caller.call('m', failing(new Error('a'), new Error('b')).attempt, rateLimited).catch((e: unknown) => e);
+    expect(error).toMatchObject({ kind: 'rate_limited', baseUrl: 'http://127.0.0.1:1', details: { attempts: 2 } });
+  });
+});
+
 describe('ResilientCaller on the real clock', () => {
   afterEach(() => {
     vi.useRealTimers();
@@ -214,5 +299,23 @@ describe('failure classification helpers', () => {
     const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
     expect(isConnectionError(new Error('request failed', { cause: reset }))).toBe(true);
     expect(isConnectionError(new Error('HTTP 400'))).toBe(false);
+  });
+
+  it('tells an unknown host, a refused connection, a connect timeout and a dropped one apart, through causes and AggregateErrors', () => {
+    const system = (code: string, extra: object = {}) => Object.assign(new Error(code), { code, ...extra });
+    const sdkWrapped = (cause: unknown) => Object.assign(new Error('Connection error.', { cause }), { name: 'APIConnectionError' });
+    expect(connectionFailureOf(sdkWrapped(new TypeError('fetch failed', { cause: system('ENOTFOUND') })))).toEqual({ kind: 'unknown_host', code: 'ENOTFOUND' });
+    expect(connectionFailureOf(new TypeError('fetch failed', { cause: system('ECONNREFUSED') }))).toEqual({ kind: 'refused', code: 'ECONNREFUSED' });
+    // Several addresses tried (IPv6 and IPv4): refused on each.
+    const aggregate = Object.assign(new AggregateError([system('ECONNREFUSED'), system('ECONNREFUSED')]), { code: 'ECONNREFUSED' });
+    expect(connectionFailureOf(new TypeError('fetch failed', { cause: aggregate }))?.kind).toBe('refused');
+    expect(connectionFailureOf(new TypeError('fetch failed', { cause: system('EAI_AGAIN') }))?.kind).toBe('dns_unavailable');
+    expect(connectionFailureOf(new TypeError('fetch failed', { cause: system('UND_ERR_CONNECT_TIMEOUT') }))?.kind).toBe('connect_timeout');
+    expect(connectionFailureOf(system('ETIMEDOUT', { syscall: 'connect' }))?.kind).toBe('connect_timeout');
+    expect(connectionFailureOf(system('ETIMEDOUT', { syscall: 'read' }))?.kind).toBe('dropped');
+    expect(connectionFailureOf(Object.assign(new Error('Request timed out.'), { name: 'APIConnectionTimeoutError' }))?.kind).toBe('connect_timeout');
+    expect(connectionFailureOf(new TypeError('terminated', { cause: system('UND_ERR_SOCKET') }))?.kind).toBe('dropped');
+    expect(connectionFailureOf(new Error('socket hang up'))).toEqual({ kind: 'dropped', code: undefined });
+    expect(connectionFailureOf(new Error('HTTP 400'))).toBeUndefined();
   });
 });

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type ChatMessage, ModelCallError } from './model-backend.js';
 import { ScriptedBackend } from './scripted-backend.js';
+import { errorMessage } from '../errors.js';
 
 const ask = (content: string, system?: string) => ({
   model: 'test-model',
@@ -57,7 +58,7 @@ describe('ScriptedBackend', () => {
     const error = await backend.complete(ask('q'), {}).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ModelCallError);
     expect(error).toMatchObject({ backend: 'scripted', model: 'test-model', details: { isRetryable: false } });
-    expect((error as Error).message).toBe('scripted: the script has 1 response and call #2 asked for another (model test-model); add responses to the script');
+    expect(errorMessage(error)).toBe('scripted: the script has 1 response and call #2 asked for another (model test-model); add responses to the script');
   });
 
   it('holds each answer back until latencyMs has passed', async () => {

@@ -12,7 +12,24 @@
  * of waiting a fixed time.
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
+import { errorMessage } from '../errors.js';
 import { perRequest } from './per-request.js';
+
+/**
+ * A port on 127.0.0.1 where nothing listens: bound, then closed, so a connection to it is refused
+ * (ECONNREFUSED) without leaving this machine. For tests of a server that is not running.
+ */
+export async function closedLoopbackPort(): Promise<number> {
+  const server = createTcpServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 export interface ChatRequestBody {
   model: string;
@@ -169,7 +186,7 @@ export async function startFakeOpenAIServer(script: ReplyScript, options: FakeOp
     try {
       reply = await script(body, index, recorded);
     } catch (error) {
-      reply = { status: 500, body: { error: { message: (error as Error).message, type: 'server_error' } } };
+      reply = { status: 500, body: { error: { message: errorMessage(error), type: 'server_error' } } };
     }
     try {
       await answer(req, res, body, index, reply);
