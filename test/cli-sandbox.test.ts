@@ -24,9 +24,9 @@ describe('rlm', () => {
     expect(result.stderr).toMatch(/^rlm: .*--bogus.*\nRun `rlm --help` for usage\.\n$/);
   });
 
-  it('says in one line how to fix an unreachable Docker engine, exit 1, no stack trace', async () => {
+  it('says in one line how to fix an unreachable Docker engine, exit 4, no stack trace', async () => {
     const result = await rlm(['sandbox', 'ls'], { DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(4);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(/nonexistent\/docker\.sock/);
     expect(result.stderr).toMatch(/DOCKER_HOST/);

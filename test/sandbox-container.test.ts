@@ -581,7 +581,7 @@ describe('sandbox options', () => {
   it('refuses an OCI runtime the daemon does not have, naming the option and the runtimes it has', async () => {
     const error = await Sandbox.create({ docker, image, startTimeoutMs: TEST_START_TIMEOUT_MS, runtime: 'no-such-runtime' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidOptionError);
-    expect((error as Error).message).toMatch(/^runtime: .*no-such-runtime.*runc/);
+    expect(error).toMatchObject({ message: expect.stringMatching(/^runtime: .*no-such-runtime.*runc/) });
   });
 
   it('refuses a non-positive cell timeout before starting anything', async () => {

@@ -21,7 +21,8 @@ registerHooks({
       return nextResolve(specifier, context);
     } catch (error) {
       const fromTypeScript = context.parentURL?.endsWith('.ts') && specifier.startsWith('.') && specifier.endsWith('.js');
-      if (!fromTypeScript || (error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+      const notFound = typeof error === 'object' && error !== null && 'code' in error && error.code === 'ERR_MODULE_NOT_FOUND';
+      if (!fromTypeScript || !notFound) throw error;
       return nextResolve(`${specifier.slice(0, -'.js'.length)}.ts`, context);
     }
   },

@@ -8,6 +8,7 @@
  * the daemon's user.
  */
 import type { TestProject } from 'vitest/node';
+import { errorMessage } from '../../orchestrator/src/errors.js';
 import { createDockerClient, describeDockerHost, dockerInfo, pingDocker } from '../../orchestrator/src/sandbox/docker-client.js';
 import integrationSetup from '../support/global-setup.js';
 
@@ -23,7 +24,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   try {
     await pingDocker(docker, { timeoutMs: 10_000 });
   } catch (error) {
-    throw new Error(`the rootless tests need the rootless Docker daemon at ${host}: ${(error as Error).message}`, { cause: error });
+    throw new Error(`the rootless tests need the rootless Docker daemon at ${host}: ${errorMessage(error)}`, { cause: error });
   }
   const info = await dockerInfo(docker);
   if (!info.rootless) {

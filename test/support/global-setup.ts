@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import type { TestProject } from 'vitest/node';
+import { errorMessage } from '../../orchestrator/src/errors.js';
 import { createDockerClient, describeDockerHost, pingDocker } from '../../orchestrator/src/sandbox/docker-client.js';
 import { ensureSandboxImage } from '../../orchestrator/src/sandbox/image/ensure-sandbox-image.js';
 import { listSandboxes, parseOwner, type SandboxContainer } from '../../orchestrator/src/sandbox/reaper.js';
@@ -25,7 +26,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   try {
     await pingDocker(docker, { timeoutMs: 10_000 });
   } catch (error) {
-    throw new Error(`integration tests need a Docker engine: ${(error as Error).message}`, { cause: error });
+    throw new Error(`integration tests need a Docker engine: ${errorMessage(error)}`, { cause: error });
   }
 
   const image = await ensureSandboxImage({

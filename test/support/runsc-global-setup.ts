@@ -11,6 +11,7 @@ import os from 'node:os';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { TestProject } from 'vitest/node';
+import { errorMessage } from '../../orchestrator/src/errors.js';
 import { createDockerClient, describeDockerHost, dockerInfo, pingDocker } from '../../orchestrator/src/sandbox/docker-client.js';
 import { SANDBOX_LABEL, parseOwner } from '../../orchestrator/src/sandbox/reaper.js';
 import integrationSetup from './global-setup.js';
@@ -28,7 +29,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   try {
     await pingDocker(docker, { timeoutMs: 10_000 });
   } catch (error) {
-    throw new Error(`the ${runtime} tests need a Docker engine at ${host}: ${(error as Error).message}`, { cause: error });
+    throw new Error(`the ${runtime} tests need a Docker engine at ${host}: ${errorMessage(error)}`, { cause: error });
   }
   const info = await dockerInfo(docker);
   if (!info.runtimes.includes(runtime)) {

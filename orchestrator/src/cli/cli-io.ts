@@ -1,3 +1,6 @@
+import { AbortedError, DockerUnavailableError, InvalidOptionError, SandboxError, SandboxImageError } from '../errors.js';
+import { ModelCallError } from '../models/model-backend.js';
+
 /**
  * What a command needs from its surroundings, so commands run the same under a terminal, in a
  * pipe and in tests.
@@ -34,9 +37,33 @@ export class UsageError extends Error {
   }
 }
 
+/** The `rlm` command's exit codes; {@link exitCodeFor} says which one an error gets. */
 export const ExitCode = {
+  /** Answered. */
   ok: 0,
+  /** The run failed: no answer (a limit, a failed model call or cell), or another error. */
   failure: 1,
+  /** Bad flags, arguments, environment or config file ({@link UsageError}, `InvalidOptionError`). */
   usage: 2,
+  /** The provider refused every call: a bad key, no permission, an unknown model, an unreachable base URL (a fatal `ModelCallError`). */
+  providerRefused: 3,
+  /** Docker or the sandbox failed: no Docker engine, no image, a sandbox that died or ran out of memory. */
+  sandbox: 4,
+  /** Ctrl-C (or SIGTERM). */
   interrupted: 130,
 } as const;
+
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/**
+ * The exit code for `error`, thrown by a command or ending a run (`RlmResult.error`); the one
+ * place the CLI maps error classes to exit codes. `null` (a run that ended without an answer and
+ * without an error) and anything unknown is a plain failure.
+ */
+export function exitCodeFor(error: unknown): ExitCodeValue {
+  if (error instanceof UsageError || InvalidOptionError.isInstance(error)) return ExitCode.usage;
+  if (AbortedError.isInstance(error)) return ExitCode.interrupted;
+  if (ModelCallError.isInstance(error)) return error.fatal ? ExitCode.providerRefused : ExitCode.failure;
+  if (DockerUnavailableError.isInstance(error) || SandboxImageError.isInstance(error) || SandboxError.isInstance(error)) return ExitCode.sandbox;
+  return ExitCode.failure;
+}

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** Process wiring of the `rlm` command: signals, streams, exit code. */
+import { AbortedError, errorCode } from '../errors.js';
 import { ExitCode } from './cli-io.js';
 import { runCli } from './run-cli.js';
 
@@ -14,12 +15,12 @@ process.on('SIGINT', () => {
     process.exit(ExitCode.interrupted);
   }
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[2Krlm: interrupting; removing the sandboxes (Ctrl-C again to exit at once)\n');
-  controller.abort(new Error('interrupted'));
+  controller.abort(new AbortedError('interrupted (Ctrl-C)'));
 });
-process.on('SIGTERM', () => controller.abort(new Error('terminated')));
+process.on('SIGTERM', () => controller.abort(new AbortedError('terminated (SIGTERM)')));
 // A closed pipe on stdout (`rlm … | head`) is not an error worth a stack trace.
-process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code !== 'EPIPE') throw error;
+process.stdout.on('error', (error: Error) => {
+  if (errorCode(error) !== 'EPIPE') throw error;
 });
 
 const code = await runCli(process.argv.slice(2), {

@@ -3,8 +3,8 @@
  * never a stack trace (set RLM_DEBUG=1 to see the stack).
  */
 import { readFileSync } from 'node:fs';
-import { RlmError } from '../errors.js';
-import { ExitCode, UsageError, type CliIo } from './cli-io.js';
+import { errorMessage, RlmError } from '../errors.js';
+import { ExitCode, exitCodeFor, UsageError, type CliIo } from './cli-io.js';
 import { demoCommand } from './commands/demo-command.js';
 import { doctorCommand } from './commands/doctor-command.js';
 import { RUN_HELP, runCommand } from './commands/run-command.js';
@@ -54,15 +54,16 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     if (error instanceof UsageError) {
       const hint = error.hint ?? 'Run `rlm --help` for usage.';
       io.stderr(`rlm: ${error.message}\n${hint ? `${hint}\n` : ''}`);
-      return ExitCode.usage;
+      return exitCodeFor(error);
     }
     if (RlmError.isInstance(error)) {
       io.stderr(`rlm: ${error.message}\n`);
       if (io.env.RLM_DEBUG) io.stderr(`${error.stack}\n`);
-      return ExitCode.failure;
+      return exitCodeFor(error);
     }
-    io.stderr(`rlm: unexpected error: ${error instanceof Error ? error.message : String(error)}\n`);
+    // Not an rlm error: a bug, so the stack goes with it.
+    io.stderr(`rlm: unexpected error: ${errorMessage(error)}\n`);
     if (error instanceof Error) io.stderr(`${error.stack}\n`);
-    return ExitCode.failure;
+    return exitCodeFor(error);
   }
 }

@@ -49,6 +49,8 @@ export type RunEvent =
       ok: boolean;
       durationMs: number;
       error?: string;
+      /** The call was cancelled while it ran (its cell ended, the run stopped); `error` says why. */
+      cancelled?: true;
       usage?: CallUsage;
     })
   /**
@@ -58,6 +60,12 @@ export type RunEvent =
    */
   | (EventBase & { type: 'warning'; code: RunWarningCode; message: string })
   | (EventBase & { type: 'compaction'; turn: number; messagesBefore: number; summaryChars: number; usage: CallUsage })
+  /**
+   * Only from an event iterator (`RLM.run().events`) that fell `bufferLimit` events behind: it
+   * dropped `count` events (sub-call events first) since the events it yielded before this one.
+   * Carries the root run's id and depth; `time` is when it was yielded. Never passed to `onEvent`.
+   */
+  | (EventBase & { type: 'events_dropped'; count: number })
   | (EventBase & { type: 'final'; answer: string; via: 'FINAL' | 'FINAL_VAR' | 'text' | 'last_call' })
   | (EventBase & {
       type: 'run_end';

@@ -20,8 +20,7 @@ function expectInvalid(change: Partial<ContainerSpecInput> & Record<string, unkn
     error = caught;
   }
   expect(error).toBeInstanceOf(InvalidOptionError);
-  expect((error as InvalidOptionError).option).toBe(option);
-  expect((error as Error).message).toMatch(message);
+  expect(error).toMatchObject({ option, message: expect.stringMatching(message) });
 }
 
 describe('buildContainerSpec', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DockerUnavailableError, InvalidOptionError } from '../errors.js';
+import { DockerUnavailableError, errorMessage, InvalidOptionError } from '../errors.js';
 import {
   assertRuntimeAvailable,
   createDockerClient,
@@ -43,9 +43,11 @@ describe('pingDocker', () => {
     const docker = createDockerClient({ dockerHost: 'unix:///nonexistent/docker.sock', env: {} });
     const error = await pingDocker(docker).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DockerUnavailableError);
-    expect((error as DockerUnavailableError).dockerHost).toBe('unix:///nonexistent/docker.sock');
-    expect((error as Error).message).toMatch(/unix:\/\/\/nonexistent\/docker\.sock.*ENOENT/);
-    expect((error as Error).message).toMatch(
+    expect(error).toMatchObject({
+      dockerHost: 'unix:///nonexistent/docker.sock',
+      message: expect.stringMatching(/unix:\/\/\/nonexistent\/docker\.sock.*ENOENT/),
+    });
+    expect(errorMessage(error)).toMatch(
       /start the Docker engine \(dockerd\) or set DOCKER_HOST; for rootless Docker, DOCKER_HOST=unix:\/\/\/run\/user\/\$UID\/docker\.sock/,
     );
   });

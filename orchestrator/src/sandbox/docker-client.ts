@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
-import { AbortedError, DockerUnavailableError, InvalidOptionError } from '../errors.js';
+import { AbortedError, DockerUnavailableError, errorMessage, InvalidOptionError } from '../errors.js';
 
 /** The socket a rootful engine listens on when `DOCKER_HOST` is unset. */
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
@@ -72,7 +72,7 @@ export function dockerConnectionOptions(dockerHost: string, env: Readonly<Record
         } catch (error) {
           // Without client certificates the daemon may still accept us (e.g. behind a TLS proxy).
           if (env.DOCKER_CERT_PATH) {
-            throw new InvalidOptionError('DOCKER_CERT_PATH', `cannot read ca.pem, cert.pem and key.pem in ${certPath}: ${(error as Error).message}`, {
+            throw new InvalidOptionError('DOCKER_CERT_PATH', `cannot read ca.pem, cert.pem and key.pem in ${certPath}: ${errorMessage(error)}`, {
               cause: error,
             });
           }

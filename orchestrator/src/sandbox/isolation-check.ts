@@ -13,7 +13,9 @@ import { PassThrough } from 'node:stream';
 import { CONTEXT_MOUNT_PATH, CONTROL_MOUNT_PATH } from '@rlm/shared';
 import type Dockerode from 'dockerode';
 import { z } from 'zod';
+import { AbortedError, RlmError, SandboxError } from '../errors.js';
 import { GVISOR_RUNTIMES } from './container-spec.js';
+import { describeDockerError } from './docker-client.js';
 import { IMAGE_NODE_PATH } from './image/node-runtime.js';
 import type { Sandbox } from './sandbox.js';
 
@@ -101,6 +103,9 @@ function unlimited(value: string | null): boolean | null {
  * Runs the probe in `sandbox` and inspects its container.
  *
  * @param hostPort a port listening on the host's 127.0.0.1, which the container must not reach.
+ * @throws {AbortedError} `options.signal` fired.
+ * @throws {SandboxError} the probe could not run or did not finish within 30 s, or the engine
+ *   refused to describe the container; the message says which.
  */
 export async function checkIsolation(
   sandbox: Sandbox,
@@ -108,10 +113,20 @@ export async function checkIsolation(
   hostPort: number,
   options: { signal?: AbortSignal } = {},
 ): Promise<IsolationFinding[]> {
+  try {
+    return await inspectIsolation(sandbox, docker, hostPort, options);
+  } catch (error) {
+    if (RlmError.isInstance(error)) throw error;
+    if (options.signal?.aborted) throw new AbortedError('the isolation check was cancelled', { cause: error });
+    throw new SandboxError(`the isolation check of sandbox ${sandbox.id} failed: ${describeDockerError(error)}`, sandbox.id, { cause: error });
+  }
+}
+
+async function inspectIsolation(sandbox: Sandbox, docker: Dockerode, hostPort: number, options: { signal?: AbortSignal }): Promise<IsolationFinding[]> {
   const container = docker.getContainer(sandbox.containerId ?? '');
   const output = await runInContainer(container, `(async () => {\nconst PROBE_HOST_PORT = ${hostPort};\n${PROBE}\n})()`, options.signal);
   if (output.exitCode !== 0) {
-    throw new Error(`the isolation probe failed in the sandbox (exit ${output.exitCode}): ${output.stderr.slice(-2000)}`);
+    throw new SandboxError(`the isolation probe failed in the sandbox (exit ${output.exitCode}): ${output.stderr.slice(-2000)}`, sandbox.id);
   }
   const probe = ProbeResult.parse(JSON.parse(output.stdout));
   const info = await container.inspect();
@@ -219,7 +234,14 @@ async function runInContainer(
   const err = collect();
   container.modem.demuxStream(stream, out.sink, err.sink);
   await new Promise<void>((resolve, reject) => {
-    const onAbort = () => reject(new Error(abort.reason instanceof Error ? abort.reason.message : 'the isolation probe was aborted'));
+    const onAbort = () =>
+      reject(
+        signal?.aborted
+          ? new AbortedError('the isolation check was cancelled', { cause: signal.reason })
+          : new SandboxError('the isolation probe did not finish within 30 s; the sandbox may be overloaded: run `rlm sandbox check` again', undefined, {
+              cause: abort.reason,
+            }),
+      );
     abort.addEventListener('abort', onAbort, { once: true });
     const done = () => {
       abort.removeEventListener('abort', onAbort);

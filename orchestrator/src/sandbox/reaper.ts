@@ -12,9 +12,9 @@ import { lstat, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises
 import os from 'node:os';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
-import { AbortedError, SandboxError } from '../errors.js';
+import { AbortedError, DockerUnavailableError, errorCode, errorMessage, SandboxError } from '../errors.js';
 import { debug, warn } from '../logging.js';
-import { describeDockerError, dockerStatusCode } from './docker-client.js';
+import { describeDockerError, describeDockerHost, dockerStatusCode } from './docker-client.js';
 
 /** Label on every sandbox container; its value is the owner, `<host>:<pid>:<start time>`. */
 export const SANDBOX_LABEL = 'rlm.sandbox';
@@ -97,7 +97,7 @@ function pidExists(pid: number): boolean {
     return true;
   } catch (error) {
     // EPERM: the process exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    return errorCode(error) === 'EPERM';
   }
 }
 
@@ -140,7 +140,7 @@ export async function sandboxStateRoot(): Promise<string> {
       throw new Error(`its mode is ${(info.mode & 0o777).toString(8)}, open to other users; chmod 700 it`);
     }
   } catch (error) {
-    throw new SandboxError(`cannot use the sandbox state directory ${root}: ${(error as Error).message}`, undefined, { cause: error });
+    throw new SandboxError(`cannot use the sandbox state directory ${root}: ${errorMessage(error)}`, undefined, { cause: error });
   }
   return root;
 }
@@ -186,7 +186,7 @@ export interface SandboxListOptions {
 /**
  * Every container labelled `rlm.sandbox` (or `options.label`) on the engine, in any state.
  *
- * @throws the engine's error when it cannot list containers; AbortedError when `signal` fires.
+ * @throws {DockerUnavailableError} the engine cannot list containers; {@link AbortedError} when `signal` fires.
  */
 export async function listSandboxes(options: SandboxListOptions): Promise<SandboxContainer[]> {
   const { docker, signal, label = SANDBOX_LABEL } = options;
@@ -195,7 +195,12 @@ export async function listSandboxes(options: SandboxListOptions): Promise<Sandbo
     containers = await docker.listContainers({ all: true, filters: { label: [label] }, ...(signal ? { abortSignal: signal } : {}) });
   } catch (error) {
     if (signal?.aborted) throw new AbortedError('listing sandboxes was aborted', { cause: error });
-    throw error;
+    const host = describeDockerHost(docker);
+    throw new DockerUnavailableError(
+      `cannot list the sandbox containers on the Docker engine at ${host} (${describeDockerError(error)}): check that the engine runs and that your user may use it`,
+      host,
+      { cause: error },
+    );
   }
   return containers.map((c) => {
     const owner = c.Labels[label] ?? '';
@@ -239,7 +244,7 @@ export interface PruneOptions extends SandboxListOptions {
  * state directories of sandboxes whose owner is gone and which have no container left. Removal
  * failures are collected in the result (and logged), never thrown.
  *
- * @throws when the engine cannot list containers; AbortedError when `signal` fires.
+ * @throws {DockerUnavailableError} the engine cannot list containers; {@link AbortedError} when `signal` fires.
  */
 export async function reapOrphanedSandboxes(options: Omit<PruneOptions, 'all'>): Promise<PruneResult> {
   return pruneSandboxes({ ...options, all: false });
@@ -338,8 +343,8 @@ async function removeStaleStateDirs(root: string, inUse: ReadonlySet<string | un
       await rm(dir, { recursive: true, force: true });
       result.removedStateDirs.push(dir);
     } catch (error) {
-      result.failedStateDirs.push({ path: dir, error: (error as Error).message });
-      warn(`could not remove the stale sandbox state directory ${dir}: ${(error as Error).message}`);
+      result.failedStateDirs.push({ path: dir, error: errorMessage(error) });
+      warn(`could not remove the stale sandbox state directory ${dir}: ${errorMessage(error)}`);
     }
   }
 }

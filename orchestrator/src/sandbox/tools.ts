@@ -17,7 +17,7 @@ import {
   type ToolCallResult,
   type ToolDefinition,
 } from '@rlm/shared';
-import { InvalidOptionError } from '../errors.js';
+import { AbortedError, errorMessage, InvalidOptionError } from '../errors.js';
 import type { JsonValue } from './context-files.js';
 
 /** A host-side function cells can call by its name. */
@@ -106,7 +106,7 @@ export class ToolDispatcher {
       const value: unknown = await tool.handler(params.args, { signal: AbortSignal.any([signal, cell.signal]) });
       return toResult(params.name, value);
     } catch (error) {
-      return { ok: false, error: truncate(error instanceof Error ? error.message : String(error)) };
+      return { ok: false, error: truncate(errorMessage(error)) };
     } finally {
       this.#running.delete(cell);
     }
@@ -114,7 +114,7 @@ export class ToolDispatcher {
 
   /** Fires the signal of every call still running: their cell is over and nobody awaits them. */
   abortRunning(): void {
-    for (const controller of this.#running) controller.abort(new Error('the cell that made this tool call is over'));
+    for (const controller of this.#running) controller.abort(new AbortedError('the cell that made this tool call is over'));
     this.#running.clear();
   }
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { ExecuteResult } from '@rlm/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TurnRecord } from '../engine/run-records.js';
+import { RlmError } from '../errors.js';
 import { setLogSink } from '../logging.js';
 import { TRAJECTORY_TEXT_LIMIT_CHARS, type TrajectoryMetadata, TrajectoryWriter, parseTrajectory, readTrajectory } from './trajectory-writer.js';
 import { executeResult } from '../testing/execute-result.js';
@@ -317,5 +318,19 @@ describe('parseTrajectory', () => {
   it('names the line that does not match', () => {
     expect(() => parseTrajectory('{"type":"metadata"}')).toThrow(/^trajectory line 1 is not a metadata or iteration line/);
     expect(() => parseTrajectory('\n{oops')).toThrow(/^trajectory line 2 is not JSON/);
+  });
+
+  it('throws rlm errors with a kind: invalid_trajectory for a bad line, trajectory_unreadable for a missing file', async () => {
+    const bad = (() => {
+      try {
+        parseTrajectory('{oops');
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect(RlmError.isInstance(bad) && bad.kind).toBe('invalid_trajectory');
+    const missing = await readTrajectory(path.join(os.tmpdir(), 'rlm-no-such-trajectory.jsonl')).catch((error: unknown) => error);
+    expect(RlmError.isInstance(missing) && missing.kind).toBe('trajectory_unreadable');
+    expect(RlmError.isInstance(missing) && missing.message).toMatch(/^cannot read the trajectory .*rlm-no-such-trajectory\.jsonl: ENOENT$/);
   });
 });

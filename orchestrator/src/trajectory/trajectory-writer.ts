@@ -29,6 +29,7 @@ import { MAX_FINAL_CHARS, MAX_LISTED_VARIABLES, type ExecuteResult } from '@rlm/
 import { z } from 'zod';
 import { clipForRecord } from '../engine/recorded-text.js';
 import type { BlockRecord, ChildRunRecord, SubcallRecord, TurnRecord } from '../engine/run-records.js';
+import { errorCode, errorMessage, RlmError } from '../errors.js';
 import { warn } from '../logging.js';
 import { jsonChunks } from './json-chunks.js';
 
@@ -154,7 +155,8 @@ export interface ParsedTrajectory {
 /**
  * Parses a trajectory's JSONL text with the schemas above; blank lines are skipped.
  *
- * @throws {Error} a line is not JSON or does not match, naming the line number; the zod error is the `cause`.
+ * @throws {RlmError} `kind` `invalid_trajectory`: a line is not JSON or does not match, naming the
+ *   line number; the JSON or zod error is the `cause`.
  */
 export function parseTrajectory(jsonl: string): ParsedTrajectory {
   const parsed: ParsedTrajectory = { metadata: null, iterations: [] };
@@ -165,11 +167,12 @@ export function parseTrajectory(jsonl: string): ParsedTrajectory {
     try {
       value = JSON.parse(text);
     } catch (error) {
-      throw new Error(`trajectory line ${index + 1} is not JSON: ${(error as Error).message}`, { cause: error });
+      throw new RlmError(`trajectory line ${index + 1} is not JSON: ${errorMessage(error)}`, { kind: 'invalid_trajectory', cause: error });
     }
     const result = TrajectoryLineSchema.safeParse(value);
     if (!result.success) {
-      throw new Error(`trajectory line ${index + 1} is not a metadata or iteration line: ${z.prettifyError(result.error)}`, {
+      throw new RlmError(`trajectory line ${index + 1} is not a metadata or iteration line: ${z.prettifyError(result.error)}`, {
+        kind: 'invalid_trajectory',
         cause: result.error,
       });
     }
@@ -179,9 +182,20 @@ export function parseTrajectory(jsonl: string): ParsedTrajectory {
   return parsed;
 }
 
-/** Reads and parses a trajectory file; see {@link parseTrajectory}. */
+/**
+ * Reads and parses a trajectory file; see {@link parseTrajectory}.
+ *
+ * @throws {RlmError} `kind` `trajectory_unreadable` when the file cannot be read (the message
+ *   names it and the system error's code), `invalid_trajectory` as {@link parseTrajectory}.
+ */
 export async function readTrajectory(file: string): Promise<ParsedTrajectory> {
-  return parseTrajectory(await readFile(file, 'utf8'));
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new RlmError(`cannot read the trajectory ${file}: ${errorCode(error) ?? errorMessage(error)}`, { kind: 'trajectory_unreadable', cause: error });
+  }
+  return parseTrajectory(text);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -485,12 +499,12 @@ export class TrajectoryWriter {
         failure = error;
       }
     }
-    const why = messageOf(failure);
+    const why = errorMessage(failure);
     try {
       await this.#stream(reduced(`the full line could not be written (${why}); this reduced form leaves out the prompt, sub-calls and child runs`));
       this.#report(`${label} of the trajectory ${this.path} was written in a reduced form: ${why}`);
     } catch (error) {
-      const again = messageOf(error);
+      const again = errorMessage(error);
       this.#report(`${label} could not be written to the trajectory ${this.path}: ${why}${again === why ? '' : `; then ${again}`}`);
     }
   }
@@ -523,7 +537,7 @@ export class TrajectoryWriter {
         try {
           await handle.truncate(start);
         } catch (truncateError) {
-          throw new Error(`${messageOf(error)}; the file may end in a partial line (cutting it failed: ${messageOf(truncateError)})`, { cause: error });
+          throw new Error(`${errorMessage(error)}; the file may end in a partial line (cutting it failed: ${errorMessage(truncateError)})`, { cause: error });
         }
       }
       throw error;
@@ -540,8 +554,4 @@ export class TrajectoryWriter {
       // A listener's failure must not turn a reported write failure into a lost one.
     }
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -6,7 +6,7 @@
 import type { Stats } from 'node:fs';
 import { opendir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { RlmError } from '../errors.js';
+import { errorCode, errorMessage, RlmError } from '../errors.js';
 import { readRunText } from './trajectory-reader.js';
 import type { RunSummary, RunView } from './viewed-run.js';
 
@@ -20,8 +20,9 @@ export class RunFileError extends RlmError {
   constructor(
     message: string,
     readonly statusCode: 400 | 403 | 404 | 413,
+    options?: ErrorOptions,
   ) {
-    super(message, { kind: 'run_file' });
+    super(message, { ...options, kind: 'run_file' });
   }
 }
 
@@ -94,8 +95,8 @@ export class RunDirectory {
     let real: string;
     try {
       real = await realpath(path.join(this.root, file));
-    } catch {
-      throw new RunFileError(`${file}: no such run in ${this.displayPath}`, 404);
+    } catch (error) {
+      throw new RunFileError(`${file}: no such run in ${this.displayPath}`, 404, { cause: error });
     }
     const inside = this.root.endsWith(path.sep) ? this.root : this.root + path.sep;
     if (!real.startsWith(inside)) throw new RunFileError(`${file}: leads outside ${this.displayPath}`, 403);
@@ -168,9 +169,9 @@ function tooLarge(file: string, size: number): RunFileError {
 }
 
 function describeFsError(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
+  const code = errorCode(error);
   if (code === 'ENOENT') return 'no such file or directory';
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
   if (code === 'ENOTDIR') return 'not a directory';
-  return code ?? (error as Error).message;
+  return code ?? errorMessage(error);
 }

@@ -10,6 +10,7 @@
  * Lines of any other `type` are skipped.
  */
 import { z } from 'zod';
+import { errorMessage } from '../errors.js';
 import { costOf } from '../usage/pricing.js';
 import type {
   BlockView,
@@ -133,7 +134,7 @@ export function readRunText(jsonl: string): RunView {
     try {
       values.push({ where: `line ${lineNumber}`, value: JSON.parse(text) });
     } catch (error) {
-      problems.push({ where: `line ${lineNumber}`, message: `not JSON (${(error as Error).message}): ${preview(text, 120)}` });
+      problems.push({ where: `line ${lineNumber}`, message: `not JSON (${errorMessage(error)}): ${preview(text, 120)}` });
     }
   }
   return readRunLines(values, problems, null);

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { errorMessage } from '../errors.js';
 import { SAMPLE_ANSWER, SAMPLE_QUERY, writeSampleTrajectory } from '../testing/sample-trajectory.js';
 import { RunDirectory, RunFileError } from './run-directory.js';
 import type { RunListResponse, RunResponse } from './viewed-run.js';
@@ -181,7 +182,7 @@ describe('the server', () => {
     try {
       const error = await start({ port }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(PortInUseError);
-      expect((error as Error).message).toBe(`port ${port} is in use; pick another with --port`);
+      expect(errorMessage(error)).toBe(`port ${port} is in use; pick another with --port`);
     } finally {
       blocker.close();
     }

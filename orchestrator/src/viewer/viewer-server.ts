@@ -13,7 +13,7 @@
  * `.jsonl` files inside the directory.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { RlmError } from '../errors.js';
+import { errorMessage, RlmError } from '../errors.js';
 import { VIEWER_CSS, VIEWER_HTML } from './page/viewer-page.js';
 import { VIEWER_SCRIPT } from './page/viewer-script.js';
 import { RunFileError, type RunDirectory } from './run-directory.js';
@@ -41,8 +41,11 @@ export interface ViewerServer extends AsyncDisposable {
 export class PortInUseError extends RlmError {
   static override readonly brand: string = 'rlm.PortInUseError';
   override name = 'PortInUseError';
-  constructor(readonly port: number) {
-    super(`port ${port} is in use; pick another with --port`, { kind: 'port_in_use' });
+  constructor(
+    readonly port: number,
+    options?: ErrorOptions,
+  ) {
+    super(`port ${port} is in use; pick another with --port`, { ...options, kind: 'port_in_use' });
   }
 }
 
@@ -71,7 +74,7 @@ export async function startViewerServer(options: ViewerServerOptions): Promise<V
 
   const server: Server = createServer((request, response) => {
     handle(request, response).catch((error: unknown) => {
-      if (!response.headersSent) sendJson(response, 500, { error: error instanceof Error ? error.message : String(error) });
+      if (!response.headersSent) sendJson(response, 500, { error: errorMessage(error) });
       else response.destroy();
     });
   });
@@ -122,7 +125,7 @@ export async function startViewerServer(options: ViewerServerOptions): Promise<V
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
       server.off('listening', onListening);
-      if (error.code === 'EADDRINUSE') reject(new PortInUseError(port));
+      if (error.code === 'EADDRINUSE') reject(new PortInUseError(port, { cause: error }));
       else if (error.code === 'EACCES') reject(new RlmError(`port ${port} needs privileges; pick another with --port`, { cause: error }));
       else reject(new RlmError(`cannot listen on ${VIEWER_HOST}:${port}: ${error.code ?? error.message}`, { cause: error }));
     };

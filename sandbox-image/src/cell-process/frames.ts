@@ -6,6 +6,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { RpcConnection, type RpcConnectionOptions } from '@rlm/shared';
+import { errorMessage } from '../to-error.js';
 
 const HEADER_BYTES = 4;
 
@@ -124,7 +125,7 @@ export function connectionOverStream(stream: Duplex, options: FramedConnectionOp
       decoder.push(chunk);
     } catch (error) {
       // Out of step with the peer: nothing after this can be trusted to be a frame.
-      connection.close(1009, (error as Error).message);
+      connection.close(1009, errorMessage(error));
     }
   });
   stream.on('error', (error) => finish(`the pipe failed: ${error.message}`, true));

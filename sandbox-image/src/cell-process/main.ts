@@ -13,11 +13,12 @@ import { Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { DefineTools, Execute, HandlerError, LoadContext, RemoteError, Subcall, ToolCall, type RpcConnection } from '@rlm/shared';
 import type { CellRepl, CellReplOptions } from '../repl/cell-repl.js';
-import { ContextLoadError, JavaScriptRepl, ReplError, ToolDefinitionError } from '../repl/javascript-repl.js';
+import { ContextLoadError, ContextOutOfMemoryError, JavaScriptRepl, ReplError, ToolDefinitionError } from '../repl/javascript-repl.js';
 import { PythonRepl } from '../repl/python/python-repl.js';
 import { connectionOverStream } from './frames.js';
 import { CELL_CHANNEL_FD, parseCellProcessArgs, type CellProcessArgs } from './args.js';
 import { CellErrorCode, CellReady, MAX_FRAME_TO_CELL_BYTES, remoteErrorText } from './protocol.js';
+import { errorMessage } from '../to-error.js';
 
 const START_FAILED_EXIT_CODE = 70;
 
@@ -48,7 +49,7 @@ let args: CellProcessArgs;
 try {
   args = parseCellProcessArgs(process.argv.slice(2));
 } catch (error) {
-  process.stderr.write(`cell-process: ${(error as Error).message}\n`);
+  process.stderr.write(`cell-process: ${errorMessage(error)}\n`);
   process.exit(2);
 }
 
@@ -83,7 +84,7 @@ let repl: CellRepl;
 try {
   repl = args.language === 'python' ? await PythonRepl.start(options) : await JavaScriptRepl.start(options);
 } catch (error) {
-  process.stderr.write(`cell-process: the ${args.language} REPL did not start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`cell-process: the ${args.language} REPL did not start: ${errorMessage(error)}\n`);
   process.exit(START_FAILED_EXIT_CODE);
 }
 connection.handle(Execute, (params, { signal }) => repl.execute(params, { signal }).catch(asHandlerError));
@@ -169,6 +170,7 @@ function workerBootstrap(url: string): string {
 
 /** Rethrows the REPL's typed errors as codes the server turns back into the same types. */
 function asHandlerError(error: unknown): never {
+  if (error instanceof ContextOutOfMemoryError) throw new HandlerError(CellErrorCode.contextOutOfMemory, error.message);
   if (error instanceof ContextLoadError) throw new HandlerError(CellErrorCode.contextLoad, error.message);
   if (error instanceof ToolDefinitionError) throw new HandlerError(CellErrorCode.invalidTools, error.message);
   if (error instanceof ReplError) throw new HandlerError(CellErrorCode.repl, `${error.name}: ${error.message}`);

@@ -5,7 +5,7 @@
  * and restores reserved names and tools afterwards.
  */
 import { Buffer } from 'node:buffer';
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { clearTimeout, setTimeout } from 'node:timers';
 import { createRequire } from 'node:module';
@@ -26,6 +26,7 @@ import {
   type ToolDefinition,
   type VariableInfo,
 } from '@rlm/shared';
+import { errorCode, errorMessage } from '../to-error.js';
 import { HostCallDeadlineError, type HostCaller } from './host-calls.js';
 import { OutputCapture } from './output-capture.js';
 import { NAME_LIMIT_CHARS, finalTooLargeMessage, formatSeconds, renderError, renderFinal, renderValue, shortType } from './render.js';
@@ -218,32 +219,37 @@ export class CellRunner {
       throw new Error(`"${params.variable}" is the name of a tool; bind the context to another variable`);
     }
     const path = join(this.#contextDir, params.file);
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(path);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new Error(`context file "${params.file}" does not exist in ${this.#contextDir}`);
-      throw new Error(`cannot read context file "${params.file}": ${(error as Error).message}`);
-    }
+    let bytes = 0;
     let text: string;
     try {
-      text = bytes.toString('utf8');
+      // Decoded straight into one string: a Buffer of the file's size would stay beside it until the
+      // next garbage collection, doubling what a large context costs (and counting against the memory limit).
+      const fd = openSync(path, 'r');
+      try {
+        bytes = fstatSync(fd).size;
+        text = readFileSync(fd, 'utf8');
+      } finally {
+        closeSync(fd);
+      }
     } catch (error) {
-      throw new Error(`context file "${params.file}" (${bytes.length} bytes) is too large for one string: ${(error as Error).message}`);
+      if (errorCode(error) === 'ENOENT') throw new Error(`context file "${params.file}" does not exist in ${this.#contextDir}`, { cause: error });
+      if (errorCode(error) === 'ERR_STRING_TOO_LONG') {
+        throw new Error(`context file "${params.file}" (${bytes} bytes) is too large for one string: ${errorMessage(error)}`, { cause: error });
+      }
+      throw new Error(`cannot read context file "${params.file}": ${errorMessage(error)}`, { cause: error });
     }
     let value: unknown = text;
     if (params.format === 'json') {
       try {
         value = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
       } catch (error) {
-        throw new Error(`context file "${params.file}" is not valid JSON: ${(error as Error).message}`);
+        throw new Error(`context file "${params.file}" is not valid JSON: ${errorMessage(error)}`, { cause: error });
       }
     }
     this.#reserved.set(params.variable, value);
     this.#contextVariables.add(params.variable);
     this.#restoreReserved(false);
-    return { bytes: bytes.length, valueType: shortType(value) };
+    return { bytes, valueType: shortType(value) };
   }
 
   /**
@@ -395,7 +401,7 @@ export class CellRunner {
   #isTimeout(thrown: unknown): boolean {
     if (thrown instanceof CellDeadlineError || thrown instanceof HostCallDeadlineError) return true;
     if (this.#hostCallTimedOut) return true;
-    return (thrown as { code?: unknown } | null)?.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT';
+    return errorCode(thrown) === 'ERR_SCRIPT_EXECUTION_TIMEOUT';
   }
 
   readonly #mapPosition = (cellNumber: number, line: number, column: number) => this.#positionMaps.get(cellNumber)?.(line, column);

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { ToolCall, type JsonValue, type ToolCallParams, type ToolCallResult } from '@rlm/shared';
 import { startReplFixture, type ReplFixture } from '../testing/repl-fixture.js';
+import { errorMessage } from '../to-error.js';
 import { ToolDefinitionError } from './javascript-repl.js';
 
 type Handler = (args: JsonValue[], signal: AbortSignal) => JsonValue | Promise<JsonValue>;
@@ -15,7 +16,7 @@ function fakeToolHost(handlers: Record<string, Handler>) {
     try {
       return { ok: true, value: await handler(params.args, signal) };
     } catch (error) {
-      return { ok: false, error: (error as Error).message };
+      return { ok: false, error: errorMessage(error) };
     }
   };
   return { calls, onToolCall };

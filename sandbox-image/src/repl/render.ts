@@ -1,6 +1,7 @@
 /** How cell values, answers, errors and variable types are turned into the text the host sees. */
 import { inspect } from 'node:util';
 import { MAX_FINAL_CHARS, type CellError } from '@rlm/shared';
+import { errorMessage } from '../to-error.js';
 
 /** Longest `value` reported for a cell's last expression. */
 export const VALUE_LIMIT_CHARS = 2000;
@@ -137,7 +138,7 @@ export type PositionMapper = (cellNumber: number, line: number, column: number) 
 /** Turns whatever a cell threw into the protocol's error shape, keeping only frames of cell code. */
 export function renderError(thrown: unknown, mapPosition: PositionMapper): CellError {
   if (thrown instanceof Error || isErrorLike(thrown)) {
-    const error = thrown as Error;
+    const error = thrown;
     let type = 'Error';
     try {
       type = (error.constructor as { name?: unknown } | undefined)?.name as string;
@@ -163,7 +164,8 @@ export function renderError(thrown: unknown, mapPosition: PositionMapper): CellE
   return { type: 'Error', message: capText(message, MESSAGE_LIMIT_CHARS), stack: [] };
 }
 
-function isErrorLike(value: unknown): boolean {
+/** An Error of any realm, or an object shaped like one (a cell may throw either). */
+function isErrorLike(value: unknown): value is Error {
   return typeof value === 'object' && value !== null && typeof (value as { stack?: unknown }).stack === 'string' && 'message' in value;
 }
 
@@ -208,7 +210,7 @@ function safeInspect(value: unknown, options: Parameters<typeof inspect>[1]): st
   try {
     return inspect(value, options);
   } catch (error) {
-    return `[value that cannot be inspected: ${error instanceof Error ? error.message : String(error)}]`;
+    return `[value that cannot be inspected: ${errorMessage(error)}]`;
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { ExecuteParams, LoadContextParams, ToolDefinition } from '@rlm/shared';
+import { errorMessage } from '../to-error.js';
 import type { CellReport, FromWorker, ToWorker } from './worker-messages.js';
 
 /** What a language's runner offers the dispatcher. */
@@ -29,14 +30,16 @@ export function serveCellRunner(port: MessagePort, runner: WorkerCellRunner): vo
         try {
           send({ type: 'context-loaded', id: message.id, ...runner.loadContext(message.params) });
         } catch (error) {
-          send({ type: 'context-failed', id: message.id, message: messageOf(error) });
+          // A runner marks an error `outOfMemory` when the context did not fit (Python's MemoryError).
+          const outOfMemory = typeof error === 'object' && error !== null && (error as { outOfMemory?: unknown }).outOfMemory === true;
+          send({ type: 'context-failed', id: message.id, message: errorMessage(error), ...(outOfMemory ? { outOfMemory } : {}) });
         }
         break;
       case 'define-tools':
         try {
           send({ type: 'tools-defined', id: message.id, defined: runner.defineTools(message.tools) });
         } catch (error) {
-          send({ type: 'tools-failed', id: message.id, message: messageOf(error) });
+          send({ type: 'tools-failed', id: message.id, message: errorMessage(error) });
         }
         break;
     }
@@ -50,12 +53,8 @@ function internalError(error: unknown): CellReport {
     status: 'error',
     stdout: { text: '', truncatedChars: 0 },
     stderr: { text: '', truncatedChars: 0 },
-    error: { type: 'InternalError', message: `the REPL failed to run the cell: ${messageOf(error)}`, stack: [] },
+    error: { type: 'InternalError', message: `the REPL failed to run the cell: ${errorMessage(error)}`, stack: [] },
     final: null,
     variables: [],
   };
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -5,6 +5,7 @@
  */
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { SubcallParams, SubcallResult, ToolCallParams, ToolCallResult } from '@rlm/shared';
+import { errorMessage } from '../to-error.js';
 import { ReplStartError } from './errors.js';
 import { INTERRUPT_BUFFER_BYTES, interruptCell } from './python/interrupt.js';
 import type { FromWorker, HostCallReply, HostCallRequest, PythonWorkerSettings, ToWorker, WorkerInit } from './worker-messages.js';
@@ -221,7 +222,7 @@ export class WorkerSession {
     try {
       reply = { id: request.id, result: await this.#ask(request, controller.signal) };
     } catch (error) {
-      reply = { id: request.id, error: error instanceof Error ? error.message : String(error) };
+      reply = { id: request.id, error: errorMessage(error) };
     } finally {
       this.#hostCalls.delete(controller);
     }

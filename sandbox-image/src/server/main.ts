@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { parseReplServerArgs } from '@rlm/shared';
 import { type SpawnedCellProcess, spawnCellProcess } from './cell-process-spawn.js';
+import { errorMessage } from '../to-error.js';
 
 const USAGE =
   'usage: repl-server --url=<ws url> --token-file=<path> [--context-dir=dir] [--heap-limit-mb=n] [--language=javascript|python] [--max-lifetime-ms=n]';
@@ -25,7 +26,7 @@ try {
   args = parseReplServerArgs(process.argv.slice(2));
   token = readToken(args.tokenFile);
 } catch (error) {
-  process.stderr.write(`repl-server: ${(error as Error).message}\n${USAGE}\n`);
+  process.stderr.write(`repl-server: ${errorMessage(error)}\n${USAGE}\n`);
   process.exit(2);
 }
 
@@ -50,7 +51,7 @@ try {
   process.exit(0);
 } catch (error) {
   spawned?.child.kill('SIGKILL');
-  process.stderr.write(`repl-server: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`repl-server: ${errorMessage(error)}\n`);
   process.exit(1);
 }
 
@@ -60,7 +61,7 @@ function readToken(file: string): string {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new Error(`cannot read the token file ${file}: ${(error as Error).message}`);
+    throw new Error(`cannot read the token file ${file}: ${errorMessage(error)}`);
   }
   const value = text.trim();
   if (value.length < 16 || value.length > 256) throw new Error(`the token file ${file} must hold a token of 16 to 256 characters, found ${value.length}`);

@@ -7,7 +7,7 @@
 import { accessSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
-import { RlmError } from '../../errors.js';
+import { RlmError, errorMessage } from '../../errors.js';
 import { DEFAULT_KEY_VARIABLES } from '../../models/create-backend.js';
 import { createDockerClient, describeDockerHost, dockerInfo, pingDocker, unenforcedLimitsReason, type DockerEngineInfo } from '../../sandbox/docker-client.js';
 import { SANDBOX_IMAGE_REPOSITORY, sandboxImageTag } from '../../sandbox/image/ensure-sandbox-image.js';
@@ -224,7 +224,7 @@ export async function checkRunsc(options: {
       detail: `works: a sandbox ran a cell under gVisor in ${(result.durationMs / 1000).toFixed(1)} s (the cell saw kernel ${result.kernel}); select it with --runtime runsc or sandbox.runtime: runsc`,
     };
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = errorMessage(error);
     return {
       name,
       status: options.required ? 'fail' : 'warn',
@@ -359,6 +359,6 @@ function onPath(command: string, env: NodeJS.ProcessEnv): string | undefined {
 
 /** The error's message up to its fix (the fix is printed separately). */
 function firstClause(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   return message.split(': start the Docker engine')[0] ?? message;
 }

@@ -2,7 +2,7 @@
  * `rlm [query] [options]`: answer a query over a context with a Recursive Language Model.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { RlmError } from '../../errors.js';
+import { errorMessage, RlmError } from '../../errors.js';
 import type { ModelRole, RlmOptions } from '../../engine/rlm-options.js';
 import { createBackend } from '../../models/create-backend.js';
 import type { ModelBackend } from '../../models/model-backend.js';
@@ -57,6 +57,8 @@ Limits (for the whole recursion tree):
 Run:
   --language L         REPL language: javascript (default) or python
   --runtime NAME       OCI runtime of the sandboxes, e.g. runsc (gVisor)
+  --memory-mb N        memory of each sandbox in MiB (default 1024); a large context needs
+                       about three times its size
   --log-dir DIR        write the run's trajectory (JSONL) there
   --config FILE        config file (default: rlm.config.yaml, .yml or .json here)
 
@@ -72,7 +74,10 @@ Precedence: flags, then environment (RLM_BACKEND, RLM_MODEL, RLM_SUB_MODEL, RLM_
 the README), then the config file, then defaults. API keys come from the environment only
 (ANTHROPIC_API_KEY, OPENAI_API_KEY…); the config file names the variable, never the key.
 
-Exit codes: 0 answered, 1 failed, 2 bad usage or config, 130 interrupted (Ctrl-C).
+Exit codes: 0 answered, 1 the run failed (a limit, a failed call), 2 bad usage or config,
+3 the provider refused (bad key, no permission, unknown model, unreachable base URL),
+4 Docker or the sandbox failed (no engine, no image, a sandbox that died or ran out of
+memory), 130 interrupted (Ctrl-C).
 `;
 
 /** Flags that take a value, shared with `rlm demo` where they apply. */
@@ -91,6 +96,7 @@ export const RUN_FLAGS = {
   'max-output-tokens': { type: 'string' },
   language: { type: 'string' },
   runtime: { type: 'string' },
+  'memory-mb': { type: 'string' },
   'max-iterations': { type: 'string' },
   'max-depth': { type: 'string' },
   timeout: { type: 'string' },
@@ -111,7 +117,7 @@ export function parseFlags<const O extends NonNullable<ParseArgsConfig['options'
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: true, allowNegative: false });
   } catch (error) {
-    throw new UsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
+    throw new UsageError(errorMessage(error).replace(/\. To specify a positional argument.*$/s, ''));
   }
 }
 
@@ -142,8 +148,13 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
       { files: values['context-file'] ?? [], dir: values['context-dir'], globs: values.glob ?? [], literal: values.context, stdin: stdinDash },
       { cwd, stdin: io.stdin ?? process.stdin },
     );
-    const rlm = buildRlmOptions(settings);
-    return await executeRun({ io, rlm, context, query, output });
+    try {
+      const rlm = buildRlmOptions(settings);
+      return await executeRun({ io, rlm, context: context.value, query, output });
+    } finally {
+      // Standard input's temporary file goes when the run ends, however it ends.
+      await context.dispose();
+    }
   } catch (error) {
     // With --json, stdout still carries one object saying what went wrong.
     if (output.json && RlmError.isInstance(error) && !io.signal.aborted) io.stdout(`${JSON.stringify(failedJson(error.message), null, 2)}\n`);

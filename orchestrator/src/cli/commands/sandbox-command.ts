@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
-import { RlmError } from '../../errors.js';
+import { errorCode, errorMessage, RlmError } from '../../errors.js';
 import { createDockerClient, pingDocker } from '../../sandbox/docker-client.js';
 import { buildSandboxImage, sandboxImageTag } from '../../sandbox/image/ensure-sandbox-image.js';
 import { pruneSandboxImages } from '../../sandbox/image/prune-sandbox-images.js';
@@ -62,7 +62,7 @@ function usage<T>(parse: () => T): T {
   try {
     return parse();
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError(errorMessage(error));
   }
 }
 
@@ -181,6 +181,6 @@ async function readUserFile(file: string, flag: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
   } catch (error) {
-    throw new RlmError(`${flag}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new RlmError(`${flag}: cannot read ${file}: ${errorCode(error) ?? errorMessage(error)}`, { cause: error });
   }
 }

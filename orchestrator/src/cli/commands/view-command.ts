@@ -4,7 +4,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { RlmError } from '../../errors.js';
+import { errorCode, errorMessage, RlmError } from '../../errors.js';
 import { openInBrowser } from '../../viewer/open-browser.js';
 import { RunDirectory } from '../../viewer/run-directory.js';
 import { startViewerServer } from '../../viewer/viewer-server.js';
@@ -92,14 +92,15 @@ async function locate(given: string, explained: string | undefined, cwd: string)
   try {
     info = await stat(absolute);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = errorCode(error);
     if (explained !== undefined && code === 'ENOENT') {
       throw new RlmError(
         `no trajectories: ${given} (${explained}) does not exist; write some with \`rlm --log-dir ${given} …\`, or name a directory: rlm view DIR`,
+        { cause: error },
       );
     }
-    const why = code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : (code ?? (error as Error).message);
-    throw new RlmError(`cannot open ${given}: ${why}; give a directory of .jsonl trajectories or one .jsonl file`);
+    const why = code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : (code ?? errorMessage(error));
+    throw new RlmError(`cannot open ${given}: ${why}; give a directory of .jsonl trajectories or one .jsonl file`, { cause: error });
   }
   if (info.isDirectory()) return { directory: await RunDirectory.open(absolute, given), initialFile: null };
   if (!info.isFile() || !absolute.endsWith('.jsonl')) throw new RlmError(`${given} is not a .jsonl trajectory; give a directory of them or one .jsonl file`);
@@ -120,6 +121,6 @@ function usage<T>(parse: () => T): T {
   try {
     return parse();
   } catch (error) {
-    throw new UsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ''), { hint: HINT });
+    throw new UsageError(errorMessage(error).replace(/\. To specify a positional argument.*$/s, ''), { hint: HINT });
   }
 }

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { errorCode, errorMessage } from '../../errors.js';
 import { closest } from '../../models/create-backend.js';
 import { UsageError } from '../cli-io.js';
 import { RlmConfig, keysAt } from './config-schema.js';
@@ -54,7 +55,7 @@ export async function loadConfig(options: { cwd: string; explicit?: string | und
   try {
     text = await readFile(absolute, 'utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    const code = errorCode(error) ?? errorMessage(error);
     throw new ConfigError(`${shown}: cannot read the config file (${code})${explicit === undefined ? '' : '; check the --config path'}`);
   }
   return { file: shown, path: absolute, config: parseConfigText(text, shown, absolute.endsWith('.json') ? 'json' : 'yaml') };
@@ -71,7 +72,7 @@ export function parseConfigText(text: string, file: string, format: 'yaml' | 'js
     try {
       raw = JSON.parse(text);
     } catch (error) {
-      throw new ConfigError(`${file}: not valid JSON: ${(error as Error).message}`);
+      throw new ConfigError(`${file}: not valid JSON: ${errorMessage(error)}`);
     }
   } else {
     const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });

@@ -2,6 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { errorMessage } from '../../errors.js';
 import { UsageError } from '../cli-io.js';
 import { ConfigError, loadConfig, parseConfigText } from './load-config.js';
 import { layerFromEnv, layerFromFlags, limitsOf, mergeLayers, resolveRoles, resolveSettings, sandboxOptionsOf } from './settings.js';
@@ -10,7 +11,7 @@ const message = (fn: () => unknown) => {
   try {
     fn();
   } catch (error) {
-    return (error as Error).message;
+    return errorMessage(error);
   }
   throw new Error('expected a throw');
 };

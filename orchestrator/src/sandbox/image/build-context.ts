@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { CONTEXT_MOUNT_PATH, CONTROL_MOUNT_PATH } from '@rlm/shared';
 import tar from 'tar-stream';
+import { toError } from '../../errors.js';
 import { BUNDLE_MANIFEST_NAME, SANDBOX_BUNDLE_FILES, type SandboxAssets } from './assets.js';
 import { IMAGE_NODE_PATH, type HostFile, type NodeRuntime } from './node-runtime.js';
 
@@ -201,6 +202,6 @@ export function packBuildContext(context: BuildContext, signal?: AbortSignal): t
       }
     }
     pack.finalize();
-  })().catch((error: unknown) => pack.destroy(error as Error));
+  })().catch((error: unknown) => pack.destroy(toError(error)));
   return pack;
 }

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { open, realpath, stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { InvalidOptionError, SandboxImageError } from '../../errors.js';
+import { errorMessage, InvalidOptionError, SandboxImageError } from '../../errors.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -55,7 +55,7 @@ export async function inspectNodeRuntime(nodeBinary?: string): Promise<NodeRunti
   const option = nodeBinary !== undefined ? 'nodeBinary' : fromEnv ? SANDBOX_NODE_ENV : 'nodeBinary (defaults to the running node)';
   const requested = nodeBinary ?? (process.env[SANDBOX_NODE_ENV] || process.execPath);
   const binary = await hostFile(requested, IMAGE_NODE_PATH).catch((error: unknown) => {
-    throw new InvalidOptionError(option, `cannot read the Node binary ${requested}: ${(error as Error).message}`, { cause: error });
+    throw new InvalidOptionError(option, `cannot read the Node binary ${requested}: ${errorMessage(error)}`, { cause: error });
   });
   binary.mode = 0o755;
   const key = `${binary.realPath}\0${binary.size}\0${binary.mtimeMs}`;
@@ -67,7 +67,7 @@ export async function inspectNodeRuntime(nodeBinary?: string): Promise<NodeRunti
   }
   const inspected = await rest;
   // Library identities are re-read each time: a distro upgrade changes them under the same node.
-  const libraries = await Promise.all(inspected.libraries.map((lib) => hostFile(lib.imagePath, lib.imagePath)));
+  const libraries = await Promise.all(inspected.libraries.map((lib) => libraryFile(lib.imagePath)));
   return { ...inspected, binary, libraries };
 }
 
@@ -75,7 +75,7 @@ async function inspectUncached(realPath: string, requested: string, option: stri
   const machine = await elfMachine(realPath).catch((error: unknown) => {
     throw new InvalidOptionError(
       option,
-      `${requested} is not a Linux ELF executable (${(error as Error).message}); the sandbox image needs a Linux Node binary: set ${SANDBOX_NODE_ENV} (or the nodeBinary option) to one, or build on a Node base image with baseImage: 'node:24-bookworm-slim'`,
+      `${requested} is not a Linux ELF executable (${errorMessage(error)}); the sandbox image needs a Linux Node binary: set ${SANDBOX_NODE_ENV} (or the nodeBinary option) to one, or build on a Node base image with baseImage: 'node:24-bookworm-slim'`,
       { cause: error },
     );
   });
@@ -120,7 +120,7 @@ async function nodeVersion(realPath: string, requested: string, option: string):
     const { stdout } = await execFileAsync(realPath, ['--version'], { timeout: 30_000, env: {} });
     return stdout.trim();
   } catch (error) {
-    throw new InvalidOptionError(option, `${requested} does not run here (\`--version\` failed: ${(error as Error).message})`, {
+    throw new InvalidOptionError(option, `${requested} does not run here (\`--version\` failed: ${errorMessage(error)})`, {
       cause: error,
     });
   }
@@ -154,7 +154,7 @@ async function sharedLibraries(realPath: string): Promise<HostFile[]> {
     // Static binaries make glibc's ldd exit 1 with this message; they need no libraries.
     if (/not a dynamic executable|statically linked/.test(output)) return [];
     throw new SandboxImageError(
-      `cannot list the shared libraries of ${realPath} with \`ldd\` (${(error as Error).message.trim()}): install ldd (libc-bin) or build on a Node base image with baseImage: 'node:24-bookworm-slim'`,
+      `cannot list the shared libraries of ${realPath} with \`ldd\` (${errorMessage(error).trim()}): install ldd (libc-bin) or build on a Node base image with baseImage: 'node:24-bookworm-slim'`,
       output,
       { cause: error },
     );
@@ -164,7 +164,18 @@ async function sharedLibraries(realPath: string): Promise<HostFile[]> {
   try {
     paths = parseLddOutput(stdout);
   } catch (error) {
-    throw new SandboxImageError(`${realPath}: ${(error as Error).message} (ldd output below)`, stdout, { cause: error });
+    throw new SandboxImageError(`${realPath}: ${errorMessage(error)} (ldd output below)`, stdout, { cause: error });
   }
-  return Promise.all(paths.map((p) => hostFile(p, p)));
+  return Promise.all(paths.map(libraryFile));
+}
+
+/** A shared library of the Node binary, to copy into the image at the same path. */
+async function libraryFile(file: string): Promise<HostFile> {
+  return hostFile(file, file).catch((error: unknown) => {
+    throw new SandboxImageError(
+      `cannot read ${file}, a shared library of the Node binary: ${errorMessage(error)}; check the file, or build on a Node base image with baseImage: 'node:24-bookworm-slim'`,
+      '',
+      { cause: error },
+    );
+  });
 }

@@ -3,7 +3,8 @@
  * Pyodide builds a new `rlm-sandbox:<hash>` image (~180 MB) and leaves the previous one behind.
  */
 import type Dockerode from 'dockerode';
-import { AbortedError } from '../../errors.js';
+import { AbortedError, errorMessage } from '../../errors.js';
+import { dockerStatusCode } from '../docker-client.js';
 import { IMAGE_INPUTS_LABEL, SANDBOX_IMAGE_REPOSITORY } from './ensure-sandbox-image.js';
 
 export interface ImagePruneResult {
@@ -40,9 +41,9 @@ export async function pruneSandboxImages(options: {
       else for (const tag of tags) await docker.getImage(tag).remove();
       result.removed.push(name);
     } catch (error) {
-      const status = (error as { statusCode?: number }).statusCode;
+      const status = dockerStatusCode(error);
       if (status === 409) result.inUse.push(name);
-      else if (status !== 404) result.failed.push({ image: name, error: (error as Error).message });
+      else if (status !== 404) result.failed.push({ image: name, error: errorMessage(error) });
     }
   }
   return result;

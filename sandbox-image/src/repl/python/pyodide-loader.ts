@@ -10,6 +10,7 @@ import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { PyodideAPI, loadPyodide as LoadPyodide } from 'pyodide';
+import { errorMessage } from '../../to-error.js';
 
 /** The standard modules imported before the snapshot is taken: the cells' pre-imports and what the runtime uses. */
 export const SNAPSHOT_IMPORTS = ['re', 'json', 'math', 'collections', 'itertools', 'ast', 'io', 'keyword', 'linecache', 'reprlib', 'types', 'random'];
@@ -43,7 +44,7 @@ export async function loadPyodideFrom(options: LoadPyodideOptions): Promise<Pyod
     try {
       return await load(options, readFileSync(options.snapshotFile));
     } catch (error) {
-      process.stderr.write(`python: the snapshot ${options.snapshotFile} could not be restored (${(error as Error).message}); booting without it\n`);
+      process.stderr.write(`python: the snapshot ${options.snapshotFile} could not be restored (${errorMessage(error)}); booting without it\n`);
     }
   }
   return load(options, undefined);
