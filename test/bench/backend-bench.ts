@@ -9,24 +9,11 @@
  * `orchestrator/src/testing/`, loaded with Node's type stripping through a resolve hook (below).
  */
 import { rmSync } from 'node:fs';
-import { registerHooks } from 'node:module';
 import { AbortedError, createOpenAICompatibleBackend, ModelCallError, type CompletionRequest, type ModelBackend } from 'rlm';
+import { registerSourceHooks } from './source-hooks.ts';
 import { formatRow, summarize } from './stats.ts';
 
-// The fakes' imports say `./per-request.js` for `per-request.ts`, as tsc wants; Node does not map
-// them, so a relative `.js` import from a `.ts` file that finds nothing is retried as `.ts`.
-registerHooks({
-  resolve(specifier, context, nextResolve) {
-    try {
-      return nextResolve(specifier, context);
-    } catch (error) {
-      const fromTypeScript = context.parentURL?.endsWith('.ts') && specifier.startsWith('.') && specifier.endsWith('.js');
-      const notFound = typeof error === 'object' && error !== null && 'code' in error && error.code === 'ERR_MODULE_NOT_FOUND';
-      if (!fromTypeScript || !notFound) throw error;
-      return nextResolve(`${specifier.slice(0, -'.js'.length)}.ts`, context);
-    }
-  },
-});
+registerSourceHooks();
 const { startFakeAnthropicServer } = await import('../../orchestrator/src/testing/fake-anthropic-server.ts');
 const { startFakeOpenAIServer } = await import('../../orchestrator/src/testing/fake-openai-server.ts');
 const { createFakeClaude } = await import('../../orchestrator/src/testing/fake-claude-cli/index.ts');

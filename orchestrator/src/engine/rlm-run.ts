@@ -28,6 +28,7 @@ import { RunLimitError, type LimitName, type RunBudget } from './run-budget.js';
 import type { CallUsage, RunEvent, RunEventInput } from './run-events.js';
 import type { BlockRecord, ChildRunRecord, TurnRecord } from './run-records.js';
 import type { SandboxSlots, SlotHolder } from './sandbox-slots.js';
+import { PendingRepl } from './pending-repl.js';
 import { SubcallRouter, type ModelRoles } from './subcall-router.js';
 import { isFunctionTool, type ModelRole, type RlmTool } from './rlm-options.js';
 
@@ -129,8 +130,10 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
   let limitReached: LimitName | null = null;
   let error: RlmError | null = null;
   let partial: string | null = null;
-  let sandbox: Repl | undefined = request.sandbox;
-  const ownsSandbox = !request.sandbox;
+  // A session lends its REPL; otherwise one is made for this run, while the root model's first call runs.
+  const lent = request.sandbox;
+  let owned: PendingRepl | undefined;
+  const repl = (): Promise<Repl> => (lent ? Promise.resolve(lent) : (owned as PendingRepl).get());
 
   const finish = (outcome: Omit<RunOutcome, 'runId' | 'turns' | 'messages'>): RunOutcome => {
     const durationMs = performance.now() - started;
@@ -149,19 +152,29 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
 
   try {
     const { functionTools, dataTools } = splitTools(tree.tools);
-    if (!sandbox) {
-      sandbox = await tree.createRepl({
-        language: tree.language,
-        ...(request.context === undefined ? {} : { context: request.context }),
-        cellTimeoutMs: tree.budget.limits.cellTimeoutMs,
-        onSubcall: router.handle,
-        tools: functionTools,
-        signal,
-      });
-      for (const [name, value] of Object.entries(dataTools)) await sandbox.loadContext(value, { variable: name, signal });
+    if (lent) {
+      lent.setSubcallHandler(router.handle);
     } else {
-      sandbox.setSubcallHandler(router.handle);
+      owned = new PendingRepl(async (making) => {
+        const made = await tree.createRepl({
+          language: tree.language,
+          ...(request.context === undefined ? {} : { context: request.context }),
+          cellTimeoutMs: tree.budget.limits.cellTimeoutMs,
+          onSubcall: router.handle,
+          tools: functionTools,
+          signal: making,
+        });
+        try {
+          for (const [name, value] of Object.entries(dataTools)) await made.loadContext(value, { variable: name, signal: making });
+        } catch (error) {
+          await made.close();
+          throw error;
+        }
+        return made;
+      }, signal);
     }
+    // A REPL that could not be made stops the model call in flight: its error is the run's.
+    const callSignal = owned ? AbortSignal.any([signal, owned.failed]) : signal;
 
     const system = buildSystemPrompt({
       language: tree.language,
@@ -195,14 +208,15 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
       emit({ type: 'turn_start', turn });
 
       if (tree.compactionThreshold !== undefined && request.depth === 0 && estimateConversationTokens(system, messages) > tree.compactionThreshold * window) {
-        await compact(tree, request.root, system, messages, fullHistory, sandbox, turn, emit, signal);
+        await compact(tree, request.root, system, messages, fullHistory, await repl(), turn, emit, callSignal);
       }
 
       const sent = [...messages];
       let response: PricedResponse;
       try {
-        response = await callRoot(tree, request.root, system, messages, signal);
+        response = await callRoot(tree, request.root, system, messages, callSignal);
       } catch (failure) {
+        if (owned?.failed.aborted) throw owned.failed.reason;
         // A refused key, an unknown model, an unreachable provider: no later turn can do better.
         if (!ModelCallError.isInstance(failure) || signal.aborted || failure.fatal) throw failure;
         consecutiveFailures += 1;
@@ -243,11 +257,12 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
         if (request.depth === 0) tree.onRootTurn?.(turnRecord);
         return turnRecord;
       };
+      const sandbox = blocks.length > 0 || findFinalInText(response.text)?.kind === 'FINAL_VAR' ? await repl() : undefined;
       for (const [index, code] of blocks.entries()) {
         emit({ type: 'cell_start', turn, block: index + 1, code });
         let result: ExecuteResult;
         try {
-          result = await sandbox.execute(code, {
+          result = await (sandbox as Repl).execute(code, {
             language: tree.language,
             timeoutMs: tree.budget.cellTimeoutMs(),
             outputLimitChars: tree.outputLimitChars,
@@ -278,7 +293,7 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
         const textual = findFinalInText(response.text);
         if (textual?.kind === 'FINAL') final = { answer: textual.value, via: 'text' };
         else if (textual?.kind === 'FINAL_VAR') {
-          const lookup = await sandbox.execute(`FINAL_VAR(${JSON.stringify(textual.name)})`, { language: tree.language, timeoutMs: 10_000, signal });
+          const lookup = await (sandbox as Repl).execute(`FINAL_VAR(${JSON.stringify(textual.name)})`, { language: tree.language, timeoutMs: 10_000, signal });
           if (lookup.final) final = { answer: lookup.final.value, via: 'FINAL_VAR' };
           else note = lookup.stderr.text.trim() || `FINAL_VAR: no variable named ${textual.name}`;
         }
@@ -311,10 +326,10 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
     }
   } catch (failure) {
     if (tree.signal.aborted) {
-      await closeOwned(sandbox, ownsSandbox);
+      await owned?.close();
       throw new AbortedError('the run was cancelled', { cause: failure });
     }
-    if (failure instanceof RunLimitError && failure.limit === 'iterations' && sandbox && !tree.budget.exceeded) {
+    if (failure instanceof RunLimitError && failure.limit === 'iterations' && !owned?.failed.aborted && !tree.budget.exceeded) {
       // Out of turns: one last call asks for the best answer now.
       limitReached = 'iterations';
       try {
@@ -346,7 +361,7 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
       error = toRlmError(failure);
     }
   }
-  await closeOwned(sandbox, ownsSandbox);
+  await owned?.close();
   if (answer === null && error === null) error = new RlmError('the run ended without an answer');
   return finish({ answer: answer ?? (error instanceof RunLimitError ? error.partialAnswer : null), via, iterations: turns.length, limitReached, error });
 }
@@ -485,10 +500,6 @@ function splitTools(tools: Readonly<Record<string, RlmTool>>): { functionTools: 
     else dataTools[name] = tool.value;
   }
   return { functionTools, dataTools };
-}
-
-async function closeOwned(sandbox: Repl | undefined, owned: boolean): Promise<void> {
-  if (owned) await sandbox?.close();
 }
 
 function toRlmError(error: unknown): RlmError {

@@ -1,0 +1,73 @@
+/**
+ * A new user's first mistakes, through the `rlm` command: a wrong key, a model the server does not
+ * know, a base URL where nothing listens, a budget for an unpriced model. Each ends the run at once
+ * — one request at most, no turns burnt — with one line saying what to fix and its own exit code.
+ * (`pnpm bench:fail-fast` prints how long each takes.)
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { closedLoopbackPort, startFakeOpenAIServer, type FakeOpenAIServer, type ScriptedReply } from '../orchestrator/src/testing/fake-openai-server.js';
+import { runRlm } from './support/rlm-process.js';
+
+/** The environment without provider keys or RLM_* settings of the machine running the tests. */
+function cleanEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (!/_API_KEY$|^HF_TOKEN$|^RLM_|COLOR/.test(key)) env[key] = value;
+  return { ...env, ...extra };
+}
+
+const servers: FakeOpenAIServer[] = [];
+afterEach(async () => {
+  for (const server of servers.splice(0)) await server.close();
+});
+
+async function serverAnswering(reply: ScriptedReply): Promise<FakeOpenAIServer> {
+  const server = await startFakeOpenAIServer(() => reply);
+  servers.push(server);
+  return server;
+}
+
+const rlm = (args: string[]) =>
+  runRlm(['What is it?', '--context', 'some text', '--backend', 'openai', ...args], { env: cleanEnv({ OPENAI_API_KEY: 'sk-test-wrong' }) });
+
+describe('rlm fails fast on what no retry can fix', () => {
+  it('a refused key: exit 3 after one request, naming the variable the key came from', async () => {
+    const server = await serverAnswering({
+      status: 401,
+      body: { error: { message: 'Incorrect API key provided', type: 'invalid_request_error', code: 'invalid_api_key' } },
+    });
+    const result = await rlm(['--base-url', server.baseURL]);
+    expect(result.code).toBe(3);
+    expect(result.stderr).toMatch(/refused the API key: check OPENAI_API_KEY/);
+    expect(result.stderr).not.toMatch(/turns in a row/);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('an unknown model: exit 3 after one request, saying to check the model name', async () => {
+    const server = await serverAnswering({
+      status: 404,
+      body: { error: { message: 'The model `gpt-9` does not exist', type: 'invalid_request_error', code: 'model_not_found' } },
+    });
+    const result = await rlm(['--base-url', server.baseURL, '--model', 'gpt-9']);
+    expect(result.code).toBe(3);
+    expect(result.stderr).toMatch(/does not know the model "gpt-9": check the model name \(--model/);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('a base URL where nothing listens, under --timeout: exit 3 saying the connection was refused, not that the run ran out of time', async () => {
+    const port = await closedLoopbackPort();
+    const result = await rlm(['--base-url', `http://127.0.0.1:${port}/v1`, '--timeout', '600']);
+    expect(result.code).toBe(3);
+    expect(result.stderr).toMatch(
+      /cannot connect to http:\/\/127\.0\.0\.1:\d+\/v1 \(connection refused\) after 3 attempts: is the server running\? check --base-url/,
+    );
+    expect(result.stderr).not.toMatch(/wall-clock/);
+  });
+
+  it('a budget in dollars for a model without a price: exit 2 before any request, naming the prices setting', async () => {
+    const server = await serverAnswering('FINAL(never asked)');
+    const result = await rlm(['--base-url', server.baseURL, '--model', 'my-local-model', '--budget', '0.5']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/"my-local-model" has no known price; give its price with the prices option/);
+    expect(server.requests).toHaveLength(0);
+  });
+});
