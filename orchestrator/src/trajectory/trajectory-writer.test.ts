@@ -314,6 +314,31 @@ describe('TrajectoryWriter', () => {
   });
 });
 
+describe('cancelled sub-calls', () => {
+  it('marks a cancelled call `cancelled: true` and counts the prompts never sent in `rlm_calls_not_started`', async () => {
+    const writer = new TrajectoryWriter({ logDir: dir, metadata });
+    const [first] = turns as [TurnRecord];
+    const block = first.blocks[0] as TurnRecord['blocks'][number];
+    const call = {
+      kind: 'llm_query' as const,
+      model: 'm',
+      prompt: 'p',
+      promptChars: 1,
+      response: null,
+      error: 'cancelled: the cell that made the call ended',
+      usage: { inputTokens: 0, outputTokens: 0 },
+      durationMs: 5,
+      cancelled: true as const,
+    };
+    writer.writeTurn({ ...first, blocks: [{ ...block, subcalls: [call], subcallsNotStarted: 9 }] });
+    await writer.close();
+    const { iterations } = await readTrajectory(writer.path);
+    const result = iterations[0]?.code_blocks[0]?.result;
+    expect(result?.rlm_calls_not_started).toBe(9);
+    expect(result?.rlm_calls?.[0]).toMatchObject({ cancelled: true, error: 'cancelled: the cell that made the call ended' });
+  });
+});
+
 describe('parseTrajectory', () => {
   it('names the line that does not match', () => {
     expect(() => parseTrajectory('{"type":"metadata"}')).toThrow(/^trajectory line 1 is not a metadata or iteration line/);

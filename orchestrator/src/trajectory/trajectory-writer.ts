@@ -6,8 +6,9 @@
  * Times are in seconds, as there. The input is the engine's own {@link TurnRecord}s.
  *
  * Extensions, which the visualizer ignores: a result's `status`, `value`, `state_lost` and
- * `rlm_calls_not_recorded` (sub-calls of the cell past the 1,000 recorded); a call's `kind`,
- * `prompt_chars` (the whole prompt's length), `note` and, for a child RLM, `trajectory` — the
+ * `rlm_calls_not_recorded` (sub-calls of the cell past the 1,000 recorded) and `rlm_calls_not_started`
+ * (prompts of its batches never sent: the cell ended or the run stopped first); a call's `kind`,
+ * `prompt_chars` (the whole prompt's length), `note`, `cancelled` (aborted while it ran) and, for a child RLM, `trajectory` — the
  * lines the child would have written to a file of its own (a metadata line with its `run_id` and
  * `depth`, then its iterations) — so a child nests under the call that started it, recursively;
  * a line's `note` when it was written in a reduced form. Every line of the file is a `metadata` or
@@ -82,6 +83,8 @@ const RlmCallLineBase = z
     kind: z.enum(['llm_query', 'rlm_query']).optional(),
     prompt_chars: z.number().optional(),
     note: z.string().optional(),
+    /** The call was aborted while it ran (its cell ended, the run stopped); `error` says why. */
+    cancelled: z.literal(true).optional(),
   })
   .loose();
 
@@ -114,6 +117,8 @@ const ReplResultLineSchema = z
     value: z.string().optional(),
     state_lost: z.boolean().optional(),
     rlm_calls_not_recorded: z.number().optional(),
+    /** Prompts of the cell's batches never sent because the cell ended or the run stopped first. */
+    rlm_calls_not_started: z.number().optional(),
   })
   .loose();
 
@@ -304,6 +309,7 @@ function toResultLine(block: BlockRecord, metadata: TrajectoryMetadata, now: Dat
     ...(result.value === undefined ? {} : { value: text(result.value) }),
     ...(result.stateLost ? { state_lost: true } : {}),
     ...(block.subcallsNotRecorded ? { rlm_calls_not_recorded: block.subcallsNotRecorded } : {}),
+    ...(block.subcallsNotStarted ? { rlm_calls_not_started: block.subcallsNotStarted } : {}),
   };
 }
 
@@ -337,6 +343,7 @@ function toCallLine(call: SubcallRecord, metadata: TrajectoryMetadata, now: Date
     kind: call.kind,
     prompt_chars: call.promptChars,
     ...(call.note === undefined ? {} : { note: text(call.note) }),
+    ...(call.cancelled ? { cancelled: true } : {}),
     ...(call.child ? { trajectory: toChildTrajectory(call.child, metadata, now) } : {}),
   };
 }
