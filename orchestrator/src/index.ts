@@ -68,7 +68,7 @@ export {
   type SubcallHandler,
 } from './sandbox/sandbox.js';
 export type { SandboxTool, SandboxTools } from './sandbox/tools.js';
-export type { ContextValue, JsonValue } from './sandbox/context-files.js';
+export { CONTEXT_FILE_SAMPLE_BYTES, ContextFile, contextFromFile, type ContextFileFormat, type ContextValue, type JsonValue } from './sandbox/context-files.js';
 export { DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from './sandbox/container-spec.js';
 export { createDockerClient, pingDocker } from './sandbox/docker-client.js';
 export { buildSandboxImage, ensureSandboxImage } from './sandbox/image/ensure-sandbox-image.js';

@@ -1,5 +1,9 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../errors.js';
+import { CONTEXT_FILE_SAMPLE_BYTES, contextFromFile } from '../sandbox/context-files.js';
 import { describeContext, formatContextDescription } from './context-description.js';
 
 describe('describeContext', () => {
@@ -65,5 +69,48 @@ describe('formatContextDescription', () => {
     );
     expect(formatContextDescription(describeContext([]))).toBe('Your context is an empty list.');
     expect(formatContextDescription(describeContext({}))).toBe('Your context is an empty object (no paths).');
+  });
+});
+
+describe('describing file-backed contexts', () => {
+  async function file(name: string, content: string, format: 'text' | 'json' = 'text') {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rlm-describe-'));
+    await writeFile(path.join(dir, name), content);
+    return contextFromFile(path.join(dir, name), { format });
+  }
+
+  it('describes a small file exactly, as a string', async () => {
+    const small = await file('a.txt', 'héllo');
+    expect(describeContext(small)).toEqual({ type: 'string', totalChars: 5, partLengths: [5] });
+    expect(formatContextDescription(describeContext(small))).toBe('Your context is a string with 5 total characters.');
+  });
+
+  it('describes a large file from its size, saying the total is an estimate', async () => {
+    const large = await file('big.txt', 'x'.repeat(CONTEXT_FILE_SAMPLE_BYTES + 1000));
+    const d = describeContext(large);
+    expect(d).toEqual({ type: 'string', totalChars: CONTEXT_FILE_SAMPLE_BYTES + 1000, partLengths: [CONTEXT_FILE_SAMPLE_BYTES + 1000], approximate: true });
+    expect(formatContextDescription(d)).toBe(
+      `Your context is a string with about ${(CONTEXT_FILE_SAMPLE_BYTES + 1000).toLocaleString('en-US')} total characters.`,
+    );
+  });
+
+  it('describes maps and lists of files and strings, with estimated lengths marked', async () => {
+    const map = { 'a.txt': await file('a.txt', 'AAA'), 'big.txt': await file('big.txt', 'y'.repeat(CONTEXT_FILE_SAMPLE_BYTES * 2)), '<context>': 'lit' };
+    const d = describeContext(map);
+    expect(d).toMatchObject({ type: 'map', partLengths: [3, CONTEXT_FILE_SAMPLE_BYTES * 2, 3], paths: ['a.txt', 'big.txt', '<context>'], approximate: true });
+    expect(formatContextDescription(d)).toContain('Content lengths (those of large files estimated from their size), in the same order');
+    expect(describeContext([await file('a.txt', 'AB'), 'c'])).toEqual({ type: 'list', totalChars: 3, partLengths: [2, 1] });
+  });
+
+  it('describes a JSON file by what its first character says it holds', async () => {
+    const json = await file('rows.json', '[{"id": 1}]', 'json');
+    expect(describeContext(json)).toEqual({ type: 'json', totalChars: 11, partLengths: [11], jsonKind: 'array' });
+    expect(formatContextDescription(describeContext(json))).toBe('Your context is a JSON array (parsed, not text) of 11 characters when serialized as JSON.');
+  });
+
+  it('refuses a file nested where it cannot load', async () => {
+    const text = await file('a.txt', 'A');
+    expect(() => describeContext({ deep: { a: text } })).toThrow(InvalidOptionError);
+    expect(() => describeContext([text, 1])).toThrow(/only texts/);
   });
 });

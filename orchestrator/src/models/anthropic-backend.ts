@@ -7,7 +7,7 @@ import { summarizeZodError } from '@rlm/shared';
 import Anthropic from '@anthropic-ai/sdk';
 import { Stream } from '@anthropic-ai/sdk/core/streaming';
 import { z } from 'zod';
-import { InvalidOptionError, RlmError, errorMessage } from '../errors.js';
+import { InvalidOptionError, errorMessage } from '../errors.js';
 import { ModelCallError, type CompleteOptions, type CompletionRequest, type CompletionResponse, type ModelBackend, type TokenUsage } from './model-backend.js';
 import {
   connectionAttemptFailure,

@@ -30,7 +30,7 @@
  */
 import { AzureOpenAI } from 'openai';
 import OpenAI from 'openai';
-import { InvalidOptionError, RlmError } from '../errors.js';
+import { InvalidOptionError } from '../errors.js';
 import type { ModelBackend } from './model-backend.js';
 import {
   ChatCompletionsBackend,

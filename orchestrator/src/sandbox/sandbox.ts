@@ -11,7 +11,7 @@
  * caps the sub-calls and tool calls it serves for it, and cuts every result to its limits again.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   CONTROL_MOUNT_PATH,
@@ -40,7 +40,7 @@ import {
   type ToolDefinition,
 } from '@rlm/shared';
 import type Dockerode from 'dockerode';
-import { AbortedError, InvalidOptionError, RlmError, SandboxClosedError, SandboxError, SandboxUnresponsiveError } from '../errors.js';
+import { AbortedError, InvalidOptionError, RlmError, SandboxClosedError, SandboxError, SandboxUnresponsiveError, errorMessage, toError } from '../errors.js';
 import { debug, warn } from '../logging.js';
 import { buildContainerSpec, DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from './container-spec.js';
 import { writeContextFile, type ContextValue } from './context-files.js';
@@ -50,6 +50,7 @@ import { assertRuntimeAvailable, createDockerClient, describeDockerError, descri
 import { ensureSandboxImage } from './image/ensure-sandbox-image.js';
 import { createSandboxStateDir, reapOrphanedSandboxes, sandboxOwnerLabels } from './reaper.js';
 import { captureContainerOutput, type OutputTail } from './container-output.js';
+import { CellCalls, NO_CELL_RUNNING } from './cell-calls.js';
 import type { ExecuteOptions, Repl, SubcallHandler } from './repl.js';
 import { recapExecuteResult } from './result-caps.js';
 import { ToolDispatcher, toolDefinitions, type SandboxTool, type SandboxTools } from './tools.js';
@@ -201,6 +202,8 @@ export class Sandbox implements Repl {
   #stateLostUnreported = false;
   /** The next call starts the REPL's cell runtime (a new container, or the REPL restarted it): its deadline gets room for that. */
   #runtimeStartPending = false;
+  /** The cell running now, whose sub-calls and tool calls end with it; undefined between cells. */
+  #cell: CellCalls | undefined;
 
   private constructor(init: {
     id: string;
@@ -254,7 +257,7 @@ export class Sandbox implements Repl {
     if (!reapedThisProcess) {
       reapedThisProcess = true;
       // Leftovers of crashed processes go in the background; they never delay this sandbox.
-      void reapOrphanedSandboxes({ docker }).catch((error: unknown) => warn(`could not reap orphaned sandboxes: ${(error as Error).message}`));
+      void reapOrphanedSandboxes({ docker }).catch((error: unknown) => warn(`could not reap orphaned sandboxes: ${errorMessage(error)}`));
     }
     if (options.runtime) assertRuntimeAvailable(await dockerInfo(docker, signal ? { signal } : {}), options.runtime);
     const [image, unenforcedLimitsReason] = await Promise.all([
@@ -340,6 +343,8 @@ export class Sandbox implements Repl {
     return this.#serialized(options.signal, async (instance, signal) => {
       const stateLostBefore = this.#stateLostUnreported;
       this.#stateLostUnreported = false;
+      const cell = new CellCalls();
+      this.#cell = cell;
       try {
         const deadlineMs = params.timeoutMs + REPL_GRACE_MS + (this.#options.hostGraceMs ?? DEFAULT_HOST_GRACE_MS) + this.#runtimeStartAllowance();
         const raw = await instance.guarded('execute', deadlineMs, signal, (callSignal) => instance.connection.request(Execute, params, { signal: callSignal }));
@@ -350,12 +355,15 @@ export class Sandbox implements Repl {
       } catch (error) {
         if (error instanceof RemoteError) throw new SandboxError(error.message, this.id, { cause: error });
         if (!isChannelFailure(error) && !(error instanceof SandboxUnresponsiveError)) throw error;
-        const diagnosis = await instance.diagnose(error as Error, this.#limits);
+        const diagnosis = await instance.diagnose(toError(error), this.#limits);
         await this.#replaceInstance(signal);
         return crashResult(diagnosis);
       } finally {
-        // The cell is over: a tool handler still running for it has nobody waiting for its answer.
+        // The cell is over: every call it started is aborted on the host (model requests closed),
+        // and settles before the result is handed back, so its records belong to this cell.
+        if (this.#cell === cell) this.#cell = undefined;
         this.#toolDispatcher.abortRunning();
+        await cell.end(signal.aborted ? 'the cell was cancelled' : 'the cell that made this call ended', this.#options.hostGraceMs ?? DEFAULT_HOST_GRACE_MS);
       }
     });
   }
@@ -364,10 +372,20 @@ export class Sandbox implements Repl {
    * Binds `variable` (default `context`) to `value` in the REPL. The value travels as a file through
    * the read-only context mount. It is loaded again into a replacement container after a crash.
    *
+   * A `ContextFile` (alone, or as the items of a list or the values of a map) is copied or
+   * streamed into the mount, never held whole in the host's memory.
+   *
+   * @throws {SandboxError} with `kind: 'out_of_memory'` when the context does not fit in the
+   *   sandbox's memory (`limits.memoryBytes`; the CLI's `--memory-mb`): refused before it was read
+   *   when it cannot fit, or the REPL's process or the container was killed for memory while reading
+   *   it; the message names the limit and the option to raise.
    * @throws {SandboxError} the REPL could not read the file (e.g. invalid JSON), or the container
    *   stopped while it did (the next call runs in a fresh container; every variable is lost).
    * @throws {SandboxUnresponsiveError} the container did not answer within `hostCallTimeoutMs` or
    *   stopped answering pings; it was removed, and the next call runs in a fresh one.
+   * @throws {SandboxClosedError} the sandbox was closed.
+   * @throws {AbortedError} `options.signal` fired; the sandbox is closed.
+   * @throws {InvalidOptionError} (`context`) the value cannot be loaded: no JSON form, or a file that cannot be read.
    */
   loadContext(value: ContextValue, options: { variable?: string; signal?: AbortSignal } = {}): Promise<LoadContextResult> {
     const variable = options.variable ?? 'context';
@@ -420,7 +438,7 @@ export class Sandbox implements Repl {
       await this.#instance?.destroy();
       this.#instance = undefined;
       await rm(this.#stateDir, { recursive: true, force: true }).catch((error: unknown) =>
-        warn(`could not remove sandbox state ${this.#stateDir}: ${(error as Error).message}`),
+        warn(`could not remove sandbox state ${this.#stateDir}: ${errorMessage(error)}`),
       );
     })();
     return this.#closing;
@@ -445,9 +463,10 @@ export class Sandbox implements Repl {
       return result;
     } catch (error) {
       if (error instanceof RemoteError) {
+        if (error.code === 'out_of_memory') throw await this.#contextOutOfMemory(params, remoteDetail(error), error);
         throw new SandboxError(`could not load ${params.variable}: ${error.message}`, this.id, { cause: error });
       }
-      throw error;
+      throw await this.#channelFailure(instance, error, signal, `loading context "${params.variable}"`, params);
     }
   }
 
@@ -466,31 +485,73 @@ export class Sandbox implements Repl {
         }
         throw new SandboxError(`could not define the tools: ${error.message}`, this.id, { cause: error });
       }
-      throw error;
+      throw await this.#channelFailure(instance, error, signal, 'defining the tools');
     }
   }
 
   /**
+   * What a load or a tool definition throws when its request failed without an answer, so that no
+   * channel error escapes untyped: AbortedError when `signal` fired, SandboxClosedError when the
+   * sandbox was closed meanwhile, and when the channel broke, a SandboxError saying how the container
+   * ended (`kind: 'out_of_memory'` when it was killed for memory) with the channel's error as its
+   * cause, marked so that {@link Sandbox.#dropOnFailure} drops the container. Anything else (a
+   * SandboxUnresponsiveError) is returned as it is.
+   */
+  async #channelFailure(instance: ContainerInstance, error: unknown, signal: AbortSignal, doing: string, params?: LoadContextParams): Promise<unknown> {
+    if (signal.aborted) return new AbortedError(`sandbox ${this.id}: ${doing} was aborted`, { cause: error });
+    if (!isChannelFailure(error)) return error;
+    if (this.#closed) return new SandboxClosedError(`sandbox ${this.id} was closed while ${doing}`, this.id, { cause: error });
+    const diagnosis = await instance.diagnose(toError(error), this.#limits);
+    const failure =
+      diagnosis.type === 'OutOfMemoryError' && params
+        ? // How it was killed, without the diagnosis's advice for cells.
+          await this.#contextOutOfMemory(params, diagnosis.message.replace(/: the cell needed.*$/s, ''), error)
+        : new SandboxError(
+            `sandbox ${this.id} failed while ${doing}: ${diagnosis.message}; the next call runs in a fresh container, and every variable is lost`,
+            this.id,
+            { cause: error, kind: diagnosis.type === 'OutOfMemoryError' ? 'out_of_memory' : 'sandbox_failed' },
+          );
+    brokenContainerErrors.add(failure);
+    return failure;
+  }
+
+  /**
+   * The error of a context that did not fit in the sandbox's memory: the file's size, the limit, the
+   * REPL's `detail` when it gave one, and the option to raise (with a figure for text).
+   */
+  async #contextOutOfMemory(params: LoadContextParams, detail: string | undefined, cause: unknown): Promise<SandboxError> {
+    const bytes = await stat(path.join(this.#contextDir, params.file)).then(
+      (info) => info.size,
+      () => undefined,
+    );
+    const limitMb = Math.round(this.#limits.memoryBytes / MIB);
+    // Loading text takes twice its size at the peak, and the REPL gets about 70 % of the sandbox's memory.
+    const suggestedMb = bytes === undefined ? undefined : Math.ceil(((3 * bytes) / MIB + 256) / 512) * 512;
+    return new SandboxError(
+      `sandbox ${this.id} ran out of memory loading context "${params.variable}"${bytes === undefined ? '' : ` (a ${formatFileSize(bytes)} file)`} ` +
+        `at its memory limit of ${limitMb} MiB${detail ? `: ${detail}` : ''}; raise the limit with limits.memoryBytes ` +
+        `(--memory-mb on the CLI${suggestedMb !== undefined && suggestedMb > limitMb ? `, e.g. --memory-mb ${suggestedMb}` : ''}), or load a smaller context`,
+      this.id,
+      { cause, kind: 'out_of_memory' },
+    );
+  }
+
+  /**
    * Runs a load or a tool definition on `instance`; when its container stops answering or breaks
-   * down meanwhile, the container is removed and dropped, so the next call starts a fresh one, and
-   * the failure is thrown as a SandboxError (SandboxUnresponsiveError when the host gave up on it).
+   * down meanwhile, the container is removed and dropped, so the next call starts a fresh one. The
+   * failure arrives typed (see {@link Sandbox.#channelFailure}): a SandboxError that says how the
+   * container ended, SandboxUnresponsiveError when the host gave up on it.
    */
   async #dropOnFailure<T>(instance: ContainerInstance, task: () => Promise<T>): Promise<T> {
     try {
       return await task();
     } catch (error) {
-      if (!(error instanceof SandboxUnresponsiveError) && !isChannelFailure(error)) throw error;
-      if (this.#closed) throw error;
-      const diagnosis = error instanceof SandboxUnresponsiveError ? undefined : await instance.diagnose(error as Error, this.#limits);
+      const broken = error instanceof SandboxUnresponsiveError || brokenContainerErrors.has(toError(error)) || isChannelFailure(error);
+      if (!broken || this.#closed) throw error;
       await instance.destroy();
       if (this.#instance === instance) this.#instance = undefined;
       this.#stateLostUnreported = true;
-      if (error instanceof SandboxUnresponsiveError) throw error;
-      throw new SandboxError(
-        `sandbox ${this.id}: ${diagnosis?.message ?? (error as Error).message}; the next call runs in a fresh container, and every variable is lost`,
-        this.id,
-        { cause: error },
-      );
+      throw error;
     }
   }
 
@@ -544,6 +605,12 @@ export class Sandbox implements Repl {
     return instance;
   }
 
+  /** Serves a sandbox's call under the running cell, or refuses it when none runs. */
+  #servedInCell<T>(callSignal: AbortSignal, call: (signal: AbortSignal) => Promise<T>, refused: () => T): Promise<T> {
+    const cell = this.#cell;
+    return cell ? cell.serve(callSignal, call, refused) : Promise.resolve(refused());
+  }
+
   async #startInstance(signal: AbortSignal | undefined): Promise<ContainerInstance> {
     const instance = await ContainerInstance.start({
       docker: this.#docker,
@@ -558,8 +625,18 @@ export class Sandbox implements Repl {
       livenessTimeoutMs: this.#options.livenessTimeoutMs ?? DEFAULT_LIVENESS_TIMEOUT_MS,
       maxLifetimeMs: this.#options.maxLifetimeMs ?? DEFAULT_MAX_SANDBOX_LIFETIME_MS,
       // Looked up per call, so setSubcallHandler also reaches a container that is already running.
-      onSubcall: (params, options) => this.#callGate.subcall(params, () => (this.#subcallHandler ?? noSubcalls)(params, options)),
-      onToolCall: (params, { signal: callSignal }) => this.#callGate.toolCall(params.name, () => this.#toolDispatcher.call(params, callSignal)),
+      onSubcall: (params, { signal: callSignal }) =>
+        this.#servedInCell(
+          callSignal,
+          (cellSignal) => this.#callGate.subcall(params, () => (this.#subcallHandler ?? noSubcalls)(params, { signal: cellSignal })),
+          () => ({ outcomes: params.prompts.map(() => ({ ok: false as const, error: NO_CELL_RUNNING })) }),
+        ),
+      onToolCall: (params, { signal: callSignal }) =>
+        this.#servedInCell(
+          callSignal,
+          (cellSignal) => this.#callGate.toolCall(params.name, () => this.#toolDispatcher.call(params, cellSignal)),
+          () => ({ ok: false as const, error: NO_CELL_RUNNING }),
+        ),
       ...(signal ? { signal } : {}),
     });
     this.#runtimeStartPending = true;
@@ -703,7 +780,7 @@ class ContainerInstance {
         );
       }
       if (RlmError.isInstance(error)) throw error;
-      throw new SandboxError(`could not start sandbox ${init.sandboxId}: ${(error as Error).message}`, init.sandboxId, { cause: error });
+      throw new SandboxError(`could not start sandbox ${init.sandboxId}: ${errorMessage(error)}`, init.sandboxId, { cause: error });
     }
   }
 
@@ -848,7 +925,7 @@ async function removeContainer(container: Dockerode.Container, sandboxId: string
     const status = (error as { statusCode?: number }).statusCode;
     if (status === 404) return;
     if (status !== 409) {
-      warn(`could not remove the container of sandbox ${sandboxId}: ${(error as Error).message}; \`rlm sandbox prune\` removes leftovers`);
+      warn(`could not remove the container of sandbox ${sandboxId}: ${errorMessage(error)}; \`rlm sandbox prune\` removes leftovers`);
       return;
     }
   }
@@ -863,6 +940,24 @@ async function removeContainer(container: Dockerode.Container, sandboxId: string
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   warn(`the container of sandbox ${sandboxId} was still being removed after 15 s; \`rlm sandbox prune\` removes leftovers`);
+}
+
+const MIB = 1024 * 1024;
+
+/** Errors of loads and tool definitions whose container broke down (its channel failed): the container is dropped. */
+const brokenContainerErrors = new WeakSet<Error>();
+
+/** A file's size for a message, in decimal units as file managers show it (`500 MB`). */
+function formatFileSize(bytes: number): string {
+  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
+  if (bytes >= 1e6) return `${Math.round(bytes / 1e6)} MB`;
+  if (bytes >= 1e3) return `${Math.round(bytes / 1e3)} kB`;
+  return `${bytes} bytes`;
+}
+
+/** A RemoteError's own words, without the `<method> failed on the other end (<code>): ` and the REPL's `cannot load context variable "x": `. */
+function remoteDetail(error: RemoteError): string {
+  return error.message.replace(/^[\w.]+ failed on the other end \([\w.]+\): /, '').replace(/^cannot load context variable "[^"]*": /, '');
 }
 
 function isChannelFailure(error: unknown): boolean {

@@ -37,6 +37,8 @@ export const CellReady: MethodDescriptor<typeof CellReadyParams, typeof CellRead
 /** Error codes the cell process answers with, so the server can rethrow the REPL's typed errors. */
 export const CellErrorCode = {
   contextLoad: 'context_load_failed',
+  /** A context that cannot fit in the REPL's memory, or whose load ended the worker for memory. */
+  contextOutOfMemory: 'context_out_of_memory',
   invalidTools: 'invalid_tools',
   repl: 'repl_error',
 } as const;

@@ -22,13 +22,15 @@ import {
   type ToolDefinition,
   type VariableInfo,
 } from '@rlm/shared';
-import { ContextLoadError, ReplClosedError, ReplError, ToolDefinitionError } from './errors.js';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ContextLoadError, ContextOutOfMemoryError, ReplClosedError, ReplError, ToolDefinitionError } from './errors.js';
 import { NAME_LIMIT_CHARS, formatSeconds } from './render.js';
 import { internalErrorReport, limitMessage, limitReport } from './report-limits.js';
 import type { CellReport, PythonWorkerSettings } from './worker-messages.js';
 import { WorkerSession, abortPromise, youngGenerationMb, type WorkerExit } from './worker-session.js';
 
-export { ContextLoadError, ReplClosedError, ReplError, ReplStartError, ToolDefinitionError } from './errors.js';
+export { ContextLoadError, ContextOutOfMemoryError, ReplClosedError, ReplError, ReplStartError, ToolDefinitionError } from './errors.js';
 
 export interface CellReplOptions {
   /** Directory holding context files (the read-only /context mount in the container). */
@@ -110,6 +112,20 @@ function workerMemoryLimitMb(heapLimitMb: number, language: Language): number {
   return language === 'python' ? v8Heap + PYTHON_JS_HEAP_ALLOWANCE_MB : v8Heap;
 }
 
+const MIB = 1024 * 1024;
+
+/**
+ * The least memory a worker needs at the peak of loading a context file of `bytes`, in MiB: twice
+ * its size. The file is read whole and decoded into one string (a Python worker: bytes, then a
+ * `str`), so for a moment both are held, and text of ASCII or Latin-1 characters takes at least a
+ * byte per character. More is needed when the text has a character past U+00FF (the string then
+ * takes two bytes per character) or for `json` (the parsed value); such a load fails on the
+ * worker's own memory limit, and says so.
+ */
+export function contextLoadPeakMb(bytes: number): number {
+  return Math.ceil((2 * bytes) / MIB);
+}
+
 export class CellRepl {
   /** The language of the cells this REPL runs. */
   readonly language: Language;
@@ -175,12 +191,15 @@ export class CellRepl {
    * Binds `params.variable` to a file of the context directory (read inside the worker: nothing
    * large crosses threads). The binding is reserved and survives every later restart of the worker.
    * @throws ContextLoadError when the file is missing or unreadable, or is not valid JSON for `format: 'json'`;
+   *   ContextOutOfMemoryError (a ContextLoadError) when it cannot fit in the worker's memory limit (see
+   *   {@link contextLoadPeakMb}; refused before it is read) or the worker ended for memory while loading it;
    *   ZodError for invalid params (a file name with a directory in it, say); ReplClosedError after `close()`.
    */
   async loadContext(params: LoadContextParams, opts: { signal?: AbortSignal } = {}): Promise<LoadContextResult> {
     const checked = LoadContextParams.parse(params);
     return this.#serialize(opts.signal, async () => {
       const started = performance.now();
+      this.#assertContextFits(checked);
       const session = await this.#currentSession(opts.signal);
       const loaded = await this.#loadInto(session, checked);
       this.#contexts.delete(checked.variable);
@@ -315,17 +334,42 @@ export class CellRepl {
           valueType: typeof outcome.valueType === 'string' ? outcome.valueType.slice(0, NAME_LIMIT_CHARS) : 'unknown',
         };
       case 'context-failed':
-        throw new ContextLoadError(params.variable, params.file, limitMessage(outcome.message));
-      case 'exited':
+        throw new (outcome.outOfMemory === true ? ContextOutOfMemoryError : ContextLoadError)(params.variable, params.file, limitMessage(outcome.message));
+      case 'exited': {
         this.#replace(session);
-        throw new ContextLoadError(
-          params.variable,
-          params.file,
-          `the REPL worker ended while loading it (${exitError(outcome.exit, this.#options.heapLimitMb).message})`,
-        );
+        const error = exitError(outcome.exit, this.#options.heapLimitMb);
+        const LoadError = error.type === 'OutOfMemoryError' ? ContextOutOfMemoryError : ContextLoadError;
+        throw new LoadError(params.variable, params.file, `the REPL worker ended while loading it (${error.message})`);
+      }
       default:
         throw new ReplError(`the REPL worker answered a load-context request with ${limitMessage(outcome.type).slice(0, 64)}`);
     }
+  }
+
+  /**
+   * Refuses, before the worker reads it, a context whose load cannot fit in the worker's memory
+   * limit, so that it fails at once with a message that says so instead of ending the worker (or,
+   * past the container's limit, the whole process) halfway. A file that cannot be measured here is
+   * left to the worker, which says what is wrong with it.
+   */
+  #assertContextFits(params: LoadContextParams): void {
+    const heapLimitMb = this.#options.heapLimitMb;
+    if (heapLimitMb === undefined) return;
+    // A Python worker's interpreter memory, where the file's bytes and its text both live, is capped at the heap limit.
+    const limitMb = this.language === 'python' ? heapLimitMb : workerMemoryLimitMb(heapLimitMb, this.language);
+    let bytes: number;
+    try {
+      bytes = statSync(join(this.#options.contextDir, params.file)).size;
+    } catch {
+      return;
+    }
+    const neededMb = contextLoadPeakMb(bytes);
+    if (neededMb <= limitMb) return;
+    throw new ContextOutOfMemoryError(
+      params.variable,
+      params.file,
+      `loading it takes at least ${neededMb} MiB (twice the file's ${Math.round(bytes / MIB)} MiB), more than the ${limitMb} MiB the REPL may hold`,
+    );
   }
 
   async #defineIn(session: WorkerSession, tools: readonly ToolDefinition[]): Promise<string[]> {

@@ -41,6 +41,14 @@ export class ContextLoadError extends ReplError {
   }
 }
 
+/**
+ * `loadContext` failed for memory: the context cannot fit in what the REPL may hold (refused before
+ * it was read), or the worker or its process was ended for memory while reading it.
+ */
+export class ContextOutOfMemoryError extends ContextLoadError {
+  override name = 'ContextOutOfMemoryError';
+}
+
 /** `defineTools` was refused: a tool's name is a global of the runtime or bound to a context. Nothing changed. */
 export class ToolDefinitionError extends ReplError {
   override name = 'ToolDefinitionError';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ContextLoadError } from './errors.js';
+import { ContextLoadError, ContextOutOfMemoryError } from './errors.js';
 import { startReplFixture, type ReplFixture } from '../testing/repl-fixture.js';
 
 let fixture: ReplFixture;
@@ -58,5 +58,36 @@ describe('loadContext', () => {
     const loaded = await fixture.repl.loadContext({ variable: 'context_big', file: 'big.txt', format: 'text' });
     expect(loaded.bytes).toBe(100 * 1024 * 1024);
     expect((await fixture.run('[context_big.length, context_big.slice(-10)]')).value).toBe(`[ ${100 * 1024 * 1024}, 'tail-mark!' ]`);
+  });
+});
+
+describe('loadContext at a memory limit', () => {
+  // A worker capped at 64 MiB of heap may hold 76 MiB (heap, young generation, buffers).
+  let small: ReplFixture;
+  beforeAll(async () => {
+    small = await startReplFixture({ heapLimitMb: 64 });
+  });
+  afterAll(async () => {
+    await small.dispose();
+  });
+
+  test('a context that cannot fit is refused before it is read, saying how much it needs, and the state is kept', async () => {
+    await small.run('globalThis.kept = 42');
+    small.writeContext('too-big.txt', Buffer.alloc(40 * 1024 * 1024, 'a'));
+    const loading = small.repl.loadContext({ variable: 'context', file: 'too-big.txt', format: 'text' });
+    await expect(loading).rejects.toBeInstanceOf(ContextOutOfMemoryError);
+    await expect(loading).rejects.toThrow("loading it takes at least 80 MiB (twice the file's 40 MiB), more than the 76 MiB the REPL may hold");
+    expect((await small.run('kept')).value).toBe('42');
+  });
+
+  test('a context that fits leaves no copy of its bytes behind to count against the limit', async () => {
+    // 36 MiB read into a Buffer and decoded beside it held 72 MiB until a collection, over the 76
+    // MiB limit with the worker's own heap, and the next cell ended the worker for memory.
+    small.writeContext('fits.txt', Buffer.alloc(36 * 1024 * 1024, 'b'));
+    const loaded = await small.repl.loadContext({ variable: 'context', file: 'fits.txt', format: 'text' });
+    expect(loaded.bytes).toBe(36 * 1024 * 1024);
+    const result = await small.run('context.length');
+    expect(result.error).toBeNull();
+    expect(result.value).toBe(String(36 * 1024 * 1024));
   });
 });

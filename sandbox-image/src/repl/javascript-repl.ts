@@ -4,7 +4,16 @@
  */
 import { CellRepl, type CellReplOptions } from './cell-repl.js';
 
-export { CellRepl, ContextLoadError, ReplClosedError, ReplError, ReplStartError, ToolDefinitionError, type CellReplOptions } from './cell-repl.js';
+export {
+  CellRepl,
+  ContextLoadError,
+  ContextOutOfMemoryError,
+  ReplClosedError,
+  ReplError,
+  ReplStartError,
+  ToolDefinitionError,
+  type CellReplOptions,
+} from './cell-repl.js';
 
 export type JavaScriptReplOptions = CellReplOptions;
 

@@ -65,7 +65,8 @@ export type FromWorker =
   | { readonly type: 'ready' }
   | { readonly type: 'executed'; readonly id: number; readonly report: CellReport }
   | { readonly type: 'context-loaded'; readonly id: number; readonly bytes: number; readonly valueType: string }
-  | { readonly type: 'context-failed'; readonly id: number; readonly message: string }
+  /** `outOfMemory`: the context did not fit in the worker's memory (Python's MemoryError while reading it). */
+  | { readonly type: 'context-failed'; readonly id: number; readonly message: string; readonly outOfMemory?: boolean }
   | { readonly type: 'tools-defined'; readonly id: number; readonly defined: string[] }
   | { readonly type: 'tools-failed'; readonly id: number; readonly message: string };
 

@@ -35,10 +35,11 @@ import {
 import { CellReady, CellErrorCode, MAX_FRAME_FROM_CELL_BYTES, remoteErrorText } from '../cell-process/protocol.js';
 import { connectionOverStream } from '../cell-process/frames.js';
 import type { CellReplOptions } from '../repl/cell-repl.js';
-import { ContextLoadError, ReplClosedError, ReplError, ReplStartError, ToolDefinitionError } from '../repl/errors.js';
+import { ContextLoadError, ContextOutOfMemoryError, ReplClosedError, ReplError, ReplStartError, ToolDefinitionError } from '../repl/errors.js';
 import { formatSeconds } from '../repl/render.js';
 import { abortPromise } from '../repl/worker-session.js';
 import { type CellProcessSpawnOptions, type SpawnedCellProcess, sandboxMemoryLimitMb, spawnCellProcess } from './cell-process-spawn.js';
+import { errorMessage } from '../to-error.js';
 
 /**
  * The in-process grace of the cell process's REPL, in milliseconds: CellRepl's
@@ -157,7 +158,9 @@ export class CellProcessClient {
 
   /**
    * Binds `params.variable` to a file of the context directory; kept across cell-process restarts.
-   * @throws ContextLoadError when the file cannot be loaded (or the process died meanwhile);
+   * @throws ContextLoadError when the file cannot be loaded (or the process died meanwhile):
+   *   ContextOutOfMemoryError when that was for memory (refused as too large for the REPL, the
+   *   worker ended at its limit, or the process killed, most likely by the kernel at the sandbox's);
    *   ZodError for invalid params; ReplClosedError after close().
    */
   async loadContext(params: LoadContextParams, opts: { signal?: AbortSignal } = {}): Promise<LoadContextResult> {
@@ -231,7 +234,7 @@ export class CellProcessClient {
             // The channel broke: a frame that was no frame or a result that fails its schema (the
             // process was killed for it), or the pipe closed under us (it is dying). Either way
             // its exit says what happened; anything else makes it untrustworthy too.
-            if (cellProcess.connection.isOpen) cellProcess.kill(`its execute request failed (${(error as Error).message})`);
+            if (cellProcess.connection.isOpen) cellProcess.kill(`its execute request failed (${errorMessage(error)})`);
             return { kind: 'exit', exit: await cellProcess.exited };
           },
         ),
@@ -300,8 +303,24 @@ export class CellProcessClient {
       signal,
     );
     if (outcome.kind === 'ok') return outcome.value;
+    if (outcome.kind === 'refused' && outcome.error.code === CellErrorCode.contextOutOfMemory) {
+      throw new ContextOutOfMemoryError(params.variable, params.file, stripContextPrefix(remoteErrorText(outcome.error), params.variable));
+    }
     if (outcome.kind === 'refused' && outcome.error.code === CellErrorCode.contextLoad) {
       throw new ContextLoadError(params.variable, params.file, stripContextPrefix(remoteErrorText(outcome.error), params.variable));
+    }
+    if (outcome.kind === 'lost') {
+      // Reading a large file is what a kernel's out-of-memory kill interrupts most: say so.
+      const exit = await cellProcess.exited;
+      if (looksLikeMemory(exit)) {
+        const limitMb = exit.signal === 'SIGKILL' || exit.code === 137 ? sandboxMemoryLimitMb() : undefined;
+        throw new ContextOutOfMemoryError(
+          params.variable,
+          params.file,
+          `the cell process ${describeExit(exit)} while loading it, most likely for going over the sandbox's memory limit` +
+            `${limitMb === undefined ? '' : ` of ${limitMb} MiB`}`,
+        );
+      }
     }
     throw new ContextLoadError(params.variable, params.file, outcome.kind === 'refused' ? remoteErrorText(outcome.error) : outcome.message);
   }
@@ -340,7 +359,7 @@ export class CellProcessClient {
           (error: unknown) => {
             if (error instanceof RemoteError) return { kind: 'refused' as const, error };
             if (signal?.aborted) throw signal.reason;
-            if (cellProcess.connection.isOpen) cellProcess.kill(`its ${method} request failed (${(error as Error).message})`);
+            if (cellProcess.connection.isOpen) cellProcess.kill(`its ${method} request failed (${errorMessage(error)})`);
             return { kind: 'exited' as const };
           },
         ),

@@ -23,7 +23,7 @@ import {
   type RpcConnection,
 } from '@rlm/shared';
 import WebSocket from 'ws';
-import { ToolDefinitionError } from '../repl/errors.js';
+import { ContextOutOfMemoryError, ToolDefinitionError } from '../repl/errors.js';
 import { CellProcessClient } from './cell-process-client.js';
 import type { SpawnedCellProcess } from './cell-process-spawn.js';
 
@@ -114,7 +114,15 @@ export async function runReplServer(options: ReplServerOptions): Promise<CloseIn
       }
       return repl.execute(params, { signal });
     });
-    conn.handle(LoadContext, (params, { signal }) => repl.loadContext(params, { signal }));
+    conn.handle(LoadContext, async (params, { signal }) => {
+      try {
+        return await repl.loadContext(params, { signal });
+      } catch (error) {
+        // A code of its own, so the host can say the sandbox ran out of memory and which limit to raise.
+        if (error instanceof ContextOutOfMemoryError) throw new HandlerError('out_of_memory', error.message);
+        throw error;
+      }
+    });
     conn.handle(DefineTools, async (params, { signal }) => {
       try {
         return await repl.defineTools(params, { signal });

@@ -60,6 +60,13 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
     description: 'sandboxes alive at once, root included (default 4)',
   },
   { path: ['sandbox', 'runtime'], flag: 'runtime', env: 'RLM_SANDBOX_RUNTIME', kind: 'string', description: 'OCI runtime of the sandboxes, e.g. runsc' },
+  {
+    path: ['sandbox', 'memoryMb'],
+    flag: 'memory-mb',
+    env: 'RLM_SANDBOX_MEMORY_MB',
+    kind: 'number',
+    description: 'memory of each sandbox in MiB (default 1024)',
+  },
   { path: ['logDir'], flag: 'log-dir', env: 'RLM_LOG_DIR', kind: 'string', description: 'directory for JSONL trajectories' },
 ];
 

@@ -11,7 +11,7 @@ import type { ContextValue } from '../../sandbox/context-files.js';
 import { createDockerClient, pingDocker } from '../../sandbox/docker-client.js';
 import { ensureSandboxImage } from '../../sandbox/image/ensure-sandbox-image.js';
 import { currentOwner, listSandboxes } from '../../sandbox/reaper.js';
-import { ExitCode, type CliIo } from '../cli-io.js';
+import { ExitCode, exitCodeFor, type CliIo } from '../cli-io.js';
 import { colorEnabled, paletteFor, type Palette } from '../output/colors.js';
 import { formatCost, formatDuration, formatTokens, plural } from '../output/format.js';
 import { RunReporter } from '../output/run-reporter.js';
@@ -63,8 +63,9 @@ export function stderrPalette(io: CliIo): Palette {
 }
 
 /**
- * Runs it and returns the exit code: 0 answered, 1 failed (limit, model or sandbox failure), 130
- * interrupted.
+ * Runs it and returns the exit code: 0 answered; for a run that failed, the code of its error
+ * ({@link exitCodeFor}: 1 a limit or a failed call, 3 the provider refused, 4 the sandbox failed);
+ * 130 interrupted.
  *
  * @throws {RlmError} Docker is unreachable or the image cannot be built (one line with the fix).
  */
@@ -148,7 +149,7 @@ function report(result: RlmResult, options: ExecuteRunOptions, c: Palette, repor
   if (!result.success) {
     const why = result.error?.message ?? 'the run ended without an answer';
     io.stderr(`rlm: the run failed: ${why}${result.answer !== null && !output.json ? ' (the partial answer is on stdout)' : ''}\n`);
-    return ExitCode.failure;
+    return exitCodeFor(result.error);
   }
   return ExitCode.ok;
 }

@@ -208,7 +208,10 @@ bootstrap`,
       bytes: number;
       valueType: string;
     }>;
-    if ('error' in reply) throw new Error(describeContextError(params, reply.error));
+    if ('error' in reply) {
+      // Marked for the main thread, which reports a context that does not fit as out of memory.
+      throw Object.assign(new Error(describeContextError(params, reply.error)), { outOfMemory: reply.error[0] === 'MemoryError' });
+    }
     return reply.ok;
   }
 
