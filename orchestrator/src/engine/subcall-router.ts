@@ -184,8 +184,10 @@ export class SubcallRouter {
       this.#finish(call, kind, role, prompt, { response: null, error: refusal, usage: NO_USAGE, refused: true });
       return { ok: false, error: refusal };
     }
+    let sent = false;
     try {
       budget.assertWithinLimits();
+      sent = true;
       const response = await role.backend.complete(
         {
           model: role.model,
@@ -200,7 +202,8 @@ export class SubcallRouter {
       return { ok: true, text: response.text };
     } catch (error) {
       if (signal.aborted) {
-        ledger.recordCancelled(role.model);
+        // Only a request that went out counts as a cancelled call of its model.
+        if (sent) ledger.recordCancelled(role.model);
         return this.#cancelled(call, kind, role, prompt, signal);
       }
       // Every later call would fail the same way: the tree stops now rather than burn its turns.
@@ -264,10 +267,7 @@ export class SubcallRouter {
       if (child.answer === null) error = 'the child RLM ended without an answer';
     } catch (failure) {
       // A cancelled child closed its sandbox before its run rejected; what it spent is in the parent's ledger.
-      if (signal.aborted) {
-        slot.release();
-        return this.#cancelled(call, 'rlm_query', role, prompt, signal);
-      }
+      if (signal.aborted) return this.#cancelled(call, 'rlm_query', role, prompt, signal);
       error = this.#describeFailure(failure);
     } finally {
       slot.release();

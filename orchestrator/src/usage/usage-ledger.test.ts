@@ -78,6 +78,21 @@ describe('UsageLedger', () => {
     expect(merged.totalTokens()).toBe(4);
   });
 
+  it('counts cancelled calls apart from completed ones, without making a known total unknown', () => {
+    const ledger = new UsageLedger();
+    ledger.record('claude-sonnet-4-5', { inputTokens: 1000, outputTokens: 100 });
+    ledger.recordCancelled('claude-sonnet-4-5');
+    ledger.recordCancelled('some-unpriced-model');
+    const usage = ledger.snapshot();
+    expect(usage['claude-sonnet-4-5']).toMatchObject({ calls: 1, cancelledCalls: 1, inputTokens: 1000, outputTokens: 100 });
+    expect(usage['some-unpriced-model']).toMatchObject({ calls: 0, cancelledCalls: 1, inputTokens: 0, costUsd: 0 });
+    expect(ledger.totalCostUsd()).toBeGreaterThan(0);
+    const merged = new UsageLedger();
+    merged.merge(ledger);
+    merged.merge(usage);
+    expect(merged.snapshot()['claude-sonnet-4-5']?.cancelledCalls).toBe(2);
+  });
+
   it('reports no cost and no tokens when empty', () => {
     const ledger = new UsageLedger();
     expect(ledger.totalCostUsd()).toBe(0);
