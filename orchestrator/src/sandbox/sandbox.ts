@@ -845,7 +845,7 @@ class ContainerInstance {
         type: 'OutOfMemoryError',
         message:
           `the sandbox was killed${code === undefined ? '' : ` (exit ${code})`}${oomKilled ? ' by the out-of-memory killer' : ', most likely for exceeding its memory limit'}: ` +
-          `the cell needed more than ${Math.round(limits.memoryBytes / (1024 * 1024))} MiB; raise limits.memoryBytes or process the data in smaller pieces`,
+          `the cell needed more than ${Math.round(limits.memoryBytes / (1024 * 1024))} MiB; process the data in smaller pieces, or raise limits.memoryBytes (--memory-mb on the CLI)`,
         status: 'error',
       };
     }
