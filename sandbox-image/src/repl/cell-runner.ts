@@ -1,8 +1,8 @@
 /**
  * Runs cells inside the worker thread: installs the REPL's globals (`print`, `llm_query`…, `FINAL`,
- * `FINAL_VAR`, `SHOW_VARS`, `require`, the host's custom tools), captures output, evaluates the
- * transformed cell in the worker's own realm, enforces the cell's deadline where the worker can,
- * and restores reserved names and tools afterwards.
+ * `FINAL_VAR`, `SHOW_VARS`, the `answer` object, `require`, the host's custom tools), captures
+ * output, evaluates the transformed cell in the worker's own realm, enforces the cell's deadline
+ * where the worker can, and restores reserved names and tools afterwards.
  */
 import { Buffer } from 'node:buffer';
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
@@ -39,7 +39,9 @@ type Globals = Record<string, unknown>;
 const globals = globalThis as unknown as Globals;
 
 // A cell may replace globals (`function process() {}` is plausible); the runtime keeps its own references.
-const { defineProperty, getOwnPropertyDescriptor, getOwnPropertyNames, is: sameValue } = Object;
+const { defineProperty, getOwnPropertyDescriptor, getOwnPropertyNames, getPrototypeOf, is: sameValue } = Object;
+const ObjectPrototype = Object.prototype;
+const { isArray } = Array;
 const NativePromise = Promise;
 const nativeQueueMicrotask = queueMicrotask;
 
@@ -79,6 +81,14 @@ const PROTECTED_INTRINSICS = [
   'Uint16Array',
 ] as const;
 
+/**
+ * The object a cell may answer through instead of `FINAL`, as the reference implementation's
+ * REPL does: `answer.content = …; answer.ready = true`, or `answer = { content: …, ready: true }`.
+ * Unlike the reserved names, a cell may bind `answer` to anything else: it is then the cell's own
+ * variable (listed, usable with FINAL_VAR), since `answer` is a common name for one.
+ */
+const ANSWER = 'answer';
+
 const ABSENT = Symbol('absent');
 const ACCESSOR = Symbol('accessor');
 /** Position maps of this many recent cells are kept, for stack frames of functions they defined. */
@@ -88,7 +98,8 @@ class CellDeadlineError extends Error {}
 
 /**
  * What `FINAL`/`FINAL_VAR` throw when the answer's text is longer than `MAX_FINAL_CHARS`. The cell's
- * result is then an error of this type (even when the cell catches it), and no answer is taken.
+ * result is then an error of this type (even when the cell catches it), and no answer is taken. An
+ * `answer` object set ready with such a content gives the same error.
  */
 class FinalTooLargeError extends Error {
   override name = 'FinalTooLargeError';
@@ -115,6 +126,8 @@ export class CellRunner {
   #final: FinalAnswer | null = null;
   /** The first answer refused as too large in this cell; reported unless a later answer was taken. */
   #finalRefused: FinalTooLargeError | null = null;
+  /** The `answer` object the REPL bound last; while `answer` is still this object, it is not listed as a variable. */
+  #answer: Globals = { content: '', ready: false };
   #deadline = Infinity;
   #hostCallTimedOut = false;
 
@@ -159,6 +172,7 @@ export class CellRunner {
     };
     for (const name of RESERVED_NAMES) this.#reserved.set(name, name in functions ? functions[name] : ABSENT);
     this.#restoreReserved(false);
+    this.#bindAnswer('');
   }
 
   async execute(cellNumber: number, params: ExecuteParams): Promise<CellReport> {
@@ -191,10 +205,14 @@ export class CellRunner {
       this.#deadline = Infinity;
       this.#restoreReserved(true);
     }
+    const answerRefused = this.#takeAnswer();
     // A refused answer the cell caught (or that came from a callback) still makes the cell an error, unless another answer was taken.
     if (this.#final === null && this.#finalRefused !== null && status === 'ok') {
       status = 'error';
       error = renderError(this.#finalRefused, this.#mapPosition);
+    } else if (this.#final === null && answerRefused !== null) {
+      // The cell failed on its own: its error stays the result's, and the refusal is said beside it.
+      this.#stderr.write(`${answerRefused.message}\n`);
     }
     const report: CellReport = {
       status,
@@ -217,6 +235,9 @@ export class CellRunner {
   loadContext(params: LoadContextParams): { bytes: number; valueType: string } {
     if (this.#tools.has(params.variable)) {
       throw new Error(`"${params.variable}" is the name of a tool; bind the context to another variable`);
+    }
+    if (params.variable === ANSWER) {
+      throw new Error(`"${ANSWER}" is the REPL's answer object (answer.content, answer.ready); bind the context to another variable`);
     }
     const path = join(this.#contextDir, params.file);
     let bytes = 0;
@@ -264,6 +285,7 @@ export class CellRunner {
       let problem = toolNameProblem(name);
       if (!problem && names.has(name)) problem = 'is defined twice';
       if (!problem && this.#contextVariables.has(name)) problem = 'is bound to a context';
+      if (!problem && name === ANSWER) problem = "is the REPL's answer object";
       if (!problem && (this.#baseline.has(name) || name in Object.prototype)) problem = "is a global of the REPL's runtime";
       if (problem) problems.push(`tool ${JSON.stringify(name)}: the name ${problem}`);
       names.add(name);
@@ -293,6 +315,56 @@ export class CellRunner {
     });
   }
 
+  /**
+   * After a cell: when `answer` is a plain object whose `ready` is truthy, its `content` (`''` when
+   * absent) is the cell's answer unless FINAL/FINAL_VAR gave one, rendered as FINAL renders a value.
+   * `answer` is then bound to a new object that is not ready (keeping a refused content), so the
+   * next cell does not answer again. An unbound `answer` gets a new object. Returns the refusal when
+   * the content is too large (also remembered as `#finalRefused`).
+   */
+  #takeAnswer(): FinalTooLargeError | null {
+    const descriptor = getOwnPropertyDescriptor(globalThis, ANSWER);
+    if (descriptor === undefined) {
+      this.#bindAnswer('');
+      return null;
+    }
+    if (!('value' in descriptor)) return null;
+    const current: unknown = descriptor.value;
+    let content: unknown;
+    try {
+      if (typeof current !== 'object' || current === null || isArray(current)) return null;
+      const prototype: unknown = getPrototypeOf(current);
+      if (prototype !== ObjectPrototype && prototype !== null) return null;
+      const fields = current as { ready?: unknown; content?: unknown };
+      if (!fields.ready) return null;
+      content = fields.content;
+    } catch (thrown) {
+      // A proxy or getter of the cell's that throws.
+      this.#stderr.write(`Note: the REPL could not read answer.ready and answer.content (${errorMessage(thrown)}), so no answer was taken.\n`);
+      return null;
+    }
+    const rendered = renderFinal(content === undefined ? '' : content);
+    if (rendered.ok) {
+      this.#final ??= { value: rendered.text, via: 'FINAL' };
+      this.#bindAnswer('');
+      return null;
+    }
+    const error = new FinalTooLargeError(finalTooLargeMessage(rendered, 'answer.content'));
+    this.#finalRefused ??= error;
+    this.#bindAnswer(content);
+    return error;
+  }
+
+  /** Binds `answer` to a new object of the REPL's with `content` and `ready: false`. */
+  #bindAnswer(content: unknown): void {
+    this.#answer = { content, ready: false };
+    try {
+      defineProperty(globalThis, ANSWER, { value: this.#answer, writable: true, configurable: true, enumerable: true });
+    } catch {
+      this.#stderr.write(`The REPL could not restore "${ANSWER}" (made non-configurable?).\n`);
+    }
+  }
+
   /** Renders an answer, or throws (and remembers) a FinalTooLargeError when its text is past the limit. */
   #renderAnswer(value: unknown, via: 'FINAL' | 'FINAL_VAR'): string {
     const rendered = renderFinal(value);
@@ -310,6 +382,7 @@ export class CellRunner {
         continue;
       }
       if (this.#reserved.has(name) || this.#tools.has(name)) continue;
+      if (name === ANSWER && sameValue(getOwnPropertyDescriptor(globalThis, name)?.value, this.#answer)) continue;
       if (this.#baseline.has(name)) {
         const original = this.#baseline.get(name);
         const descriptor = getOwnPropertyDescriptor(globalThis, name);
@@ -345,6 +418,12 @@ export class CellRunner {
       .replace(/^['"`]+|['"`]+$/g, '')
       .trim();
     if (!this.#variableNames().includes(trimmed)) {
+      if (trimmed === ANSWER && getOwnPropertyDescriptor(globalThis, ANSWER)?.value === this.#answer) {
+        return fail(
+          'FINAL_VAR: "answer" is the REPL\'s answer object, not a variable of yours. To answer with it, set ' +
+            `answer.content = … and answer.ready = true; or call FINAL(value). ${listing()}`,
+        );
+      }
       return fail(`FINAL_VAR: no variable named ${JSON.stringify(trimmed.slice(0, NAME_LIMIT_CHARS))}. ${listing()}`);
     }
     if (this.#final === null)

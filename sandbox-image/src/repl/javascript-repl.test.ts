@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { Subcall } from '@rlm/shared';
+import { MAX_FINAL_CHARS, Subcall } from '@rlm/shared';
 import { startReplFixture, type ReplFixture } from '../testing/repl-fixture.js';
 
 let fixture: ReplFixture;
@@ -225,6 +225,111 @@ describe('FINAL, FINAL_VAR and SHOW_VARS', () => {
     const result = await run('const shown = 3; const text = SHOW_VARS(); text.includes("shown: number")');
     expect(result.value).toBe('true');
     expect(result.stdout.text).toContain('  shown: number\n');
+  });
+});
+
+describe("the answer object (the reference REPL's way to finish)", () => {
+  // A REPL of its own: the tests above bind `answer` as a variable of theirs.
+  let own: ReplFixture;
+  beforeAll(async () => {
+    own = await startReplFixture();
+  });
+  afterAll(async () => {
+    await own?.dispose();
+  });
+
+  test('setting answer.content and then answer.ready = true answers as FINAL does, once', async () => {
+    const result = await own.run('answer.content = "forty-two"; print(typeof answer); answer.ready = true');
+    expect(result.status).toBe('ok');
+    expect(result.final).toEqual({ value: 'forty-two', via: 'FINAL' });
+    expect(result.variables.map((variable) => variable.name)).not.toContain('answer');
+    const next = await own.run('answer');
+    expect(next.final).toBeNull();
+    expect(next.value).toBe("{ content: '', ready: false }");
+  });
+
+  test('the content is read when the cell ends, whatever the order of the two assignments', async () => {
+    const result = await own.run('answer.ready = true; answer.content = "set last"');
+    expect(result.final).toEqual({ value: 'set last', via: 'FINAL' });
+  });
+
+  test('rebinding answer to an object with content and ready: true answers too', async () => {
+    expect((await own.run('answer = { content: "rebound", ready: true }')).final).toEqual({ value: 'rebound', via: 'FINAL' });
+    expect((await own.run('const answer = { ready: true, content: "declared" }')).final).toEqual({ value: 'declared', via: 'FINAL' });
+    expect((await own.run('answer = Object.assign(Object.create(null), { content: "bare", ready: 1 })')).final?.value).toBe('bare');
+  });
+
+  test('non-string content is rendered as FINAL renders it', async () => {
+    expect((await own.run('answer.content = 42; answer.ready = true')).final?.value).toBe('42');
+    const viaFinal = (await own.run('FINAL({ n: [1, "two"], ok: true })')).final?.value;
+    const viaAnswer = await own.run('answer.content = { n: [1, "two"], ok: true }; answer.ready = true');
+    expect(viaAnswer.final).toEqual({ value: viaFinal, via: 'FINAL' });
+    expect(viaFinal).toBe('{\n  "n": [\n    1,\n    "two"\n  ],\n  "ok": true\n}');
+    expect((await own.run('answer = { ready: true }')).final).toEqual({ value: '', via: 'FINAL' });
+  });
+
+  test('ready false or absent gives no answer; the content stays for a later cell', async () => {
+    const draft = await own.run('answer.content = "draft"; answer.ready = false');
+    expect(draft.final).toBeNull();
+    expect((await own.run('answer = { content: "no ready field" }')).final).toBeNull();
+    expect((await own.run('answer.content += " kept"; answer.content')).value).toBe("'no ready field kept'");
+    expect((await own.run('answer.ready = true')).final?.value).toBe('no ready field kept');
+  });
+
+  test('FINAL in the same cell wins, and answer is still consumed', async () => {
+    const result = await own.run('answer.content = "from answer"; answer.ready = true; FINAL("from FINAL")');
+    expect(result.final).toEqual({ value: 'from FINAL', via: 'FINAL' });
+    expect((await own.run('answer.ready')).value).toBe('false');
+  });
+
+  test('content past MAX_FINAL_CHARS is the same FinalTooLargeError as FINAL gives, and ready is reset', async () => {
+    const result = await own.run(`answer.content = "x".repeat(${MAX_FINAL_CHARS + 1}); answer.ready = true`);
+    expect(result.status).toBe('error');
+    expect(result.final).toBeNull();
+    expect(result.error?.type).toBe('FinalTooLargeError');
+    expect(result.error?.message).toMatch(
+      new RegExp(
+        `^The answer in answer\\.content is ${(MAX_FINAL_CHARS + 1).toLocaleString('en-US')} characters long, past the limit of ${MAX_FINAL_CHARS.toLocaleString('en-US')} characters`,
+      ),
+    );
+    expect(result.error?.message).toContain('answer.ready is false again');
+    const after = await own.run('[answer.ready, answer.content.length]');
+    expect(after.final).toBeNull();
+    expect(after.value).toBe(`[ false, ${MAX_FINAL_CHARS + 1} ]`);
+    expect((await own.run('answer.content = answer.content.slice(0, 5); answer.ready = true')).final?.value).toBe('xxxxx');
+  });
+
+  test("an oversize answer in a cell that fails on its own keeps the cell's error and says so on stderr", async () => {
+    const result = await own.run(`answer = { content: "y".repeat(${MAX_FINAL_CHARS + 1}), ready: true }; throw new RangeError("own failure")`);
+    expect(result.error).toMatchObject({ type: 'RangeError', message: 'own failure' });
+    expect(result.final).toBeNull();
+    expect(result.stderr.text).toMatch(/^The answer in answer\.content is [\d,]+ characters long/);
+  });
+
+  test("bound to anything else, answer is a variable of the cell's; deleted, the REPL binds its object again", async () => {
+    const bound = await own.run('answer = "just text"; answer.ready = true; SHOW_VARS()');
+    expect(bound.final).toBeNull();
+    expect(bound.stderr.text).toBe('');
+    expect(bound.stdout.text).toContain('  answer: string\n');
+    expect((await own.run('FINAL_VAR("answer")')).final).toEqual({ value: 'just text', via: 'FINAL_VAR', variable: 'answer' });
+    await own.run('delete globalThis.answer');
+    const restored = await own.run('answer');
+    expect(restored.value).toBe("{ content: '', ready: false }");
+    expect(restored.variables.map((variable) => variable.name)).not.toContain('answer');
+  });
+
+  test('FINAL_VAR("answer") on the REPL\'s own object explains how to answer with it', async () => {
+    const result = await own.run('FINAL_VAR("answer")');
+    expect(result.final).toBeNull();
+    expect(result.stderr.text).toMatch(
+      /^FINAL_VAR: "answer" is the REPL's answer object, not a variable of yours\. To answer with it, set answer\.content = … and answer\.ready = true/,
+    );
+  });
+
+  test('a tool or a context cannot take the name answer', async () => {
+    await expect(own.repl.defineTools({ tools: [{ name: 'answer' }] })).rejects.toThrow(/tool "answer": the name is the REPL's answer object/);
+    own.writeContext('answer.txt', 'text');
+    await expect(own.repl.loadContext({ variable: 'answer', file: 'answer.txt', format: 'text' })).rejects.toThrow(/"answer" is the REPL's answer object/);
   });
 });
 

@@ -92,11 +92,19 @@ function boundedJson(value: unknown, limitChars: number): { kind: 'text'; text: 
   }
 }
 
-/** What a cell's error says when its `FINAL`/`FINAL_VAR` answer is longer than the limit. */
-export function finalTooLargeMessage(rendered: { chars: number; atLeast: boolean }, via: 'FINAL' | 'FINAL_VAR', limitChars: number = MAX_FINAL_CHARS): string {
+/**
+ * Where an answer came from: `FINAL(value)`, `FINAL_VAR(name)`, or the content of the predefined
+ * `answer` object set ready (written as the cell's language spells it).
+ */
+export type AnswerSource = 'FINAL' | 'FINAL_VAR' | 'answer.content' | 'answer["content"]';
+
+/** What a cell's error says when its answer is longer than the limit. */
+export function finalTooLargeMessage(rendered: { chars: number; atLeast: boolean }, source: AnswerSource, limitChars: number = MAX_FINAL_CHARS): string {
   const size = `${rendered.atLeast ? 'more than ' : ''}${rendered.chars.toLocaleString('en-US')} characters`;
+  const fromObject = source === 'answer.content' ? ' (answer.ready is false again)' : source === 'answer["content"]' ? ' (answer["ready"] is False again)' : '';
   return (
-    `The answer passed to ${via} is ${size} long, past the limit of ${limitChars.toLocaleString('en-US')} characters, so it was not taken and the run goes on. ` +
+    `The answer ${fromObject ? 'in' : 'passed to'} ${source} is ${size} long, past the limit of ${limitChars.toLocaleString('en-US')} characters, ` +
+    `so it was not taken and the run goes on${fromObject}. ` +
     'Answer with something shorter: summarize it (llm_query can help), or keep only the part that answers the question.'
   );
 }

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { MAX_FINAL_CHARS } from '@rlm/shared';
 import { startReplFixture, type ReplFixture } from '../../testing/repl-fixture.js';
 import type { PythonRepl } from './python-repl.js';
 
@@ -135,6 +136,83 @@ describe('sub-calls, tools and answers', () => {
     expect(missing.stderr.text).toMatch(/^FINAL_VAR: no variable named "nope"\. Variables: .*listed/);
     expect((await run('answer = 42\nFINAL_VAR("answer")')).final).toEqual({ value: '42', via: 'FINAL_VAR', variable: 'answer' });
     expect((await run('SHOW_VARS()')).stdout.text).toMatch(/^Variables:\n(?:.*\n)* {2}answer: int\n/);
+  });
+
+  test('the answer dict: answer["content"] then answer["ready"] = True answers as FINAL does, once', async () => {
+    // The test above bound `answer` as a variable of its own; deleted, the REPL binds its dict again.
+    const deleted = await run('del answer');
+    expect(deleted.variables.map((variable) => variable.name)).not.toContain('answer');
+    const result = await run('answer["content"] = "forty-two"\nanswer["ready"] = True');
+    expect(result.status).toBe('ok');
+    expect(result.final).toEqual({ value: 'forty-two', via: 'FINAL' });
+    const next = await run('answer');
+    expect(next.final).toBeNull();
+    expect(next.value).toBe("{'content': '', 'ready': False}");
+    expect((await run('answer["ready"] = True\nanswer["content"] = "set last"')).final).toEqual({ value: 'set last', via: 'FINAL' });
+  });
+
+  test('the answer dict: rebinding to a dict with content and ready True answers too', async () => {
+    expect((await run('answer = {"content": "rebound", "ready": True}')).final).toEqual({ value: 'rebound', via: 'FINAL' });
+    expect((await run('answer = collections.OrderedDict(content="ordered", ready=1)')).final?.value).toBe('ordered');
+    expect((await run('answer = {"ready": True}')).final).toEqual({ value: '', via: 'FINAL' });
+  });
+
+  test('the answer dict: non-string content is rendered as FINAL renders it', async () => {
+    expect((await run('answer["content"] = 42\nanswer["ready"] = True')).final?.value).toBe('42');
+    const viaFinal = (await run('FINAL({"n": [1, "two"], "ok": True})')).final?.value;
+    const viaAnswer = await run('answer["content"] = {"n": [1, "two"], "ok": True}\nanswer["ready"] = True');
+    expect(viaAnswer.final).toEqual({ value: viaFinal, via: 'FINAL' });
+    expect(viaFinal).toBe('{\n  "n": [\n    1,\n    "two"\n  ],\n  "ok": true\n}');
+    expect((await run('answer["content"] = {1, 2}\nanswer["ready"] = True')).final?.value).toBe('{1, 2}');
+  });
+
+  test('the answer dict: ready False or absent gives no answer, and it is not listed as a variable', async () => {
+    expect((await run('answer["content"] = "draft"\nanswer["ready"] = False')).final).toBeNull();
+    expect((await run('answer = {"content": "no ready key"}')).final).toBeNull();
+    expect((await run('answer["content"] += " kept"\nanswer["ready"] = True')).final?.value).toBe('no ready key kept');
+    const shown = await run('SHOW_VARS()');
+    expect(shown.stdout.text).not.toMatch(/\banswer:/);
+    expect(shown.variables.map((variable) => variable.name)).not.toContain('answer');
+  });
+
+  test('the answer dict: FINAL in the same cell wins, and the dict is still consumed', async () => {
+    const result = await run('answer["content"] = "from answer"\nanswer["ready"] = True\nFINAL("from FINAL")');
+    expect(result.final).toEqual({ value: 'from FINAL', via: 'FINAL' });
+    expect((await run('answer["ready"]')).value).toBe('False');
+  });
+
+  test('the answer dict: content past MAX_FINAL_CHARS is the same FinalTooLargeError as FINAL gives, and ready is reset', async () => {
+    const result = await run(`answer["content"] = "x" * ${MAX_FINAL_CHARS + 1}\nanswer["ready"] = True`);
+    expect(result.status).toBe('error');
+    expect(result.final).toBeNull();
+    expect(result.error?.type).toBe('FinalTooLargeError');
+    expect(result.error?.message).toContain(
+      `The answer in answer["content"] is ${(MAX_FINAL_CHARS + 1).toLocaleString('en-US')} characters long, past the limit of ${MAX_FINAL_CHARS.toLocaleString('en-US')} characters`,
+    );
+    expect(result.error?.message).toContain('answer["ready"] is False again');
+    const after = await run('(answer["ready"], len(answer["content"]))');
+    expect(after.final).toBeNull();
+    expect(after.value).toBe(`(False, ${MAX_FINAL_CHARS + 1})`);
+    expect((await run('answer["content"] = answer["content"][:5]\nanswer["ready"] = True')).final?.value).toBe('xxxxx');
+    const failed = await run(`answer = {"content": "y" * ${MAX_FINAL_CHARS + 1}, "ready": True}\nraise ValueError("own failure")`);
+    expect(failed.error).toMatchObject({ type: 'ValueError', message: 'own failure' });
+    expect(failed.final).toBeNull();
+    expect(failed.stderr.text).toMatch(/^The answer in answer\["content"\] is [\d,]+ characters long/);
+  });
+
+  test("the answer dict: bound to anything else it is a variable of the cell's; FINAL_VAR explains the dict", async () => {
+    const explained = await run('FINAL_VAR("answer")');
+    expect(explained.final).toBeNull();
+    expect(explained.stderr.text).toMatch(/^FINAL_VAR: "answer" is the REPL's answer dict, not a variable of yours/);
+    const bound = await run('answer = "just text"');
+    expect(bound.stderr.text).toBe('');
+    expect(bound.variables).toContainEqual({ name: 'answer', type: 'str' });
+    expect((await run('FINAL_VAR("answer")')).final).toEqual({ value: 'just text', via: 'FINAL_VAR', variable: 'answer' });
+    expect((await run('answer["ready"] = True')).error?.type).toBe('TypeError');
+    await run('del answer');
+    await expect(fixture.repl.defineTools({ tools: [{ name: 'answer' }] })).rejects.toThrow(/tool "answer": the name is the REPL's answer dict/);
+    fixture.writeContext('answer.txt', 'text');
+    await expect(fixture.repl.loadContext({ variable: 'answer', file: 'answer.txt', format: 'text' })).rejects.toThrow(/"answer" is the REPL's answer dict/);
   });
 
   test('reserved names and tools are restored after a cell overwrites them, with a note', async () => {

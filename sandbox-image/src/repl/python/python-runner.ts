@@ -24,7 +24,7 @@ import {
 import type { PyodideAPI } from 'pyodide';
 import { HostCallDeadlineError, type HostCaller } from '../host-calls.js';
 import { OutputCapture, Utf8StreamDecoder } from '../output-capture.js';
-import { VALUE_LIMIT_CHARS, capText, finalTooLargeMessage, formatSeconds } from '../render.js';
+import { VALUE_LIMIT_CHARS, capText, finalTooLargeMessage, formatSeconds, type AnswerSource } from '../render.js';
 import { createSubcallFunctions } from '../subcall-client.js';
 import { ToolError, createToolFunction } from '../tool-client.js';
 import type { CellReport } from '../worker-messages.js';
@@ -96,7 +96,7 @@ export class PythonCellRunner {
       stderr: (text: string) => this.#stderr.write(text),
       maxFinalChars: MAX_FINAL_CHARS,
       maxListedVariables: MAX_LISTED_VARIABLES,
-      finalTooLargeMessage: (chars: number, atLeast: boolean, via: 'FINAL' | 'FINAL_VAR') => finalTooLargeMessage({ chars, atLeast }, via),
+      finalTooLargeMessage: (chars: number, atLeast: boolean, source: AnswerSource) => finalTooLargeMessage({ chars, atLeast }, source),
       sleep: (seconds: number) => sleepUntilInterrupted(this.#interrupt, seconds * 1000),
       subcall: (kind: 'llm_query' | 'rlm_query', promptsJson: string, batched: boolean, model: string) =>
         answer(() => {

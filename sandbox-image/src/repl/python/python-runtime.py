@@ -6,8 +6,9 @@ then ``run_cell``, ``load_context`` and ``define_tools`` for each request. Cells
 
 - ``host.stdout(text)`` / ``host.stderr(text)``: the cell's captured output streams;
 - ``host.maxFinalChars``, ``host.maxListedVariables``: the protocol's limits on an answer and on the
-  variables a result lists; ``host.finalTooLargeMessage(chars, at_least, via)``: the error text of an
-  answer past its limit (the same words as in JavaScript);
+  variables a result lists; ``host.finalTooLargeMessage(chars, at_least, source)``: the error text of
+  an answer past its limit (the same words as in JavaScript; ``source`` is "FINAL", "FINAL_VAR" or
+  'answer["content"]');
 - ``host.sleep(seconds)``: blocks until the time is up or the main thread interrupts the cell;
 - ``host.subcall(kind, prompts_json, batched, model)``: asks the host, blocking until it answers;
 - ``host.tool(name, args_json)``: calls a custom tool on the host, blocking until it answers.
@@ -50,6 +51,12 @@ RESERVED_NAMES = (
     "print",
 )
 
+# The dict a cell may answer through instead of FINAL, as the reference implementation's REPL does:
+# answer["content"] = ...; answer["ready"] = True, or answer = {"content": ..., "ready": True}. Unlike
+# the reserved names, a cell may bind it to anything else: it is then the cell's own variable
+# (listed, usable with FINAL_VAR), since "answer" is a common name for one.
+ANSWER_NAME = "answer"
+
 MAX_FRAMES = 32
 FRAME_LIMIT_CHARS = 1024
 MESSAGE_LIMIT_CHARS = 64 * 1024
@@ -79,6 +86,8 @@ _baseline = {}
 _final = None
 # The first answer refused as too large in this cell (reported unless a later answer was taken).
 _final_refused = None
+# The answer dict the REPL bound last; while "answer" is still this dict, it is not listed as a variable.
+_answer = None
 _cell_sources = collections.deque()
 _stdout = None
 _stderr = None
@@ -89,7 +98,8 @@ class ToolError(Exception):
 
 
 class FinalTooLargeError(Exception):
-    """The answer given to FINAL or FINAL_VAR renders to more text than the protocol carries."""
+    """The answer given to FINAL or FINAL_VAR, or set ready in the answer dict, renders to more text
+    than the protocol carries."""
 
 
 class _CellDeadline(BaseException):
@@ -275,6 +285,11 @@ def FINAL_VAR(name):
         )
     trimmed = name.strip().strip("'\"`").strip()
     if trimmed not in _variable_names():
+        if trimmed == ANSWER_NAME and _main.get(ANSWER_NAME) is _answer:
+            return fail(
+                'FINAL_VAR: "answer" is the REPL\'s answer dict, not a variable of yours. To answer with it, set '
+                f'answer["content"] = … and answer["ready"] = True; or call FINAL(value). {_listing()}'
+            )
         return fail(f"FINAL_VAR: no variable named {json.dumps(trimmed[:NAME_LIMIT_CHARS])}. {_listing()}")
     if _final is None:
         _final = {"value": _render_answer(_main[trimmed], "FINAL_VAR"), "via": "FINAL_VAR", "variable": trimmed[:NAME_LIMIT_CHARS]}
@@ -291,6 +306,47 @@ def SHOW_VARS():
         text += f"\n  … and {left:,} more (only the first {MAX_LISTED_VARIABLES:,} by name are listed)"
     _stdout.write(text + "\n")
     return text
+
+
+def _bind_answer(content):
+    """Binds "answer" to a new dict of the REPL's with ``content`` and ready False."""
+    global _answer
+    _answer = {"content": content, "ready": False}
+    _main[ANSWER_NAME] = _answer
+
+
+def _take_answer():
+    """After a cell: when "answer" is a dict whose "ready" is truthy, its "content" ("" when absent)
+    is the cell's answer unless FINAL/FINAL_VAR gave one, rendered as FINAL renders a value. "answer"
+    is then bound to a new dict that is not ready (keeping a refused content), so the next cell does
+    not answer again. An unbound "answer" gets a new dict. Answers the refusal when the content is
+    too large (also remembered as _final_refused), else None. Safe to run again after an interrupt."""
+    global _final, _final_refused
+    current = _main.get(ANSWER_NAME, _ABSENT)
+    if current is _ABSENT:
+        _bind_answer("")
+        return None
+    if not isinstance(current, dict):
+        return None
+    try:
+        # dict's own methods: a subclass's overrides are the cell's code.
+        if not dict.get(current, "ready"):
+            return None
+    except Exception as error:  # a __bool__ that raises
+        _stderr.write(f'Note: the REPL could not tell whether answer["ready"] is true ({type(error).__name__}: {_safe_str(error)}), so no answer was taken.\n')
+        return None
+    content = dict.get(current, "content", "")
+    text, chars, at_least = render_final(content)
+    if text is not None:
+        if _final is None:
+            _final = {"value": text, "via": "FINAL"}
+        _bind_answer("")
+        return None
+    error = FinalTooLargeError(str(_host.finalTooLargeMessage(chars, at_least, 'answer["content"]')))
+    if _final_refused is None:
+        _final_refused = error
+    _bind_answer(content)
+    return error
 
 
 def _sleep(seconds):
@@ -493,6 +549,8 @@ def _variable_names():
             continue
         if name.startswith("_") or name in _reserved or name in _tools:
             continue
+        if name == ANSWER_NAME and value is _answer:
+            continue
         if name in _baseline and _baseline[name] is value:
             continue
         names.append(name)
@@ -579,6 +637,7 @@ def install(host):
     _baseline.update(_main)
     _baseline.pop("__builtins__", None)
     _restore(False)
+    _bind_answer("")
 
 
 def run_cell(cell_number, code):
@@ -610,13 +669,17 @@ def run_cell(cell_number, code):
         error = caught
     except BaseException as caught:  # SystemExit included: a cell cannot end the REPL
         error = caught
-    # A refused answer the cell caught still makes the cell an error, unless another answer was taken.
-    if _final is None and _final_refused is not None and error is None and not interrupted:
-        error = _final_refused
 
     # A late interrupt can land in the lines below; the main thread sends at most one per cell.
     for _attempt in range(3):
         try:
+            answer_refused = _take_answer()
+            # A refused answer the cell caught still makes the cell an error, unless another answer was taken.
+            if _final is None and _final_refused is not None and error is None and not interrupted:
+                error = _final_refused
+            elif _final is None and answer_refused is not None and error is not answer_refused:
+                # The cell failed on its own: its error stays the report's, and the refusal is said beside it.
+                _stderr.write(f"{answer_refused}\n")
             report = {"status": "error" if error is not None or interrupted else "ok", "interrupted": interrupted}
             if error is not None:
                 report["error"] = render_error(error)
@@ -666,6 +729,8 @@ def load_context(variable, path, fmt):
     """Binds ``variable`` to the file at ``path`` (read once, straight into the interpreter's memory)."""
     if variable in _tools:
         raise ValueError(f'"{variable}" is the name of a tool; bind the context to another variable')
+    if variable == ANSWER_NAME:
+        raise ValueError(f'"{variable}" is the REPL\'s answer dict (answer["content"], answer["ready"]); bind the context to another variable')
     with open(path, "rb") as handle:
         data = handle.read()
     size = len(data)
@@ -696,6 +761,8 @@ def define_tools(names_json):
             problem = "is defined twice"
         elif name in _contexts:
             problem = "is bound to a context"
+        elif name == ANSWER_NAME:
+            problem = "is the REPL's answer dict"
         elif hasattr(builtins, name) or name in _baseline:
             problem = "is a built-in of Python or a global of the REPL"
         if problem:
