@@ -71,6 +71,26 @@ describe('contextFromFile', () => {
     }
   });
 
+  it('refuses a binary file or one in another encoding, naming the file and how to convert it, instead of sending U+FFFD noise', async () => {
+    const dir = await tempDir();
+    const png = path.join(dir, 'image.png');
+    await writeFile(png, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d]));
+    await expect(contextFromFile(png)).rejects.toSatisfy((error) => InvalidOptionError.isInstance(error));
+    await expect(contextFromFile(png)).rejects.toThrow(/image\.png is not UTF-8 text \(a NUL byte at offset 8 in its first 64 KiB\).*convert it first/);
+    const latin1 = path.join(dir, 'latin1.txt');
+    await writeFile(latin1, Buffer.from('caf\xe9 cr\xe8me', 'latin1'));
+    await expect(contextFromFile(latin1)).rejects.toThrow(/latin1\.txt is not UTF-8 text \(bytes that are not UTF-8/);
+  });
+
+  it('accepts UTF-8 text whose sample ends inside a character', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'wide.txt');
+    // 'é' is two bytes: with one ASCII byte first, the sample boundary falls inside a character.
+    await writeFile(file, `x${'é'.repeat(CONTEXT_FILE_SAMPLE_BYTES)}`);
+    const context = await contextFromFile(file);
+    expect(context.bytes).toBe(1 + 2 * CONTEXT_FILE_SAMPLE_BYTES);
+  });
+
   it('refuses what it cannot read, a directory and a pipe, naming the path', async () => {
     const dir = await tempDir();
     await expect(contextFromFile(path.join(dir, 'missing.txt'))).rejects.toThrow(/^context: cannot read .*missing\.txt: ENOENT/);
@@ -107,7 +127,7 @@ describe('writeContextFile', () => {
     const dir = await tempDir();
     // Over two 1 MiB chunks of characters that need escaping or take several bytes, so chunks end
     // inside multi-byte characters and next to escapes.
-    const tricky = 'quote " backslash \\ newline \n tab \t nul \u0000 é € 👋 ';
+    const tricky = 'quote " backslash \\ newline \n tab \t control \u0001 é € 👋 ';
     const big = path.join(dir, 'big.txt');
     await writeParts(
       big,

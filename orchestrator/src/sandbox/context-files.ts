@@ -135,7 +135,40 @@ export async function contextFromFile(file: string, options: { format?: ContextF
     if (InvalidOptionError.isInstance(error)) throw error;
     throw new InvalidOptionError('context', `cannot read ${file}: ${errorCode(error) ?? errorMessage(error)}`, { cause: error });
   }
+  const notText = notTextReason(sample, sample.length >= size);
+  if (notText) {
+    throw new InvalidOptionError(
+      'context',
+      `${file} is not UTF-8 text (${notText} in its first ${CONTEXT_FILE_SAMPLE_BYTES / 1024} KiB); a context is text or JSON: convert it first (e.g. pdftotext for a PDF, iconv for another encoding), or leave it out`,
+    );
+  }
   return new ContextFile({ path: absolute, format, bytes: size, ...measure(sample, size), jsonKind: format === 'json' ? jsonKindOf(sample) : undefined });
+}
+
+/**
+ * Why the beginning of a file is not UTF-8 text (a NUL byte, or a byte sequence UTF-8 does not
+ * allow), or undefined when it is. Binary files would reach the model as U+FFFD noise otherwise.
+ * `whole`: the sample is the whole file, so a sequence cut at its end is an error too.
+ */
+function notTextReason(sample: Buffer, whole: boolean): string | undefined {
+  const nul = sample.indexOf(0);
+  if (nul !== -1) return `a NUL byte at offset ${nul}`;
+  let end = sample.length;
+  if (!whole) {
+    // The sample may end inside a character: leave out a lead byte and its continuation bytes there.
+    for (let back = 1; back <= 3 && end - back >= 0; back++) {
+      const byte = sample[end - back] as number;
+      if ((byte & 0xc0) === 0x80) continue;
+      if (byte >= 0xc0) end -= back;
+      break;
+    }
+  }
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(sample.subarray(0, end));
+    return undefined;
+  } catch {
+    return 'bytes that are not UTF-8';
+  }
 }
 
 /** The file's characters from its beginning: exact when the sample is the whole file. */
