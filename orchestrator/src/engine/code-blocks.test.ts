@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { extractCodeBlocks, findFinalInText } from './code-blocks.js';
+import { extractCodeBlocks, findFinalInText, proseOutsideCode } from './code-blocks.js';
 
 const fence = '```';
 
@@ -125,5 +125,17 @@ describe('findFinalInText', () => {
   it('takes the first final in the text and one written after a code block', () => {
     expect(findFinalInText('FINAL_VAR(a)\nFINAL(b)')).toEqual({ kind: 'FINAL_VAR', name: 'a' });
     expect(findFinalInText(`${fence}repl\nx = 1\n${fence}\nFINAL(b)`)).toEqual({ kind: 'FINAL', value: 'b' });
+  });
+});
+
+describe('proseOutsideCode', () => {
+  it('keeps the words around the blocks, of every language, and drops the code', () => {
+    const text = 'I will count the lines.\n```repl\nprint(context.length)\n```\nThen summarise.\n\n```json\n{"a": 1}\n```\n';
+    expect(proseOutsideCode(text)).toBe('I will count the lines.\n\nThen summarise.');
+  });
+
+  it('is empty for a response that is only code, including a block left open', () => {
+    expect(proseOutsideCode('```repl\nprint(1)\n```')).toBe('');
+    expect(proseOutsideCode('```python\nprint(1)\n')).toBe('');
   });
 });

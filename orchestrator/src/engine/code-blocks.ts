@@ -151,6 +151,24 @@ export function extractCodeBlocks(text: string, language: Language): string[] {
   return blocks;
 }
 
+/**
+ * The prose of a response: its text outside every fenced block (of any language), with runs of
+ * blank lines left where blocks were collapsed to one and the ends trimmed. What a run reports as
+ * its partial answer when a limit stops it, rather than the model's code. Never throws.
+ */
+export function proseOutsideCode(text: string): string {
+  const kept: string[] = [];
+  for (const line of scanLines(normalizeLineBreaks(text))) {
+    if (line.opens || line.closes || line.inside) {
+      if (kept.at(-1) !== '') kept.push('');
+      continue;
+    }
+    if (line.text.trim() === '' && kept.at(-1) === '') continue;
+    kept.push(line.text.trimEnd());
+  }
+  return kept.join('\n').trim();
+}
+
 export type FinalInText = { kind: 'FINAL'; value: string } | { kind: 'FINAL_VAR'; name: string };
 
 const FINAL_START = /^[ \t]*(FINAL_VAR|FINAL)[ \t]*\(/;

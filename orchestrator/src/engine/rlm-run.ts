@@ -12,7 +12,7 @@ import type { Repl, ReplFactory } from '../sandbox/repl.js';
 import type { SandboxTool } from '../sandbox/tools.js';
 import type { PriceOverrides } from '../usage/pricing.js';
 import { UsageLedger } from '../usage/usage-ledger.js';
-import { extractCodeBlocks, findFinalInText } from './code-blocks.js';
+import { extractCodeBlocks, findFinalInText, proseOutsideCode } from './code-blocks.js';
 import { describeContext, formatContextDescription } from './context-description.js';
 import type { EventStream } from './event-stream.js';
 import {
@@ -233,7 +233,8 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
         ...usageOf(response),
         durationMs: performance.now() - turnStarted,
       });
-      partial = response.text;
+      // The model's words, not its code: what a run stopped by a limit offers as its partial answer.
+      partial = proseOutsideCode(response.text) || null;
       const assistant: ChatMessage = { role: 'assistant', content: response.text };
       messages.push(assistant);
       fullHistory.push(assistant);
