@@ -71,3 +71,27 @@ describe('rlm fails fast on what no retry can fix', () => {
     expect(server.requests).toHaveLength(0);
   });
 });
+
+describe('rlm says when a limit shaped the outcome', () => {
+  it('an answer forced by --max-iterations: exit 0, but marked and explained', async () => {
+    const server = await startFakeOpenAIServer((_body, index) =>
+      index === 0 ? 'Looking.\n```repl\nprint(context.length)\n```' : 'It is nine characters long.',
+    );
+    servers.push(server);
+    const result = await rlm(['--base-url', server.baseURL, '--max-iterations', '1']);
+    expect(result.stderr).not.toMatch(/the run failed/);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe('It is nine characters long.\n');
+    expect(result.stderr).toMatch(/^! /m);
+    expect(result.stderr).toMatch(/the run used all its iterations \(--max-iterations\); the answer was asked for in one last call/);
+  });
+
+  it('a run a limit stopped before it answered: exit 5, with the partial answer as prose, not code', async () => {
+    const server = await startFakeOpenAIServer(() => ({ text: 'Still reading.\n```repl\nprint(context.length)\n```', completionTokens: 5_000 }));
+    servers.push(server);
+    const result = await rlm(['--base-url', server.baseURL, '--max-tokens', '1000']);
+    expect(result.code).toBe(5);
+    expect(result.stderr).toMatch(/the run failed: the run used [\d,]+ tokens, over its budget of 1,000/);
+    expect(result.stdout).toBe('Still reading.\n');
+  });
+});

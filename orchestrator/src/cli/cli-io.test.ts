@@ -41,8 +41,8 @@ describe('exitCodeFor', () => {
   });
 
   it('gives 1 to a limit, any other rlm error, an unknown error and a run that ended with no error at all', () => {
-    expect(exitCodeFor(new RunLimitError('consecutive_failures', '5 turns in a row failed'))).toBe(1);
-    expect(exitCodeFor(new RunLimitError('cost', 'over budget', 'partial'))).toBe(1);
+    expect(exitCodeFor(new RunLimitError('consecutive_failures', '5 turns in a row failed'))).toBe(5);
+    expect(exitCodeFor(new RunLimitError('cost', 'over budget', 'partial'))).toBe(5);
     expect(exitCodeFor(new RlmError('the run ended without an answer'))).toBe(1);
     expect(exitCodeFor(new PortInUseError(8080))).toBe(1);
     expect(exitCodeFor(new Error('a bug'))).toBe(1);
@@ -55,7 +55,7 @@ describe('exitCodeFor', () => {
   });
 
   it('uses only the agreed codes', () => {
-    expect(ExitCode).toEqual({ ok: 0, failure: 1, usage: 2, providerRefused: 3, sandbox: 4, interrupted: 130 });
+    expect(ExitCode).toEqual({ ok: 0, failure: 1, usage: 2, providerRefused: 3, sandbox: 4, limitReached: 5, interrupted: 130 });
   });
 });
 

@@ -1,4 +1,5 @@
 import { AbortedError, DockerUnavailableError, InvalidOptionError, SandboxError, SandboxImageError } from '../errors.js';
+import { RunLimitError } from '../engine/run-budget.js';
 import { ModelCallError } from '../models/model-backend.js';
 
 /**
@@ -41,7 +42,7 @@ export class UsageError extends Error {
 export const ExitCode = {
   /** Answered. */
   ok: 0,
-  /** The run failed: no answer (a limit, a failed model call or cell), or another error. */
+  /** The run failed: no answer (a failed model call or cell), or another error. */
   failure: 1,
   /** Bad flags, arguments, environment or config file ({@link UsageError}, `InvalidOptionError`). */
   usage: 2,
@@ -49,6 +50,8 @@ export const ExitCode = {
   providerRefused: 3,
   /** Docker or the sandbox failed: no Docker engine, no image, a sandbox that died or ran out of memory. */
   sandbox: 4,
+  /** A limit ended the run before it answered (`RunLimitError`: time, tokens, cost, failed turns); its partial answer, if any, is on stdout. */
+  limitReached: 5,
   /** Ctrl-C (or SIGTERM). */
   interrupted: 130,
 } as const;
@@ -65,5 +68,6 @@ export function exitCodeFor(error: unknown): ExitCodeValue {
   if (AbortedError.isInstance(error)) return ExitCode.interrupted;
   if (ModelCallError.isInstance(error)) return error.fatal ? ExitCode.providerRefused : ExitCode.failure;
   if (DockerUnavailableError.isInstance(error) || SandboxImageError.isInstance(error) || SandboxError.isInstance(error)) return ExitCode.sandbox;
+  if (RunLimitError.isInstance(error)) return ExitCode.limitReached;
   return ExitCode.failure;
 }

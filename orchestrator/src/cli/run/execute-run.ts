@@ -142,8 +142,15 @@ function report(result: RlmResult, options: ExecuteRunOptions, c: Palette, repor
       formatCost(result.costUsd),
       formatDuration(result.durationMs),
     ].join(' · ');
-    const mark = result.success ? c.green('✓') : c.red('✗');
+    // An answer the iteration limit forced (one last call asked for it) is an answer, but a weaker one.
+    const forced = result.success && result.limitReached === 'iterations';
+    const mark = forced ? c.yellow('!') : result.success ? c.green('✓') : c.red('✗');
     io.stderr(`${mark} ${c.dim(summary)}\n`);
+    if (forced) {
+      io.stderr(
+        `rlm: the run used all its iterations (--max-iterations); the answer was asked for in one last call without running more code — raise --max-iterations to give it more turns\n`,
+      );
+    }
     if (result.trajectoryFile) io.stderr(c.dim(`trajectory: ${result.trajectoryFile}  (browse it with: rlm view ${result.trajectoryFile})\n`));
   }
   if (!result.success) {
