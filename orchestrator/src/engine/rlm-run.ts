@@ -185,6 +185,8 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
       })),
       maxDepth: tree.budget.limits.maxDepth,
       depth: request.depth,
+      // The names cells may pass as `model`; without them the prompt tells the model to leave it out.
+      models: Object.keys(tree.roles.named),
     });
     const first: ChatMessage = {
       role: 'user',

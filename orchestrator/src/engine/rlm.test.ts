@@ -177,6 +177,8 @@ describe('sub-calls', () => {
     const rlm = rlmOf({ root: { backend: model, model: 'm' }, sub: { backend: echoSub(), model: 's' }, models: { big: { backend: other, model: 'gpt-5' } } });
     expect((await rlm.completion({ context: '', query: 'q' })).answer).toBe('from the big model');
     expect(other.calls[0]?.request.model).toBe('gpt-5');
+    // The root model was told which names it may use.
+    expect(model.calls[0]?.request.system).toMatch(/the models you may name are `big`/);
   });
 
   it('recurses to depth 2: each child gets its own REPL, usage adds up and the trajectory nests', async () => {

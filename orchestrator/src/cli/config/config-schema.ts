@@ -81,14 +81,40 @@ export const SandboxConfig = z.strictObject({
 });
 export type SandboxConfig = z.infer<typeof SandboxConfig>;
 
+// A missing price says what belongs there rather than "must be a number".
+const requiredPrice = z
+  .number({ error: (issue) => (issue.input === undefined ? 'is required: USD per million tokens' : 'must be a number (USD per million tokens)') })
+  .nonnegative('must be 0 or more');
+
 export const PriceConfig = z.strictObject({
   /** USD per million input tokens. */
-  input: nonNegativeNumber,
+  input: requiredPrice,
   /** USD per million output tokens. */
-  output: nonNegativeNumber,
+  output: requiredPrice,
   cacheRead: nonNegativeNumber.optional(),
   cacheWrite: nonNegativeNumber.optional(),
 });
+export type PriceConfig = z.infer<typeof PriceConfig>;
+
+/**
+ * A model cells may name (`llm_query(p, { model: 'cheap' })`): a role's keys, each inherited from
+ * the root where absent (see `resolveRoles`), and its price.
+ */
+export const NamedModelConfig = RoleConfig.extend({
+  /** The model id's price in USD per million tokens, like an entry of `prices`. */
+  price: PriceConfig.optional(),
+});
+export type NamedModelConfig = z.infer<typeof NamedModelConfig>;
+
+/**
+ * The name code uses for a model. Anything a cell can pass as a string, except whitespace and `=`
+ * (which `--model-alias NAME=BACKEND:MODEL` splits on), and `__proto__`, which a plain object
+ * cannot hold as a key.
+ */
+export const ModelName = z
+  .string()
+  .regex(/^[^\s=]+$/, 'a model name must not be empty or hold spaces or "="')
+  .refine((name) => name !== '__proto__', 'a model name cannot be "__proto__"');
 
 export const RlmConfig = z.strictObject({
   root: RoleConfig.optional(),
@@ -100,6 +126,16 @@ export const RlmConfig = z.strictObject({
   logDir: z.string().min(1, 'must not be empty').optional(),
   /** Prices per model id, overriding or extending the built-in table. */
   prices: z.record(z.string(), PriceConfig).optional(),
+  /**
+   * More models cells may name, by the name they use; a later layer replaces a name whole. An empty
+   * entry (`gpt-5-nano:` in YAML) is that model id with the root's backend and settings.
+   */
+  models: z
+    .record(
+      ModelName,
+      z.preprocess((value) => value ?? {}, NamedModelConfig),
+    )
+    .optional(),
 });
 export type RlmConfig = z.infer<typeof RlmConfig>;
 
@@ -127,6 +163,10 @@ export function keysAt(path: readonly PropertyKey[]): string[] | undefined {
 
 function unwrap(schema: z.ZodType): z.ZodType {
   let current = schema;
-  while (current instanceof z.ZodOptional) current = current.unwrap() as z.ZodType;
-  return current;
+  for (;;) {
+    if (current instanceof z.ZodOptional) current = current.unwrap() as z.ZodType;
+    // A preprocessed schema (a named model's entry): the keys are those of what it feeds.
+    else if (current instanceof z.ZodPipe) current = current.out as z.ZodType;
+    else return current;
+  }
 }

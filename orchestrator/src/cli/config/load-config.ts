@@ -105,7 +105,7 @@ export function formatIssues(source: string, issues: readonly z.core.$ZodIssue[]
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
-  const at = issue.path.map(String).join('.');
+  const at = issue.path.map(keyOf).join('.');
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0] ?? '';
     const allowed = keysAt(issue.path) ?? [];
@@ -114,8 +114,16 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     return `${at ? `${at}.` : ''}${key}: unknown key${hint}`;
   }
   if (issue.code === 'invalid_type' && issue.path.length === 0) return 'the file must hold a mapping of settings (key: value)';
-  if (issue.code === 'invalid_type' && issue.expected === 'object') return `${at}: must be a mapping of settings`;
+  if (issue.code === 'invalid_type' && (issue.expected === 'object' || issue.expected === 'record')) return `${at}: must be a mapping of settings`;
+  // A record's key that breaks its schema (a model name): the key's own message, not zod's "Invalid key in record".
+  if (issue.code === 'invalid_key') return `${at}: ${issue.issues[0]?.message ?? issue.message}`;
   return `${at || '(top level)'}: ${issue.message}`;
+}
+
+/** A key path segment; one a dot or space would make ambiguous (a model name like `gpt-4.1`) is quoted. */
+function keyOf(segment: PropertyKey): string {
+  const key = String(segment);
+  return key === '' || /[\s."]/.test(key) ? JSON.stringify(key) : key;
 }
 
 function displayName(absolute: string, cwd: string): string {

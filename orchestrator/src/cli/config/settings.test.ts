@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { errorMessage } from '../../errors.js';
 import { UsageError } from '../cli-io.js';
 import { ConfigError, loadConfig, parseConfigText } from './load-config.js';
-import { layerFromEnv, layerFromFlags, limitsOf, mergeLayers, resolveRoles, resolveSettings, sandboxOptionsOf } from './settings.js';
+import { layerFromEnv, layerFromFlags, limitsOf, mergeLayers, parseModelAlias, pricesOf, resolveRoles, resolveSettings, sandboxOptionsOf } from './settings.js';
 
 const message = (fn: () => unknown) => {
   try {
@@ -160,5 +160,156 @@ describe('precedence', () => {
       limits: { memoryBytes: 512 * 1024 * 1024, cpus: 2 },
     });
     expect(sandboxOptionsOf({})).toEqual({});
+  });
+});
+
+describe('named models (models: and --model-alias)', () => {
+  const openaiRoot = {
+    backend: 'openai',
+    baseURL: 'http://127.0.0.1:1/v1',
+    apiKeyEnv: 'ROOT_KEY',
+    maxRetries: 2,
+    maxOutputTokens: 999,
+    contextWindowTokens: 5000,
+  };
+
+  it('parses a models: map, an empty entry meaning that model id with the root settings', () => {
+    const config = parseConfigText(
+      'models:\n  cheap:\n    backend: openai\n    model: gpt-5-nano\n    price: { input: 0.05, output: 0.4 }\n  gpt-5-mini:\n',
+      'rlm.config.yaml',
+      'yaml',
+    );
+    expect(config.models).toEqual({ cheap: { backend: 'openai', model: 'gpt-5-nano', price: { input: 0.05, output: 0.4 } }, 'gpt-5-mini': {} });
+    const roles = resolveRoles({ root: openaiRoot, ...config }, {});
+    expect(roles.models['gpt-5-mini']).toMatchObject({ backend: 'openai', model: 'gpt-5-mini' });
+  });
+
+  it("inherits the root's backend and connection where a field is missing, never its model, output cap or context window", () => {
+    const roles = resolveRoles({ root: openaiRoot, models: { cheap: { model: 'gpt-5-nano', maxOutputTokens: 100 }, 'gpt-5': {} } }, {});
+    expect(roles.models.cheap).toEqual({
+      backend: 'openai',
+      model: 'gpt-5-nano',
+      baseURL: 'http://127.0.0.1:1/v1',
+      apiKeyEnv: 'ROOT_KEY',
+      maxRetries: 2,
+      maxOutputTokens: 100,
+      env: {},
+    });
+    expect(roles.models['gpt-5']).toEqual({
+      backend: 'openai',
+      model: 'gpt-5',
+      baseURL: 'http://127.0.0.1:1/v1',
+      apiKeyEnv: 'ROOT_KEY',
+      maxRetries: 2,
+      env: {},
+    });
+    // Its own fields win over the root's.
+    const own = resolveRoles({ root: openaiRoot, models: { far: { baseURL: 'http://127.0.0.1:2/v1', apiKeyEnv: 'FAR_KEY' } } }, {});
+    expect(own.models.far).toMatchObject({ backend: 'openai', model: 'far', baseURL: 'http://127.0.0.1:2/v1', apiKeyEnv: 'FAR_KEY' });
+  });
+
+  it("takes another backend's own defaults, never the root's base URL or key", () => {
+    const roles = resolveRoles({ root: openaiRoot, models: { local: { backend: 'ollama', model: 'qwen3:8b' } } }, {});
+    expect(roles.models.local).toEqual({ backend: 'ollama', model: 'qwen3:8b', env: {} });
+  });
+
+  it('puts each named price under its model id, beside prices:, and refuses two prices for one id', () => {
+    const config = { prices: { 'qwen3-8b': { input: 0, output: 0 } }, models: { cheap: { model: 'gpt-5-nano', price: { input: 0.05, output: 0.4 } } } };
+    expect(pricesOf(config, resolveRoles(config, {}).models, 'f.yml')).toEqual({
+      'qwen3-8b': { input: 0, output: 0 },
+      'gpt-5-nano': { input: 0.05, output: 0.4 },
+    });
+    const same = { models: { a: { model: 'm', price: { input: 1, output: 2 } }, b: { model: 'm', price: { input: 1, output: 2 } } } };
+    expect(pricesOf(same, resolveRoles(same, {}).models, 'f.yml')).toEqual({ m: { input: 1, output: 2 } });
+    const clash = { prices: { m: { input: 1, output: 2 } }, models: { a: { model: 'm', price: { input: 3, output: 4 } } } };
+    expect(message(() => pricesOf(clash, resolveRoles(clash, {}).models, 'f.yml'))).toBe(
+      'f.yml: models.a.price: prices.m already gives model "m" another price; give each model id one price (remove one of them)',
+    );
+    expect(pricesOf({}, {}, 'f.yml')).toBeUndefined();
+  });
+
+  it('names the file, the key path and the fix of a bad entry', () => {
+    const bad = (yaml: string) => message(() => parseConfigText(yaml, 'rlm.config.yaml', 'yaml'));
+    expect(bad('models:\n  cheap:\n    baseUrl: http://x\n')).toBe('rlm.config.yaml: models.cheap.baseUrl: unknown key (did you mean "baseURL"?)');
+    expect(bad('models:\n  cheap:\n    contextWindow: 5\n')).toBe(
+      'rlm.config.yaml: models.cheap.contextWindow: unknown key (did you mean "contextWindowTokens"?)',
+    );
+    expect(bad('models:\n  cheap:\n    backend: opnai\n')).toMatch(
+      /^rlm\.config\.yaml: models\.cheap\.backend: unknown backend "opnai" \(did you mean "openai"\?\); valid backends: /,
+    );
+    expect(bad('models:\n  cheap:\n    price: { input: 1 }\n')).toBe('rlm.config.yaml: models.cheap.price.output: is required: USD per million tokens');
+    expect(bad('models:\n  cheap:\n    price: { input: lots, output: 1 }\n')).toBe(
+      'rlm.config.yaml: models.cheap.price.input: must be a number (USD per million tokens)',
+    );
+    expect(bad('models:\n  cheap: 3\n')).toBe('rlm.config.yaml: models.cheap: must be a mapping of settings');
+    expect(bad('models: [a, b]\n')).toBe('rlm.config.yaml: models: must be a mapping of settings');
+    expect(bad('models:\n  "a b": {}\n')).toBe('rlm.config.yaml: models."a b": a model name must not be empty or hold spaces or "="');
+    expect(bad('models:\n  gpt-4.1:\n    maxOutputTokens: 0\n')).toBe('rlm.config.yaml: models."gpt-4.1".maxOutputTokens: must be greater than 0');
+    const secret = bad('models:\n  cheap:\n    apiKeyEnv: sk-proj-secret\n');
+    expect(secret).toMatch(/^rlm\.config\.yaml: models\.cheap\.apiKeyEnv: must be the NAME of an environment variable/);
+    expect(secret).not.toContain('secret');
+  });
+
+  it('reads --model-alias NAME, NAME=BACKEND:MODEL and NAME=MODEL', () => {
+    expect(parseModelAlias('gpt-5-nano')).toEqual(['gpt-5-nano', { model: 'gpt-5-nano' }]);
+    expect(parseModelAlias('cheap=openai:gpt-5-nano')).toEqual(['cheap', { backend: 'openai', model: 'gpt-5-nano' }]);
+    expect(parseModelAlias('local=ollama:qwen3:8b')).toEqual(['local', { backend: 'ollama', model: 'qwen3:8b' }]);
+    expect(parseModelAlias('cheap=gpt-5-nano')).toEqual(['cheap', { model: 'gpt-5-nano' }]);
+    expect(layerFromFlags({ 'model-alias': ['gpt-5-nano', 'cheap=openai:gpt-5-nano'] })).toEqual({
+      models: { 'gpt-5-nano': { model: 'gpt-5-nano' }, cheap: { backend: 'openai', model: 'gpt-5-nano' } },
+    });
+  });
+
+  it('refuses a malformed --model-alias as a usage error that shows the form that works', () => {
+    expect(message(() => parseModelAlias('cheap=opnai:gpt-5-nano'))).toMatch(
+      /^--model-alias cheap=opnai:gpt-5-nano: unknown backend "opnai" \(did you mean "openai"\?\); write NAME=BACKEND:MODEL with a backend of: anthropic, /,
+    );
+    expect(message(() => parseModelAlias('openai:gpt-5-nano'))).toBe(
+      '--model-alias openai:gpt-5-nano: give the name cells will use: NAME=openai:gpt-5-nano (e.g. gpt-5-nano=openai:gpt-5-nano)',
+    );
+    expect(message(() => parseModelAlias('=openai:gpt-5'))).toMatch(
+      /^--model-alias =openai:gpt-5: a model name must not be empty .*write NAME or NAME=BACKEND:MODEL/,
+    );
+    expect(message(() => parseModelAlias('cheap='))).toMatch(/^--model-alias cheap=: no model after "="/);
+    expect(message(() => parseModelAlias('cheap=openai:'))).toBe(
+      '--model-alias cheap=openai:: no model after "openai:"; write NAME=BACKEND:MODEL (e.g. cheap=openai:gpt-5-mini)',
+    );
+    expect(message(() => layerFromFlags({ 'model-alias': ['a=x', 'a=y'] }))).toBe('--model-alias a=y: the name "a" is given twice; give each name once');
+    expect(() => parseModelAlias('cheap=opnai:x')).toThrow(UsageError);
+    expect(() => parseModelAlias('cheap=opnai:x')).not.toThrow(ConfigError);
+  });
+
+  it("lets a flag replace the config file's entry of the same name whole, and keeps the others", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rlm-config-'));
+    await writeFile(
+      path.join(dir, 'rlm.config.yaml'),
+      [
+        'root: { backend: openai, model: gpt-5-mini }',
+        'models:',
+        '  cheap: { backend: openai, model: gpt-4.1-nano, maxOutputTokens: 50, price: { input: 0.1, output: 0.4 } }',
+        '  child: { model: gpt-5 }',
+        '',
+      ].join('\n'),
+    );
+    const fromFile = await resolveSettings({ flags: {}, env: {}, cwd: dir });
+    expect(fromFile.models.cheap).toMatchObject({ model: 'gpt-4.1-nano', maxOutputTokens: 50 });
+    expect(fromFile.prices).toEqual({ 'gpt-4.1-nano': { input: 0.1, output: 0.4 } });
+
+    const flagged = await resolveSettings({ flags: { 'model-alias': ['cheap=openai:gpt-5-nano'] }, env: {}, cwd: dir });
+    expect(flagged.models.cheap).toEqual({ backend: 'openai', model: 'gpt-5-nano', env: {} });
+    expect(flagged.models.child).toMatchObject({ backend: 'openai', model: 'gpt-5' });
+    // The file's price was for the model it named, not for the flag's.
+    expect(flagged.prices).toBeUndefined();
+  });
+
+  it('refuses two prices for one model id in the config file naming the file', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rlm-config-'));
+    await writeFile(
+      path.join(dir, 'rlm.config.yaml'),
+      'models:\n  a: { model: m, price: { input: 1, output: 2 } }\n  b: { model: m, price: { input: 1, output: 3 } }\n',
+    );
+    await expect(resolveSettings({ flags: {}, env: {}, cwd: dir })).rejects.toThrow(
+      'rlm.config.yaml: models.b.price: models.a.price already gives model "m" another price; give each model id one price (remove one of them)',
+    );
   });
 });

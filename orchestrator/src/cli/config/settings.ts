@@ -5,12 +5,14 @@
  */
 import path from 'node:path';
 import { DEFAULT_LIMITS } from '../../engine/run-budget.js';
-import { DEFAULT_MODELS, isBackendName, type BackendSpec } from '../../models/create-backend.js';
+import { BACKEND_NAMES, DEFAULT_MODELS, isBackendName, suggestion, type BackendSpec } from '../../models/create-backend.js';
+import type { PriceOverrides } from '../../usage/pricing.js';
 import { UsageError } from '../cli-io.js';
 import { ConfigError, loadConfig, validateConfig, type LoadedConfig } from './load-config.js';
-import type { RlmConfig, RoleConfig } from './config-schema.js';
+import { ModelName, type NamedModelConfig, type PriceConfig, type RlmConfig, type RoleConfig } from './config-schema.js';
 
-type ValueKind = 'string' | 'integer' | 'number';
+/** `model-alias`: `NAME` or `NAME=[BACKEND:]MODEL`, one entry of `models` (see {@link parseModelAlias}). */
+type ValueKind = 'string' | 'integer' | 'number' | 'model-alias';
 
 /** One setting that a flag and/or an environment variable can give. */
 export interface SettingSource {
@@ -18,6 +20,8 @@ export interface SettingSource {
   path: readonly [string, ...string[]];
   /** The flag's long name, without dashes. */
   flag?: string;
+  /** The flag may be given more than once (each adds an entry). */
+  multiple?: boolean;
   env?: string;
   kind: ValueKind;
   /** For `--help` and the README. */
@@ -45,6 +49,13 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
   },
   { path: ['sub', 'model'], flag: 'sub-model', env: 'RLM_SUB_MODEL', kind: 'string', description: 'sub model id, for llm_query (default: the root model)' },
   { path: ['sub', 'baseURL'], flag: 'sub-base-url', env: 'RLM_SUB_BASE_URL', kind: 'string', description: "sub backend's base URL" },
+  {
+    path: ['models'],
+    flag: 'model-alias',
+    multiple: true,
+    kind: 'model-alias',
+    description: "a model cells may name, NAME (that model id on the root's backend) or NAME=BACKEND:MODEL; repeatable",
+  },
   { path: ['language'], flag: 'language', env: 'RLM_LANGUAGE', kind: 'string', description: 'REPL language: javascript or python' },
   { path: ['limits', 'maxIterations'], flag: 'max-iterations', env: 'RLM_MAX_ITERATIONS', kind: 'integer', description: 'model turns, whole tree' },
   { path: ['limits', 'maxDepth'], flag: 'max-depth', env: 'RLM_MAX_DEPTH', kind: 'integer', description: 'deepest child RLM (0: rlm_query is llm_query)' },
@@ -86,12 +97,72 @@ export function layerFromFlags(values: Readonly<Record<string, unknown>>): RlmCo
   for (const source of SETTING_SOURCES) {
     if (!source.flag) continue;
     const value = values[source.flag];
-    if (typeof value !== 'string') continue;
     const name = `--${source.flag}`;
+    if (source.kind === 'model-alias') {
+      const models: Record<string, NamedModelConfig> = {};
+      for (const alias of typeof value === 'string' ? [value] : Array.isArray(value) ? value.filter((v) => typeof v === 'string') : []) {
+        const [modelName, entry] = parseModelAlias(alias);
+        if (Object.hasOwn(models, modelName))
+          throw new UsageError(`${name} ${alias}: the name ${JSON.stringify(modelName)} is given twice; give each name once`);
+        models[modelName] = entry;
+        origins.set(`${source.path.join('.')}.${modelName}`, `${name} ${alias}`);
+      }
+      if (Object.keys(models).length > 0) setAt(layer, source.path, models);
+      continue;
+    }
+    if (typeof value !== 'string') continue;
     setAt(layer, source.path, convert(value, source.kind, name));
     origins.set(source.path.join('.'), name);
   }
   return validateLayer(layer, origins);
+}
+
+/**
+ * One `--model-alias` value as a name and its `models` entry:
+ *
+ * - `NAME`: the model id NAME on the root's backend, base URL and key (`--model-alias gpt-5-nano`);
+ * - `NAME=BACKEND:MODEL`: MODEL on BACKEND, inheriting the root's base URL and key only when
+ *   BACKEND is the root's (`--model-alias cheap=openai:gpt-5-nano`); MODEL may hold colons
+ *   (`local=ollama:qwen3:8b`);
+ * - `NAME=MODEL` (no colon): MODEL on the root's backend.
+ *
+ * @throws {UsageError} the value is malformed or names an unknown backend; the message shows the
+ *   value and the form that works.
+ */
+export function parseModelAlias(value: string): [name: string, entry: NamedModelConfig] {
+  const flag = `--model-alias ${value}`;
+  const equals = value.indexOf('=');
+  const name = equals === -1 ? value : value.slice(0, equals);
+  const checked = ModelName.safeParse(name);
+  if (!checked.success) {
+    throw new UsageError(`${flag}: ${checked.error.issues[0]?.message ?? 'bad name'}; write NAME or NAME=BACKEND:MODEL (e.g. cheap=openai:gpt-5-nano)`);
+  }
+  if (equals === -1) {
+    // `openai:gpt-5-nano` alone is a backend and model without a name, not a model id.
+    const colon = name.indexOf(':');
+    if (colon > 0 && BACKEND_NAMES.includes(name.slice(0, colon))) {
+      throw new UsageError(`${flag}: give the name cells will use: NAME=${name} (e.g. ${name.slice(colon + 1) || 'cheap'}=${name})`);
+    }
+    return [name, { model: name }];
+  }
+  const target = value.slice(equals + 1);
+  const colon = target.indexOf(':');
+  if (colon === -1) {
+    if (target === '') throw new UsageError(`${flag}: no model after "="; write NAME=BACKEND:MODEL (e.g. ${name}=openai:gpt-5-nano) or NAME=MODEL`);
+    return [name, { model: target }];
+  }
+  const backend = target.slice(0, colon);
+  const model = target.slice(colon + 1);
+  if (!BACKEND_NAMES.includes(backend)) {
+    throw new UsageError(
+      `${flag}: unknown backend ${JSON.stringify(backend)}${suggestion(backend, BACKEND_NAMES)}; write NAME=BACKEND:MODEL with a backend of: ${BACKEND_NAMES.join(', ')}`,
+    );
+  }
+  if (model === '')
+    throw new UsageError(
+      `${flag}: no model after "${backend}:"; write NAME=BACKEND:MODEL (e.g. ${name}=${backend}:${DEFAULT_MODELS[backend as keyof typeof DEFAULT_MODELS] ?? 'my-model'})`,
+    );
+  return [name, { backend, model }];
 }
 
 /**
@@ -112,22 +183,38 @@ export function layerFromEnv(env: NodeJS.ProcessEnv): RlmConfig {
   return validateLayer(layer, origins);
 }
 
-/** Merges layers key by key; a later layer wins. Records (prices) merge by model. */
+/**
+ * Merges layers key by key; a later layer wins. Records merge by key: prices by model, named
+ * models by name — but a named model is replaced whole, since its settings (a price, a base URL)
+ * belong to the model it named and must not leak onto another.
+ */
 export function mergeLayers(...layers: readonly (RlmConfig | undefined)[]): RlmConfig {
   const merged: ConfigLayer = {};
-  for (const layer of layers) if (layer) deepAssign(merged, layer as ConfigLayer);
+  for (const layer of layers) {
+    if (!layer) continue;
+    const { models, ...rest } = layer;
+    deepAssign(merged, rest as ConfigLayer);
+    if (models) merged.models = { ...(merged.models as ConfigLayer | undefined), ...structuredClone(models) };
+  }
   return merged as RlmConfig;
 }
+
+/** One model role as settings give it: the backend to create and the model's own limits. */
+export type RoleSpec = BackendSpec & Pick<RoleConfig, 'maxOutputTokens' | 'contextWindowTokens'>;
 
 /** A run's settings with every source applied. */
 export interface ResolvedSettings {
   config: RlmConfig;
   /** The config file read, if any. */
   configFile: LoadedConfig | undefined;
-  root: BackendSpec & Pick<RoleConfig, 'maxOutputTokens' | 'contextWindowTokens'>;
-  sub: BackendSpec & Pick<RoleConfig, 'maxOutputTokens' | 'contextWindowTokens'>;
+  root: RoleSpec;
+  sub: RoleSpec;
   /** Whether the sub role is the root's backend (then one backend instance serves both). */
   subSharesRootBackend: boolean;
+  /** The models cells may name (`models:` and `--model-alias`), by name; each has its model id. */
+  models: Readonly<Record<string, RoleSpec & { model: string }>>;
+  /** `prices:` with each named model's `price` under its model id; undefined when there is none. */
+  prices: PriceOverrides | undefined;
 }
 
 /** The backend when no source names one. */
@@ -148,26 +235,31 @@ export async function resolveSettings(options: { flags: Readonly<Record<string, 
   const fileLayer = configFile ? relativeTo(configFile.config, path.dirname(configFile.path)) : undefined;
   const config = mergeLayers(fileLayer, envLayer, flagLayer);
   if (config.logDir) config.logDir = path.resolve(cwd, config.logDir);
-  return { config, configFile, ...resolveRoles(config, env) };
+  const roles = resolveRoles(config, env);
+  return { config, configFile, ...roles, prices: pricesOf(config, roles.models, configFile?.file ?? 'settings') };
 }
 
 /**
- * The two roles' backend specs. The sub role inherits the root's backend, base URL, key variable
- * and model unless it names its own backend; a sub role on another backend takes that backend's
- * defaults instead, so a key meant for one provider never goes to another.
+ * The roles' backend specs. The sub role and each named model inherit the root's backend, base
+ * URL, key variable, retries, timeout and concurrency unless they name a backend of their own; one
+ * on another backend takes that backend's defaults instead, so a key meant for one provider never
+ * goes to another. What belongs to a model (its output cap and context window) is never inherited.
+ * The sub role's model defaults to the root's; a named model's to its name.
  */
-export function resolveRoles(config: RlmConfig, env: NodeJS.ProcessEnv): Pick<ResolvedSettings, 'root' | 'sub' | 'subSharesRootBackend'> {
+export function resolveRoles(config: RlmConfig, env: NodeJS.ProcessEnv): Pick<ResolvedSettings, 'root' | 'sub' | 'subSharesRootBackend' | 'models'> {
   const rootRole = config.root ?? {};
   const subRole = config.sub ?? {};
   const rootBackend = rootRole.backend ?? DEFAULT_BACKEND;
   const root = roleSpec(rootBackend, rootRole, env);
+  const inherit = (role: RoleConfig, model: string | undefined): [string, RoleConfig] => {
+    const backend = role.backend ?? rootBackend;
+    if (backend !== rootBackend) return [backend, role];
+    const { model: _model, maxOutputTokens: _cap, contextWindowTokens: _window, ...connection } = rootRole;
+    return [backend, { ...withoutUndefined(connection), ...withoutUndefined(role), ...(role.model === undefined && model !== undefined ? { model } : {}) }];
+  };
   const subBackend = subRole.backend ?? rootBackend;
   const sameProvider = subBackend === rootBackend;
-  const inherited: RoleConfig = sameProvider
-    ? { ...withoutUndefined({ ...rootRole, maxOutputTokens: undefined, contextWindowTokens: undefined }), ...withoutUndefined(subRole) }
-    : subRole;
-  if (sameProvider && subRole.model === undefined) inherited.model = root.model;
-  const sub = roleSpec(subBackend, inherited, env);
+  const sub = roleSpec(...inherit(subRole, root.model), env);
   const subSharesRootBackend =
     sameProvider &&
     sub.baseURL === root.baseURL &&
@@ -175,10 +267,44 @@ export function resolveRoles(config: RlmConfig, env: NodeJS.ProcessEnv): Pick<Re
     sub.maxRetries === root.maxRetries &&
     sub.timeoutMs === root.timeoutMs &&
     sub.maxConcurrency === root.maxConcurrency;
-  return { root, sub, subSharesRootBackend };
+  const models: Record<string, RoleSpec & { model: string }> = {};
+  for (const [name, { price: _price, ...role }] of Object.entries(config.models ?? {})) {
+    const [backend, inherited] = inherit(role, undefined);
+    models[name] = roleSpec(backend, { ...inherited, model: role.model ?? name }, env) as RoleSpec & { model: string };
+  }
+  return { root, sub, subSharesRootBackend, models };
 }
 
-function roleSpec(backend: string, role: RoleConfig, env: NodeJS.ProcessEnv): ResolvedSettings['root'] {
+/**
+ * `prices:` with each named model's `price` added under its model id.
+ *
+ * @throws {ConfigError} two entries give one model id different prices; the message names both key
+ *   paths in `source`.
+ */
+export function pricesOf(config: RlmConfig, models: ResolvedSettings['models'], source: string): PriceOverrides | undefined {
+  const prices: Record<string, PriceConfig> = { ...config.prices };
+  const givenBy = new Map<string, string>(Object.keys(prices).map((id) => [id, `prices.${id}`]));
+  for (const [name, entry] of Object.entries(config.models ?? {})) {
+    const model = models[name]?.model;
+    if (!entry.price || model === undefined) continue;
+    const at = `models.${name}.price`;
+    const earlier = prices[model];
+    if (earlier && !samePrice(earlier, entry.price)) {
+      throw new ConfigError(
+        `${source}: ${at}: ${givenBy.get(model)} already gives model ${JSON.stringify(model)} another price; give each model id one price (remove one of them)`,
+      );
+    }
+    prices[model] = entry.price;
+    givenBy.set(model, at);
+  }
+  return Object.keys(prices).length > 0 ? prices : undefined;
+}
+
+function samePrice(a: PriceConfig, b: PriceConfig): boolean {
+  return a.input === b.input && a.output === b.output && a.cacheRead === b.cacheRead && a.cacheWrite === b.cacheWrite;
+}
+
+function roleSpec(backend: string, role: RoleConfig, env: NodeJS.ProcessEnv): RoleSpec {
   return withoutUndefined({
     backend,
     model: role.model ?? (isBackendName(backend) ? DEFAULT_MODELS[backend] : undefined),
@@ -190,7 +316,7 @@ function roleSpec(backend: string, role: RoleConfig, env: NodeJS.ProcessEnv): Re
     maxOutputTokens: role.maxOutputTokens,
     contextWindowTokens: role.contextWindowTokens,
     env,
-  }) as ResolvedSettings['root'];
+  }) as RoleSpec;
 }
 
 /** The engine's limits from the merged settings (seconds become milliseconds, MiB bytes). */
@@ -244,11 +370,20 @@ function validateLayer(layer: ConfigLayer, origins: ReadonlyMap<string, string>)
     return validateConfig(layer, '');
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    // validateConfig says `: key.path: message`; name the flag or variable instead of the key path.
-    const match = /^: ([\w.]+): (.*)$/.exec(error.message);
-    const origin = match ? origins.get(match[1] ?? '') : undefined;
+    // validateConfig says `: key.path: message`; name the flag or variable instead of the key path
+    // (of a named model's key, the --model-alias value that gave the model).
+    const match = /^: (\S+): (.*)$/.exec(error.message);
+    const origin = match ? originOf(origins, match[1] ?? '') : undefined;
     throw settingError(origin ?? 'settings', match?.[2] ?? error.message);
   }
+}
+
+function originOf(origins: ReadonlyMap<string, string>, keyPath: string): string | undefined {
+  for (let at = keyPath; at !== ''; at = at.includes('.') ? at.slice(0, at.lastIndexOf('.')) : '') {
+    const origin = origins.get(at);
+    if (origin) return origin;
+  }
+  return undefined;
 }
 
 function setAt(target: ConfigLayer, keys: readonly string[], value: unknown): void {
