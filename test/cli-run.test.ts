@@ -262,33 +262,38 @@ describe('rlm [query]', () => {
     expect(missing.code).toBe(1);
   });
 
-  it("on Ctrl-C removes the run's sandboxes and exits 130", async () => {
-    const docker = createDockerClient();
-    let childPid = 0;
-    const ownedByChild = async () => (await listSandboxes({ docker })).filter((s) => parseOwner(s.owner)?.pid === childPid);
-    let kill!: (signal: NodeJS.Signals) => void;
-    let whileRunning: Awaited<ReturnType<typeof ownedByChild>> = [];
-    // The root model answers with a cell that makes a sub-call, then runs for a minute; the sub-call
-    // arriving here says the cell runs, so that is when Ctrl-C comes.
-    const server = await startFakeOpenAIServer(async (_body, index) => {
-      if (index === 0) return fence('llm_query("the cell is running"); await new Promise((resolve) => setTimeout(resolve, 60_000)); FINAL("too late")');
-      whileRunning = await ownedByChild();
-      kill('SIGINT');
-      return 'interrupted before this mattered';
+  for (const [signal, name, code] of [
+    ['SIGINT', 'Ctrl-C', 130],
+    ['SIGTERM', 'SIGTERM', 143],
+  ] as const) {
+    it(`on ${name} removes the run's sandboxes and exits ${code}`, async () => {
+      const docker = createDockerClient();
+      let childPid = 0;
+      const ownedByChild = async () => (await listSandboxes({ docker })).filter((s) => parseOwner(s.owner)?.pid === childPid);
+      let kill!: (signal: NodeJS.Signals) => void;
+      let whileRunning: Awaited<ReturnType<typeof ownedByChild>> = [];
+      // The root model answers with a cell that makes a sub-call, then runs for a minute; the sub-call
+      // arriving here says the cell runs, so that is when Ctrl-C comes.
+      const server = await startFakeOpenAIServer(async (_body, index) => {
+        if (index === 0) return fence('llm_query("the cell is running"); await new Promise((resolve) => setTimeout(resolve, 60_000)); FINAL("too late")');
+        whileRunning = await ownedByChild();
+        kill(signal);
+        return 'interrupted before this mattered';
+      });
+      servers.push(server);
+      const result = await rlm(['q', '--context', 'x', ...openai(server)], {
+        env: withKey,
+        onSpawn: (pid, killChild) => {
+          childPid = pid;
+          kill = killChild;
+        },
+      });
+      expect(result.code).toBe(code);
+      expect(result.stderr).toContain('interrupted');
+      expect(whileRunning).toHaveLength(1);
+      expect(await ownedByChild()).toEqual([]);
     });
-    servers.push(server);
-    const result = await rlm(['q', '--context', 'x', ...openai(server)], {
-      env: withKey,
-      onSpawn: (pid, killChild) => {
-        childPid = pid;
-        kill = killChild;
-      },
-    });
-    expect(result.code).toBe(130);
-    expect(result.stderr).toContain('interrupted');
-    expect(whileRunning).toHaveLength(1);
-    expect(await ownedByChild()).toEqual([]);
-  });
+  }
 });
 
 describe('rlm demo', () => {

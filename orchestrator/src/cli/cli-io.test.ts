@@ -55,7 +55,7 @@ describe('exitCodeFor', () => {
   });
 
   it('uses only the agreed codes', () => {
-    expect(ExitCode).toEqual({ ok: 0, failure: 1, usage: 2, providerRefused: 3, sandbox: 4, limitReached: 5, interrupted: 130 });
+    expect(ExitCode).toEqual({ ok: 0, failure: 1, usage: 2, providerRefused: 3, sandbox: 4, limitReached: 5, interrupted: 130, terminated: 143 });
   });
 });
 

@@ -52,8 +52,10 @@ export const ExitCode = {
   sandbox: 4,
   /** A limit ended the run before it answered (`RunLimitError`: time, tokens, cost, failed turns); its partial answer, if any, is on stdout. */
   limitReached: 5,
-  /** Ctrl-C (or SIGTERM). */
+  /** Ctrl-C: the run was cancelled and its sandboxes removed. */
   interrupted: 130,
+  /** SIGTERM: the same, asked by a process manager (128 + 15). */
+  terminated: 143,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

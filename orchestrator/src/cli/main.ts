@@ -17,7 +17,11 @@ process.on('SIGINT', () => {
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[2Krlm: interrupting; removing the sandboxes (Ctrl-C again to exit at once)\n');
   controller.abort(new AbortedError('interrupted (Ctrl-C)'));
 });
-process.on('SIGTERM', () => controller.abort(new AbortedError('terminated (SIGTERM)')));
+let terminated = false;
+process.on('SIGTERM', () => {
+  terminated = true;
+  controller.abort(new AbortedError('terminated (SIGTERM)'));
+});
 // A closed pipe on stdout (`rlm … | head`) is not an error worth a stack trace.
 process.stdout.on('error', (error: Error) => {
   if (errorCode(error) !== 'EPIPE') throw error;
@@ -34,4 +38,5 @@ const code = await runCli(process.argv.slice(2), {
   stderrColumns: () => process.stderr.columns,
   cwd: process.cwd(),
 });
-process.exitCode = code;
+// Cancelled by SIGTERM rather than Ctrl-C: 143 (128 + 15), as a shell reports a terminated process.
+process.exitCode = terminated && code === ExitCode.interrupted ? ExitCode.terminated : code;

@@ -5,10 +5,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
-import { DEMO_ROOT_MODEL, DEMO_SUB_MODEL, demoRootModel, demoSubModel } from '../demo/demo-model.js';
-import { DEMO_QUERY, sampleDocument } from '../demo/sample-document.js';
-import { executeRun, stderrPalette } from '../run/execute-run.js';
-import { outputModeOf, parseFlags } from './run-command.js';
+import { outputModeOf, parseFlags } from './run-flags.js';
 
 export const DEMO_HELP = `Usage: rlm demo [options]
 
@@ -44,12 +41,18 @@ export async function demoCommand(argv: string[], io: CliIo): Promise<number> {
     return ExitCode.ok;
   }
   if (positionals.length > 0) throw new UsageError(`rlm demo takes no arguments; got ${JSON.stringify(positionals[0])}`);
+  // Loaded once the flags are read, so `rlm demo --help` starts without the engine's dependencies.
+  const { DEMO_QUERY, sampleDocument } = await import('../demo/sample-document.js');
   const document = sampleDocument();
   if (values['print-document']) {
     io.stdout(document);
     return ExitCode.ok;
   }
   const output = outputModeOf(values);
+  const [{ DEMO_ROOT_MODEL, DEMO_SUB_MODEL, demoRootModel, demoSubModel }, { executeRun, stderrPalette }] = await Promise.all([
+    import('../demo/demo-model.js'),
+    import('../run/execute-run.js'),
+  ]);
   const cwd = io.cwd ?? process.cwd();
   const logDir = path.resolve(cwd, values['log-dir'] ?? io.env.RLM_LOG_DIR ?? path.join(os.tmpdir(), 'rlm-demo'));
   const c = stderrPalette(io);

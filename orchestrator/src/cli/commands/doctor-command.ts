@@ -1,8 +1,8 @@
 /**
  * `rlm doctor`: checks what a run needs — Node, the Docker engine (rootless or not, cgroups,
  * whether limits are enforced, its OCI runtimes, and whether gVisor's `runsc` really starts a
- * sandbox), the sandbox image, provider keys (names only, never values) and the config file — and
- * says how to fix each problem.
+ * sandbox), the sandbox image, provider keys (names only, never values), the config file and the
+ * models it configures — and says how to fix each problem.
  */
 import { accessSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
@@ -14,19 +14,11 @@ import { SANDBOX_IMAGE_REPOSITORY, sandboxImageTag } from '../../sandbox/image/e
 import { Sandbox } from '../../sandbox/sandbox.js';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
 import { loadConfig } from '../config/load-config.js';
-import { CONFIG_ENV, layerFromEnv } from '../config/settings.js';
+import { checkModels } from '../config/model-checks.js';
+import { CONFIG_ENV, layerFromEnv, resolveSettings, type ResolvedSettings } from '../config/settings.js';
 import { colorEnabled, paletteFor } from '../output/colors.js';
-import { parseFlags } from './run-command.js';
-
-export const DOCTOR_HELP = `Usage: rlm doctor [--json] [--config FILE]
-
-Checks Node, the Docker engine (reachable, version, rootless, cgroups, enforced limits, its OCI
-runtimes), the sandbox image, whether gVisor's runsc starts a sandbox (when the engine has it: one
-sandbox, one cell, up to 60 s), which provider API keys are set (names only) and the config file;
-prints one line per check (ok, warn, FAIL) with the fix for each problem. Exit code 1 if any check
-fails; runsc failing is a failure only when the settings select it (sandbox.runtime in the config
-file, or RLM_SANDBOX_RUNTIME), a warning otherwise.
-`;
+import { DOCTOR_FLAGS, DOCTOR_HELP } from './doctor-flags.js';
+import { parseFlags } from './run-flags.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -41,7 +33,7 @@ export interface DoctorCheck {
 const MIN_NODE_MAJOR = 22;
 
 export async function doctorCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseFlags(argv, { json: { type: 'boolean' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const);
+  const { values, positionals } = parseFlags(argv, DOCTOR_FLAGS);
   if (values.help) {
     io.stdout(DOCTOR_HELP);
     return ExitCode.ok;
@@ -70,7 +62,10 @@ export async function runChecks(io: CliIo, configPath?: string): Promise<DoctorC
   const checks: DoctorCheck[] = [checkNode()];
   checks.push(...(await checkDocker(io, await selectedRuntime(io, configPath))));
   checks.push(...checkProviders(io.env));
-  checks.push(await checkConfig(io, configPath));
+  const config = await checkConfig(io, configPath);
+  checks.push(config.check);
+  // The models the settings configure, each with its key; an unusable config is reported above.
+  if (config.settings) checks.push(...checkModels(config.settings, io.env, { claudeInstalled: onPath('claude', io.env) !== undefined }));
   return checks;
 }
 
@@ -328,17 +323,20 @@ function checkProviders(env: NodeJS.ProcessEnv): DoctorCheck[] {
   return checks;
 }
 
-async function checkConfig(io: CliIo, explicit: string | undefined): Promise<DoctorCheck> {
+/** The config file and RLM_* variables checked, and the settings they give (none when unusable). */
+async function checkConfig(io: CliIo, explicit: string | undefined): Promise<{ check: DoctorCheck; settings?: ResolvedSettings }> {
   const cwd = io.cwd ?? process.cwd();
   try {
-    layerFromEnv(io.env);
-    const loaded = await loadConfig({ cwd, explicit: explicit ?? (io.env[CONFIG_ENV] || undefined) });
-    return loaded
-      ? { name: 'config', status: 'ok', detail: `${loaded.file} is valid` }
+    const settings = await resolveSettings({ flags: explicit === undefined ? {} : { config: explicit }, env: io.env, cwd });
+    const check: DoctorCheck = settings.configFile
+      ? { name: 'config', status: 'ok', detail: `${settings.configFile.file} is valid` }
       : { name: 'config', status: 'ok', detail: 'no rlm.config.yaml here (optional; flags, RLM_* variables and defaults apply)' };
+    return { check, settings };
   } catch (error) {
     if (error instanceof UsageError || RlmError.isInstance(error))
-      return { name: 'config', status: 'fail', detail: error.message, fix: 'correct the key or value named above (see the README for the schema)' };
+      return {
+        check: { name: 'config', status: 'fail', detail: error.message, fix: 'correct the key or value named above (see the README for the schema)' },
+      };
     throw error;
   }
 }

@@ -1,16 +1,12 @@
 /**
- * `rlm sandbox build|ls|prune|check|exec`: managing and exercising sandboxes by hand.
+ * `rlm sandbox build|ls|prune|check|exec`: managing and exercising sandboxes by hand. The sandbox
+ * modules (dockerode and the protocol's schemas with them) are imported by the command that uses
+ * them, so that `rlm sandbox --help` and a usage error start at once.
  */
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { errorCode, errorMessage, RlmError } from '../../errors.js';
-import { createDockerClient, pingDocker } from '../../sandbox/docker-client.js';
-import { buildSandboxImage, sandboxImageTag } from '../../sandbox/image/ensure-sandbox-image.js';
-import { pruneSandboxImages } from '../../sandbox/image/prune-sandbox-images.js';
-import { checkIsolation } from '../../sandbox/isolation-check.js';
-import { listSandboxes, pruneSandboxes } from '../../sandbox/reaper.js';
-import { Sandbox } from '../../sandbox/sandbox.js';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
 
 export const SANDBOX_HELP = `Usage: rlm sandbox <command> [options]
@@ -67,6 +63,7 @@ function usage<T>(parse: () => T): T {
 }
 
 async function connect(io: CliIo) {
+  const { createDockerClient, pingDocker } = await import('../../sandbox/docker-client.js');
   const docker = createDockerClient({ env: io.env });
   await pingDocker(docker, { signal: io.signal });
   return docker;
@@ -75,6 +72,7 @@ async function connect(io: CliIo) {
 async function build(argv: string[], io: CliIo): Promise<number> {
   const { values } = usage(() => parseArgs({ args: argv, strict: true, options: { 'base-image': { type: 'string' }, node: { type: 'string' } } }));
   const docker = await connect(io);
+  const { buildSandboxImage } = await import('../../sandbox/image/ensure-sandbox-image.js');
   io.stderr('building the sandbox image…\n');
   const result = await buildSandboxImage({
     docker,
@@ -89,6 +87,7 @@ async function build(argv: string[], io: CliIo): Promise<number> {
 async function list(argv: string[], io: CliIo): Promise<number> {
   const { values } = usage(() => parseArgs({ args: argv, strict: true, options: { json: { type: 'boolean' } } }));
   const docker = await connect(io);
+  const { listSandboxes } = await import('../../sandbox/reaper.js');
   const sandboxes = await listSandboxes({ docker, signal: io.signal });
   if (values.json) {
     io.stdout(`${JSON.stringify(sandboxes)}\n`);
@@ -104,11 +103,16 @@ async function list(argv: string[], io: CliIo): Promise<number> {
 async function prune(argv: string[], io: CliIo): Promise<number> {
   const { values } = usage(() => parseArgs({ args: argv, strict: true, options: { all: { type: 'boolean' }, images: { type: 'boolean' } } }));
   const docker = await connect(io);
+  const { pruneSandboxes } = await import('../../sandbox/reaper.js');
   const result = await pruneSandboxes({ docker, all: values.all ?? false, signal: io.signal });
   io.stdout(`removed ${result.removed.length} sandbox container${result.removed.length === 1 ? '' : 's'}\n`);
   for (const failure of result.failed) io.stderr(`could not remove ${failure.id.slice(0, 12)}: ${failure.error}\n`);
   let failed = result.failed.length;
   if (values.images) {
+    const [{ sandboxImageTag }, { pruneSandboxImages }] = await Promise.all([
+      import('../../sandbox/image/ensure-sandbox-image.js'),
+      import('../../sandbox/image/prune-sandbox-images.js'),
+    ]);
     const current = await sandboxImageTag({});
     const images = await pruneSandboxImages({ docker, keep: [current], signal: io.signal });
     io.stdout(
@@ -124,6 +128,7 @@ async function prune(argv: string[], io: CliIo): Promise<number> {
 async function check(argv: string[], io: CliIo): Promise<number> {
   const { values } = usage(() => parseArgs({ args: argv, strict: true, options: { json: { type: 'boolean' }, runtime: { type: 'string' } } }));
   const docker = await connect(io);
+  const [{ Sandbox }, { checkIsolation }] = await Promise.all([import('../../sandbox/sandbox.js'), import('../../sandbox/isolation-check.js')]);
   // A listener on the host's loopback that the sandbox must not be able to reach.
   const decoy = createServer((socket) => socket.destroy());
   await new Promise<void>((resolve) => decoy.listen(0, '127.0.0.1', resolve));
@@ -163,6 +168,7 @@ async function exec(argv: string[], io: CliIo): Promise<number> {
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got "${values.timeout}"`);
   const context = values['context-file'] ? await readUserFile(values['context-file'], '--context-file') : undefined;
   const docker = await connect(io);
+  const { Sandbox } = await import('../../sandbox/sandbox.js');
   await using sandbox = await Sandbox.create({ docker, signal: io.signal, ...(context === undefined ? {} : { context }) });
   const result = await sandbox.execute(code, { timeoutMs: Math.round(timeoutSeconds * 1000), signal: io.signal });
   if (values.json) {

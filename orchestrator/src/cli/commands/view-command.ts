@@ -1,16 +1,14 @@
 /**
- * `rlm view [dir|file] [--port N] [--no-open]`: a local web page for browsing trajectories.
+ * `rlm view [dir|file] [--port N] [--no-open]`: a local web page for browsing trajectories. The
+ * viewer and the config file's reader (zod, yaml) are imported where they are used, so that
+ * `rlm view --help` and a usage error start at once.
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { errorCode, errorMessage, RlmError } from '../../errors.js';
-import { openInBrowser } from '../../viewer/open-browser.js';
-import { RunDirectory } from '../../viewer/run-directory.js';
-import { startViewerServer } from '../../viewer/viewer-server.js';
+import type { RunDirectory } from '../../viewer/run-directory.js';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
-import { loadConfig } from '../config/load-config.js';
-import { CONFIG_ENV } from '../config/settings.js';
 
 /** Where trajectories are looked for when neither an argument, RLM_LOG_DIR nor the config file says. */
 export const DEFAULT_VIEW_DIR = 'rlm-logs';
@@ -54,6 +52,7 @@ export async function viewCommand(argv: string[], io: CliIo): Promise<number> {
   const target: Target = given === undefined ? await defaultDirectory(io, cwd) : { given };
   const { directory, initialFile } = await locate(target.given, target.explained, cwd);
 
+  const [{ startViewerServer }, { openInBrowser }] = await Promise.all([import('../../viewer/viewer-server.js'), import('../../viewer/open-browser.js')]);
   const server = await startViewerServer({ directory, initialFile, port });
   try {
     const url = initialFile ? `${server.url}#run=${encodeURIComponent(initialFile)}` : server.url;
@@ -80,6 +79,7 @@ interface Target {
 async function defaultDirectory(io: CliIo, cwd: string): Promise<Target> {
   const fromEnv = io.env.RLM_LOG_DIR;
   if (fromEnv) return { given: fromEnv, explained: 'RLM_LOG_DIR' };
+  const [{ loadConfig }, { CONFIG_ENV }] = await Promise.all([import('../config/load-config.js'), import('../config/settings.js')]);
   const config = await loadConfig({ cwd, explicit: io.env[CONFIG_ENV] || undefined });
   if (config?.config.logDir) return { given: path.resolve(path.dirname(config.path), config.config.logDir), explained: `logDir in ${config.file}` };
   return { given: `./${DEFAULT_VIEW_DIR}`, explained: 'the default' };
@@ -102,6 +102,7 @@ async function locate(given: string, explained: string | undefined, cwd: string)
     const why = code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : (code ?? errorMessage(error));
     throw new RlmError(`cannot open ${given}: ${why}; give a directory of .jsonl trajectories or one .jsonl file`, { cause: error });
   }
+  const { RunDirectory } = await import('../../viewer/run-directory.js');
   if (info.isDirectory()) return { directory: await RunDirectory.open(absolute, given), initialFile: null };
   if (!info.isFile() || !absolute.endsWith('.jsonl')) throw new RlmError(`${given} is not a .jsonl trajectory; give a directory of them or one .jsonl file`);
   const dir = path.dirname(absolute);
