@@ -4,7 +4,8 @@
  * of its own, Python in the image, and a cancelled run leaving no container behind.
  */
 import { describe, expect, inject, it } from 'vitest';
-import { AbortedError, RLM, ScriptedBackend, createDockerClient, listSandboxes } from 'rlm';
+import { AbortedError, RLM, createDockerClient, listSandboxes } from 'rlm';
+import { ScriptedBackend } from 'rlm/testing';
 import { depthTwoTreeModel, echoSub, isChildRequest as isChild, lastUserMessage, replResponse as repl } from '../orchestrator/src/testing/scripted-models.js';
 import { TEST_START_TIMEOUT_MS } from './support/docker.js';
 import { TEST_SANDBOX_RUNTIME } from './support/runtime.js';

@@ -13,6 +13,7 @@ export interface RlmErrorOptions extends ErrorOptions {
   kind?: string;
 }
 
+/** The base class of every error the package throws. `kind` is a stable machine-readable word; `RlmError.isInstance(value)` (and each subclass's) recognises errors from another copy of the package, where `instanceof` does not. */
 export class RlmError extends Error {
   /**
    * Names this class across duplicated installs of the package (two copies of `rlm` in one

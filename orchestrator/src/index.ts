@@ -1,6 +1,17 @@
+// The types use Node's (AbortSignal, NodeJS.ProcessEnv…): a consumer whose tsconfig lists no `types` still gets them.
+/// <reference types="node" preserve="true" />
 /**
- * The public surface of the `rlm` package. Everything not exported here is internal.
+ * The public surface of the `rlm` package: what a program needs to run Recursive Language Models
+ * with the REPL in a Docker sandbox. Everything not exported here is internal and may change in any
+ * release; the API report (`orchestrator/rlm.api.md`, rewritten by `pnpm --filter rlm api:update`)
+ * is this surface as text, and a CI build fails when the two differ. Test doubles live in the
+ * `rlm/testing` entry point.
+ *
+ * @packageDocumentation
  */
+
+// Errors: every error the library throws is an RlmError with a `kind`; `X.isInstance(e)` works
+// across duplicated installs where `instanceof` does not.
 export {
   AbortedError,
   DockerUnavailableError,
@@ -8,8 +19,10 @@ export {
   RlmError,
   SandboxClosedError,
   SandboxError,
-  SandboxUnresponsiveError,
   SandboxImageError,
+  SandboxUnresponsiveError,
+  type RlmErrorOptions,
+  type SandboxErrorKind,
 } from './errors.js';
 export { setLogSink, type LogSink } from './logging.js';
 
@@ -17,46 +30,48 @@ export { setLogSink, type LogSink } from './logging.js';
 export { RLM, RlmSession, type CompletionInput, type RlmResult, type RlmRun } from './engine/rlm.js';
 export type { DataTool, FunctionTool, ModelRole, RlmOptions, RlmTool } from './engine/rlm-options.js';
 export { DEFAULT_LIMITS, RunLimitError, type LimitName, type RlmLimits } from './engine/run-budget.js';
-export type { RunEvent, RunEventType, RunWarningCode } from './engine/run-events.js';
-export { MAX_RECORDED_SUBCALLS_PER_CELL, RECORDED_TEXT_LIMIT_CHARS, REFUSED_PROMPT_PREFIX_CHARS } from './engine/recorded-text.js';
+export type { CallUsage, RunEvent, RunEventType, RunWarningCode } from './engine/run-events.js';
 export type { BlockRecord, ChildRunRecord, SubcallRecord, TurnRecord } from './engine/run-records.js';
-export { readTrajectory, parseTrajectory, TRAJECTORY_TEXT_LIMIT_CHARS } from './trajectory/trajectory-writer.js';
-export { costOf, priceOf, PRICES_AS_OF, type ModelPrice, type PriceOverrides } from './usage/pricing.js';
+export type { ModelPrice, PriceOverrides } from './usage/pricing.js';
 export type { ModelUsage, UsageByModel } from './usage/usage-ledger.js';
+
+// Trajectories: the JSONL log of a run, as `rlm run --log` and `RlmOptions.trajectoryDir` write it
+export {
+  parseTrajectory,
+  readTrajectory,
+  type IterationLine,
+  type MetadataLine,
+  type ParsedTrajectory,
+  type TrajectoryLine,
+} from './trajectory/trajectory-writer.js';
 
 // Model backends
 export {
   ModelCallError,
   type ChatMessage,
+  type ChatRole,
+  type CompleteOptions,
   type CompletionRequest,
   type CompletionResponse,
   type ModelBackend,
+  type ModelCallErrorKind,
   type TokenUsage,
 } from './models/model-backend.js';
+export type { ResilienceOptions } from './models/resilience.js';
+export { createAnthropicBackend, type AnthropicBackendOptions } from './models/anthropic-backend.js';
+export { createClaudeCliBackend, type ClaudeCliOptions } from './models/claude-cli-backend.js';
 export {
   createOpenAICompatibleBackend,
-  isReasoningModel,
   type ChatDialect,
+  type FetchFunction,
+  type GenerationSettings,
   type OpenAICompatibleOptions,
   type ReasoningEffort,
   type ReasoningEffortParameter,
   type TokenLimitParameter,
 } from './models/openai-compatible-backend.js';
-export {
-  createPresetBackend,
-  DEFAULT_AZURE_API_VERSION,
-  isPresetName,
-  OPENAI_COMPATIBLE_PRESETS,
-  PRESET_NAMES,
-  resolvePreset,
-  type OpenAICompatiblePreset,
-  type PresetBackendOptions,
-  type PresetName,
-  type ResolvedPreset,
-} from './models/openai-presets.js';
-export { ScriptedBackend, type ScriptedReply, type ScriptFunction } from './models/scripted-backend.js';
+export { createPresetBackend, PRESET_NAMES, type PresetBackendOptions, type PresetName } from './models/openai-presets.js';
 export { BACKEND_NAMES, DEFAULT_MODELS, createBackend, type BackendName, type BackendSpec, type CreatedBackend } from './models/create-backend.js';
-export { contextWindowOf, estimateTokens } from './models/context-windows.js';
 
 // The sandbox
 export {
@@ -68,11 +83,25 @@ export {
   type SubcallHandler,
 } from './sandbox/sandbox.js';
 export type { SandboxTool, SandboxTools } from './sandbox/tools.js';
-export { CONTEXT_FILE_SAMPLE_BYTES, ContextFile, contextFromFile, type ContextFileFormat, type ContextValue, type JsonValue } from './sandbox/context-files.js';
+export { ContextFile, contextFromFile, type ContextFileFormat, type ContextValue, type JsonValue } from './sandbox/context-files.js';
 export { DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from './sandbox/container-spec.js';
-export { createDockerClient, pingDocker } from './sandbox/docker-client.js';
-export { buildSandboxImage, ensureSandboxImage } from './sandbox/image/ensure-sandbox-image.js';
-export { listSandboxes, pruneSandboxes, reapOrphanedSandboxes } from './sandbox/reaper.js';
+export { createDockerClient, pingDocker, type DockerClientOptions } from './sandbox/docker-client.js';
+export {
+  buildSandboxImage,
+  ensureSandboxImage,
+  type EnsureSandboxImageOptions,
+  type SandboxImage,
+  type SandboxImageBuildEvent,
+} from './sandbox/image/ensure-sandbox-image.js';
+export {
+  listSandboxes,
+  pruneSandboxes,
+  reapOrphanedSandboxes,
+  type PruneOptions,
+  type PruneResult,
+  type SandboxContainer,
+  type SandboxListOptions,
+} from './sandbox/reaper.js';
 export { checkIsolation, type IsolationFinding } from './sandbox/isolation-check.js';
 export type {
   CellError,
@@ -87,4 +116,4 @@ export type {
   ToolCallResult,
   ToolDefinition,
   VariableInfo,
-} from '@rlm/shared';
+} from './protocol-types.js';

@@ -5,11 +5,19 @@
  * settles, not when). Each backend runs its real SDK or CLI protocol against the local fakes the
  * unit tests use; nothing leaves 127.0.0.1.
  *
- * The backends come from the built library, like `rlm`; the fakes are TypeScript sources under
+ * The backends come from the built library (`rlm`); the fakes are TypeScript sources under
  * `orchestrator/src/testing/`, loaded with Node's type stripping through a resolve hook (below).
  */
 import { rmSync } from 'node:fs';
-import { AbortedError, createOpenAICompatibleBackend, ModelCallError, type CompletionRequest, type ModelBackend } from 'rlm';
+import {
+  AbortedError,
+  createAnthropicBackend,
+  createClaudeCliBackend,
+  createOpenAICompatibleBackend,
+  ModelCallError,
+  type CompletionRequest,
+  type ModelBackend,
+} from 'rlm';
 import { registerSourceHooks } from './source-hooks.ts';
 import { formatRow, summarize } from './stats.ts';
 
@@ -18,12 +26,6 @@ const { startFakeAnthropicServer } = await import('../../orchestrator/src/testin
 const { startFakeOpenAIServer } = await import('../../orchestrator/src/testing/fake-openai-server.ts');
 const { createFakeClaude } = await import('../../orchestrator/src/testing/fake-claude-cli/index.ts');
 const { isAlive } = await import('../../orchestrator/src/testing/process-liveness.ts');
-
-// Two backends the package does not export: from the same build as `rlm`, typed from their sources
-// (a computed specifier, so `pnpm typecheck` needs no build).
-const built = (module: string) => new URL(`../../orchestrator/dist/models/${module}.js`, import.meta.url).href;
-const { createAnthropicBackend } = (await import(built('anthropic-backend'))) as typeof import('../../orchestrator/src/models/anthropic-backend.ts');
-const { createClaudeCliBackend } = (await import(built('claude-cli-backend'))) as typeof import('../../orchestrator/src/models/claude-cli-backend.ts');
 
 /** The attempt timeout of the timeout rows: short, since what they measure is the time past it. */
 const TIMEOUT_MS = 200;

@@ -6,7 +6,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { RLM, ScriptedBackend, createDockerClient, ensureSandboxImage, pingDocker, type RunEvent } from 'rlm';
+import { RLM, createDockerClient, ensureSandboxImage, pingDocker, type RunEvent } from 'rlm';
+import { ScriptedBackend } from 'rlm/testing';
 import { formatRow, summarize } from './stats.ts';
 
 const docker = createDockerClient();

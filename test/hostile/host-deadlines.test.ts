@@ -8,7 +8,8 @@
  * own timeout, far beyond the host's deadline.
  */
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { RLM, Sandbox, ScriptedBackend, createDockerClient, type Language } from 'rlm';
+import { RLM, Sandbox, createDockerClient, type Language } from 'rlm';
+import { ScriptedBackend } from 'rlm/testing';
 import { lastUserMessage, replResponse } from '../../orchestrator/src/testing/scripted-models.js';
 import { TEST_SANDBOX_RUNTIME } from '../support/runtime.js';
 import { TEST_START_TIMEOUT_MS } from '../support/docker.js';

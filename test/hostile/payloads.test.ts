@@ -5,7 +5,8 @@
  */
 import { MAX_FINAL_CHARS } from '@rlm/shared';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { RLM, Sandbox, ScriptedBackend, createDockerClient, type ExecuteResult, type Language } from 'rlm';
+import { RLM, Sandbox, createDockerClient, type ExecuteResult, type Language } from 'rlm';
+import { ScriptedBackend } from 'rlm/testing';
 import { replResponse } from '../../orchestrator/src/testing/scripted-models.js';
 import { TEST_SANDBOX_RUNTIME } from '../support/runtime.js';
 import { TEST_START_TIMEOUT_MS } from '../support/docker.js';

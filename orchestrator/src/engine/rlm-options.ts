@@ -33,8 +33,10 @@ export interface DataTool {
   value: JsonValue;
 }
 
+/** A host tool the cells may use by name: a function ({@link FunctionTool}) or data ({@link DataTool}). */
 export type RlmTool = FunctionTool | DataTool;
 
+/** How an {@link RLM} is configured: the models, the REPL language, limits, sandbox settings, tools, prices and trajectory output. Checked by the `RLM` constructor, which throws {@link InvalidOptionError} naming the bad option. */
 export interface RlmOptions {
   /** The model that drives the loop. */
   root: ModelRole;

@@ -21,6 +21,7 @@ import { runRlm, type RunOutcome, type RunTree } from './rlm-run.js';
 import { SandboxSlots } from './sandbox-slots.js';
 import { isFunctionTool, type RlmOptions } from './rlm-options.js';
 
+/** The input of one {@link RLM.completion}: the context, the question, and an optional signal. */
 export interface CompletionInput {
   /** What the REPL's `context` holds: a string, a list of strings, a map of path → content, or JSON. */
   context: ContextValue;
@@ -30,9 +31,11 @@ export interface CompletionInput {
   signal?: AbortSignal;
 }
 
+/** How a run ended: the answer (or the best partial one), success, the error or limit that stopped it, usage and cost across the whole tree, and the trajectory. A run stopped by a limit or a failing model still resolves with a result (see `success` and `error`). */
 export interface RlmResult {
   /** The answer; with `success: false` the best partial answer, or null. */
   answer: string | null;
+  /** True when the run ended with a final answer (`FINAL`/`FINAL_VAR`) within its limits. */
   success: boolean;
   /** Why the run failed: a {@link RunLimitError} for a limit (carrying the partial answer), else the failure. */
   error: RlmError | null;
@@ -44,6 +47,7 @@ export interface RlmResult {
   usage: UsageByModel;
   /** Total cost in USD; null when any model's price is unknown. */
   costUsd: number | null;
+  /** Wall-clock time of the run, in milliseconds. */
   durationMs: number;
   /** The root run's turns, child runs nested under the sub-calls that started them. */
   trajectory: TurnRecord[];
@@ -78,6 +82,7 @@ export function useReplFactory(rlm: RLM, factory: ReplFactory): RLM {
   return rlm;
 }
 
+/** A Recursive Language Model: a root model that answers a query over a context it explores from code in a sandboxed REPL (Docker), with sub-model calls (`llm_query`) and child RLMs (`rlm_query`). One instance may run many completions, each in its own sandbox; the options are checked once, in the constructor. */
 export class RLM {
   readonly #options: RlmOptions;
   readonly #limits: RlmLimits;
@@ -299,6 +304,7 @@ export class RlmSession implements AsyncDisposable {
     this.#sandbox = undefined;
   }
 
+  /** Same as `close()`, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

@@ -6,6 +6,7 @@
 import { RlmError } from '../errors.js';
 import type { TokenUsage } from '../models/model-backend.js';
 
+/** What a run (its whole tree: root and children together) may spend; each has a default in {@link DEFAULT_LIMITS}. A run that reaches one ends with `success: false` and a {@link RunLimitError}. */
 export interface RlmLimits {
   /** Model turns across the whole tree (root and children together). Default 30. */
   maxIterations: number;
@@ -49,6 +50,7 @@ export interface RlmLimits {
   maxSubcallPromptBytesPerRun: number;
 }
 
+/** The limits a run gets for every field of {@link RlmLimits} left unset; frozen. */
 export const DEFAULT_LIMITS: Readonly<RlmLimits> = Object.freeze({
   maxIterations: 30,
   maxDepth: 1,
@@ -60,6 +62,7 @@ export const DEFAULT_LIMITS: Readonly<RlmLimits> = Object.freeze({
   maxSubcallPromptBytesPerRun: 512 * 1024 * 1024,
 });
 
+/** A limit that can stop a run: `iterations` (model turns), `timeout` (wall clock), `cost` (USD), `tokens`, or `consecutive_failures` (failing turns in a row: the model call failed, or every cell did). */
 export type LimitName = 'iterations' | 'timeout' | 'cost' | 'tokens' | 'consecutive_failures';
 
 /** A limit ended the run (`kind`: `limit_reached`; which one in `limit`). `partialAnswer` is the best answer the run had when it stopped. */

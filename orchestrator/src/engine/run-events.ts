@@ -7,8 +7,11 @@ import type { UsageByModel } from '../usage/usage-ledger.js';
 
 /** Tokens and cost of one model call; `costUsd` is null when the model's price is unknown. */
 export interface CallUsage {
+  /** Input tokens of the call, as the provider reported them (cache reads and writes included). */
   inputTokens: number;
+  /** Output tokens of the call. */
   outputTokens: number;
+  /** The call's cost in USD; null when the model's price is unknown. */
   costUsd: number | null;
 }
 
@@ -23,6 +26,7 @@ interface EventBase {
   time: number;
 }
 
+/** What happens during a run, as it happens: turns, model calls, code blocks, sub-calls, child runs, warnings. Every event carries the run's id and depth and a timestamp; `type` tells them apart. */
 export type RunEvent =
   | (EventBase & { type: 'run_start'; query: string; rootModel: string; contextDescription: string })
   | (EventBase & { type: 'turn_start'; turn: number })
@@ -77,8 +81,10 @@ export type RunEvent =
       durationMs: number;
     });
 
+/** The `type` of a {@link RunEvent}. */
 export type RunEventType = RunEvent['type'];
 
+/** Why a `warning` event was sent: `sandbox_cap` (an `rlm_query` answered as a plain `llm_query` because the run's sandboxes were all taken) or `trajectory_write` (the trajectory file could not be written). */
 export type RunWarningCode = 'sandbox_cap' | 'trajectory_write';
 
 /** An event as a run emits it; the run adds its id, parent, depth and the time. */

@@ -13,6 +13,7 @@ import type { UsageByModel } from '../usage/usage-ledger.js';
  */
 export interface SubcallRecord {
   kind: 'llm_query' | 'rlm_query';
+  /** The model that served the call. */
   model: string;
   /** The prompt as recorded (see above): possibly clipped, never larger than about 64 Ki characters. */
   prompt: string;
@@ -20,8 +21,10 @@ export interface SubcallRecord {
   promptChars: number;
   /** The answer as recorded (clipped like `prompt`); null when the call failed. */
   response: string | null;
+  /** Why the call failed, as the cell saw it; null when it succeeded. */
   error: string | null;
   usage: TokenUsage;
+  /** Wall-clock time of the call, in milliseconds. */
   durationMs: number;
   /**
    * Why the call was served otherwise than asked, e.g. an `rlm_query` answered as a plain
@@ -38,15 +41,20 @@ export interface SubcallRecord {
   cancelled?: true;
 }
 
+/** A child RLM started by `rlm_query`: its run id, depth (the root is 0), root model, turns, answer (null when it gave none) and usage. */
 export interface ChildRunRecord {
   runId: string;
+  /** The child's depth: 1 for a child of the root. */
   depth: number;
   rootModel: string;
   turns: TurnRecord[];
+  /** The child's answer; null when it gave none. */
   answer: string | null;
+  /** The child's usage (its own children included), per model. */
   usage: UsageByModel;
 }
 
+/** One code block a turn ran: its code, the cell's result and the sub-calls it made. */
 export interface BlockRecord {
   code: string;
   result: ExecuteResult;
@@ -58,15 +66,21 @@ export interface BlockRecord {
   subcallsNotStarted?: number;
 }
 
+/** One turn of a run: what the root model was sent and answered, the blocks it ran, and the final answer if this turn gave one. Durations are in milliseconds. */
 export interface TurnRecord {
   /** 1-based. */
   turn: number;
   /** The conversation sent to the root model for this turn (system prompt first). */
   prompt: ChatMessage[];
+  /** The system prompt of this turn. */
   system: string;
+  /** The root model's answer, whole. */
   response: string;
+  /** The code blocks of the response, in order, with what running each gave. */
   blocks: BlockRecord[];
+  /** The answer this turn gave, if it ended the run. */
   finalAnswer: string | null;
+  /** Wall-clock time of the turn (model call and cells), in milliseconds. */
   durationMs: number;
   /** The root model of the turn and what its call used (the turn's sub-calls are in `blocks`). */
   model: string;

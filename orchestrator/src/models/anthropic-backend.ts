@@ -29,6 +29,7 @@ export const DEFAULT_ANTHROPIC_BASE_URL = 'https://api.anthropic.com';
 /** The smallest `budget_tokens` the API accepts. */
 const MIN_THINKING_BUDGET = 1_024;
 
+/** Options of {@link createAnthropicBackend}: the key, model defaults, extended thinking and prompt caching, plus the retry and timeout settings of {@link ResilienceOptions}. */
 export type AnthropicBackendOptions = ResilienceOptions &
   ResilienceSeams & {
     /** The API key; default: the variable named by `apiKeyEnv`. */

@@ -25,6 +25,7 @@ import {
 import { kindOfHttpError } from './provider-failures.js';
 import { isRetryableStatus, ResilientCaller, type AttemptFailure, type ResilienceOptions, type ResilienceSeams } from './resilience.js';
 
+/** Options of {@link createClaudeCliBackend}: the `claude` executable, its environment, plus the retry and timeout settings of {@link ResilienceOptions}. */
 export type ClaudeCliOptions = ResilienceOptions &
   ResilienceSeams & {
     /** The Claude Code executable: a name looked up on `PATH`, or a path. Default `claude`. */

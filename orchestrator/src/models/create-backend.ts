@@ -13,6 +13,7 @@ import type { ResilienceOptions } from './resilience.js';
 /** Every backend name {@link createBackend} knows. */
 export const BACKEND_NAMES: readonly string[] = ['anthropic', 'claude-cli', ...PRESET_NAMES];
 
+/** A backend {@link createBackend} knows by name: `anthropic`, `claude-cli`, or an OpenAI-compatible preset ({@link PresetName}). */
 export type BackendName = 'anthropic' | 'claude-cli' | PresetName;
 
 /** The model used when a role names none, per backend; absent where only the user can know (vllm, azure-openai, custom…). */
@@ -50,6 +51,7 @@ export interface BackendSpec extends ResilienceOptions {
   fetch?: FetchFunction | undefined;
 }
 
+/** What {@link createBackend} returns: the backend and the model id it resolved (the given one, or the backend's default). */
 export interface CreatedBackend {
   backend: ModelBackend;
   model: string;

@@ -5,13 +5,16 @@
  */
 import { RlmError } from '../errors.js';
 
+/** Who wrote a {@link ChatMessage}: the user (prompts and REPL output) or the model. */
 export type ChatRole = 'user' | 'assistant';
 
+/** One message of a conversation sent to a model. */
 export interface ChatMessage {
   role: ChatRole;
   content: string;
 }
 
+/** One model call as the engine makes it: model, system prompt, messages and output cap. */
 export interface CompletionRequest {
   /** The provider's model id, e.g. `claude-sonnet-4-5` or `gpt-5-mini`. */
   model: string;
@@ -29,6 +32,7 @@ export interface TokenUsage {
    * Anthropic's `input_tokens + cache_read_input_tokens + cache_creation_input_tokens`).
    */
   inputTokens: number;
+  /** Tokens the model generated. */
   outputTokens: number;
   /** Input tokens read from the provider's prompt cache (billed at the cache-read price). */
   cacheReadTokens?: number;
@@ -38,7 +42,9 @@ export interface TokenUsage {
   reportedCostUsd?: number;
 }
 
+/** A model's answer: its text, the model that answered, token usage and why generation stopped. */
 export interface CompletionResponse {
+  /** The model's answer, whole. */
   text: string;
   /** The model that answered, as the provider names it. */
   model: string;
@@ -47,6 +53,7 @@ export interface CompletionResponse {
   stopReason?: string;
 }
 
+/** A model provider behind one small interface: {@link ModelBackend.complete}. The factories (`createAnthropicBackend`, `createOpenAICompatibleBackend`, `createPresetBackend`, `createClaudeCliBackend`) make one; implement it to bring another provider. */
 export interface ModelBackend {
   /** Used in errors and usage reports, e.g. `anthropic`, `openai`, `scripted`. */
   readonly name: string;
@@ -63,7 +70,9 @@ export interface ModelBackend {
   complete(request: CompletionRequest, options: CompleteOptions): Promise<CompletionResponse>;
 }
 
+/** Per-call options of {@link ModelBackend.complete}: a signal that cancels the call (it then rejects with a {@link ModelCallError}) and a callback for streamed text. */
 export interface CompleteOptions {
+  /** Cancels the call: the provider request is aborted and the call rejects with a {@link ModelCallError}. */
   signal?: AbortSignal;
   /**
    * Called with each piece of text as the provider streams it (for progress display). Backends that

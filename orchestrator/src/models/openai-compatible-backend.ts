@@ -77,6 +77,7 @@ export interface GenerationSettings {
   defaultMaxOutputTokens?: number;
 }
 
+/** Options of {@link createOpenAICompatibleBackend}: the endpoint, key, model, dialect details and generation settings, plus the retry and timeout settings of {@link ResilienceOptions}. */
 export interface OpenAICompatibleOptions extends ResilienceOptions, ResilienceSeams, GenerationSettings, Partial<ChatDialect> {
   /** Used in errors and usage reports; default `openai`. */
   name?: string;

@@ -149,17 +149,20 @@ const PRESETS = {
   custom: { requiresApiKey: false, dialect: { ...COMPATIBLE, tokenLimitParameter: 'auto' } },
 } as const satisfies Record<string, OpenAICompatiblePreset>;
 
+/** The name of an OpenAI-compatible preset; see {@link PRESET_NAMES}. */
 export type PresetName = keyof typeof PRESETS;
 
 /** Every preset by name; the table at the top of this module says what each holds. */
 export const OPENAI_COMPATIBLE_PRESETS: { readonly [Name in PresetName]: OpenAICompatiblePreset } = PRESETS;
 
+/** The names of the OpenAI-compatible presets {@link createPresetBackend} knows (`openai`, `openrouter`, `azure-openai`…). */
 export const PRESET_NAMES = Object.keys(OPENAI_COMPATIBLE_PRESETS) as PresetName[];
 
 export function isPresetName(value: string): value is PresetName {
   return Object.hasOwn(OPENAI_COMPATIBLE_PRESETS, value);
 }
 
+/** Options of {@link createPresetBackend}: the preset, and anything of {@link OpenAICompatibleOptions} to override in it. */
 export interface PresetBackendOptions extends ResilienceOptions, ResilienceSeams, GenerationSettings, Partial<ChatDialect> {
   /** Used in errors and usage reports; default the preset's name. */
   name?: string;

@@ -10,6 +10,7 @@
 import { AbortedError, InvalidOptionError } from '../errors.js';
 import { ModelCallError } from './model-backend.js';
 
+/** What every backend does around a provider call: retries with exponential backoff and jitter on retryable failures (honouring `retry-after`), a timeout per attempt, and a cap on requests in flight. Times are in milliseconds. */
 export interface ResilienceOptions {
   /** Retries after the first attempt; default 4. */
   maxRetries?: number;

@@ -10,6 +10,7 @@ export type ScriptedReply = string | CompletionResponse | Error;
 /** Computes the answer to call `callIndex` (0-based, in the order calls started). */
 export type ScriptFunction = (request: CompletionRequest, callIndex: number) => ScriptedReply | Promise<ScriptedReply>;
 
+/** Options of {@link ScriptedBackend}. */
 export interface ScriptedBackendOptions {
   /** The backend's name in errors and usage; `scripted` by default. */
   name?: string;

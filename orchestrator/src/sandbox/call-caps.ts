@@ -27,6 +27,7 @@ export interface SandboxCallCaps {
   maxToolCallsInFlight: number;
 }
 
+/** The caps a sandbox puts on the calls its cells make to the host when none are given; frozen. */
 export const DEFAULT_SANDBOX_CALL_CAPS: Readonly<SandboxCallCaps> = Object.freeze({
   maxSubcallsInFlight: 16,
   maxSubcallPromptsInFlight: MAX_BATCH_PROMPTS,

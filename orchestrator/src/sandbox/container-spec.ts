@@ -21,6 +21,7 @@ export interface SandboxLimits {
   tmpfsBytes: number;
 }
 
+/** A sandbox's container limits when none are given: 1 GiB of memory, 1 CPU, 128 processes, a 64 MiB `/tmp`; frozen. */
 export const DEFAULT_SANDBOX_LIMITS: Readonly<SandboxLimits> = Object.freeze({
   memoryBytes: 1024 * 1024 * 1024,
   cpus: 1,

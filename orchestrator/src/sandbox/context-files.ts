@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ContextFormat, LoadContextParams } from '@rlm/shared';
 import { errorCode, errorMessage, InvalidOptionError } from '../errors.js';
 
+/** A plain JSON value: what a context may be, and what tools take and return. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
 /** How a {@link ContextFile} is loaded: `text` binds its content as one string, `json` binds the parsed value. */

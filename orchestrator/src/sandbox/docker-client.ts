@@ -13,6 +13,7 @@ export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 
 const DOCKER_FIX = 'start the Docker engine (dockerd) or set DOCKER_HOST; for rootless Docker, DOCKER_HOST=unix:///run/user/$UID/docker.sock';
 
+/** Options of {@link createDockerClient}: which Docker engine to talk to. */
 export interface DockerClientOptions {
   /**
    * Where the engine listens: `unix:///path/docker.sock`, `tcp://host:port` (TLS when

@@ -21,6 +21,7 @@ import type { Sandbox } from './sandbox.js';
 
 const DOCKER_SET_VARIABLES = new Set(['PATH', 'HOSTNAME', 'HOME']);
 
+/** One check of {@link checkIsolation}: its name, whether the sandbox passed it, and what was seen. */
 export interface IsolationFinding {
   name: string;
   ok: boolean;

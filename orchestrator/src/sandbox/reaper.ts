@@ -173,6 +173,7 @@ export interface SandboxContainer {
   created: string;
 }
 
+/** Options of {@link listSandboxes}: the engine and the label that marks sandboxes. */
 export interface SandboxListOptions {
   docker: Dockerode;
   signal?: AbortSignal;
@@ -219,6 +220,7 @@ export async function listSandboxes(options: SandboxListOptions): Promise<Sandbo
   });
 }
 
+/** What {@link pruneSandboxes} removed and what it could not. */
 export interface PruneResult {
   /** Ids of the containers removed (or already being removed by the engine). */
   removed: string[];
@@ -232,6 +234,7 @@ export interface PruneResult {
   removedVolumes: string[];
 }
 
+/** Options of {@link pruneSandboxes}: which sandboxes to remove. */
 export interface PruneOptions extends SandboxListOptions {
   /** Remove every rlm sandbox on the engine, live owners' included. Default false: only orphans. */
   all?: boolean;

@@ -11,6 +11,7 @@ import type { SandboxTool } from './tools.js';
 /** Answers a cell's `llm_query`/`rlm_query` family call: one outcome per prompt, in order. */
 export type SubcallHandler = (request: SubcallParams, options: { signal: AbortSignal }) => Promise<SubcallResult>;
 
+/** Per-cell options of {@link Sandbox.execute}: language, timeout, output cap, signal. */
 export interface ExecuteOptions {
   /** The REPL's language, which is the default; another one is refused with `InvalidOptionError`. */
   language?: Language;

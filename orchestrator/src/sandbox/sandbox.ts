@@ -70,6 +70,7 @@ export const DEFAULT_HOST_CALL_TIMEOUT_MS = 60_000;
 /** The longest timer Node keeps (about 24.8 days); longer deadlines would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Options of `Sandbox.create`: the engine, image, limits, language, context, sub-call handler, tools and timeouts (in milliseconds). */
 export interface SandboxOptions {
   /**
    * The language of this sandbox's cells: `javascript` (default) or `python` (CPython on Pyodide,
@@ -172,6 +173,7 @@ function checkLimitsEnforcement(docker: Dockerode): Promise<string | undefined> 
   return check;
 }
 
+/** A REPL in a hardened Docker container (no network, read-only root, no capabilities, limits on memory, CPU and processes): cells run in it with the context loaded as variables, and reach the host only through sub-calls and tools. Create with `Sandbox.create`; close with `close()` or `await using` (idempotent; the container is removed). */
 export class Sandbox implements Repl {
   /** Unique per sandbox; names its container `rlm-sandbox-<id>` and its state directory. */
   readonly id: string;
@@ -299,6 +301,7 @@ export class Sandbox implements Repl {
     return this.#restarts;
   }
 
+  /** True once `close()` was called (or the sandbox failed for good); every later call throws {@link SandboxClosedError}. */
   get isClosed(): boolean {
     return this.#closed;
   }
@@ -444,6 +447,7 @@ export class Sandbox implements Repl {
     return this.#closing;
   }
 
+  /** Same as `close()`, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

@@ -88,7 +88,7 @@ const RlmCallLineBase = z
   })
   .loose();
 
-const MetadataLine = z
+const MetadataLineSchema = z
   .object({
     type: z.literal('metadata'),
     timestamp: z.string(),
@@ -102,7 +102,8 @@ const MetadataLine = z
     other_backends: z.array(z.string()).nullable(),
   })
   .loose();
-export type MetadataLine = z.infer<typeof MetadataLine>;
+/** The first line of a trajectory file: the run's settings (models, backends, limits). Unknown fields are kept. */
+export type MetadataLine = z.infer<typeof MetadataLineSchema>;
 
 const ReplResultLineSchema = z
   .object({
@@ -122,7 +123,7 @@ const ReplResultLineSchema = z
   })
   .loose();
 
-const IterationLine = z
+const IterationLineSchema = z
   .object({
     type: z.literal('iteration'),
     iteration: z.number().int().positive(),
@@ -138,11 +139,13 @@ const IterationLine = z
   })
   .loose();
 
-export type IterationLine = z.infer<typeof IterationLine>;
+/** One line per turn of a trajectory file: the prompt, the response, the code blocks with their results and sub-calls. Unknown fields are kept. */
+export type IterationLine = z.infer<typeof IterationLineSchema>;
 type ReplResultLine = IterationLine['code_blocks'][number]['result'];
+/** A line of a trajectory file: a {@link MetadataLine} or an {@link IterationLine}. */
 export type TrajectoryLine = MetadataLine | IterationLine;
 
-const TrajectoryLineSchema = z.discriminatedUnion('type', [MetadataLine, IterationLine]);
+const TrajectoryLineSchema = z.discriminatedUnion('type', [MetadataLineSchema, IterationLineSchema]);
 
 type RlmCallLine = z.infer<typeof RlmCallLineBase> & { trajectory?: TrajectoryLine[] };
 const RlmCallLine: z.ZodType<RlmCallLine> = RlmCallLineBase.extend({

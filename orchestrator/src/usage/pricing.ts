@@ -17,7 +17,9 @@ export const PRICES_AS_OF = '2026-11-21';
 
 /** A model's list price, in US dollars per million tokens. */
 export interface ModelPrice {
+  /** Price of an input token, USD per million. */
   input: number;
+  /** Price of an output token, USD per million. */
   output: number;
   /** Price of an input token read from the prompt cache; the input price when absent. */
   cacheRead?: number;

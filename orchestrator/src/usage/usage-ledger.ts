@@ -4,6 +4,7 @@
 import type { TokenUsage } from '../models/model-backend.js';
 import { type PriceOverrides, costOf } from './pricing.js';
 
+/** One model's usage in a run, summed over its whole tree: calls, tokens, and cost in USD (null when its price is unknown). */
 export interface ModelUsage {
   /** Calls that completed (answered, or failed with the provider's answer). */
   calls: number;

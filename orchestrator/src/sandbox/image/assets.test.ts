@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SandboxImageError } from '../../errors.js';
-import { SANDBOX_BUNDLE_FILES, locateSandboxAssets } from './assets.js';
+import { SANDBOX_BUNDLE_FILES, locateSandboxAssets, sandboxAssetPath } from './assets.js';
 
 let root: string;
 const pkg = () => path.join(root, 'orchestrator');
@@ -42,6 +42,25 @@ describe('locateSandboxAssets', () => {
       dockerfile: path.join(pkg(), 'dist', 'sandbox-assets', 'Dockerfile.sandbox'),
       bundleDir: path.join(pkg(), 'dist', 'sandbox-assets'),
     });
+  });
+
+  it("reads Pyodide's runtime files from the pyodide package when the package does not carry them", async () => {
+    const pyodidePackage = path.join(pkg(), 'node_modules', 'pyodide');
+    await put(path.join(pyodidePackage, 'package.json'), JSON.stringify({ name: 'pyodide', version: '0.0.0' }));
+    for (const name of SANDBOX_BUNDLE_FILES) {
+      const runtime = name.startsWith('pyodide/') && name !== 'pyodide/python-snapshot.bin';
+      await put(runtime ? path.join(pyodidePackage, name.slice('pyodide/'.length)) : path.join(pkg(), 'dist', 'sandbox-assets', name));
+    }
+    await put(path.join(pkg(), 'dist', 'sandbox-assets', 'Dockerfile.sandbox'));
+    const assets = locateSandboxAssets({ from: fromDist() });
+    expect(assets).toEqual({
+      dockerfile: path.join(pkg(), 'dist', 'sandbox-assets', 'Dockerfile.sandbox'),
+      bundleDir: path.join(pkg(), 'dist', 'sandbox-assets'),
+      pyodideDir: pyodidePackage,
+    });
+    expect(sandboxAssetPath(assets, 'pyodide/pyodide.asm.wasm')).toBe(path.join(pyodidePackage, 'pyodide.asm.wasm'));
+    expect(sandboxAssetPath(assets, 'pyodide/python-snapshot.bin')).toBe(path.join(pkg(), 'dist', 'sandbox-assets', 'pyodide', 'python-snapshot.bin'));
+    expect(sandboxAssetPath(assets, 'repl-server.js')).toBe(path.join(pkg(), 'dist', 'sandbox-assets', 'repl-server.js'));
   });
 
   it('falls back to the workspace, and prefers it when running from source', async () => {

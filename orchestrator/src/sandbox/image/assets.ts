@@ -1,9 +1,11 @@
 /**
  * Finding the files the sandbox image is built from: `Dockerfile.sandbox` and the REPL server
  * bundle. A published `rlm` package carries them in `dist/sandbox-assets/` (copied there by
- * `scripts/copy-sandbox-assets.mjs`); a workspace checkout also has them at their source.
+ * `scripts/copy-sandbox-assets.mjs`) except Pyodide's runtime files, which come from the `pyodide`
+ * package it depends on; a workspace checkout also has them all at their source.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SandboxImageError } from '../../errors.js';
@@ -27,6 +29,10 @@ export const SANDBOX_BUNDLE_FILES = [
   'pyodide/python-snapshot.bin',
 ] as const;
 
+/** The bundle files under this prefix, but for the snapshot, are Pyodide's runtime: the files the `pyodide` package provides. */
+const PYODIDE_RUNTIME_PREFIX = 'pyodide/';
+const PYODIDE_SNAPSHOT_FILE = 'pyodide/python-snapshot.bin';
+
 /**
  * The content hashes of the bundle files, written by the sandbox-image build next to them, so the
  * image tag needs no pass over ~75 MB at every start. Optional: without it the files are hashed.
@@ -44,6 +50,19 @@ export interface SandboxAssets {
   dockerfile: string;
   /** Absolute path of the directory holding {@link SANDBOX_BUNDLE_FILES}. */
   bundleDir: string;
+  /**
+   * Absolute path of a directory holding Pyodide's runtime files (`pyodide.mjs`…, the `pyodide`
+   * package's directory) instead of `<bundleDir>/pyodide/`; the snapshot stays in the bundle.
+   */
+  pyodideDir?: string;
+}
+
+/** The absolute path a bundle file (a name from {@link SANDBOX_BUNDLE_FILES}) is read from. */
+export function sandboxAssetPath(assets: SandboxAssets, name: string): string {
+  if (assets.pyodideDir !== undefined && name.startsWith(PYODIDE_RUNTIME_PREFIX) && name !== PYODIDE_SNAPSHOT_FILE) {
+    return path.join(assets.pyodideDir, name.slice(PYODIDE_RUNTIME_PREFIX.length));
+  }
+  return path.join(assets.bundleDir, name);
 }
 
 export interface LocateSandboxAssetsOptions {
@@ -68,35 +87,44 @@ export function locateSandboxAssets(options: LocateSandboxAssetsOptions = {}): S
   const packageRoot = findPackageRoot(from);
   const candidates: SandboxAssets[] = [];
   if (packageRoot !== undefined) {
-    candidates.push(
-      {
-        dockerfile: path.join(packageRoot, 'dist', 'sandbox-assets', SANDBOX_DOCKERFILE_NAME),
-        bundleDir: path.join(packageRoot, 'dist', 'sandbox-assets'),
-      },
-      {
-        dockerfile: path.join(packageRoot, '..', SANDBOX_DOCKERFILE_NAME),
-        bundleDir: path.join(packageRoot, '..', 'sandbox-image', 'dist'),
-      },
-    );
+    const packaged: SandboxAssets = {
+      dockerfile: path.join(packageRoot, 'dist', 'sandbox-assets', SANDBOX_DOCKERFILE_NAME),
+      bundleDir: path.join(packageRoot, 'dist', 'sandbox-assets'),
+    };
+    // The published package leaves Pyodide's files to the `pyodide` dependency (the same pinned
+    // version the snapshot was made with; scripts/copy-sandbox-assets.mjs checks that).
+    if (!existsSync(path.join(packaged.bundleDir, 'pyodide', 'pyodide.mjs'))) {
+      const pyodideDir = pyodidePackageDir(packageRoot);
+      if (pyodideDir !== undefined) packaged.pyodideDir = pyodideDir;
+    }
+    candidates.push(packaged, {
+      dockerfile: path.join(packageRoot, '..', SANDBOX_DOCKERFILE_NAME),
+      bundleDir: path.join(packageRoot, '..', 'sandbox-image', 'dist'),
+    });
     const fromSource = !path.relative(path.join(packageRoot, 'src'), from).startsWith('..');
     if (fromSource) candidates.reverse();
   }
 
   const bundleDir = options.bundleDir ?? (process.env[SANDBOX_BUNDLE_DIR_ENV] || undefined);
   const dockerfile = options.dockerfile;
-  const complete = (c: SandboxAssets) => existsSync(c.dockerfile) && bundleComplete(c.bundleDir);
+  const complete = (c: SandboxAssets) => existsSync(c.dockerfile) && missingBundleFiles(c).length === 0;
 
   if (bundleDir !== undefined || dockerfile !== undefined) {
+    const bundle =
+      bundleDir !== undefined
+        ? { bundleDir: path.resolve(bundleDir) }
+        : (candidates.find((c) => missingBundleFiles(c).length === 0) ?? { bundleDir: path.resolve('.') });
     const chosen: SandboxAssets = {
       dockerfile: path.resolve(dockerfile ?? candidates.find((c) => existsSync(c.dockerfile))?.dockerfile ?? SANDBOX_DOCKERFILE_NAME),
-      bundleDir: path.resolve(bundleDir ?? candidates.find((c) => bundleComplete(c.bundleDir))?.bundleDir ?? '.'),
+      bundleDir: bundle.bundleDir,
+      ...('pyodideDir' in bundle && bundle.pyodideDir !== undefined ? { pyodideDir: bundle.pyodideDir } : {}),
     };
     if (!existsSync(chosen.dockerfile)) {
       throw new SandboxImageError(`sandbox image Dockerfile not found at ${chosen.dockerfile}: run \`pnpm build\``, '');
     }
-    if (!bundleComplete(chosen.bundleDir)) {
+    if (missingBundleFiles(chosen).length > 0) {
       throw new SandboxImageError(
-        `the REPL bundle directory ${chosen.bundleDir}${bundleDir !== undefined && !options.bundleDir ? ` (from ${SANDBOX_BUNDLE_DIR_ENV})` : ''} lacks ${missingBundleFiles(chosen.bundleDir).join(', ')}: point it at a built bundle (pnpm --filter @rlm/sandbox-image build writes sandbox-image/dist/)`,
+        `the REPL bundle directory ${chosen.bundleDir}${bundleDir !== undefined && !options.bundleDir ? ` (from ${SANDBOX_BUNDLE_DIR_ENV})` : ''} lacks ${missingBundleFiles(chosen).join(', ')}: point it at a built bundle (pnpm --filter @rlm/sandbox-image build writes sandbox-image/dist/)`,
         '',
       );
     }
@@ -112,12 +140,17 @@ export function locateSandboxAssets(options: LocateSandboxAssetsOptions = {}): S
   );
 }
 
-function bundleComplete(dir: string): boolean {
-  return missingBundleFiles(dir).length === 0;
+function missingBundleFiles(assets: SandboxAssets): string[] {
+  return SANDBOX_BUNDLE_FILES.filter((file) => !existsSync(sandboxAssetPath(assets, file)));
 }
 
-function missingBundleFiles(dir: string): string[] {
-  return SANDBOX_BUNDLE_FILES.filter((file) => !existsSync(path.join(dir, file)));
+/** The directory of the `pyodide` package as the `rlm` package at `packageRoot` resolves it, if installed. */
+function pyodidePackageDir(packageRoot: string): string | undefined {
+  try {
+    return path.dirname(createRequire(path.join(packageRoot, 'package.json')).resolve('pyodide/package.json'));
+  } catch {
+    return undefined;
+  }
 }
 
 /** The nearest directory at or above `from` whose package.json is named `rlm`. */

@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { CONTEXT_MOUNT_PATH, CONTROL_MOUNT_PATH } from '@rlm/shared';
 import tar from 'tar-stream';
 import { toError } from '../../errors.js';
-import { BUNDLE_MANIFEST_NAME, SANDBOX_BUNDLE_FILES, type SandboxAssets } from './assets.js';
+import { BUNDLE_MANIFEST_NAME, SANDBOX_BUNDLE_FILES, sandboxAssetPath, type SandboxAssets } from './assets.js';
 import { IMAGE_NODE_PATH, type HostFile, type NodeRuntime } from './node-runtime.js';
 
 /** The unprivileged user the sandbox runs as, `uid:gid`. */
@@ -81,7 +81,7 @@ export async function createBuildContext(input: BuildContextInput): Promise<Buil
   addFile({ type: 'file', path: '/etc/group', mode: 0o644, data: Buffer.from(GROUP) });
   const manifest = await readBundleManifest(assets.bundleDir);
   for (const name of SANDBOX_BUNDLE_FILES) {
-    const file = await bundleFile(path.join(assets.bundleDir, name), `/opt/rlm/${name}`, manifest?.entry(name));
+    const file = await bundleFile(sandboxAssetPath(assets, name), `/opt/rlm/${name}`, manifest?.entry(name));
     addFile({ type: 'host-file', path: file.imagePath, mode: 0o644, file });
   }
   if (baseImage === SCRATCH) {

@@ -26,6 +26,7 @@ export interface SandboxImageBuildEvent {
   message: string;
 }
 
+/** Options of {@link ensureSandboxImage} and {@link buildSandboxImage}: the engine, the base image and the Node binary the image is built from, progress and cancellation. */
 export interface EnsureSandboxImageOptions extends Pick<LocateSandboxAssetsOptions, 'bundleDir' | 'dockerfile'> {
   docker: Docker;
   signal?: AbortSignal;
@@ -40,6 +41,7 @@ export interface EnsureSandboxImageOptions extends Pick<LocateSandboxAssetsOptio
   nodeBinary?: string;
 }
 
+/** The sandbox image {@link ensureSandboxImage} found or built. */
 export interface SandboxImage {
   /** `rlm-sandbox:<first 16 hex of the inputs hash>`. */
   tag: string;
