@@ -6,14 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { closedLoopbackPort, startFakeOpenAIServer, type FakeOpenAIServer, type ScriptedReply } from '../orchestrator/src/testing/fake-openai-server.js';
-import { runRlm } from './support/rlm-process.js';
-
-/** The environment without provider keys or RLM_* settings of the machine running the tests. */
-function cleanEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!/_API_KEY$|^HF_TOKEN$|^RLM_|COLOR/.test(key)) env[key] = value;
-  return { ...env, ...extra };
-}
+import { cleanEnv, runRlm } from './support/rlm-process.js';
 
 const servers: FakeOpenAIServer[] = [];
 afterEach(async () => {

@@ -9,17 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeOpenAIServer, type FakeOpenAIServer } from '../orchestrator/src/testing/fake-openai-server.js';
-import { runRlm } from './support/rlm-process.js';
-
-/** The environment without provider keys or RLM_* settings of the machine running the tests. */
-function cleanEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (/_API_KEY$|^HF_TOKEN$|^RLM_|COLOR/.test(key)) continue;
-    env[key] = value;
-  }
-  return { ...env, ...extra };
-}
+import { cleanEnv, runRlm } from './support/rlm-process.js';
 
 const fence = (code: string) => `Let me look.\n\`\`\`repl\n${code}\n\`\`\``;
 const KEY = 'sk-test-models-key';

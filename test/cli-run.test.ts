@@ -13,17 +13,7 @@ import { createDockerClient, listSandboxes } from 'rlm';
 import { parseOwner } from '../orchestrator/src/sandbox/reaper.js';
 import { startFakeAnthropicServer } from '../orchestrator/src/testing/fake-anthropic-server.js';
 import { startFakeOpenAIServer, type ChatRequestBody, type FakeOpenAIServer } from '../orchestrator/src/testing/fake-openai-server.js';
-import { runRlm } from './support/rlm-process.js';
-
-/** The environment without provider keys or RLM_* settings of the machine running the tests. */
-function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (/_API_KEY$|^HF_TOKEN$|^RLM_|COLOR/.test(key)) continue;
-    env[key] = value;
-  }
-  return { ...env, ...extra };
-}
+import { cleanEnv, runRlm } from './support/rlm-process.js';
 
 function rlm(
   args: string[],

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAIServer, type FakeOpenAIServer } from '../orchestrator/src/testing/fake-openai-server.js';
-import { RLM_BIN } from './support/rlm-process.js';
+import { cleanEnv, RLM_BIN } from './support/rlm-process.js';
 
 const FILE_BYTES = 500_000_000;
 /**
@@ -76,16 +76,6 @@ async function model(code: string): Promise<FakeOpenAIServer> {
   const server = await startFakeOpenAIServer(() => `Let me measure it.\n\`\`\`repl\n${code}\n\`\`\``);
   servers.push(server);
   return server;
-}
-
-/** The environment without provider keys or RLM_* settings of the machine running the tests. */
-function cleanEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (/_API_KEY$|^HF_TOKEN$|^RLM_|COLOR/.test(key)) continue;
-    env[key] = value;
-  }
-  return { ...env, ...extra };
 }
 
 interface Run {

@@ -43,3 +43,13 @@ export function runRlm(args: string[], options: RlmProcessOptions & { onSpawn?: 
     options.onSpawn?.(child);
   });
 }
+
+/**
+ * This process's environment as a user's would be for `rlm`: without provider keys (`*_API_KEY`,
+ * `HF_TOKEN`), `RLM_*` settings and colour settings of the machine running the tests, plus `extra`.
+ */
+export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (!/_API_KEY$|^HF_TOKEN$|^RLM_|COLOR/.test(key)) env[key] = value;
+  return { ...env, ...extra };
+}
