@@ -48,7 +48,10 @@ export default defineConfig({
         // containers, and the hostile suite. Tests read the runtime from test/support/runtime.ts;
         // the setup fails the run if a sandbox of it started under another runtime. The CLI's
         // variable is set too, so an `rlm` child process started with this environment uses it.
-        // Not part of `pnpm test`.
+        // Not part of `pnpm test`. `pnpm test:runsc` runs one file at a time: gVisor's ptrace
+        // platform makes every syscall slow, and two files of sandboxes at once on two cores can
+        // starve a Python cell of the CPU it needs to notice its interrupt within the REPL's 700 ms
+        // grace, which some tests assert it does.
         resolve,
         ssr,
         test: {
