@@ -377,7 +377,7 @@ function cellRecords(router: SubcallRouter): Pick<BlockRecord, 'subcalls' | 'sub
 
 /** The result recorded for a cell the run's signal stopped (the sandbox is closed; no result came). */
 function stoppedCellResult(tree: RunTree, signal: AbortSignal): ExecuteResult {
-  const stop = tree.budget.exceeded ?? tree.budget.failure;
+  const stop = tree.budget.stopped;
   const message = stop ? `the run stopped: ${stop.message}` : tree.signal.aborted ? 'the run was cancelled' : errorMessage(signal.reason);
   return {
     status: 'error',

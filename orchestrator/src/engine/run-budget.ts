@@ -135,6 +135,11 @@ export class RunBudget {
     return this.#failure;
   }
 
+  /** What stopped the tree, if anything did: the exceeded limit, or the error it failed with. */
+  get stopped(): RlmError | undefined {
+    return this.#exceeded ?? this.#failure;
+  }
+
   /**
    * Stops the whole tree with `error` — a failure every later call would repeat, such as a refused
    * key or an unknown model — the way an exceeded limit does: model calls and cells in flight stop.

@@ -230,14 +230,14 @@ export class SubcallRouter {
   /** Why `signal` fired, for a cancelled call's record. */
   #cancelReason(signal: AbortSignal): string {
     const { budget, runSignal } = this.#init;
-    const stop = budget.exceeded ?? budget.failure;
+    const stop = budget.stopped;
     if (stop) return `the run stopped: ${stop.message}`;
     if (runSignal.aborted) return 'the run was cancelled';
     return RlmError.isInstance(signal.reason) ? signal.reason.message : 'the cell that made the call ended';
   }
 
   #describeFailure(error: unknown): string {
-    const stop = this.#init.budget.exceeded ?? this.#init.budget.failure;
+    const stop = this.#init.budget.stopped;
     if (stop && stop !== error) return `the run stopped: ${stop.message}`;
     return errorMessage(error);
   }

@@ -7,10 +7,22 @@
  * answer reaches the next one. The sandbox's own cancel frames do the same from the inside; this
  * does not depend on them: the container is not trusted to send them.
  */
+import type { SubcallParams, SubcallResult, ToolCallResult } from '@rlm/shared';
 import { AbortedError } from '../errors.js';
 
 /** A call that arrived while no cell ran: the REPL makes none then, so only a hostile one would. */
 export const NO_CELL_RUNNING = 'refused: no cell is running; sub-calls and tool calls are served only while the cell that makes them runs';
+
+/** The answer to a sub-call that arrived while no cell ran: every prompt refused. */
+export const refusedSubcall = (params: SubcallParams): SubcallResult => ({ outcomes: params.prompts.map(() => ({ ok: false, error: NO_CELL_RUNNING })) });
+
+/** The answer to a tool call that arrived while no cell ran. */
+export const refusedToolCall = (): ToolCallResult => ({ ok: false, error: NO_CELL_RUNNING });
+
+/** Serves `call` as one of `cell`'s calls (see {@link CellCalls.serve}), or answers `refused()` when no cell runs. */
+export function serveInCell<T>(cell: CellCalls | undefined, callSignal: AbortSignal, call: (signal: AbortSignal) => Promise<T>, refused: () => T): Promise<T> {
+  return cell ? cell.serve(callSignal, call, refused) : Promise.resolve(refused());
+}
 
 export class CellCalls {
   readonly #controller = new AbortController();

@@ -50,7 +50,7 @@ import { assertRuntimeAvailable, createDockerClient, describeDockerError, descri
 import { ensureSandboxImage } from './image/ensure-sandbox-image.js';
 import { createSandboxStateDir, reapOrphanedSandboxes, sandboxOwnerLabels } from './reaper.js';
 import { captureContainerOutput, type OutputTail } from './container-output.js';
-import { CellCalls, NO_CELL_RUNNING } from './cell-calls.js';
+import { CellCalls, refusedSubcall, refusedToolCall, serveInCell } from './cell-calls.js';
 import type { ExecuteOptions, Repl, SubcallHandler } from './repl.js';
 import { recapExecuteResult } from './result-caps.js';
 import { ToolDispatcher, toolDefinitions, type SandboxTool, type SandboxTools } from './tools.js';
@@ -609,12 +609,6 @@ export class Sandbox implements Repl {
     return instance;
   }
 
-  /** Serves a sandbox's call under the running cell, or refuses it when none runs. */
-  #servedInCell<T>(callSignal: AbortSignal, call: (signal: AbortSignal) => Promise<T>, refused: () => T): Promise<T> {
-    const cell = this.#cell;
-    return cell ? cell.serve(callSignal, call, refused) : Promise.resolve(refused());
-  }
-
   async #startInstance(signal: AbortSignal | undefined): Promise<ContainerInstance> {
     const instance = await ContainerInstance.start({
       docker: this.#docker,
@@ -630,16 +624,18 @@ export class Sandbox implements Repl {
       maxLifetimeMs: this.#options.maxLifetimeMs ?? DEFAULT_MAX_SANDBOX_LIFETIME_MS,
       // Looked up per call, so setSubcallHandler also reaches a container that is already running.
       onSubcall: (params, { signal: callSignal }) =>
-        this.#servedInCell(
+        serveInCell(
+          this.#cell,
           callSignal,
           (cellSignal) => this.#callGate.subcall(params, () => (this.#subcallHandler ?? noSubcalls)(params, { signal: cellSignal })),
-          () => ({ outcomes: params.prompts.map(() => ({ ok: false as const, error: NO_CELL_RUNNING })) }),
+          () => refusedSubcall(params),
         ),
       onToolCall: (params, { signal: callSignal }) =>
-        this.#servedInCell(
+        serveInCell(
+          this.#cell,
           callSignal,
           (cellSignal) => this.#callGate.toolCall(params.name, () => this.#toolDispatcher.call(params, cellSignal)),
-          () => ({ ok: false as const, error: NO_CELL_RUNNING }),
+          refusedToolCall,
         ),
       ...(signal ? { signal } : {}),
     });

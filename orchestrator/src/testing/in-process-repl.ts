@@ -22,7 +22,7 @@ import {
 import { ContextLoadError, JavaScriptRepl, PythonRepl, ReplError, ToolDefinitionError, type CellRepl } from '@rlm/sandbox-image';
 import { bundledPythonWorkerUrl, bundledReplWorkerUrl, testPyodideDir, testPythonSnapshot } from '@rlm/sandbox-image/testing';
 import { AbortedError, InvalidOptionError, SandboxClosedError, SandboxError } from '../errors.js';
-import { CellCalls, NO_CELL_RUNNING } from '../sandbox/cell-calls.js';
+import { CellCalls, refusedSubcall, refusedToolCall, serveInCell } from '../sandbox/cell-calls.js';
 import { writeContextFile, type ContextValue } from '../sandbox/context-files.js';
 import type { ExecuteOptions, Repl, ReplFactory, ReplRequest, SubcallHandler } from '../sandbox/repl.js';
 import { ToolDispatcher, toolDefinitions, type SandboxTool } from '../sandbox/tools.js';
@@ -78,18 +78,15 @@ export class InProcessRepl implements Repl {
       // A loaded machine may keep a worker from acting on its interrupt for seconds; wait that out
       // rather than lose state the way production's 700 ms would.
       unresponsiveGraceMs: 10_000,
-      onSubcall: (params: SubcallParams, { signal }: { signal: AbortSignal }): Promise<SubcallResult> => {
-        const refused = () => ({ outcomes: params.prompts.map(() => ({ ok: false as const, error: NO_CELL_RUNNING })) });
-        const cell = subcalls.cell;
-        return cell
-          ? cell.serve(signal, (cellSignal) => (subcalls.handler ?? noSubcalls)(params, { signal: cellSignal }), refused)
-          : Promise.resolve(refused());
-      },
-      onToolCall: (params: Parameters<ToolDispatcher['call']>[0], { signal }: { signal: AbortSignal }) => {
-        const refused = () => ({ ok: false as const, error: NO_CELL_RUNNING });
-        const cell = subcalls.cell;
-        return cell ? cell.serve(signal, (cellSignal) => tools.call(params, cellSignal), refused) : Promise.resolve(refused());
-      },
+      onSubcall: (params: SubcallParams, { signal }: { signal: AbortSignal }): Promise<SubcallResult> =>
+        serveInCell(
+          subcalls.cell,
+          signal,
+          (cellSignal) => (subcalls.handler ?? noSubcalls)(params, { signal: cellSignal }),
+          () => refusedSubcall(params),
+        ),
+      onToolCall: (params: Parameters<ToolDispatcher['call']>[0], { signal }: { signal: AbortSignal }) =>
+        serveInCell(subcalls.cell, signal, (cellSignal) => tools.call(params, cellSignal), refusedToolCall),
     };
     const signal = request.signal;
     let repl: CellRepl;
