@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import type { SubcallOutcome, SubcallParams, SubcallResult } from '@rlm/shared';
 import { RlmError, errorMessage } from '../errors.js';
 import { ModelCallError, type TokenUsage } from '../models/model-backend.js';
-import { contextWindowOf, estimateTokens } from '../models/context-windows.js';
+import { contextWindowOf, estimateTokens } from '../models/model-table.js';
 import type { UsageLedger } from '../usage/usage-ledger.js';
 import { mapWithConcurrency } from './concurrency.js';
 import { MAX_RECORDED_SUBCALLS_PER_CELL, clipForRecord, prefixForRecord } from './recorded-text.js';

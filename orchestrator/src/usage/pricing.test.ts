@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { MODEL_PRICES, PRICES_AS_OF, costOf, priceOf } from './pricing.js';
+import { MODEL_TABLE, type ModelPrice } from '../models/model-table.js';
+import { PRICES_AS_OF, costOf, priceOf, resolvePrice } from './pricing.js';
+
+/** Our table's price of `id`. */
+const tablePrice = (id: string): ModelPrice | undefined => MODEL_TABLE.find((entry) => entry.id === id)?.price;
 
 describe('priceOf', () => {
   it('knows current Anthropic, OpenAI and Google models', () => {
@@ -19,22 +23,14 @@ describe('priceOf', () => {
     expect(PRICES_AS_OF).toMatch(/^\d{4}-\d{2}-\d{2}$/);
   });
 
-  it('prices Anthropic cache reads at 0.1× and 5-minute cache writes at 1.25× the input price', () => {
-    for (const [model, price] of Object.entries(MODEL_PRICES)) {
-      if (!model.startsWith('claude-') || model === 'claude-3-haiku' || model.endsWith('-5-5')) continue;
-      expect(price.cacheRead, model).toBeCloseTo(price.input * 0.1, 6);
-      expect(price.cacheWrite, model).toBeCloseTo(price.input * 1.25, 6);
-    }
-  });
-
   it('matches dated snapshots and version suffixes to the undated model', () => {
-    expect(priceOf('claude-sonnet-4-5-20250929')).toBe(MODEL_PRICES['claude-sonnet-4-5']);
-    expect(priceOf('claude-opus-4-20250514')).toBe(MODEL_PRICES['claude-opus-4']);
-    expect(priceOf('claude-opus-4-1-20250805')).toBe(MODEL_PRICES['claude-opus-4-1']);
-    expect(priceOf('gpt-4o-2024-08-06')).toBe(MODEL_PRICES['gpt-4o']);
-    expect(priceOf('gpt-5-2025-08-07')).toBe(MODEL_PRICES['gpt-5']);
-    expect(priceOf('gemini-2.0-flash-001')).toBe(MODEL_PRICES['gemini-2.0-flash']);
-    expect(priceOf('claude-sonnet-4-5@20250929')).toBe(MODEL_PRICES['claude-sonnet-4-5']);
+    expect(priceOf('claude-sonnet-4-5-20250929')).toBe(tablePrice('claude-sonnet-4-5'));
+    expect(priceOf('claude-opus-4-20250514')).toBe(tablePrice('claude-opus-4'));
+    expect(priceOf('claude-opus-4-1-20250805')).toBe(tablePrice('claude-opus-4-1'));
+    expect(priceOf('gpt-4o-2024-08-06')).toBe(tablePrice('gpt-4o'));
+    expect(priceOf('gpt-5-2025-08-07')).toBe(tablePrice('gpt-5'));
+    expect(priceOf('gemini-2.0-flash-001')).toBe(tablePrice('gemini-2.0-flash'));
+    expect(priceOf('claude-sonnet-4-5@20250929')).toBe(tablePrice('claude-sonnet-4-5'));
   });
 
   it('lets a snapshot with a price of its own keep it', () => {
@@ -42,22 +38,31 @@ describe('priceOf', () => {
   });
 
   it('reads router and cloud spellings of model ids', () => {
-    expect(priceOf('openai/gpt-5')).toBe(MODEL_PRICES['gpt-5']);
-    expect(priceOf('anthropic/claude-sonnet-4.5')).toBe(MODEL_PRICES['claude-sonnet-4-5']);
-    expect(priceOf('anthropic/claude-3.5-haiku')).toBe(MODEL_PRICES['claude-3-5-haiku']);
-    expect(priceOf('google/gemini-2.5-flash')).toBe(MODEL_PRICES['gemini-2.5-flash']);
-    expect(priceOf('models/gemini-2.5-pro')).toBe(MODEL_PRICES['gemini-2.5-pro']);
-    expect(priceOf('us.anthropic.claude-sonnet-4-20250514-v1:0')).toBe(MODEL_PRICES['claude-sonnet-4']);
-    expect(priceOf('GPT-4.1')).toBe(MODEL_PRICES['gpt-4.1']);
+    expect(priceOf('openai/gpt-5')).toBe(tablePrice('gpt-5'));
+    expect(priceOf('anthropic/claude-sonnet-4.5')).toBe(tablePrice('claude-sonnet-4-5'));
+    expect(priceOf('anthropic/claude-3.5-haiku')).toBe(tablePrice('claude-3-5-haiku'));
+    expect(priceOf('google/gemini-2.5-flash')).toBe(tablePrice('gemini-2.5-flash'));
+    expect(priceOf('models/gemini-2.5-pro')).toBe(tablePrice('gemini-2.5-pro'));
+    expect(priceOf('us.anthropic.claude-sonnet-4-20250514-v1:0')).toBe(tablePrice('claude-sonnet-4'));
+    expect(priceOf('GPT-4.1')).toBe(tablePrice('gpt-4.1'));
   });
 
   it('does not give a variant the price of the model it extends', () => {
     expect(priceOf('o3-pro')).toEqual({ input: 20, output: 80 });
-    expect(priceOf('o3-deep-research')).toBeUndefined();
-    expect(priceOf('gpt-4o-audio-preview')).toBeUndefined();
+    // Priced, if at all, at its own price (the maintained data's), never at o3's.
+    expect(priceOf('o3-deep-research')).not.toEqual(tablePrice('o3'));
+    expect(resolvePrice('gpt-4o-audio-preview')?.from).not.toBe('table');
     expect(priceOf('claude-opus-4-9')).toBeUndefined();
+    expect(priceOf('claude-sonnet-5-7')).toBeUndefined();
     expect(priceOf('gemini-2.5-flash-preview-05-20')).toBeUndefined();
     expect(priceOf('my-local-llama')).toBeUndefined();
+  });
+
+  it('says where a price came from: the overrides, our table, or the maintained data', () => {
+    expect(resolvePrice('gpt-5', { 'gpt-5': { input: 1, output: 2 } })).toEqual({ price: { input: 1, output: 2 }, from: 'override' });
+    expect(resolvePrice('gpt-5')).toEqual({ price: tablePrice('gpt-5'), from: 'table' });
+    expect(resolvePrice('o3-deep-research')?.from).toBe('genai-prices');
+    expect(resolvePrice('my-local-llama')).toBeUndefined();
   });
 
   it('lets overrides win over the table and price unknown models', () => {
@@ -66,7 +71,7 @@ describe('priceOf', () => {
     expect(priceOf('my-local-llama', overrides)).toEqual({ input: 0, output: 0 });
     expect(priceOf('openai/gpt-5-mini', overrides)).toEqual({ input: 9, output: 9 });
     expect(priceOf('gpt-5-mini', overrides)).toEqual({ input: 9, output: 9 });
-    expect(priceOf('gpt-5-nano', overrides)).toBe(MODEL_PRICES['gpt-5-nano']);
+    expect(priceOf('gpt-5-nano', overrides)).toBe(tablePrice('gpt-5-nano'));
   });
 });
 

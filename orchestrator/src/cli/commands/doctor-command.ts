@@ -14,7 +14,7 @@ import { SANDBOX_IMAGE_REPOSITORY, sandboxImageTag } from '../../sandbox/image/e
 import { Sandbox } from '../../sandbox/sandbox.js';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
 import { loadConfig } from '../config/load-config.js';
-import { checkModels } from '../config/model-checks.js';
+import { checkModels, describeModelReport, type ModelReport } from '../config/model-checks.js';
 import { CONFIG_ENV, layerFromEnv, resolveSettings, type ResolvedSettings } from '../config/settings.js';
 import { colorEnabled, paletteFor } from '../output/colors.js';
 import { DOCTOR_FLAGS, DOCTOR_HELP } from './doctor-flags.js';
@@ -28,6 +28,8 @@ export interface DoctorCheck {
   detail: string;
   /** What to do about a warn or fail. */
   fix?: string;
+  /** A configured model's context window, output limit and price (the model checks only). */
+  model?: ModelReport;
 }
 
 const MIN_NODE_MAJOR = 22;
@@ -50,6 +52,7 @@ export async function doctorCommand(argv: string[], io: CliIo): Promise<number> 
     const width = Math.max(...checks.map((check) => check.name.length));
     for (const check of checks) {
       io.stdout(`${label[check.status]}  ${check.name.padEnd(width)}  ${check.detail}\n`);
+      if (check.model) io.stdout(`${' '.repeat(width + 8)}${describeModelReport(check.model)}\n`);
       if (check.fix) io.stdout(`${' '.repeat(width + 8)}${c.dim(`fix: ${check.fix}`)}\n`);
     }
     io.stdout(failed > 0 ? `\n${failed} check(s) failed, ${warned} warning(s)\n` : `\nready${warned > 0 ? ` (${warned} warning(s))` : ''}\n`);
