@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleViewerScript } from '../orchestrator/scripts/viewer-bundle.mjs';
 import { SAMPLE_QUERY, writeSampleTrajectory } from '../orchestrator/src/testing/sample-trajectory.js';
 import { runRlm, startRlm } from './support/rlm-process.js';
 
@@ -111,6 +112,10 @@ describe('rlm view', () => {
     const body = (await (await fetch(new URL('/api/runs', server.url))).json()) as { directory: string; runs: Array<{ query: string }> };
     expect(body.directory).toBe(logs);
     expect(body.runs.map((r) => r.query)).toEqual([SAMPLE_QUERY]);
+    // The page's script, as the build bundled it into the package: the current sources' bundle.
+    const script = await fetch(new URL('/viewer.js', server.url));
+    expect(script.status).toBe(200);
+    expect((await script.text()) === (await bundleViewerScript({ write: false })), 'dist/viewer-assets/viewer.js is stale: run `pnpm build`').toBe(true);
     expect((await server.stop()).code).toBe(0);
   });
 

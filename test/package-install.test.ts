@@ -92,6 +92,7 @@ describe('the packed rlm package', () => {
     expect(files).toContain('package/dist/bundle/index.js');
     expect(files).toContain('package/dist/bundle/index.d.ts');
     expect(files).toContain('package/dist/sandbox-assets/repl-server.js');
+    expect(files).toContain('package/dist/viewer-assets/viewer.js');
     expect(files).toContain('package/dist/sandbox-assets/pyodide/python-snapshot.bin');
     expect(files.filter((file) => /pyodide\.asm\.wasm|python_stdlib\.zip/.test(file))).toEqual([]);
     const manifest = JSON.parse(await readFile(path.join(project(), 'node_modules', 'rlm', 'package.json'), 'utf8')) as {

@@ -1,7 +1,8 @@
 /**
  * The trajectory viewer in a real headless Chromium (Debian's, driven by playwright-core): a run
  * written by TrajectoryWriter is listed, opened, and clicked through down to a child run's turn.
- * Leaves a screenshot at test/.artifacts/viewer.png.
+ * The page's script is bundled from its current sources the way the build bundles it, so an edit
+ * is tested without a build. Leaves a screenshot at test/.artifacts/viewer.png.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -10,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleViewerScript } from '../orchestrator/scripts/viewer-bundle.mjs';
 import { SAMPLE_ANSWER, SAMPLE_QUERY, writeSampleTrajectory } from '../orchestrator/src/testing/sample-trajectory.js';
 import { RunDirectory } from '../orchestrator/src/viewer/run-directory.js';
 import { startViewerServer, type ViewerServer } from '../orchestrator/src/viewer/viewer-server.js';
@@ -24,6 +26,9 @@ let server: ViewerServer;
 let context: BrowserContext;
 let sampleFile: string;
 let hostileFile: string;
+let longFile: string;
+/** A response of 300 numbered lines: longer than the 80 lines a text shows before "show all". */
+const LONG_RESPONSE = Array.from({ length: 300 }, (_, i) => `line ${i + 1}`).join('\n');
 /** Every URL the browser asked for, and every dialog it opened. */
 const requested: string[] = [];
 const dialogs: string[] = [];
@@ -34,7 +39,8 @@ beforeAll(async () => {
   const logs = path.join(tmp, 'logs');
   sampleFile = path.basename(await writeSampleTrajectory(logs, { now: () => new Date('2026-11-21T10:15:00Z') }));
   hostileFile = path.basename(await writeSampleTrajectory(logs, { fileNamePrefix: 'hostile', firstResponse: `Look: ${HOSTILE} <script>alert(2)</script>` }));
-  server = await startViewerServer({ directory: await RunDirectory.open(logs) });
+  longFile = path.basename(await writeSampleTrajectory(logs, { fileNamePrefix: 'long', firstResponse: LONG_RESPONSE }));
+  server = await startViewerServer({ directory: await RunDirectory.open(logs), script: await bundleViewerScript({ write: false }) });
   context = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
     executablePath: CHROMIUM,
     headless: true,
@@ -67,11 +73,19 @@ async function openPage(): Promise<Page> {
   return page;
 }
 
+/** A page opened on one run (by its URL), once the run is drawn. */
+async function openRunPage(file: string): Promise<Page> {
+  const page = await openPage();
+  await page.goto(`${server.url}#run=${encodeURIComponent(file)}`);
+  await page.locator('h1.run-title').waitFor();
+  return page;
+}
+
 describe('rlm view in a browser', () => {
   it('lists the runs, opens one, and reveals a turn, a sub-call and the child run inside it', async () => {
     const page = await openPage();
     const item = page.locator('.run-item', { hasText: sampleFile });
-    await expect.poll(() => page.locator('.run-item').count()).toBe(2);
+    await expect.poll(() => page.locator('.run-item').count()).toBe(3);
     await expect.poll(() => item.innerText()).toContain(SAMPLE_QUERY);
     await item.click();
 
@@ -151,15 +165,33 @@ describe('rlm view in a browser', () => {
   });
 
   it('shows model output that looks like HTML as text, and runs none of it', async () => {
-    const page = await openPage();
-    await page.goto(`${server.url}#run=${encodeURIComponent(hostileFile)}`);
-    await page.locator('h1.run-title').waitFor();
+    const page = await openRunPage(hostileFile);
     const turn1 = page.locator('details.turn[data-depth="0"][data-turn="1"]');
     expect(await turn1.locator('> summary').innerText()).toContain(HOSTILE);
     await turn1.locator('> summary').click();
     expect(await turn1.locator('.text.response').first().innerText()).toBe(`Look: ${HOSTILE} <script>alert(2)</script>`);
     expect(await page.locator('#main img, #main script').count()).toBe(0);
     expect(dialogs).toEqual([]);
+    await page.close();
+  });
+
+  it('builds a turn when it is first opened, and shows a long text by its start until "show all"', async () => {
+    const page = await openRunPage(longFile);
+    const turn1 = page.locator('details.turn[data-depth="0"][data-turn="1"]');
+    expect(await turn1.locator('.details-body').count()).toBe(0);
+    await turn1.locator('> summary').click();
+    const response = turn1.locator('.text.response').first();
+    const shown = await response.locator('pre').innerText();
+    expect(shown.startsWith('line 1\nline 2\n')).toBe(true);
+    expect(shown).not.toContain('line 300');
+    expect(await response.locator('pre.truncated').count()).toBe(1);
+    const toggle = response.locator('button.show-all');
+    expect(await toggle.innerText()).toMatch(/^Show all \([\d,]+ more characters, [\d.]+ KB in all\)$/);
+    await toggle.click();
+    expect(await response.locator('pre').innerText()).toBe(LONG_RESPONSE);
+    expect(await toggle.innerText()).toBe('Show less');
+    await toggle.click();
+    expect(await response.locator('pre').innerText()).toBe(shown);
     await page.close();
   });
 

@@ -15,7 +15,7 @@ import { ScriptedBackend } from '../models/scripted-backend.js';
 import type { Repl, ReplFactory, ReplRequest } from '../sandbox/repl.js';
 import { inProcessRepls, type InProcessReplFactory } from '../testing/in-process-repl.js';
 import { echoSub, isChildRequest, lastUserMessage, replResponse as repl } from '../testing/scripted-models.js';
-import { readTrajectory } from '../trajectory/trajectory-writer.js';
+import { readTrajectory } from '../trajectory/trajectory-schema.js';
 import { MAX_RECORDED_SUBCALLS_PER_CELL, RECORDED_TEXT_LIMIT_CHARS, REFUSED_PROMPT_PREFIX_CHARS } from './recorded-text.js';
 import { RLM, useReplFactory } from './rlm.js';
 import type { RlmOptions } from './rlm-options.js';

@@ -12,7 +12,7 @@ import type { CompletionRequest } from '../models/model-backend.js';
 import { ScriptedBackend } from '../models/scripted-backend.js';
 import { inProcessRepls, type InProcessReplFactory } from '../testing/in-process-repl.js';
 import { depthTwoTreeModel, echoSub, isChildRequest as isChild, lastUserMessage, replResponse as repl } from '../testing/scripted-models.js';
-import { readTrajectory } from '../trajectory/trajectory-writer.js';
+import { readTrajectory } from '../trajectory/trajectory-schema.js';
 import { RLM, useReplFactory } from './rlm.js';
 import type { RlmOptions } from './rlm-options.js';
 import { RunLimitError } from './run-budget.js';

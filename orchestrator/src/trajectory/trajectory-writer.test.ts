@@ -4,9 +4,9 @@ import path from 'node:path';
 import type { ExecuteResult } from '@rlm/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TurnRecord } from '../engine/run-records.js';
-import { RlmError } from '../errors.js';
 import { setLogSink } from '../logging.js';
-import { TRAJECTORY_TEXT_LIMIT_CHARS, type TrajectoryMetadata, TrajectoryWriter, parseTrajectory, readTrajectory } from './trajectory-writer.js';
+import { parseTrajectory, readTrajectory } from './trajectory-schema.js';
+import { TRAJECTORY_TEXT_LIMIT_CHARS, type TrajectoryMetadata, TrajectoryWriter } from './trajectory-writer.js';
 import { executeResult } from '../testing/execute-result.js';
 
 const API_KEY = 'sk-ant-api03-THISISASECRETKEYTHATMUSTNOTLEAK0123456789';
@@ -336,26 +336,5 @@ describe('cancelled sub-calls', () => {
     const result = iterations[0]?.code_blocks[0]?.result;
     expect(result?.rlm_calls_not_started).toBe(9);
     expect(result?.rlm_calls?.[0]).toMatchObject({ cancelled: true, error: 'cancelled: the cell that made the call ended' });
-  });
-});
-
-describe('parseTrajectory', () => {
-  it('names the line that does not match', () => {
-    expect(() => parseTrajectory('{"type":"metadata"}')).toThrow(/^trajectory line 1 is not a metadata or iteration line/);
-    expect(() => parseTrajectory('\n{oops')).toThrow(/^trajectory line 2 is not JSON/);
-  });
-
-  it('throws rlm errors with a kind: invalid_trajectory for a bad line, trajectory_unreadable for a missing file', async () => {
-    const bad = (() => {
-      try {
-        parseTrajectory('{oops');
-      } catch (error) {
-        return error;
-      }
-    })();
-    expect(RlmError.isInstance(bad) && bad.kind).toBe('invalid_trajectory');
-    const missing = await readTrajectory(path.join(os.tmpdir(), 'rlm-no-such-trajectory.jsonl')).catch((error: unknown) => error);
-    expect(RlmError.isInstance(missing) && missing.kind).toBe('trajectory_unreadable');
-    expect(RlmError.isInstance(missing) && missing.message).toMatch(/^cannot read the trajectory .*rlm-no-such-trajectory\.jsonl: ENOENT$/);
   });
 });

@@ -1,18 +1,10 @@
 /**
- * A run's trajectory as JSON lines in the reference implementation's format, so its visualizer
- * can open our logs: a `metadata` line, then one `iteration` line per turn with `prompt` (the
- * messages sent, system prompt first), `response`, `code_blocks` (`code`, `result` {`stdout`,
- * `stderr`, `locals`, `execution_time`, `rlm_calls`}), `final_answer` and `iteration_time`.
- * Times are in seconds, as there. The input is the engine's own {@link TurnRecord}s.
- *
- * Extensions, which the visualizer ignores: a result's `status`, `value`, `state_lost` and
- * `rlm_calls_not_recorded` (sub-calls of the cell past the 1,000 recorded) and `rlm_calls_not_started`
- * (prompts of its batches never sent: the cell ended or the run stopped first); a call's `kind`,
- * `prompt_chars` (the whole prompt's length), `note`, `cancelled` (aborted while it ran) and, for a child RLM, `trajectory` — the
- * lines the child would have written to a file of its own (a metadata line with its `run_id` and
- * `depth`, then its iterations) — so a child nests under the call that started it, recursively;
- * a line's `note` when it was written in a reduced form. Every line of the file is a `metadata` or
- * an `iteration` line: the visualizer takes any other line for an iteration.
+ * Writes a run's trajectory as JSON lines in the format `trajectory-schema.ts` defines (the
+ * reference implementation's, so its visualizer can open our logs, plus our extensions): a
+ * `metadata` line, then one `iteration` line per turn, each child RLM nested in the call that
+ * started it. The input is the engine's own {@link TurnRecord}s; the line builders return the
+ * schema's types, so what is written is what the schema (and so `parseTrajectory` and the viewer)
+ * reads.
  *
  * Bounded by configuration, not by payload: sub-call prompts and responses arrive already bounded
  * (see `engine/recorded-text.ts`: 64 Ki characters each, a refused prompt 200, 1,000 calls per
@@ -24,15 +16,15 @@
  * credential is written as `[redacted]`, and so is any string there shaped like an API key.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import { MAX_FINAL_CHARS, MAX_LISTED_VARIABLES, type ExecuteResult } from '@rlm/shared';
-import { z } from 'zod';
 import { clipForRecord } from '../engine/recorded-text.js';
 import type { BlockRecord, ChildRunRecord, SubcallRecord, TurnRecord } from '../engine/run-records.js';
-import { errorCode, errorMessage, RlmError } from '../errors.js';
+import { errorMessage } from '../errors.js';
 import { warn } from '../logging.js';
 import { jsonChunks } from './json-chunks.js';
+import type { IterationLine, MetadataLine, ModelUsageSummaryLine, ReplResultLine, RlmCallLine, TrajectoryLine } from './trajectory-schema.js';
 
 /**
  * Longest text a trajectory line keeps whole, in characters (1 Mi, the longest final answer); a
@@ -61,158 +53,12 @@ export interface TrajectoryMetadata {
 }
 
 // ---------------------------------------------------------------------------------------------
-// What is written (the reference's names and units), as zod schemas
-
-const ModelUsageSummaryLine = z.object({
-  total_calls: z.number(),
-  total_input_tokens: z.number(),
-  total_output_tokens: z.number(),
-});
-
-const RlmCallLineBase = z
-  .object({
-    root_model: z.string(),
-    prompt: z.union([z.string(), z.record(z.string(), z.unknown())]),
-    response: z.string(),
-    usage_summary: z.object({ model_usage_summaries: z.record(z.string(), ModelUsageSummaryLine) }),
-    execution_time: z.number(),
-    /** Read by the visualizer's sub-call cards. */
-    prompt_tokens: z.number().optional(),
-    completion_tokens: z.number().optional(),
-    error: z.string().optional(),
-    kind: z.enum(['llm_query', 'rlm_query']).optional(),
-    prompt_chars: z.number().optional(),
-    note: z.string().optional(),
-    /** The call was aborted while it ran (its cell ended, the run stopped); `error` says why. */
-    cancelled: z.literal(true).optional(),
-  })
-  .loose();
-
-const MetadataLineSchema = z
-  .object({
-    type: z.literal('metadata'),
-    timestamp: z.string(),
-    root_model: z.string(),
-    max_depth: z.number(),
-    max_iterations: z.number(),
-    backend: z.string(),
-    backend_kwargs: z.record(z.string(), z.unknown()),
-    environment_type: z.string(),
-    environment_kwargs: z.record(z.string(), z.unknown()),
-    other_backends: z.array(z.string()).nullable(),
-  })
-  .loose();
-/** The first line of a trajectory file: the run's settings (models, backends, limits). Unknown fields are kept. */
-export type MetadataLine = z.infer<typeof MetadataLineSchema>;
-
-const ReplResultLineSchema = z
-  .object({
-    stdout: z.string(),
-    stderr: z.string(),
-    locals: z.record(z.string(), z.unknown()),
-    execution_time: z.number(),
-    get rlm_calls() {
-      return z.array(RlmCallLine);
-    },
-    status: z.enum(['ok', 'error', 'timeout']).optional(),
-    value: z.string().optional(),
-    state_lost: z.boolean().optional(),
-    rlm_calls_not_recorded: z.number().optional(),
-    /** Prompts of the cell's batches never sent because the cell ended or the run stopped first. */
-    rlm_calls_not_started: z.number().optional(),
-  })
-  .loose();
-
-const IterationLineSchema = z
-  .object({
-    type: z.literal('iteration'),
-    iteration: z.number().int().positive(),
-    timestamp: z.string(),
-    prompt: z.array(z.object({ role: z.string(), content: z.string() })),
-    response: z.string(),
-    code_blocks: z.array(z.object({ code: z.string(), result: ReplResultLineSchema })),
-    final_answer: z.string().nullable(),
-    iteration_time: z.number().nullable(),
-    usage_summary: z.object({ model_usage_summaries: z.record(z.string(), ModelUsageSummaryLine) }).optional(),
-    /** Set when the line was written in a reduced form: why. */
-    note: z.string().optional(),
-  })
-  .loose();
-
-/** One line per turn of a trajectory file: the prompt, the response, the code blocks with their results and sub-calls. Unknown fields are kept. */
-export type IterationLine = z.infer<typeof IterationLineSchema>;
-type ReplResultLine = IterationLine['code_blocks'][number]['result'];
-/** A line of a trajectory file: a {@link MetadataLine} or an {@link IterationLine}. */
-export type TrajectoryLine = MetadataLine | IterationLine;
-
-const TrajectoryLineSchema = z.discriminatedUnion('type', [MetadataLineSchema, IterationLineSchema]);
-
-type RlmCallLine = z.infer<typeof RlmCallLineBase> & { trajectory?: TrajectoryLine[] };
-const RlmCallLine: z.ZodType<RlmCallLine> = RlmCallLineBase.extend({
-  get trajectory() {
-    return z.array(TrajectoryLineSchema).optional();
-  },
-});
-
-/** A trajectory read back: its metadata line (if any) and its iterations, in file order. */
-export interface ParsedTrajectory {
-  metadata: MetadataLine | null;
-  iterations: IterationLine[];
-}
-
-/**
- * Parses a trajectory's JSONL text with the schemas above; blank lines are skipped.
- *
- * @throws {RlmError} `kind` `invalid_trajectory`: a line is not JSON or does not match, naming the
- *   line number; the JSON or zod error is the `cause`.
- */
-export function parseTrajectory(jsonl: string): ParsedTrajectory {
-  const parsed: ParsedTrajectory = { metadata: null, iterations: [] };
-  const lines = jsonl.split('\n');
-  for (const [index, text] of lines.entries()) {
-    if (text.trim() === '') continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (error) {
-      throw new RlmError(`trajectory line ${index + 1} is not JSON: ${errorMessage(error)}`, { kind: 'invalid_trajectory', cause: error });
-    }
-    const result = TrajectoryLineSchema.safeParse(value);
-    if (!result.success) {
-      throw new RlmError(`trajectory line ${index + 1} is not a metadata or iteration line: ${z.prettifyError(result.error)}`, {
-        kind: 'invalid_trajectory',
-        cause: result.error,
-      });
-    }
-    if (result.data.type === 'metadata') parsed.metadata ??= result.data;
-    else parsed.iterations.push(result.data);
-  }
-  return parsed;
-}
-
-/**
- * Reads and parses a trajectory file; see {@link parseTrajectory}.
- *
- * @throws {RlmError} `kind` `trajectory_unreadable` when the file cannot be read (the message
- *   names it and the system error's code), `invalid_trajectory` as {@link parseTrajectory}.
- */
-export async function readTrajectory(file: string): Promise<ParsedTrajectory> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new RlmError(`cannot read the trajectory ${file}: ${errorCode(error) ?? errorMessage(error)}`, { kind: 'trajectory_unreadable', cause: error });
-  }
-  return parseTrajectory(text);
-}
-
-// ---------------------------------------------------------------------------------------------
 // Converting
 
 const seconds = (ms: number) => Math.round(ms) / 1000;
 
-/** The metadata line; `extra` adds fields (a child's `run_id` and `depth`). */
-export function toMetadataLine(metadata: TrajectoryMetadata, now: Date, extra: Record<string, unknown> = {}): MetadataLine {
+/** The metadata line; `extra` adds a child's `run_id` and `depth`, or a reduced line's `note`. */
+export function toMetadataLine(metadata: TrajectoryMetadata, now: Date, extra: Pick<MetadataLine, 'run_id' | 'depth' | 'note'> = {}): MetadataLine {
   return {
     type: 'metadata',
     timestamp: now.toISOString(),
@@ -321,7 +167,7 @@ function toCallLine(call: SubcallRecord, metadata: TrajectoryMetadata, now: Date
   const usage = call.child
     ? Object.entries(call.child.usage).map(([model, u]) => [model, u.calls, u.inputTokens, u.outputTokens] as const)
     : [[call.model, 1, call.usage.inputTokens, call.usage.outputTokens] as const];
-  const summaries: Record<string, z.infer<typeof ModelUsageSummaryLine>> = Object.create(null);
+  const summaries: Record<string, ModelUsageSummaryLine> = Object.create(null);
   let inputTokens = 0;
   let outputTokens = 0;
   for (const [model, calls, input, output] of usage) {

@@ -1,7 +1,7 @@
 /**
- * Reads a trajectory file for the viewer, leniently: our JSONL (see trajectory-writer.ts) and the
- * reference implementation's, whose lines may lack our extensions (`status`, `kind`, nested
- * `trajectory`), carry fields of their own (`run_context` lines, `error_type`, a tuple as
+ * Reads a trajectory file for the viewer, leniently, with the lenient line schemas of
+ * `trajectory/trajectory-schema.ts`: our JSONL and the reference implementation's, whose lines may
+ * lack our extensions, carry fields of their own (`run_context` lines, `error_type`, a tuple as
  * `final_answer`, a dict as a prompt or response), or lack `type` altogether (older files, where
  * every non-metadata line is an iteration).
  *
@@ -11,103 +11,38 @@
  */
 import { z } from 'zod';
 import { errorMessage } from '../errors.js';
+import {
+  LenientIterationLine,
+  LenientMetadataLine,
+  type LenientReplResultLine,
+  type LenientRlmCallLine,
+  LenientRunContextLine,
+  type LenientUsageSummaryLine,
+} from '../trajectory/trajectory-schema.js';
 import { costOf } from '../usage/pricing.js';
-import type {
-  BlockView,
-  CallView,
-  CellStatus,
-  LineProblem,
-  MessageView,
-  ModelUsageView,
-  RunContextView,
-  RunMetadataView,
-  RunView,
-  TurnView,
-  UsageView,
+import {
+  type BlockView,
+  type CallView,
+  type CellStatus,
+  isFailedCell,
+  type LineProblem,
+  type MessageView,
+  type ModelUsageView,
+  type RunContextView,
+  type RunMetadataView,
+  type RunView,
+  type TurnView,
+  type UsageView,
 } from './viewed-run.js';
 
-// ---------------------------------------------------------------------------------------------
-// Line schemas: what must hold for a line to be drawn. Anything else is optional and loose.
+// The lines as the lenient schemas of trajectory-schema.ts read them: what must hold for a line to
+// be drawn; anything else is optional.
 
-const optionalNumber = z.number().nullish();
-const optionalString = z.string().nullish();
-
-const ModelUsageSummaryLine = z.looseObject({
-  total_calls: optionalNumber,
-  total_input_tokens: optionalNumber,
-  total_output_tokens: optionalNumber,
-  /** Not written by either writer today; honoured when present. */
-  total_cost: optionalNumber,
-});
-
-const UsageSummaryLine = z.looseObject({
-  model_usage_summaries: z.record(z.string(), ModelUsageSummaryLine).nullish(),
-});
-
-const CallLine = z.looseObject({
-  root_model: optionalString,
-  prompt: z.unknown().optional(),
-  response: z.unknown().optional(),
-  usage_summary: UsageSummaryLine.nullish(),
-  execution_time: optionalNumber,
-  prompt_tokens: optionalNumber,
-  completion_tokens: optionalNumber,
-  error: z.unknown().optional(),
-  error_type: z.unknown().optional(),
-  kind: optionalString,
-  trajectory: z.array(z.unknown()).nullish(),
-});
-
-const ResultLine = z.looseObject({
-  stdout: optionalString,
-  stderr: optionalString,
-  locals: z.record(z.string(), z.unknown()).nullish(),
-  execution_time: optionalNumber,
-  rlm_calls: z.array(CallLine).nullish(),
-  /** Older reference files. */
-  llm_calls: z.array(CallLine).nullish(),
-  status: optionalString,
-  value: z.unknown().optional(),
-  state_lost: z.boolean().nullish(),
-});
-
-const IterationLine = z.looseObject({
-  iteration: optionalNumber,
-  timestamp: optionalString,
-  prompt: z.unknown().optional(),
-  response: z.unknown().optional(),
-  code_blocks: z.array(z.looseObject({ code: z.unknown().optional(), result: ResultLine.nullish() })).nullish(),
-  final_answer: z.unknown().optional(),
-  iteration_time: optionalNumber,
-  /** The root model's own usage for this turn: an extension no writer produces yet; summed when present. */
-  usage_summary: UsageSummaryLine.nullish(),
-});
-
-// Metadata and run_context lines are informational: a field of the wrong type is dropped, not fatal.
-const MetadataLine = z.looseObject({
-  timestamp: optionalString.catch(null),
-  root_model: optionalString.catch(null),
-  backend: optionalString.catch(null),
-  max_depth: optionalNumber.catch(null),
-  recursive_max_depth: optionalNumber.catch(null),
-  max_iterations: optionalNumber.catch(null),
-  environment_type: optionalString.catch(null),
-  other_backends: z.array(z.string()).nullish().catch(null),
-  run_id: optionalString.catch(null),
-  depth: optionalNumber.catch(null),
-});
-
-const RunContextLine = z.looseObject({
-  timestamp: optionalString.catch(null),
-  root_prompt: z.unknown().optional(),
-  prompt: z.unknown().optional(),
-  session_mode: z.boolean().nullish().catch(null),
-});
-
-type CallLine = z.infer<typeof CallLine>;
-type ResultLine = z.infer<typeof ResultLine>;
-type IterationLine = z.infer<typeof IterationLine>;
-type UsageSummaryLine = z.infer<typeof UsageSummaryLine>;
+type CallLine = z.infer<typeof LenientRlmCallLine>;
+type ResultLine = z.infer<typeof LenientReplResultLine>;
+type IterationLine = z.infer<typeof LenientIterationLine>;
+type MetadataLine = z.infer<typeof LenientMetadataLine>;
+type UsageSummaryLine = z.infer<typeof LenientUsageSummaryLine>;
 
 // ---------------------------------------------------------------------------------------------
 // Reading
@@ -156,9 +91,9 @@ function readRunLines(lines: Array<{ where: string; value: unknown }>, problems:
     }
     const type = (value as { type?: unknown }).type;
     if (type === 'metadata') {
-      metadata ??= toMetadata(MetadataLine.parse(value));
+      metadata ??= toMetadata(LenientMetadataLine.parse(value));
     } else if (type === 'run_context') {
-      const line = RunContextLine.parse(value);
+      const line = LenientRunContextLine.parse(value);
       contexts.push({
         timestamp: line.timestamp ?? null,
         query: line.root_prompt === undefined || line.root_prompt === null ? null : toText(line.root_prompt),
@@ -167,7 +102,7 @@ function readRunLines(lines: Array<{ where: string; value: unknown }>, problems:
         firstTurn: turns.length + 1,
       });
     } else if (type === 'iteration' || (type === undefined && ('response' in value || 'code_blocks' in value))) {
-      const parsed = IterationLine.safeParse(value);
+      const parsed = LenientIterationLine.safeParse(value);
       if (!parsed.success) {
         problems.push({ where, message: `not a usable iteration line: ${z.prettifyError(parsed.error).replace(/\n/g, ' ')}` });
         continue;
@@ -219,12 +154,7 @@ function readRunLines(lines: Array<{ where: string; value: unknown }>, problems:
   };
 }
 
-/** A cell that failed: by its status, or — in files without one — by writing to stderr. */
-export function isFailedCell(block: BlockView): boolean {
-  return block.status === 'error' || block.status === 'timeout' || (block.status === null && block.stderr.trim() !== '');
-}
-
-function toMetadata(line: z.infer<typeof MetadataLine>): RunMetadataView {
+function toMetadata(line: MetadataLine): RunMetadataView {
   const known = new Set([
     'type',
     'timestamp',

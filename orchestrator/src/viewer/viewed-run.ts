@@ -2,6 +2,9 @@
  * What the viewer's JSON API returns: a trajectory file normalized so the page has one shape to
  * draw, whichever writer produced it (ours, or the reference implementation's, old or new).
  * Times are in seconds, as in the files; token counts are integers; costs are US dollars.
+ *
+ * Shared by the server (trajectory-reader.ts) and the page's script (page/browser/), which is
+ * bundled for the browser: nothing here may import anything.
  */
 
 /** Usage of one model, summed over the calls that reported it. */
@@ -85,6 +88,11 @@ export interface BlockView {
   /** Variable name → its type or value, as the file wrote it. */
   locals: Record<string, string>;
   calls: CallView[];
+}
+
+/** A cell that failed: by its status, or — in files without one — by writing to stderr. */
+export function isFailedCell(block: BlockView): boolean {
+  return block.status === 'error' || block.status === 'timeout' || (block.status === null && block.stderr.trim() !== '');
 }
 
 export interface TurnView {

@@ -38,8 +38,11 @@ afterEach(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
+/** The page's script does not matter here (viewer-assets.test.ts and test/viewer.test.ts test it). */
+const SCRIPT = '/* the viewer script */';
+
 async function start(options: { initialFile?: string; port?: number } = {}) {
-  server = await startViewerServer({ directory: await RunDirectory.open(logs), ...options });
+  server = await startViewerServer({ directory: await RunDirectory.open(logs), script: SCRIPT, ...options });
   return server;
 }
 
@@ -155,7 +158,9 @@ describe('the server', () => {
     expect(page.headers.get('content-security-policy')).toMatch(/default-src 'none'; script-src 'self'; style-src 'self'/);
     expect(page.text).toContain('<script src="/viewer.js" defer></script>');
     expect(page.text).not.toMatch(/https?:\/\//);
-    expect((await get(`${url}viewer.js`)).headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    const script = await get(`${url}viewer.js`);
+    expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(script.text).toBe(SCRIPT);
     expect((await get(`${url}viewer.css`)).headers.get('content-type')).toBe('text/css; charset=utf-8');
     expect((await get(`${url}nothing`)).status).toBe(404);
     expect((await get(`${url}api/runs`, { method: 'POST' })).status).toBe(405);

@@ -3,7 +3,7 @@
  * {@link RunDirectory}, on 127.0.0.1 only.
  *
  * GET /             the page
- * GET /viewer.js    its script; GET /viewer.css its styles
+ * GET /viewer.js    its script (bundled from page/browser/ at build time); GET /viewer.css its styles
  * GET /api/runs     {@link RunListResponse}
  * GET /api/run?file=NAME   {@link RunResponse}; 400/403/404/413 with `{ error }` for a refused name
  *
@@ -12,14 +12,22 @@
  * page's Content-Security-Policy allows only its own script and styles, and the API reads only
  * `.jsonl` files inside the directory.
  */
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { errorMessage, RlmError } from '../errors.js';
+import { fileURLToPath } from 'node:url';
+import { errorCode, errorMessage, RlmError } from '../errors.js';
 import { VIEWER_CSS, VIEWER_HTML } from './page/viewer-page.js';
-import { VIEWER_SCRIPT } from './page/viewer-script.js';
 import { RunFileError, type RunDirectory } from './run-directory.js';
 import type { RunListResponse, RunResponse } from './viewed-run.js';
 
 export const VIEWER_HOST = '127.0.0.1';
+
+/**
+ * The page's script as the build bundles it (scripts/viewer-bundle.mjs), in the package's
+ * dist/viewer-assets/. Relative to this module, which sits two levels below the package root
+ * both as source (src/viewer/) and bundled (dist/bundle/).
+ */
+export const VIEWER_SCRIPT_PATH = fileURLToPath(new URL('../../dist/viewer-assets/viewer.js', import.meta.url));
 
 export interface ViewerServerOptions {
   directory: RunDirectory;
@@ -27,6 +35,8 @@ export interface ViewerServerOptions {
   initialFile?: string | null;
   /** TCP port; 0 or absent picks a free one. */
   port?: number;
+  /** The page's script; by default {@link VIEWER_SCRIPT_PATH}'s text (tests pass one bundled from source). */
+  script?: string;
 }
 
 export interface ViewerServer extends AsyncDisposable {
@@ -64,10 +74,12 @@ const CSP =
  * Starts the viewer.
  *
  * @throws {PortInUseError} the port is taken.
- * @throws {RlmError} listening failed for another reason (the message says why).
+ * @throws {RlmError} the page's script is missing (not built), or listening failed for another
+ *   reason (the message says why).
  */
 export async function startViewerServer(options: ViewerServerOptions): Promise<ViewerServer> {
   const { directory } = options;
+  const script = options.script ?? (await readViewerScript());
   const initial = options.initialFile ?? null;
   let port = options.port ?? 0;
   const allowedHosts = () => new Set([`${VIEWER_HOST}:${port}`, `localhost:${port}`]);
@@ -96,7 +108,7 @@ export async function startViewerServer(options: ViewerServerOptions): Promise<V
         sendText(response, 200, 'text/html; charset=utf-8', VIEWER_HTML, { 'content-security-policy': CSP });
         return;
       case '/viewer.js':
-        sendText(response, 200, 'text/javascript; charset=utf-8', VIEWER_SCRIPT);
+        sendText(response, 200, 'text/javascript; charset=utf-8', script);
         return;
       case '/viewer.css':
         sendText(response, 200, 'text/css; charset=utf-8', VIEWER_CSS);
@@ -153,6 +165,17 @@ export async function startViewerServer(options: ViewerServerOptions): Promise<V
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+async function readViewerScript(): Promise<string> {
+  try {
+    return await readFile(VIEWER_SCRIPT_PATH, 'utf8');
+  } catch (error) {
+    throw new RlmError(
+      `the viewer's page script ${VIEWER_SCRIPT_PATH} cannot be read (${errorCode(error) ?? errorMessage(error)}): run \`pnpm build\` in the rlm repository, or reinstall the rlm package`,
+      { cause: error },
+    );
+  }
 }
 
 function sendText(response: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
