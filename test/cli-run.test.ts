@@ -244,12 +244,45 @@ describe('rlm [query]', () => {
     ]);
     expect(bogus.stderr).toMatch(/^rlm: .*--bogus.*\nRun `rlm --help` for usage\.\n$/);
     expect(bogus.code).toBe(2);
-    expect(number.stderr).toMatch(/^rlm: --max-iterations: must be a whole number, got "many"\n/);
+    expect(number.stderr).toMatch(/^rlm: --max-iterations must be a whole number \(got "many"\)\n/);
     expect(number.code).toBe(2);
     expect(noContext.stderr).toMatch(/^rlm: no context/);
     expect(noContext.code).toBe(2);
     expect(missing.stderr).toBe('rlm: --context-file: cannot read /nonexistent/file.txt: ENOENT\n');
     expect(missing.code).toBe(1);
+  });
+
+  it('prints the usage on stderr and exits 2 when run with no arguments; --help prints it on stdout and exits 0', async () => {
+    const [none, help] = await Promise.all([rlm([]), rlm(['--help'])]);
+    expect(none.code).toBe(2);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toMatch(/^Usage: rlm \[query\] \[options\]\n/);
+    expect(help.code).toBe(0);
+    expect(help.stderr).toBe('');
+    expect(help.stdout).toBe(none.stderr);
+  });
+
+  it('reads a negative number as a value, with a space or =, and refuses it naming the flag and its range, exit 2', async () => {
+    const [spaced, joined, depth] = await Promise.all([
+      rlm(['q', '--context', 'x', '--budget', '-1']),
+      rlm(['q', '--context', 'x', '--budget=-1']),
+      rlm(['q', '--context', 'x', '--max-depth', '-2']),
+    ]);
+    expect(spaced.stderr).toBe('rlm: --budget must be a number greater than 0 (got -1)\nRun `rlm --help` for usage.\n');
+    expect(spaced.code).toBe(2);
+    expect(joined.stderr).toBe(spaced.stderr);
+    expect(joined.code).toBe(2);
+    expect(depth.stderr).toBe('rlm: --max-depth must be a whole number, 0 or more (got -2)\nRun `rlm --help` for usage.\n');
+  });
+
+  it('suggests the nearest flag for an unknown one, and the nearest command for a mistyped one, exit 2', async () => {
+    const [flag, command] = await Promise.all([rlm(['q', '--context', 'x', '--budgte', '1']), rlm(['sandbx', 'ls'])]);
+    expect(flag.stderr).toBe('rlm: unknown option --budgte (did you mean --budget?)\nRun `rlm --help` for usage.\n');
+    expect(flag.code).toBe(2);
+    expect(command.stderr).toBe(
+      'rlm: unknown command "sandbx" (did you mean "rlm sandbox"?)\nTo ask "sandbx" as the question, write: rlm --query sandbx …; `rlm --help` lists the commands.\n',
+    );
+    expect(command.code).toBe(2);
   });
 
   for (const [signal, name, code] of [

@@ -18,10 +18,38 @@ describe('rlm', () => {
     expect(help.stdout).toContain('rlm sandbox <command>');
   });
 
-  it('exits 2 with one line and a hint on a bad flag', async () => {
-    const result = await rlm(['sandbox', 'ls', '--bogus']);
+  it("exits 2 with one line and the command's help hint on a bad flag, with the nearest flag", async () => {
+    const [bogus, typo] = await Promise.all([rlm(['sandbox', 'ls', '--bogus']), rlm(['sandbox', 'prune', '--imags'])]);
+    expect(bogus.code).toBe(2);
+    expect(bogus.stderr).toBe('rlm: unknown option --bogus for rlm sandbox ls\nRun `rlm sandbox ls --help` for usage.\n');
+    expect(typo.stderr).toBe('rlm: unknown option --imags for rlm sandbox prune (did you mean --images?)\nRun `rlm sandbox prune --help` for usage.\n');
+  });
+
+  it('prints each sandbox command its own help, not the group page', async () => {
+    const subs = ['build', 'ls', 'prune', 'check', 'exec'];
+    const [group, ...pages] = await Promise.all([rlm(['sandbox', '--help']), ...subs.map((sub) => rlm(['sandbox', sub, '--help']))]);
+    subs.forEach((sub, i) => {
+      const page = pages[i];
+      expect(page?.code, sub).toBe(0);
+      expect(page?.stdout.split('\n')[0], sub).toMatch(new RegExp(`^Usage: rlm sandbox ${sub}( |$)`));
+      expect(page?.stdout, sub).not.toBe(group.stdout);
+    });
+    expect(pages[4]?.stdout).toContain('--timeout S');
+  });
+
+  it('prints the group page on stderr with exit 2 when no sandbox command is given, and suggests one for a typo', async () => {
+    const [none, typo] = await Promise.all([rlm(['sandbox']), rlm(['sandbox', 'prnue'])]);
+    expect(none.code).toBe(2);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toMatch(/^Usage: rlm sandbox <command> \[options\]\n/);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/^rlm: unknown sandbox command "prnue" \(did you mean "rlm sandbox prune"\?\); expected build, ls, prune, check or exec\n/);
+  });
+
+  it('refuses a negative --timeout of sandbox exec with its range', async () => {
+    const result = await rlm(['sandbox', 'exec', '1', '--timeout', '-5']);
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/^rlm: .*--bogus.*\nRun `rlm --help` for usage\.\n$/);
+    expect(result.stderr).toBe('rlm: --timeout must be a number of seconds greater than 0 (got -5)\nRun `rlm sandbox exec --help` for usage.\n');
   });
 
   it('says in one line how to fix an unreachable Docker engine, exit 4, no stack trace', async () => {

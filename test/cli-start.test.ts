@@ -38,6 +38,8 @@ describe('the built rlm command starts light', () => {
     ['--help', /^Usage: rlm \[query\] \[options\]/],
     ['view --help', /^Usage: rlm view/],
     ['sandbox --help', /^Usage: rlm sandbox/],
+    ['sandbox build --help', /^Usage: rlm sandbox build/],
+    ['sandbox exec --help', /^Usage: rlm sandbox exec/],
     ['doctor --help', /^Usage: rlm doctor/],
     ['demo --help', /^Usage: rlm demo/],
   ])('rlm %s prints its text without loading any package', async (command, prints) => {

@@ -83,7 +83,8 @@ try {
   await row('node -e 0 (for reference)', ['-e', '0'], 100);
   await row('rlm --version', [RLM_BIN, '--version'], 100);
   await row('rlm --help', [RLM_BIN, '--help'], 100);
-  for (const command of ['view', 'sandbox', 'doctor', 'demo']) await row(`rlm ${command} --help`, [RLM_BIN, command, '--help'], 150);
+  for (const command of ['view', 'sandbox', 'sandbox exec', 'doctor', 'demo'])
+    await row(`rlm ${command} --help`, [RLM_BIN, ...command.split(' '), '--help'], 150);
   if (withDocker) {
     // Once first, so that a sandbox image the runs need is built before anything is timed.
     const warmUp = await timeProcess([RLM_BIN, 'demo', '--quiet']);

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { RunLimitError } from '../engine/run-budget.js';
 import {
@@ -73,9 +74,47 @@ describe('runCli', () => {
     expect(stderr.join('')).toMatch(/^rlm: .*nonexistent\/docker\.sock/);
   });
 
-  it('exits 2 with the help hint on a bad flag', async () => {
+  it("exits 2 with the command's help hint on a bad flag", async () => {
     const { io, stderr } = captureIo({});
     expect(await runCli(['sandbox', 'ls', '--bogus'], io)).toBe(ExitCode.usage);
-    expect(stderr.join('')).toMatch(/^rlm: .*--bogus.*\nRun `rlm --help` for usage\.\n$/);
+    expect(stderr.join('')).toBe('rlm: unknown option --bogus for rlm sandbox ls\nRun `rlm sandbox ls --help` for usage.\n');
+  });
+
+  it('prints the usage on stderr and exits 2 when given nothing; --help prints it on stdout and exits 0', async () => {
+    const none = captureIo({});
+    expect(await runCli([], none.io)).toBe(ExitCode.usage);
+    expect(none.stdout).toEqual([]);
+    expect(none.stderr.join('')).toMatch(/^Usage: rlm \[query\] \[options\]\n/);
+    const help = captureIo({});
+    expect(await runCli(['--help'], help.io)).toBe(ExitCode.ok);
+    expect(help.stderr).toEqual([]);
+    expect(help.stdout.join('')).toBe(none.stderr.join(''));
+  });
+
+  it('suggests the command a one-word first argument is a typo of, and how to ask it as a query', async () => {
+    const { io, stdout, stderr } = captureIo({});
+    expect(await runCli(['sandbx', 'ls'], io)).toBe(ExitCode.usage);
+    expect(stdout).toEqual([]);
+    expect(stderr.join('')).toBe(
+      'rlm: unknown command "sandbx" (did you mean "rlm sandbox"?)\nTo ask "sandbx" as the question, write: rlm --query sandbx …; `rlm --help` lists the commands.\n',
+    );
+  });
+
+  it('takes a first argument that is far from every command, or more than a word, as the query', async () => {
+    for (const query of ['q', 'documents', 'sandbox please', 'Which view?']) {
+      const { io, stderr } = captureIo({});
+      // No context: the main command's own usage error, which proves it got the query.
+      expect(await runCli([query], { ...io, cwd: os.tmpdir() })).toBe(ExitCode.usage);
+      expect(stderr.join(''), query).toMatch(/^rlm: no context/);
+    }
+  });
+
+  it("answers `rlm help COMMAND` with that command's page, a sandbox command's included", async () => {
+    const { io, stdout } = captureIo({});
+    expect(await runCli(['help', 'sandbox', 'exec'], io)).toBe(ExitCode.ok);
+    expect(stdout.join('')).toMatch(/^Usage: rlm sandbox exec /);
+    const typo = captureIo({});
+    expect(await runCli(['help', 'doctr'], typo.io)).toBe(ExitCode.usage);
+    expect(typo.stderr.join('')).toMatch(/^rlm: no help on "doctr" \(did you mean "rlm help doctor"\?\)/);
   });
 });

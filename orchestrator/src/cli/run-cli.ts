@@ -4,20 +4,18 @@
  *
  * Start-up is kept light: this module and what it imports statically use nothing but Node's
  * built-ins and the error classes, so `rlm --version` and `rlm --help` load no dependency. A
- * command's module is imported once the command is chosen. `view`, `sandbox` and `demo` import
- * their own dependencies after reading their flags; the run and `doctor` modules import theirs up
- * front, so their `--help` is answered here, from their flag modules, before they load.
- * `start-up.test.ts` checks what each of these paths loads.
+ * command's module is imported once the command is chosen. Every command's flags and help come
+ * from flags/cli-flags.ts: the help of the main command, `view`, `demo` and `doctor` is answered
+ * here, before their modules load; `sandbox` answers its subcommands' help itself, before it loads
+ * Docker's client. `start-up.test.ts` checks what each of these paths loads.
  */
 import { readFileSync } from 'node:fs';
-import type { ParseArgsConfig } from 'node:util';
+import { closest } from '../did-you-mean.js';
 import { errorMessage, RlmError } from '../errors.js';
 import { ExitCode, exitCodeFor, UsageError, type CliIo } from './cli-io.js';
-import { DOCTOR_FLAGS, DOCTOR_HELP } from './commands/doctor-flags.js';
-import { parseFlags, RUN_FLAGS, RUN_HELP } from './commands/run-flags.js';
-
-// The run command's help is the top-level help: `rlm [query]` is the main command.
-const HELP = RUN_HELP;
+import { COMMANDS, type CommandName, findCommand, subcommandsOf } from './flags/cli-flags.js';
+import { helpText } from './flags/help-text.js';
+import { parseCommandFlags } from './flags/parse-flags.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -25,16 +23,11 @@ function version(): string {
 }
 
 /**
- * Whether `argv` asks for the command's help, parsed as the command parses it. Flags that do not
- * parse are the command's to report: they answer false and the command's module loads and says
- * what is wrong, so its messages stay its own.
+ * Whether `argv` asks for `command`'s help. Its flags are parsed as the command parses them, so a
+ * mistake in them is reported here, the same as the command would, before its module loads.
  */
-function asksForHelp(argv: string[], flags: NonNullable<ParseArgsConfig['options']>): boolean {
-  try {
-    return parseFlags(argv, flags).values.help === true;
-  } catch {
-    return false;
-  }
+function asksForHelp(argv: readonly string[], command: CommandName): boolean {
+  return parseCommandFlags(argv, command).values.help === true;
 }
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
@@ -43,39 +36,44 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   try {
     switch (command) {
       case undefined:
+        // Nothing asked: a usage error, so the usage goes to stderr.
+        io.stderr(helpText('run'));
+        return ExitCode.usage;
       case '--help':
       case '-h':
+        io.stdout(helpText('run'));
+        return ExitCode.ok;
       case 'help':
-        io.stdout(HELP);
-        return command === undefined ? ExitCode.usage : ExitCode.ok;
+        io.stdout(helpText(helpTopic(rest)));
+        return ExitCode.ok;
       case '--version':
       case '-v':
         io.stdout(`${version()}\n`);
         return ExitCode.ok;
       case 'sandbox': {
+        // Light until a subcommand that needs Docker runs; it answers each subcommand's --help.
         const { sandboxCommand } = await import('./commands/sandbox-command.js');
         return await sandboxCommand(rest, io);
       }
-      case 'view': {
-        const { viewCommand } = await import('./commands/view-command.js');
-        return await viewCommand(rest, io);
-      }
-      case 'demo': {
-        const { demoCommand } = await import('./commands/demo-command.js');
-        return await demoCommand(rest, io);
-      }
+      case 'view':
+      case 'demo':
       case 'doctor': {
-        if (asksForHelp(rest, DOCTOR_FLAGS)) {
-          io.stdout(DOCTOR_HELP);
+        if (asksForHelp(rest, command)) {
+          io.stdout(helpText(command));
           return ExitCode.ok;
         }
-        const { doctorCommand } = await import('./commands/doctor-command.js');
-        return await doctorCommand(rest, io);
+        return await runCommandModule(command, rest, io);
       }
       default: {
         // `rlm "question" --context-file f`: anything that is not a command is the main command's.
-        if (asksForHelp(argv, RUN_FLAGS)) {
-          io.stdout(RUN_HELP);
+        refuseMistypedCommand(command);
+        const { values } = parseCommandFlags(argv, 'run');
+        if (values.help) {
+          io.stdout(helpText('run'));
+          return ExitCode.ok;
+        }
+        if (values.version) {
+          io.stdout(`${version()}\n`);
           return ExitCode.ok;
         }
         const { runCommand } = await import('./commands/run-command.js');
@@ -102,4 +100,46 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     if (error instanceof Error) io.stderr(`${error.stack}\n`);
     return exitCodeFor(error);
   }
+}
+
+async function runCommandModule(command: 'view' | 'demo' | 'doctor', argv: string[], io: CliIo): Promise<number> {
+  switch (command) {
+    case 'view': {
+      const { viewCommand } = await import('./commands/view-command.js');
+      return await viewCommand(argv, io);
+    }
+    case 'demo': {
+      const { demoCommand } = await import('./commands/demo-command.js');
+      return await demoCommand(argv, io);
+    }
+    case 'doctor': {
+      const { doctorCommand } = await import('./commands/doctor-command.js');
+      return await doctorCommand(argv, io);
+    }
+  }
+}
+
+/** The command `rlm help [command…]` asks about: `rlm help sandbox exec` is `sandbox exec`'s page. */
+function helpTopic(words: readonly string[]): CommandName {
+  if (words.length === 0) return 'run';
+  const asked = words.join(' ');
+  const found = findCommand(asked);
+  if (found) return found;
+  const names = Object.keys(COMMANDS).filter((name) => name !== 'run');
+  const near = closest(asked, names);
+  throw new UsageError(`no help on "${asked}"${near ? ` (did you mean "rlm help ${near}"?)` : ''}; the commands: ${names.join(', ')}`);
+}
+
+/**
+ * Refuses a first argument that looks like a mistyped command (`rlm sandbx`) rather than running
+ * it as a one-word query: one word, a typo away from a command. A query of one such word is still
+ * possible with `--query`.
+ */
+function refuseMistypedCommand(word: string): void {
+  if (!/^[a-z][a-z-]*$/i.test(word)) return;
+  const near = closest(word, [...subcommandsOf('run'), 'help']);
+  if (near === undefined) return;
+  throw new UsageError(`unknown command "${word}" (did you mean "rlm ${near}"?)`, {
+    hint: `To ask "${word}" as the question, write: rlm --query ${word} …; \`rlm --help\` lists the commands.`,
+  });
 }

@@ -61,6 +61,8 @@ describe('rlm start-up', () => {
     ['question --help', 'Usage: rlm [query] [options]'],
     ['view --help', 'Usage: rlm view'],
     ['sandbox --help', 'Usage: rlm sandbox'],
+    ['sandbox exec --help', 'Usage: rlm sandbox exec'],
+    ['help sandbox build', 'Usage: rlm sandbox build'],
     ['doctor --help', 'Usage: rlm doctor'],
     ['demo --help', 'Usage: rlm demo'],
   ])('rlm %s prints its text without loading any package (no zod, provider SDK or dockerode)', async (command, prints) => {
@@ -71,10 +73,17 @@ describe('rlm start-up', () => {
     expect(started.packages).toEqual([]);
   });
 
+  it('an unknown flag is answered with the nearest one without loading any package', async () => {
+    const started = await startRlm(['q', '--budgte', '1']);
+    expect(started.code).toBe(2);
+    expect(started.stderr).toBe('rlm: unknown option --budgte (did you mean --budget?)\nRun `rlm --help` for usage.\n');
+    expect(started.packages).toEqual([]);
+  });
+
   it('a usage error of a command that loads lazily is still its own, and loads no package', async () => {
     const started = await startRlm(['view', '--port', 'eighty']);
     expect(started.code).toBe(2);
-    expect(started.stderr).toBe('rlm: --port must be a port number from 1 to 65535, got "eighty"\nRun `rlm view --help` for usage.\n');
+    expect(started.stderr).toBe('rlm: --port must be a port number from 1 to 65535 (got "eighty")\nRun `rlm view --help` for usage.\n');
     expect(started.packages).toEqual([]);
   });
 

@@ -2,6 +2,7 @@
  * One factory from a role's settings (the CLI's flags, environment and config file) to a backend:
  * `anthropic`, `claude-cli`, or any OpenAI-compatible preset.
  */
+import { closest, suggestion } from '../did-you-mean.js';
 import { InvalidOptionError } from '../errors.js';
 import { createAnthropicBackend } from './anthropic-backend.js';
 import { createClaudeCliBackend } from './claude-cli-backend.js';
@@ -53,7 +54,9 @@ export interface BackendSpec extends ResilienceOptions {
 
 /** What {@link createBackend} returns: the backend and the model id it resolved (the given one, or the backend's default). */
 export interface CreatedBackend {
+  /** The backend, ready for {@link ModelBackend.complete} calls; it holds no connection to close. */
   backend: ModelBackend;
+  /** The model id to send: the one asked for, or the backend's default when none was. */
   model: string;
 }
 
@@ -94,40 +97,8 @@ export function createBackend(spec: BackendSpec): CreatedBackend {
   }
 }
 
-/** ` (did you mean "x"?)` when one of `candidates` is close to `value`, else the empty string. */
-export function suggestion(value: string, candidates: readonly string[]): string {
-  const close = closest(value, candidates);
-  return close ? ` (did you mean ${JSON.stringify(close)}?)` : '';
-}
-
-/** The candidate nearest to `value` by edit distance, when it is near enough to be a typo. */
-export function closest(value: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of candidates) {
-    const distance = editDistance(value.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return best !== undefined && bestDistance <= Math.max(1, Math.floor(Math.max(value.length, best.length) / 3)) ? best : undefined;
-}
-
-/** Edit distance counting a swap of two neighbours as one edit (optimal string alignment), so `modle` is one from `model`. */
-function editDistance(a: string, b: string): number {
-  const rows: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  const at = (i: number, j: number) => rows[i]?.[j] ?? 0;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let best = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, at(i - 2, j - 2) + 1);
-      (rows[i] as number[])[j] = best;
-    }
-  }
-  return at(a.length, b.length);
-}
+// Where the config file's reader and the schema have always found them.
+export { closest, suggestion };
 
 function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;

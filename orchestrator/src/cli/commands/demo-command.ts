@@ -2,42 +2,17 @@
  * `rlm demo`: a complete run with no API key — a real sandbox, real sub-calls and child RLM, a
  * real trajectory — on a bundled document, driven by a scripted model that says it is scripted.
  */
-import os from 'node:os';
 import path from 'node:path';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
-import { outputModeOf, parseFlags } from './run-flags.js';
-
-export const DEMO_HELP = `Usage: rlm demo [options]
-
-A complete RLM run on a bundled sample document (a synthetic ~270 KB operations log with one
-planted fact), with a SCRIPTED model: a built-in stand-in that follows a fixed, plausible plan.
-No API key and no network are needed; the sandbox, the sub-calls (llm_query_batched, rlm_query)
-and the trajectory are real.
-
-Options:
-  --log-dir DIR       where the trajectory goes (default: ${path.join(os.tmpdir(), 'rlm-demo')})
-  --runtime NAME      OCI runtime of the sandboxes, e.g. runsc (gVisor)
-  --json              print one JSON object on stdout (with "scripted": true)
-  --verbose           print each turn's code and output on stderr
-  --quiet             print nothing on stderr but errors
-  --print-document    print the sample document on stdout and exit
-  --help, -h          this help
-`;
-
-const DEMO_FLAGS = {
-  'log-dir': { type: 'string' },
-  runtime: { type: 'string' },
-  json: { type: 'boolean' },
-  verbose: { type: 'boolean' },
-  quiet: { type: 'boolean' },
-  'print-document': { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+import { DEMO_LOG_DIR } from '../flags/cli-flags.js';
+import { helpText } from '../flags/help-text.js';
+import { parseCommandFlags } from '../flags/parse-flags.js';
+import { outputModeOf } from './run-flags.js';
 
 export async function demoCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseFlags(argv, DEMO_FLAGS);
+  const { values, positionals } = parseCommandFlags(argv, 'demo');
   if (values.help) {
-    io.stdout(DEMO_HELP);
+    io.stdout(helpText('demo'));
     return ExitCode.ok;
   }
   if (positionals.length > 0) throw new UsageError(`rlm demo takes no arguments; got ${JSON.stringify(positionals[0])}`);
@@ -54,7 +29,7 @@ export async function demoCommand(argv: string[], io: CliIo): Promise<number> {
     import('../run/execute-run.js'),
   ]);
   const cwd = io.cwd ?? process.cwd();
-  const logDir = path.resolve(cwd, values['log-dir'] ?? io.env.RLM_LOG_DIR ?? path.join(os.tmpdir(), 'rlm-demo'));
+  const logDir = path.resolve(cwd, values['log-dir'] ?? io.env.RLM_LOG_DIR ?? DEMO_LOG_DIR);
   const c = stderrPalette(io);
   const lines = document.split('\n').length - 1;
   const banner =

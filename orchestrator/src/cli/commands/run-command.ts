@@ -8,12 +8,13 @@ import { createModelRoles } from '../config/model-roles.js';
 import { limitsOf, resolveSettings, sandboxOptionsOf, type ResolvedSettings } from '../config/settings.js';
 import { loadContext } from '../context/load-context.js';
 import { executeRun, failedJson } from '../run/execute-run.js';
-import { outputModeOf, parseFlags, RUN_FLAGS, RUN_HELP } from './run-flags.js';
+import { helpText } from '../flags/help-text.js';
+import { outputModeOf, parseFlags, RUN_FLAGS } from './run-flags.js';
 
 export async function runCommand(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseFlags(argv, RUN_FLAGS);
   if (values.help) {
-    io.stdout(RUN_HELP);
+    io.stdout(helpText('run'));
     return ExitCode.ok;
   }
   const output = outputModeOf(values);
@@ -29,7 +30,14 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
   const settings = await resolveSettings({ flags: values, env: io.env, cwd });
   try {
     const context = await loadContext(
-      { files: values['context-file'] ?? [], dir: values['context-dir'], globs: values.glob ?? [], literal: values.context, stdin: stdinDash },
+      {
+        files: values['context-file'] ?? [],
+        dir: values['context-dir'],
+        globs: values.glob ?? [],
+        literal: values.context,
+        stdin: stdinDash,
+        noIgnore: values['no-ignore'],
+      },
       { cwd, stdin: io.stdin ?? process.stdin },
     );
     try {

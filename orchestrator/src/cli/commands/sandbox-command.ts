@@ -5,61 +5,72 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { parseArgs } from 'node:util';
 import { errorCode, errorMessage, RlmError } from '../../errors.js';
+import { closest } from '../../did-you-mean.js';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
+import { type CommandName, findCommand, subcommandsOf } from '../flags/cli-flags.js';
+import { helpText } from '../flags/help-text.js';
+import { gotValue, helpHint, parseCommandFlags } from '../flags/parse-flags.js';
 
-export const SANDBOX_HELP = `Usage: rlm sandbox <command> [options]
-
-Commands:
-  build [--base-image IMAGE] [--node PATH]
-                     Build the sandbox image now (it is otherwise built on first use).
-                     --base-image  base it on an image you can pull, e.g. node:24-bookworm-slim
-                     --node        the Node binary to copy into the image (default: this one)
-  ls [--json]        List rlm sandbox containers on this Docker engine.
-  prune [--all] [--images]
-                     Remove sandboxes left by crashed rlm processes (--all: every rlm sandbox;
-                     --images: also sandbox images older than the current one).
-  check [--json]     Start a sandbox and verify its isolation from the inside.
-  exec [CODE] [--file F] [--context-file F] [--timeout S] [--json]
-                     Run one JavaScript cell in a fresh sandbox and print its output.
-
-Docker is found through DOCKER_HOST (e.g. unix:///run/user/1000/docker.sock for rootless Docker).
-`;
-
+/** `rlm sandbox …`: a subcommand's flags are parsed, and its `--help` answered, before anything heavy loads. */
 export async function sandboxCommand(argv: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
-    io.stdout(SANDBOX_HELP);
-    return sub === undefined ? ExitCode.usage : ExitCode.ok;
+  if (sub === undefined) {
+    // Nothing asked: a usage error, so the usage goes to stderr.
+    io.stderr(helpText('sandbox'));
+    return ExitCode.usage;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    io.stdout(SANDBOX_HELP);
+  if (sub === 'help') {
+    io.stdout(helpText(rest.length === 0 ? 'sandbox' : subcommand(rest.join(' '))));
     return ExitCode.ok;
   }
-  switch (sub) {
-    case 'build':
+  if (sub.startsWith('-')) {
+    // `rlm sandbox --help`, or a flag where the subcommand belongs.
+    if (parseCommandFlags(argv, 'sandbox').values.help) {
+      io.stdout(helpText('sandbox'));
+      return ExitCode.ok;
+    }
+    throw new UsageError(`rlm sandbox needs a command first: ${commandList()}`, { hint: helpHint('sandbox') });
+  }
+  const command = subcommand(sub);
+  if (parseCommandFlags(rest, command).values.help) {
+    io.stdout(helpText(command));
+    return ExitCode.ok;
+  }
+  switch (command) {
+    case 'sandbox build':
       return build(rest, io);
-    case 'ls':
+    case 'sandbox ls':
       return list(rest, io);
-    case 'prune':
+    case 'sandbox prune':
       return prune(rest, io);
-    case 'check':
+    case 'sandbox check':
       return check(rest, io);
-    case 'exec':
+    case 'sandbox exec':
       return exec(rest, io);
     default:
-      throw new UsageError(`unknown sandbox command "${sub}"; expected build, ls, prune, check or exec`);
+      throw new Error(`rlm sandbox: ${command} has no implementation`);
   }
 }
 
-/** Runs `parseArgs`, turning its errors (unknown flag, missing value) into usage errors. */
-function usage<T>(parse: () => T): T {
-  try {
-    return parse();
-  } catch (error) {
-    throw new UsageError(errorMessage(error));
-  }
+/** The sandbox subcommand named `word` (an alias's included), or a usage error naming the nearest. */
+function subcommand(word: string): CommandName {
+  const found = findCommand(`sandbox ${word}`);
+  if (found !== undefined && found !== 'sandbox') return found;
+  const near = closest(word, subcommandNames());
+  throw new UsageError(`unknown sandbox command "${word}"${near ? ` (did you mean "rlm sandbox ${near}"?)` : ''}; expected ${commandList()}`, {
+    hint: helpHint('sandbox'),
+  });
+}
+
+/** `build`, `ls`…: the sandbox commands as typed after `rlm sandbox`. */
+function subcommandNames(): string[] {
+  return subcommandsOf('sandbox').map((name) => name.slice('sandbox '.length));
+}
+
+function commandList(): string {
+  const names = subcommandNames();
+  return `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`;
 }
 
 async function connect(io: CliIo) {
@@ -70,7 +81,7 @@ async function connect(io: CliIo) {
 }
 
 async function build(argv: string[], io: CliIo): Promise<number> {
-  const { values } = usage(() => parseArgs({ args: argv, strict: true, options: { 'base-image': { type: 'string' }, node: { type: 'string' } } }));
+  const { values } = parseCommandFlags(argv, 'sandbox build');
   const docker = await connect(io);
   const { buildSandboxImage } = await import('../../sandbox/image/ensure-sandbox-image.js');
   io.stderr('building the sandbox image…\n');
@@ -85,7 +96,7 @@ async function build(argv: string[], io: CliIo): Promise<number> {
 }
 
 async function list(argv: string[], io: CliIo): Promise<number> {
-  const { values } = usage(() => parseArgs({ args: argv, strict: true, options: { json: { type: 'boolean' } } }));
+  const { values } = parseCommandFlags(argv, 'sandbox ls');
   const docker = await connect(io);
   const { listSandboxes } = await import('../../sandbox/reaper.js');
   const sandboxes = await listSandboxes({ docker, signal: io.signal });
@@ -101,7 +112,7 @@ async function list(argv: string[], io: CliIo): Promise<number> {
 }
 
 async function prune(argv: string[], io: CliIo): Promise<number> {
-  const { values } = usage(() => parseArgs({ args: argv, strict: true, options: { all: { type: 'boolean' }, images: { type: 'boolean' } } }));
+  const { values } = parseCommandFlags(argv, 'sandbox prune');
   const docker = await connect(io);
   const { pruneSandboxes } = await import('../../sandbox/reaper.js');
   const result = await pruneSandboxes({ docker, all: values.all ?? false, signal: io.signal });
@@ -126,7 +137,7 @@ async function prune(argv: string[], io: CliIo): Promise<number> {
 }
 
 async function check(argv: string[], io: CliIo): Promise<number> {
-  const { values } = usage(() => parseArgs({ args: argv, strict: true, options: { json: { type: 'boolean' }, runtime: { type: 'string' } } }));
+  const { values } = parseCommandFlags(argv, 'sandbox check');
   const docker = await connect(io);
   const [{ Sandbox }, { checkIsolation }] = await Promise.all([import('../../sandbox/sandbox.js'), import('../../sandbox/isolation-check.js')]);
   // A listener on the host's loopback that the sandbox must not be able to reach.
@@ -153,19 +164,14 @@ async function check(argv: string[], io: CliIo): Promise<number> {
 }
 
 async function exec(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = usage(() =>
-    parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: true,
-      options: { file: { type: 'string' }, 'context-file': { type: 'string' }, timeout: { type: 'string' }, json: { type: 'boolean' } },
-    }),
-  );
-  if (positionals.length > 1) throw new UsageError('give the code as one argument (quote it) or with --file');
+  const { values, positionals } = parseCommandFlags(argv, 'sandbox exec');
+  const hint = helpHint('sandbox exec');
+  if (positionals.length > 1) throw new UsageError('give the code as one argument (quote it) or with --file', { hint });
   const code = values.file ? await readUserFile(values.file, '--file') : positionals[0];
-  if (code === undefined) throw new UsageError('no code: pass it as an argument or with --file');
+  if (code === undefined) throw new UsageError('no code: pass it as an argument or with --file', { hint });
   const timeoutSeconds = values.timeout === undefined ? 60 : Number(values.timeout);
-  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got "${values.timeout}"`);
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0)
+    throw new UsageError(`--timeout must be a number of seconds greater than 0 (got ${gotValue(values.timeout ?? '')})`, { hint });
   const context = values['context-file'] ? await readUserFile(values['context-file'], '--context-file') : undefined;
   const docker = await connect(io);
   const { Sandbox } = await import('../../sandbox/sandbox.js');

@@ -5,43 +5,19 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { errorCode, errorMessage, RlmError } from '../../errors.js';
 import type { RunDirectory } from '../../viewer/run-directory.js';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
+import { DEFAULT_VIEW_DIR } from '../flags/cli-flags.js';
+import { helpText } from '../flags/help-text.js';
+import { gotValue, helpHint, parseCommandFlags } from '../flags/parse-flags.js';
 
-/** Where trajectories are looked for when neither an argument, RLM_LOG_DIR nor the config file says. */
-export const DEFAULT_VIEW_DIR = 'rlm-logs';
-
-const HINT = 'Run `rlm view --help` for usage.';
-
-export const VIEW_HELP = `Usage: rlm view [DIR | FILE] [--port N] [--no-open]
-
-Browse trajectories in a local web page: the runs of a directory, each run's turns with the
-model's responses, code and output, sub-calls and child runs as a tree, usage and cost per model.
-Reads the JSONL files rlm writes (--log-dir) and those of the reference implementation (rlms).
-
-  DIR          a directory of .jsonl trajectories; default: RLM_LOG_DIR, else the config file's
-               logDir, else ./${DEFAULT_VIEW_DIR}
-  FILE         one .jsonl trajectory: the page opens it (and lists its directory)
-  --port N     port on 127.0.0.1 to serve on (default: a free one)
-  --no-open    print the URL without opening a browser
-  --help, -h   this help
-
-The page is served on 127.0.0.1 only and reads only .jsonl files inside DIR. Stop with Ctrl-C.
-`;
+const HINT = helpHint('view');
 
 export async function viewCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = usage(() =>
-    parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: true,
-      options: { port: { type: 'string' }, 'no-open': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    }),
-  );
+  const { values, positionals } = parseCommandFlags(argv, 'view');
   if (values.help) {
-    io.stdout(VIEW_HELP);
+    io.stdout(helpText('view'));
     return ExitCode.ok;
   }
   if (positionals.length > 1) throw new UsageError(`give one directory or file to view, got ${positionals.length}`, { hint: HINT });
@@ -113,15 +89,6 @@ function parsePort(value: string | undefined): number {
   if (value === undefined) return 0;
   const port = Number(value);
   if (!/^\d+$/.test(value) || !Number.isInteger(port) || port < 1 || port > 65_535)
-    throw new UsageError(`--port must be a port number from 1 to 65535, got "${value}"`, { hint: HINT });
+    throw new UsageError(`--port must be a port number from 1 to 65535 (got ${gotValue(value)})`, { hint: HINT });
   return port;
-}
-
-/** Runs `parseArgs`, turning its errors (unknown flag, missing value) into usage errors. */
-function usage<T>(parse: () => T): T {
-  try {
-    return parse();
-  } catch (error) {
-    throw new UsageError(errorMessage(error).replace(/\. To specify a positional argument.*$/s, ''), { hint: HINT });
-  }
 }

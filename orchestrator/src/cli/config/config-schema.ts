@@ -4,12 +4,18 @@
  * Every object is strict: an unknown key is an error, never silently ignored.
  */
 import { z } from 'zod';
-import { BACKEND_NAMES, suggestion } from '../../models/create-backend.js';
+import { suggestion } from '../../did-you-mean.js';
+import { BACKEND_NAMES } from '../../models/create-backend.js';
 
-const positiveInteger = z.number({ error: 'must be a number' }).int('must be a whole number').positive('must be greater than 0');
-const nonNegativeInteger = z.number({ error: 'must be a number' }).int('must be a whole number').nonnegative('must be 0 or more');
-const positiveNumber = z.number({ error: 'must be a number' }).positive('must be greater than 0');
-const nonNegativeNumber = z.number({ error: 'must be a number' }).nonnegative('must be 0 or more');
+// Each check's message states the whole rule, so that a value breaking any part of it learns the range.
+const POSITIVE_INTEGER = 'must be a whole number greater than 0';
+const NON_NEGATIVE_INTEGER = 'must be a whole number, 0 or more';
+const POSITIVE_NUMBER = 'must be a number greater than 0';
+const NON_NEGATIVE_NUMBER = 'must be a number, 0 or more';
+const positiveInteger = z.number({ error: POSITIVE_INTEGER }).int(POSITIVE_INTEGER).positive(POSITIVE_INTEGER);
+const nonNegativeInteger = z.number({ error: NON_NEGATIVE_INTEGER }).int(NON_NEGATIVE_INTEGER).nonnegative(NON_NEGATIVE_INTEGER);
+const positiveNumber = z.number({ error: POSITIVE_NUMBER }).positive(POSITIVE_NUMBER);
+const nonNegativeNumber = z.number({ error: NON_NEGATIVE_NUMBER }).nonnegative(NON_NEGATIVE_NUMBER);
 
 const backendName = z.string({ error: 'must be a backend name' }).refine((name) => BACKEND_NAMES.includes(name), {
   error: (issue) =>
@@ -84,7 +90,7 @@ export type SandboxConfig = z.infer<typeof SandboxConfig>;
 // A missing price says what belongs there rather than "must be a number".
 const requiredPrice = z
   .number({ error: (issue) => (issue.input === undefined ? 'is required: USD per million tokens' : 'must be a number (USD per million tokens)') })
-  .nonnegative('must be 0 or more');
+  .nonnegative('must be a number, 0 or more (USD per million tokens)');
 
 export const PriceConfig = z.strictObject({
   /** USD per million input tokens. */

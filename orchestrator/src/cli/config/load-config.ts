@@ -9,7 +9,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { errorCode, errorMessage } from '../../errors.js';
-import { closest } from '../../models/create-backend.js';
+import { closest } from '../../did-you-mean.js';
 import { UsageError } from '../cli-io.js';
 import { RlmConfig, keysAt } from './config-schema.js';
 

@@ -34,9 +34,11 @@ describe('the config file', () => {
 
   it('names the file and key path of a bad value', () => {
     expect(message(() => parseConfigText('limits:\n  maxIterations: 0\n', 'rlm.config.yaml', 'yaml'))).toBe(
-      'rlm.config.yaml: limits.maxIterations: must be greater than 0',
+      'rlm.config.yaml: limits.maxIterations: must be a whole number greater than 0',
     );
-    expect(message(() => parseConfigText('limits:\n  timeoutSeconds: soon\n', 'f.yml', 'yaml'))).toBe('f.yml: limits.timeoutSeconds: must be a number');
+    expect(message(() => parseConfigText('limits:\n  timeoutSeconds: soon\n', 'f.yml', 'yaml'))).toBe(
+      'f.yml: limits.timeoutSeconds: must be a number greater than 0',
+    );
     expect(message(() => parseConfigText('root:\n  backend: opnai\n', 'f.yml', 'yaml'))).toMatch(
       /^f\.yml: root\.backend: unknown backend "opnai" \(did you mean "openai"\?\); valid backends: anthropic, claude-cli, openai/,
     );
@@ -124,11 +126,11 @@ describe('precedence', () => {
   });
 
   it('names the flag or variable of a malformed value', () => {
-    expect(message(() => layerFromFlags({ 'max-depth': '-1' }))).toBe('--max-depth: must be 0 or more');
-    expect(message(() => layerFromFlags({ budget: 'lots' }))).toBe('--budget: must be a number, got "lots"');
-    expect(message(() => layerFromFlags({ language: 'cobol' }))).toBe('--language: must be javascript or python');
+    expect(message(() => layerFromFlags({ 'max-depth': '-1' }))).toBe('--max-depth must be a whole number, 0 or more (got -1)');
+    expect(message(() => layerFromFlags({ budget: 'lots' }))).toBe('--budget must be a number (got "lots")');
+    expect(message(() => layerFromFlags({ language: 'cobol' }))).toBe('--language must be javascript or python');
     expect(() => layerFromFlags({ budget: 'lots' })).toThrow(UsageError);
-    expect(message(() => layerFromEnv({ RLM_TIMEOUT: 'soon' }))).toBe('RLM_TIMEOUT: must be a number, got "soon"');
+    expect(message(() => layerFromEnv({ RLM_TIMEOUT: 'soon' }))).toBe('RLM_TIMEOUT must be a number (got "soon")');
     expect(() => layerFromEnv({ RLM_TIMEOUT: 'soon' })).toThrow(ConfigError);
     // An empty variable is unset.
     expect(layerFromEnv({ RLM_MODEL: '' })).toEqual({});
@@ -146,7 +148,7 @@ describe('precedence', () => {
     expect(limitsOf((await resolve({}, { RLM_MAX_SANDBOXES: '6' })).config).maxSandboxes).toBe(6);
     expect(limitsOf((await resolve({ 'max-sandboxes': '2' }, { RLM_MAX_SANDBOXES: '6' })).config).maxSandboxes).toBe(2);
     expect(limitsOf({})).toMatchObject({ maxSandboxes: 4, maxSubcallPromptBytesPerCell: 64 * 1024 * 1024, maxSubcallPromptBytesPerRun: 512 * 1024 * 1024 });
-    expect(message(() => layerFromFlags({ 'max-sandboxes': '0' }))).toBe('--max-sandboxes: must be greater than 0');
+    expect(message(() => layerFromFlags({ 'max-sandboxes': '0' }))).toBe('--max-sandboxes must be a whole number greater than 0 (got 0)');
   });
 
   it('turns seconds into milliseconds and MiB into bytes', () => {
@@ -244,7 +246,9 @@ describe('named models (models: and --model-alias)', () => {
     expect(bad('models:\n  cheap: 3\n')).toBe('rlm.config.yaml: models.cheap: must be a mapping of settings');
     expect(bad('models: [a, b]\n')).toBe('rlm.config.yaml: models: must be a mapping of settings');
     expect(bad('models:\n  "a b": {}\n')).toBe('rlm.config.yaml: models."a b": a model name must not be empty or hold spaces or "="');
-    expect(bad('models:\n  gpt-4.1:\n    maxOutputTokens: 0\n')).toBe('rlm.config.yaml: models."gpt-4.1".maxOutputTokens: must be greater than 0');
+    expect(bad('models:\n  gpt-4.1:\n    maxOutputTokens: 0\n')).toBe(
+      'rlm.config.yaml: models."gpt-4.1".maxOutputTokens: must be a whole number greater than 0',
+    );
     const secret = bad('models:\n  cheap:\n    apiKeyEnv: sk-proj-secret\n');
     expect(secret).toMatch(/^rlm\.config\.yaml: models\.cheap\.apiKeyEnv: must be the NAME of an environment variable/);
     expect(secret).not.toContain('secret');

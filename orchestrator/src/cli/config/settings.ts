@@ -5,81 +5,34 @@
  */
 import path from 'node:path';
 import { DEFAULT_LIMITS } from '../../engine/run-budget.js';
-import { BACKEND_NAMES, DEFAULT_MODELS, isBackendName, suggestion, type BackendSpec } from '../../models/create-backend.js';
+import { suggestion } from '../../did-you-mean.js';
+import { BACKEND_NAMES, DEFAULT_MODELS, isBackendName, type BackendSpec } from '../../models/create-backend.js';
 import type { PriceOverrides } from '../../usage/pricing.js';
 import { UsageError } from '../cli-io.js';
+import { flagsOf, type SettingKind } from '../flags/cli-flags.js';
+import { gotValue } from '../flags/parse-flags.js';
 import { ConfigError, loadConfig, validateConfig, type LoadedConfig } from './load-config.js';
 import { ModelName, type NamedModelConfig, type PriceConfig, type RlmConfig, type RoleConfig } from './config-schema.js';
-
-/** `model-alias`: `NAME` or `NAME=[BACKEND:]MODEL`, one entry of `models` (see {@link parseModelAlias}). */
-type ValueKind = 'string' | 'integer' | 'number' | 'model-alias';
 
 /** One setting that a flag and/or an environment variable can give. */
 export interface SettingSource {
   /** Key path in the config file, e.g. `['limits', 'maxIterations']`. */
   path: readonly [string, ...string[]];
   /** The flag's long name, without dashes. */
-  flag?: string;
+  flag: string;
   /** The flag may be given more than once (each adds an entry). */
-  multiple?: boolean;
+  multiple: boolean;
   env?: string;
-  kind: ValueKind;
-  /** For `--help` and the README. */
-  description: string;
+  /** `model-alias`: `NAME` or `NAME=[BACKEND:]MODEL`, one entry of `models` (see {@link parseModelAlias}). */
+  kind: SettingKind;
 }
 
-/** Every setting a flag or environment variable can give, and where it lands in the config shape. */
-export const SETTING_SOURCES: readonly SettingSource[] = [
-  { path: ['root', 'backend'], flag: 'backend', env: 'RLM_BACKEND', kind: 'string', description: 'backend of the root model' },
-  { path: ['root', 'model'], flag: 'model', env: 'RLM_MODEL', kind: 'string', description: 'root model id' },
-  { path: ['root', 'baseURL'], flag: 'base-url', env: 'RLM_BASE_URL', kind: 'string', description: "root backend's base URL" },
-  {
-    path: ['root', 'maxOutputTokens'],
-    flag: 'max-output-tokens',
-    env: 'RLM_MAX_OUTPUT_TOKENS',
-    kind: 'integer',
-    description: 'cap on tokens per root model call',
-  },
-  {
-    path: ['sub', 'backend'],
-    flag: 'sub-backend',
-    env: 'RLM_SUB_BACKEND',
-    kind: 'string',
-    description: 'backend of the sub model (default: the root backend)',
-  },
-  { path: ['sub', 'model'], flag: 'sub-model', env: 'RLM_SUB_MODEL', kind: 'string', description: 'sub model id, for llm_query (default: the root model)' },
-  { path: ['sub', 'baseURL'], flag: 'sub-base-url', env: 'RLM_SUB_BASE_URL', kind: 'string', description: "sub backend's base URL" },
-  {
-    path: ['models'],
-    flag: 'model-alias',
-    multiple: true,
-    kind: 'model-alias',
-    description: "a model cells may name, NAME (that model id on the root's backend) or NAME=BACKEND:MODEL; repeatable",
-  },
-  { path: ['language'], flag: 'language', env: 'RLM_LANGUAGE', kind: 'string', description: 'REPL language: javascript or python' },
-  { path: ['limits', 'maxIterations'], flag: 'max-iterations', env: 'RLM_MAX_ITERATIONS', kind: 'integer', description: 'model turns, whole tree' },
-  { path: ['limits', 'maxDepth'], flag: 'max-depth', env: 'RLM_MAX_DEPTH', kind: 'integer', description: 'deepest child RLM (0: rlm_query is llm_query)' },
-  { path: ['limits', 'timeoutSeconds'], flag: 'timeout', env: 'RLM_TIMEOUT', kind: 'number', description: 'wall-clock limit of the run, seconds' },
-  { path: ['limits', 'cellTimeoutSeconds'], flag: 'cell-timeout', env: 'RLM_CELL_TIMEOUT', kind: 'number', description: 'limit of one cell, seconds' },
-  { path: ['limits', 'maxCostUsd'], flag: 'budget', env: 'RLM_BUDGET', kind: 'number', description: 'spending limit, USD' },
-  { path: ['limits', 'maxTokens'], flag: 'max-tokens', env: 'RLM_MAX_TOKENS', kind: 'integer', description: 'input + output tokens, whole tree' },
-  {
-    path: ['limits', 'maxSandboxes'],
-    flag: 'max-sandboxes',
-    env: 'RLM_MAX_SANDBOXES',
-    kind: 'integer',
-    description: 'sandboxes alive at once, root included (default 4)',
-  },
-  { path: ['sandbox', 'runtime'], flag: 'runtime', env: 'RLM_SANDBOX_RUNTIME', kind: 'string', description: 'OCI runtime of the sandboxes, e.g. runsc' },
-  {
-    path: ['sandbox', 'memoryMb'],
-    flag: 'memory-mb',
-    env: 'RLM_SANDBOX_MEMORY_MB',
-    kind: 'number',
-    description: 'memory of each sandbox in MiB (default 1024)',
-  },
-  { path: ['logDir'], flag: 'log-dir', env: 'RLM_LOG_DIR', kind: 'string', description: 'directory for JSONL trajectories' },
-];
+/** Every setting a flag or environment variable can give, and where it lands in the config shape: the main command's flags that carry a `setting` (flags/cli-flags.ts). */
+export const SETTING_SOURCES: readonly SettingSource[] = flagsOf('run').flatMap((flag) =>
+  flag.setting
+    ? [{ path: flag.setting.path, flag: flag.name, multiple: flag.multiple ?? false, kind: flag.setting.kind, ...(flag.env ? { env: flag.env } : {}) }]
+    : [],
+);
 
 /** The variable naming the config file, like `--config`. */
 export const CONFIG_ENV = 'RLM_CONFIG';
@@ -93,9 +46,8 @@ export type ConfigLayer = Record<string, unknown>;
  */
 export function layerFromFlags(values: Readonly<Record<string, unknown>>): RlmConfig {
   const layer: ConfigLayer = {};
-  const origins = new Map<string, string>();
+  const origins = new Map<string, Origin>();
   for (const source of SETTING_SOURCES) {
-    if (!source.flag) continue;
     const value = values[source.flag];
     const name = `--${source.flag}`;
     if (source.kind === 'model-alias') {
@@ -105,14 +57,14 @@ export function layerFromFlags(values: Readonly<Record<string, unknown>>): RlmCo
         if (Object.hasOwn(models, modelName))
           throw new UsageError(`${name} ${alias}: the name ${JSON.stringify(modelName)} is given twice; give each name once`);
         models[modelName] = entry;
-        origins.set(`${source.path.join('.')}.${modelName}`, `${name} ${alias}`);
+        origins.set(`${source.path.join('.')}.${modelName}`, { name: `${name} ${alias}` });
       }
       if (Object.keys(models).length > 0) setAt(layer, source.path, models);
       continue;
     }
     if (typeof value !== 'string') continue;
     setAt(layer, source.path, convert(value, source.kind, name));
-    origins.set(source.path.join('.'), name);
+    origins.set(source.path.join('.'), originOfValue(name, source.kind, value));
   }
   return validateLayer(layer, origins);
 }
@@ -172,13 +124,13 @@ export function parseModelAlias(value: string): [name: string, entry: NamedModel
  */
 export function layerFromEnv(env: NodeJS.ProcessEnv): RlmConfig {
   const layer: ConfigLayer = {};
-  const origins = new Map<string, string>();
+  const origins = new Map<string, Origin>();
   for (const source of SETTING_SOURCES) {
     if (!source.env) continue;
     const value = env[source.env];
     if (value === undefined || value === '') continue;
     setAt(layer, source.path, convert(value, source.kind, source.env));
-    origins.set(source.path.join('.'), source.env);
+    origins.set(source.path.join('.'), originOfValue(source.env, source.kind, value));
   }
   return validateLayer(layer, origins);
 }
@@ -351,21 +303,36 @@ export function sandboxOptionsOf(config: RlmConfig) {
 
 // ---------------------------------------------------------------------------------------------
 
-function convert(value: string, kind: ValueKind, name: string): string | number {
-  if (kind === 'string') return value;
+/** Which flag or variable gave a key of a layer, and the value as given (for a number's error). */
+interface Origin {
+  name: string;
+  given?: string;
+}
+
+/** A number's value is shown in its error; a text's is not (it could be a secret pasted in the wrong place). */
+function originOfValue(name: string, kind: SettingKind, value: string): Origin {
+  return kind === 'integer' || kind === 'number' ? { name, given: value } : { name };
+}
+
+function convert(value: string, kind: SettingKind, name: string): string | number {
+  if (kind === 'string' || kind === 'model-alias') return value;
   const number = Number(value.trim());
   if (value.trim() === '' || !Number.isFinite(number)) {
-    throw settingError(name, `must be a ${kind === 'integer' ? 'whole number' : 'number'}, got ${JSON.stringify(value)}`);
+    throw settingError(name, `must be a ${kind === 'integer' ? 'whole number' : 'number'}`, value);
   }
   return number;
 }
 
-/** A malformed flag (exit 2 with the `--help` hint) or variable (exit 2, no hint). */
-function settingError(name: string, message: string): UsageError {
-  return name.startsWith('--') ? new UsageError(`${name}: ${message}`) : new ConfigError(`${name}: ${message}`);
+/**
+ * A malformed flag (exit 2 with the `--help` hint) or variable (exit 2, no hint):
+ * `--budget must be a number greater than 0 (got -1)`, `--backend: unknown backend "x"…`.
+ */
+function settingError(name: string, message: string, given?: string): UsageError {
+  const text = `${name}${message.startsWith('must ') ? ' ' : ': '}${message}${given === undefined ? '' : ` (got ${gotValue(given)})`}`;
+  return name.startsWith('--') ? new UsageError(text) : new ConfigError(text);
 }
 
-function validateLayer(layer: ConfigLayer, origins: ReadonlyMap<string, string>): RlmConfig {
+function validateLayer(layer: ConfigLayer, origins: ReadonlyMap<string, Origin>): RlmConfig {
   try {
     return validateConfig(layer, '');
   } catch (error) {
@@ -374,11 +341,11 @@ function validateLayer(layer: ConfigLayer, origins: ReadonlyMap<string, string>)
     // (of a named model's key, the --model-alias value that gave the model).
     const match = /^: (\S+): (.*)$/.exec(error.message);
     const origin = match ? originOf(origins, match[1] ?? '') : undefined;
-    throw settingError(origin ?? 'settings', match?.[2] ?? error.message);
+    throw settingError(origin?.name ?? 'settings', match?.[2] ?? error.message, origin?.given);
   }
 }
 
-function originOf(origins: ReadonlyMap<string, string>, keyPath: string): string | undefined {
+function originOf(origins: ReadonlyMap<string, Origin>, keyPath: string): Origin | undefined {
   for (let at = keyPath; at !== ''; at = at.includes('.') ? at.slice(0, at.lastIndexOf('.')) : '') {
     const origin = origins.get(at);
     if (origin) return origin;

@@ -1,0 +1,548 @@
+/**
+ * Every command of `rlm` and every flag, defined once. The flag parser (parse-flags.ts), each
+ * command's `--help` and the README's option table (help-text.ts) are made from these tables, and
+ * so are the settings a flag gives (config/settings.ts reads `setting` and `env`).
+ *
+ * Light on purpose (Node built-ins and the run budget's defaults only): `rlm --help` and every
+ * `rlm <command> --help` print from here without loading the commands' dependencies.
+ *
+ * Text is written unwrapped; the help pages wrap it. A `code span` in backticks is code in the
+ * README and plain text in a terminal.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { DEFAULT_LIMITS } from '../../engine/run-budget.js';
+
+/** Where `rlm view` looks for trajectories when neither an argument, RLM_LOG_DIR nor the config file says. */
+export const DEFAULT_VIEW_DIR = 'rlm-logs';
+
+/** Where `rlm demo` writes its trajectory unless --log-dir or RLM_LOG_DIR say. */
+export const DEMO_LOG_DIR = path.join(os.tmpdir(), 'rlm-demo');
+
+/** A command: `run` is the main one (`rlm [query]`), `sandbox build` is `rlm sandbox build`. */
+export type CommandName = 'run' | 'demo' | 'doctor' | 'view' | 'sandbox' | 'sandbox build' | 'sandbox ls' | 'sandbox prune' | 'sandbox check' | 'sandbox exec';
+
+/** A positional argument, for the help page. */
+export interface ArgumentSpec {
+  /** As the help shows it: `[query]`, `-`, `DIR`. */
+  label: string;
+  help: string;
+  /** The help page's section; default `Options`. */
+  group?: string;
+}
+
+export interface CommandSpec {
+  /** The positional part of the synopsis: `[query]`, `[DIR | FILE]`, `<command>`. */
+  args?: string;
+  /** One line, in the list of commands of the parent's help. */
+  summary: string;
+  /** The help page's text under the synopsis (paragraphs separated by a blank line). */
+  description?: string;
+  arguments?: readonly ArgumentSpec[];
+  /** The order of the help page's sections of flags; a flag's `group` must be one of them. Default `['Options']`. */
+  groups?: readonly string[];
+  /** The help page's last paragraphs. */
+  footer?: string;
+  /** Other names the command answers to. */
+  aliases?: readonly string[];
+}
+
+/** How a setting's value is read from a flag or variable (config/settings.ts). */
+export type SettingKind = 'string' | 'integer' | 'number' | 'model-alias';
+
+/** What one flag gives to one command, where it differs from the flag's own. */
+export interface FlagVariant {
+  help?: string;
+  default?: string;
+}
+
+export interface FlagSpec {
+  /** The long name, without dashes. */
+  name: string;
+  /** A one-letter alias, without the dash. */
+  short?: string;
+  /** A boolean flag is a switch; a string flag takes a value (`--x V` or `--x=V`), negative numbers included. */
+  type: 'string' | 'boolean';
+  /** May be given more than once: the values come as a list. */
+  multiple?: boolean;
+  /** What the value is, in the help: `N`, `FILE`. String flags only. */
+  value?: string;
+  help: string;
+  /** More, for the README's table only (markdown). */
+  details?: string;
+  /** Shown as `(default …)` after the help. */
+  default?: string;
+  /** The help page's section; default `Options`. */
+  group?: string;
+  /** The commands that take it. No command takes two flags of one name. */
+  commands: readonly CommandName[];
+  /** Another help or default for some of the commands. */
+  variants?: Partial<Record<CommandName, FlagVariant>>;
+  /** The environment variable giving the same setting (for settings.ts and the help). */
+  env?: string;
+  /** Where its value lands in the config file's shape, and how it is read (config/settings.ts). */
+  setting?: { path: readonly [string, ...string[]]; kind: SettingKind };
+  /** `--help`/`--version`: on the help pages, not in the README's table. */
+  meta?: boolean;
+}
+
+/** Every command; a key's words are what follows `rlm`. */
+export const COMMANDS = {
+  run: {
+    args: '[query]',
+    summary: 'answer a query over a context (the main command)',
+    description:
+      'Answer a query over a context with a Recursive Language Model: the context is a variable in a sandboxed REPL, the model writes code to read it and calls sub-models on the pieces.',
+    arguments: [
+      { label: '[query]', help: 'the question, as one argument (quote it)', group: 'Query and context' },
+      { label: '-', help: 'read the context from standard input', group: 'Query and context' },
+    ],
+    groups: ['Query and context', 'Models', 'Limits (for the whole recursion tree)', 'Run', 'Output'],
+    footer:
+      'Run `rlm <command> --help` (or `rlm help <command>`) for the options of a command.\n\n' +
+      'Precedence: flags, then environment (RLM_BACKEND, RLM_MODEL, RLM_SUB_MODEL, RLM_LOG_DIR…; see the README), then the config file, then defaults. API keys come from the environment only (ANTHROPIC_API_KEY, OPENAI_API_KEY…); the config file names the variable, never the key.\n\n' +
+      'Exit codes: 0 answered, 1 the run failed (a failed call), 2 bad usage or config, 3 the provider refused (bad key, no permission, unknown model, unreachable base URL), 4 Docker or the sandbox failed (no engine, no image, a sandbox that died or ran out of memory), 5 a limit stopped the run before it answered, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).',
+  },
+  demo: {
+    summary: 'a complete run on a bundled document with a scripted model (no API key)',
+    description:
+      'A complete RLM run on a bundled sample document (a synthetic ~270 KB operations log with one planted fact), with a SCRIPTED model: a built-in stand-in that follows a fixed, plausible plan. No API key and no network are needed; the sandbox, the sub-calls (llm_query_batched, rlm_query) and the trajectory are real.',
+  },
+  doctor: {
+    summary: 'check Node, Docker, the sandbox image, provider keys and the config file',
+    description:
+      "Checks Node, the Docker engine (reachable, version, rootless, cgroups, enforced limits, its OCI runtimes), the sandbox image, whether gVisor's runsc starts a sandbox (when the engine has it: one sandbox, one cell, up to 60 s), which provider API keys are set (names only), the config file, and each configured model (root, sub, every models: entry: backend, model id, base URL, whether its key's variable is set); prints one line per check (ok, warn, FAIL) with the fix for each problem.\n\n" +
+      'Exit code 1 if any check fails; runsc failing is a failure only when the settings select it (sandbox.runtime in the config file, or RLM_SANDBOX_RUNTIME), a warning otherwise.',
+  },
+  view: {
+    args: '[DIR | FILE]',
+    summary: 'browse trajectories in the browser',
+    description:
+      "Browse trajectories in a local web page: the runs of a directory, each run's turns with the model's responses, code and output, sub-calls and child runs as a tree, usage and cost per model. Reads the JSONL files rlm writes (--log-dir) and those of the reference implementation (rlms).",
+    arguments: [
+      { label: 'DIR', help: `a directory of .jsonl trajectories; default: RLM_LOG_DIR, else the config file's logDir, else ./${DEFAULT_VIEW_DIR}` },
+      { label: 'FILE', help: 'one .jsonl trajectory: the page opens it (and lists its directory)' },
+    ],
+    footer: 'The page is served on 127.0.0.1 only and reads only .jsonl files inside DIR. Stop with Ctrl-C.',
+  },
+  sandbox: {
+    args: '<command>',
+    summary: 'build, list, prune and check sandboxes; run a cell in one',
+    description: 'Manage the sandboxes (hardened Docker containers) rlm runs code in, and try one by hand.',
+    footer:
+      'Run `rlm sandbox <command> --help` for its options. Docker is found through DOCKER_HOST (e.g. unix:///run/user/1000/docker.sock for rootless Docker).',
+  },
+  'sandbox build': {
+    summary: 'build the sandbox image now (it is otherwise built on first use)',
+    description:
+      "Builds the sandbox image now; a run otherwise builds it on first use. By default the image is FROM scratch with this machine's Node binary and its libraries; --base-image builds on an image you can pull instead.",
+    footer: 'Docker is found through DOCKER_HOST.',
+  },
+  'sandbox ls': {
+    summary: 'list the rlm sandbox containers on this Docker engine',
+    description: 'Lists the rlm sandbox containers on this Docker engine: id, state, whether the process that started it is alive, owner and name.',
+    aliases: ['list'],
+    footer: 'Docker is found through DOCKER_HOST.',
+  },
+  'sandbox prune': {
+    summary: 'remove sandboxes left by crashed rlm processes',
+    description: 'Removes the sandbox containers whose rlm process is gone (a crash, a kill -9). Exit code 1 if one could not be removed.',
+    footer: 'Docker is found through DOCKER_HOST.',
+  },
+  'sandbox check': {
+    summary: 'start a sandbox and verify its isolation from the inside',
+    description:
+      "Starts a sandbox and verifies its isolation from the inside: loopback-only network, the host's loopback unreachable, a read-only root filesystem, a size-limited scratch /tmp, a non-root user, all capabilities dropped, no-new-privileges, seccomp, no host environment, no Docker socket, no shell, only the context and control mounts, memory, CPU and pids limits. Exit code 1 if a check fails.",
+    footer: 'Docker is found through DOCKER_HOST.',
+  },
+  'sandbox exec': {
+    args: '[CODE]',
+    summary: 'run one JavaScript cell in a fresh sandbox and print its output',
+    description:
+      "Runs one JavaScript cell in a fresh sandbox, as a model's code runs, and prints its output: stdout and the cell's value on stdout, stderr and any error on stderr, and FINAL's answer. Exit code 1 if the cell failed or timed out.",
+    arguments: [{ label: 'CODE', help: 'the cell, as one argument (quote it); or --file' }],
+    footer: 'Docker is found through DOCKER_HOST.',
+  },
+} as const satisfies Record<CommandName, CommandSpec>;
+
+const RUN_AND_DEMO = ['run', 'demo'] as const;
+
+/** Every flag of every command. */
+export const FLAGS = [
+  // Query and context
+  {
+    name: 'query',
+    type: 'string',
+    value: 'Q',
+    help: 'the question, instead of `[query]` (not both); for a question that starts with `-` or is one word like a command',
+    group: 'Query and context',
+    commands: ['run'],
+  },
+  {
+    name: 'context-file',
+    type: 'string',
+    multiple: true,
+    value: 'F',
+    help: 'a file as the context; repeat it for several, which become a map of path → content; `-` reads standard input',
+    group: 'Query and context',
+    commands: ['run'],
+  },
+  {
+    name: 'context-dir',
+    type: 'string',
+    value: 'DIR',
+    help: 'every file under `DIR` as a map of relative path → content; dotfiles, symbolic links, `.git`, `node_modules` and what its `.gitignore` files ignore are left out',
+    group: 'Query and context',
+    commands: ['run'],
+  },
+  {
+    name: 'glob',
+    type: 'string',
+    multiple: true,
+    value: 'PATTERN',
+    help: 'which files of `--context-dir`, e.g. `**/*.md`; `!PATTERN` leaves files out; repeatable',
+    default: '`**/*`',
+    group: 'Query and context',
+    commands: ['run'],
+  },
+  {
+    name: 'no-ignore',
+    type: 'boolean',
+    help: 'with `--context-dir`: read the files its `.gitignore` files ignore and those in `.git` and `node_modules` too',
+    group: 'Query and context',
+    commands: ['run'],
+  },
+  {
+    name: 'context',
+    type: 'string',
+    value: 'TEXT',
+    help: 'a literal context',
+    details: 'Several sources combine into one map (`<stdin>`, `<context>` keys)',
+    group: 'Query and context',
+    commands: ['run'],
+  },
+  // Models
+  {
+    name: 'backend',
+    type: 'string',
+    value: 'NAME',
+    help: "the root model's backend: `anthropic`, `claude-cli`, or an OpenAI-compatible preset: `openai`, `openrouter`, `huggingface`, `ollama`, `vllm`, `gemini`, `azure-openai`, `vercel`, `portkey`, `groq`, `deepseek`, `together`, `fireworks`, `custom`",
+    default: '`anthropic`',
+    group: 'Models',
+    commands: ['run'],
+    env: 'RLM_BACKEND',
+    setting: { path: ['root', 'backend'], kind: 'string' },
+  },
+  {
+    name: 'model',
+    type: 'string',
+    value: 'ID',
+    help: "the root model (default: the backend's, e.g. `claude-sonnet-5-5`)",
+    group: 'Models',
+    commands: ['run'],
+    env: 'RLM_MODEL',
+    setting: { path: ['root', 'model'], kind: 'string' },
+  },
+  {
+    name: 'base-url',
+    type: 'string',
+    value: 'URL',
+    help: "the root backend's base URL",
+    group: 'Models',
+    commands: ['run'],
+    env: 'RLM_BASE_URL',
+    setting: { path: ['root', 'baseURL'], kind: 'string' },
+  },
+  {
+    name: 'sub-backend',
+    type: 'string',
+    value: 'NAME',
+    help: "the backend behind `llm_query` (default: the root's); another backend than the root's takes its own key and defaults, never the root's",
+    group: 'Models',
+    commands: ['run'],
+    env: 'RLM_SUB_BACKEND',
+    setting: { path: ['sub', 'backend'], kind: 'string' },
+  },
+  {
+    name: 'sub-model',
+    type: 'string',
+    value: 'ID',
+    help: 'the model behind `llm_query` (default: the root model)',
+    group: 'Models',
+    commands: ['run'],
+    env: 'RLM_SUB_MODEL',
+    setting: { path: ['sub', 'model'], kind: 'string' },
+  },
+  {
+    name: 'sub-base-url',
+    type: 'string',
+    value: 'URL',
+    help: "the sub backend's base URL",
+    group: 'Models',
+    commands: ['run'],
+    env: 'RLM_SUB_BASE_URL',
+    setting: { path: ['sub', 'baseURL'], kind: 'string' },
+  },
+  {
+    name: 'max-output-tokens',
+    type: 'string',
+    value: 'N',
+    help: 'cap on tokens per root model call',
+    group: 'Models',
+    commands: ['run'],
+    env: 'RLM_MAX_OUTPUT_TOKENS',
+    setting: { path: ['root', 'maxOutputTokens'], kind: 'integer' },
+  },
+  {
+    name: 'model-alias',
+    type: 'string',
+    multiple: true,
+    value: 'NAME[=BACKEND:MODEL]',
+    help: "a model cells may name: `llm_query(p, { model: NAME })`, `rlm_query` too. `NAME` alone is that model id on the root's backend and base URL (`--model-alias gpt-5-nano`); `NAME=BACKEND:MODEL` a model on that backend (`cheap=openai:gpt-5-nano`, `local=ollama:qwen3:8b`), on the root's connection when it is the root's backend. Repeatable; replaces the config file's `models:` entry of that name",
+    group: 'Models',
+    commands: ['run'],
+    setting: { path: ['models'], kind: 'model-alias' },
+  },
+  // Limits
+  {
+    name: 'max-iterations',
+    type: 'string',
+    value: 'N',
+    help: 'model turns',
+    default: String(DEFAULT_LIMITS.maxIterations),
+    group: 'Limits (for the whole recursion tree)',
+    commands: ['run'],
+    env: 'RLM_MAX_ITERATIONS',
+    setting: { path: ['limits', 'maxIterations'], kind: 'integer' },
+  },
+  {
+    name: 'max-depth',
+    type: 'string',
+    value: 'N',
+    help: 'the deepest child RLM; 0 makes `rlm_query` a plain `llm_query`',
+    default: String(DEFAULT_LIMITS.maxDepth),
+    group: 'Limits (for the whole recursion tree)',
+    commands: ['run'],
+    env: 'RLM_MAX_DEPTH',
+    setting: { path: ['limits', 'maxDepth'], kind: 'integer' },
+  },
+  {
+    name: 'timeout',
+    type: 'string',
+    value: 'S',
+    help: 'wall-clock limit of the run, in seconds',
+    group: 'Limits (for the whole recursion tree)',
+    commands: ['run'],
+    env: 'RLM_TIMEOUT',
+    setting: { path: ['limits', 'timeoutSeconds'], kind: 'number' },
+  },
+  {
+    name: 'cell-timeout',
+    type: 'string',
+    value: 'S',
+    help: 'limit of one code cell, in seconds',
+    default: String(DEFAULT_LIMITS.cellTimeoutMs / 1000),
+    group: 'Limits (for the whole recursion tree)',
+    commands: ['run'],
+    env: 'RLM_CELL_TIMEOUT',
+    setting: { path: ['limits', 'cellTimeoutSeconds'], kind: 'number' },
+  },
+  {
+    name: 'budget',
+    type: 'string',
+    value: 'USD',
+    help: 'spending limit in US dollars',
+    group: 'Limits (for the whole recursion tree)',
+    commands: ['run'],
+    env: 'RLM_BUDGET',
+    setting: { path: ['limits', 'maxCostUsd'], kind: 'number' },
+  },
+  {
+    name: 'max-tokens',
+    type: 'string',
+    value: 'N',
+    help: 'input + output tokens',
+    group: 'Limits (for the whole recursion tree)',
+    commands: ['run'],
+    env: 'RLM_MAX_TOKENS',
+    setting: { path: ['limits', 'maxTokens'], kind: 'integer' },
+  },
+  {
+    name: 'max-sandboxes',
+    type: 'string',
+    value: 'N',
+    help: "sandboxes alive at once, the root's included; child RLMs beyond it wait, or are answered as plain `llm_query` calls when waiting could never end or would pass half the time left",
+    details: 'Freed slots go to the deepest waiter; a child answered as `llm_query` gets a note in the trajectory and a `warning` event',
+    default: String(DEFAULT_LIMITS.maxSandboxes),
+    group: 'Limits (for the whole recursion tree)',
+    commands: ['run'],
+    env: 'RLM_MAX_SANDBOXES',
+    setting: { path: ['limits', 'maxSandboxes'], kind: 'integer' },
+  },
+  // Run
+  {
+    name: 'language',
+    type: 'string',
+    value: 'L',
+    help: 'the REPL language: `javascript` or `python`',
+    default: '`javascript`',
+    group: 'Run',
+    commands: ['run'],
+    env: 'RLM_LANGUAGE',
+    setting: { path: ['language'], kind: 'string' },
+  },
+  {
+    name: 'runtime',
+    type: 'string',
+    value: 'NAME',
+    help: 'OCI runtime of the sandboxes, e.g. `runsc` (gVisor)',
+    group: 'Run',
+    commands: ['run', 'demo', 'sandbox check'],
+    variants: { 'sandbox check': { help: 'OCI runtime of the sandbox, e.g. `runsc` (gVisor)' } },
+    env: 'RLM_SANDBOX_RUNTIME',
+    setting: { path: ['sandbox', 'runtime'], kind: 'string' },
+  },
+  {
+    name: 'memory-mb',
+    type: 'string',
+    value: 'N',
+    help: 'memory of each sandbox in MiB; a large context needs about three times its size',
+    details: 'A context that cannot fit is refused with the figure to ask for; a cell or load killed at the limit says so',
+    // DEFAULT_SANDBOX_LIMITS.memoryBytes in MiB (cli-flags.test.ts checks it; that module loads zod).
+    default: '1024',
+    group: 'Run',
+    commands: ['run'],
+    env: 'RLM_SANDBOX_MEMORY_MB',
+    setting: { path: ['sandbox', 'memoryMb'], kind: 'number' },
+  },
+  {
+    name: 'log-dir',
+    type: 'string',
+    value: 'DIR',
+    help: "write the run's trajectory (JSONL) there",
+    group: 'Run',
+    commands: RUN_AND_DEMO,
+    variants: { demo: { help: 'where the trajectory goes', default: DEMO_LOG_DIR } },
+    env: 'RLM_LOG_DIR',
+    setting: { path: ['logDir'], kind: 'string' },
+  },
+  {
+    name: 'config',
+    type: 'string',
+    value: 'FILE',
+    help: 'the config file (default: `rlm.config.yaml`, `.yml` or `.json` in the working directory)',
+    group: 'Run',
+    commands: ['run', 'doctor'],
+    variants: { doctor: { help: 'the config file to check (default: `rlm.config.yaml`, `.yml` or `.json` in the working directory)' } },
+    env: 'RLM_CONFIG',
+  },
+  // rlm demo
+  { name: 'print-document', type: 'boolean', help: 'print the sample document on stdout and exit', commands: ['demo'] },
+  // rlm view
+  { name: 'port', type: 'string', value: 'N', help: 'port on 127.0.0.1 to serve on (default: a free one)', commands: ['view'] },
+  { name: 'no-open', type: 'boolean', help: 'print the URL without opening a browser', commands: ['view'] },
+  // rlm sandbox build
+  {
+    name: 'base-image',
+    type: 'string',
+    value: 'IMAGE',
+    help: 'base the image on one you can pull, e.g. `node:24-bookworm-slim`',
+    commands: ['sandbox build'],
+    env: 'RLM_SANDBOX_BASE_IMAGE',
+  },
+  {
+    name: 'node',
+    type: 'string',
+    value: 'PATH',
+    help: 'the Node binary to copy into the image, a Linux executable (default: the one running rlm)',
+    commands: ['sandbox build'],
+    env: 'RLM_SANDBOX_NODE',
+  },
+  // rlm sandbox prune
+  { name: 'all', type: 'boolean', help: 'remove every rlm sandbox, those of running processes too', commands: ['sandbox prune'] },
+  { name: 'images', type: 'boolean', help: 'also remove sandbox images older than the current one', commands: ['sandbox prune'] },
+  // rlm sandbox exec
+  { name: 'file', type: 'string', value: 'F', help: 'read the cell from F instead of CODE', commands: ['sandbox exec'] },
+  { name: 'context-file', type: 'string', value: 'F', help: "a file as the sandbox's `context`", commands: ['sandbox exec'] },
+  { name: 'timeout', type: 'string', value: 'S', help: 'limit of the cell, in seconds', default: '60', commands: ['sandbox exec'] },
+  // Output
+  {
+    name: 'json',
+    type: 'boolean',
+    help: 'print exactly one JSON object on stdout and nothing else there: `answer`, `success`, `error`, `limitReached`, `iterations`, `usage`, `costUsd`, `durationMs`, `trajectoryFile`',
+    details:
+      '`usage` is per model: `calls`, `inputTokens`, `outputTokens`, `cacheReadTokens`, `cacheWriteTokens`, `costUsd`. A run that fails before it starts (missing key or file, Docker down) still prints one object, with `error`; bad usage (exit 2) prints none',
+    group: 'Output',
+    commands: ['run', 'demo', 'doctor', 'sandbox ls', 'sandbox check', 'sandbox exec'],
+    variants: {
+      demo: { help: 'print exactly one JSON object on stdout, as `rlm` does, with `"scripted": true`' },
+      doctor: { help: "print the checks as one JSON object: `ok`, and each check's `name`, `status`, `detail` and `fix`" },
+      'sandbox ls': { help: 'print the sandboxes as one JSON array' },
+      'sandbox check': { help: 'print one JSON object: `ok`, `startMs` and the findings' },
+      'sandbox exec': { help: "print the cell's result as one JSON object" },
+    },
+  },
+  {
+    name: 'verbose',
+    type: 'boolean',
+    help: "print each turn's model response, code, output and sub-calls on stderr, child RLMs indented",
+    group: 'Output',
+    commands: RUN_AND_DEMO,
+  },
+  { name: 'quiet', type: 'boolean', help: 'print nothing on stderr but errors', group: 'Output', commands: RUN_AND_DEMO },
+  // Every command
+  {
+    name: 'help',
+    short: 'h',
+    type: 'boolean',
+    help: 'this help',
+    group: 'Output',
+    commands: ['run', 'demo', 'doctor', 'view', 'sandbox', 'sandbox build', 'sandbox ls', 'sandbox prune', 'sandbox check', 'sandbox exec'],
+    meta: true,
+  },
+  { name: 'version', short: 'v', type: 'boolean', help: 'the version', group: 'Output', commands: ['run'], meta: true },
+] as const satisfies readonly FlagSpec[];
+
+type Flag = (typeof FLAGS)[number];
+
+/** The flags `command` takes. */
+export type FlagOf<C extends CommandName> = Flag extends infer F
+  ? F extends { readonly commands: readonly (infer T)[] }
+    ? C extends T
+      ? F
+      : never
+    : never
+  : never;
+
+/** What parsing `command`'s flags gives: a string (a list, if repeatable) or a boolean by name; absent when not given. */
+export type FlagValues<C extends CommandName> = {
+  [F in FlagOf<C> as F['name']]?: F['type'] extends 'boolean' ? boolean : F extends { readonly multiple: true } ? string[] : string;
+};
+
+/** The flags of `command`, in the tables' order. */
+export function flagsOf(command: CommandName): FlagSpec[] {
+  return (FLAGS as readonly FlagSpec[]).filter((flag) => flag.commands.includes(command));
+}
+
+/** `flag` as `command` shows it: its help and default, with the command's variant applied. */
+export function flagFor(flag: FlagSpec, command: CommandName): FlagSpec {
+  const variant = flag.variants?.[command];
+  return variant ? { ...flag, ...variant } : flag;
+}
+
+/** The commands right under `command`: the top-level commands under `run`, `sandbox build`… under `sandbox`. */
+export function subcommandsOf(command: CommandName): CommandName[] {
+  const names = Object.keys(COMMANDS) as CommandName[];
+  if (command === 'run') return names.filter((name) => name !== 'run' && !name.includes(' '));
+  return names.filter((name) => name.startsWith(`${command} `));
+}
+
+/** The command called `words` (what follows `rlm`), an alias's included: `sandbox list` is `sandbox ls`. */
+export function findCommand(words: string): CommandName | undefined {
+  for (const [name, spec] of Object.entries(COMMANDS) as Array<[CommandName, CommandSpec]>) {
+    if (name === words) return name;
+    const parent = name.includes(' ') ? `${name.slice(0, name.lastIndexOf(' '))} ` : '';
+    if (spec.aliases?.some((alias) => `${parent}${alias}` === words)) return name;
+  }
+  return undefined;
+}

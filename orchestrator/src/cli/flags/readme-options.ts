@@ -1,0 +1,75 @@
+/**
+ * The README's table of the main command's options is generated from cli-flags.ts, between two
+ * markers: `pnpm docs:cli` rewrites it (write-readme-options.ts), and readme-options.test.ts fails,
+ * naming the flag, when the README and the definitions disagree.
+ */
+import { optionRows, optionTable } from './help-text.js';
+
+/** The command that rewrites the README's table, for messages. */
+export const README_FIX = 'pnpm docs:cli';
+
+export const TABLE_START = `<!-- rlm options: generated from orchestrator/src/cli/flags/cli-flags.ts by \`${README_FIX}\`; edit the flags there, not this table -->`;
+export const TABLE_END = '<!-- end of rlm options -->';
+
+/**
+ * `readme` with the table between the markers made anew.
+ *
+ * @throws {Error} the markers are missing or out of order.
+ */
+export function withOptionTable(readme: string): string {
+  const { before, after } = split(readme);
+  return `${before}${TABLE_START}\n\n${optionTable('run')}\n\n${TABLE_END}${after}`;
+}
+
+/**
+ * How the table in `readme` differs from the flag definitions, one line per flag that differs
+ * (missing, extra, or with another text); empty when they agree. Padding is ignored, so a
+ * markdown formatter's alignment does not count as a difference.
+ */
+export function optionTableDifferences(readme: string): string[] {
+  let table: string;
+  try {
+    table = split(readme).table;
+  } catch (error) {
+    return [(error as Error).message];
+  }
+  const found = rowsOf(table);
+  const expected = optionRows('run');
+  const problems: string[] = [];
+  const foundByOption = new Map(found.map((row) => [row.option, row.meaning]));
+  const expectedOptions = new Set(expected.map((row) => row.option));
+  for (const row of expected) {
+    const meaning = foundByOption.get(row.option);
+    if (meaning === undefined) problems.push(`${row.option}: missing from the README's table`);
+    else if (meaning !== row.meaning) problems.push(`${row.option}: the README says "${meaning}", cli-flags.ts says "${row.meaning}"`);
+  }
+  for (const row of found) if (!expectedOptions.has(row.option)) problems.push(`${row.option}: in the README's table, but rlm has no such option`);
+  if (problems.length === 0 && found.map((row) => row.option).join('\n') !== expected.map((row) => row.option).join('\n')) {
+    problems.push("the README's table lists the options in another order than cli-flags.ts");
+  }
+  return problems;
+}
+
+function split(readme: string): { before: string; table: string; after: string } {
+  const start = readme.indexOf(TABLE_START);
+  const end = readme.indexOf(TABLE_END);
+  if (start === -1 || end === -1 || end < start) {
+    throw new Error(`README.md has no generated option table: put the lines ${TABLE_START} and ${TABLE_END} where it goes, then run \`${README_FIX}\``);
+  }
+  return { before: readme.slice(0, start), table: readme.slice(start + TABLE_START.length, end), after: readme.slice(end + TABLE_END.length) };
+}
+
+/** The body rows of a markdown table, cells trimmed (the header and its rule left out). */
+function rowsOf(table: string): Array<{ option: string; meaning: string }> {
+  const rows = table
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.startsWith('|'))
+    .map((line) =>
+      line
+        .slice(1, line.endsWith('|') && !line.endsWith('\\|') ? -1 : undefined)
+        .split(/(?<!\\)\|/)
+        .map((cell) => cell.trim()),
+    );
+  return rows.slice(2).map(([option = '', ...rest]) => ({ option, meaning: rest.join('|') }));
+}
