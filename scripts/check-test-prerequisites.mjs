@@ -1,6 +1,7 @@
 // Run by `pnpm test` before anything else: everything the test command needs beyond
 // `pnpm install` must be here, or the run stops at once with one line per missing piece that
 // says how to get it. Never a skip, never a stack trace. Plain Node, no dependencies.
+import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import http from 'node:http';
 
@@ -23,6 +24,13 @@ if (!isExecutable(chromium)) {
     `the viewer's browser test needs Chromium and ${chromium} ${existsSync(chromium) ? 'is not executable' : 'does not exist'}: ` +
       `apt-get install -y chromium (Debian/Ubuntu), or set RLM_TEST_CHROMIUM to a Chromium binary; ${README}`,
   );
+}
+
+// The .gitignore tests compare our rules with git's own answer.
+try {
+  execFileSync('git', ['--version'], { stdio: 'ignore' });
+} catch {
+  problems.push(`the .gitignore tests compare with git, which is not on PATH: apt-get install -y git; ${README}`);
 }
 
 if (problems.length > 0) {

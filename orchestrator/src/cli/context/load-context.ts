@@ -4,22 +4,37 @@
  * gives a text; several give the REPL contract's map of path → content. Files stay on disk
  * (file-backed contexts, streamed into the sandbox when it loads them); standard input is streamed
  * to a temporary file, removed by {@link LoadedContext.dispose}.
+ *
+ * A directory is matched with tinyglobby and filtered by its `.gitignore` files (see ./gitignore.ts);
+ * symbolic links in it are skipped, so nothing outside it is read.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { glob } from 'tinyglobby';
 import { errorCode, errorMessage, RlmError } from '../../errors.js';
 import { type ContextFile, type ContextValue, contextFromFile } from '../../sandbox/context-files.js';
 import { UsageError } from '../cli-io.js';
+import { ALWAYS_SKIPPED, GitignoreReadError, loadGitignores } from './gitignore.js';
 
 export interface ContextSources {
   /** Paths as given; `-` is standard input. */
   files: readonly string[];
   dir?: string | undefined;
-  /** Patterns relative to `dir`; default `**` + `/*` (every file, dotfiles excluded). */
+  /**
+   * Patterns relative to `dir`; default `**` + `/*` (every file). Glob syntax as in a shell (`*`, `?`,
+   * `**`, `{a,b}`, `[abc]`); wildcards do not match a leading dot; a pattern starting with `!`
+   * leaves out what it matches; a directory's name stands for every file in it.
+   */
   globs: readonly string[];
+  /**
+   * Read what the globs match even when git would ignore it. By default files ignored by the
+   * `.gitignore` files in `dir` and its subdirectories are left out, and so is everything in `.git`
+   * and `node_modules` directories.
+   */
+  noIgnore?: boolean | undefined;
   literal?: string | undefined;
   /** A bare `-` argument: read standard input. */
   stdin: boolean;
@@ -42,8 +57,10 @@ export interface LoadedContext {
  * Opens every source: each file is checked and sampled (for the model's description of it), never
  * read whole; standard input is copied to a temporary file. Call `dispose` when the run ends.
  *
- * @throws {UsageError} no source is given, or `--glob` without `--context-dir`.
- * @throws {RlmError} a file or the directory cannot be read, the glob matches nothing, or standard
+ * @throws {UsageError} no source is given, `--glob` without `--context-dir`, or a glob that leaves the
+ *   directory (absolute, or with a `..` segment).
+ * @throws {RlmError} a file, the directory or one of its `.gitignore` files cannot be read, the globs
+ *   match nothing that is not ignored (the message says how many matches `.gitignore` left out), or standard
  *   input cannot be copied (the message names the path); nothing is left behind.
  */
 export async function loadContext(sources: ContextSources, io: { cwd: string; stdin: NodeJS.ReadableStream }): Promise<LoadedContext> {
@@ -70,7 +87,9 @@ export async function loadContext(sources: ContextSources, io: { cwd: string; st
     }
     if (sources.literal !== undefined) entries.push([LITERAL_KEY, sources.literal]);
     if (sources.dir !== undefined) {
-      const dirEntries = await readDirectory(path.resolve(io.cwd, sources.dir), sources.dir, sources.globs.length > 0 ? sources.globs : ['**/*']);
+      // Exclusions alone (`!drafts/**`) mean every file but those.
+      const globs = sources.globs.length === 0 ? ['**/*'] : sources.globs.every((g) => g.startsWith('!')) ? ['**/*', ...sources.globs] : sources.globs;
+      const dirEntries = await readDirectory(path.resolve(io.cwd, sources.dir), sources.dir, globs, sources.noIgnore === true);
       // A directory is always a map, even of one file: its keys are the paths the model sees.
       if (entries.length === 0) return { value: Object.fromEntries(dirEntries), dispose };
       entries.push(...dirEntries.map(([key, content]): [string, ContextFile] => [path.join(sources.dir ?? '', key), content]));
@@ -110,72 +129,48 @@ async function copyStdin(stdin: NodeJS.ReadableStream, file: string): Promise<Co
   }
 }
 
-async function readDirectory(absolute: string, shown: string, globs: readonly string[]): Promise<Array<[string, ContextFile]>> {
-  let names: string[];
-  try {
-    names = await readdir(absolute, { recursive: true });
-  } catch (error) {
-    throw new RlmError(`--context-dir: cannot read ${shown}: ${errorCode(error) ?? errorMessage(error)}`, { cause: error });
-  }
-  const matchers = globs.map(globToRegExp);
-  const matched: Array<[string, ContextFile]> = [];
-  for (const name of names.map((n) => n.split(path.sep).join('/')).sort()) {
-    if (!matchers.some((m) => m.test(name))) continue;
-    const file = path.join(absolute, name);
-    const info = await stat(file).catch(() => undefined);
-    if (!info?.isFile()) continue;
-    matched.push([name, await openUserFile(file, path.join(shown, name))]);
-  }
-  if (matched.length === 0)
-    throw new RlmError(`--context-dir: no file in ${shown} matches ${globs.join(', ')}; check --glob (patterns are relative to the directory, e.g. '**/*.md')`);
-  return matched;
-}
-
-/**
- * A glob as a regular expression over `/`-separated relative paths: `*` and `?` within a path
- * segment, `**` across segments, `{a,b}` alternatives, `[abc]` classes. As in a shell, wildcards
- * do not match a leading dot.
- */
-export function globToRegExp(glob: string): RegExp {
-  let source = '';
-  let inGroup = 0;
-  for (let i = 0; i < glob.length; i++) {
-    const char = glob[i] as string;
-    const atSegmentStart = i === 0 || glob[i - 1] === '/';
-    if (char === '*') {
-      if (glob[i + 1] === '*') {
-        // `**/` matches any number of directories, `**` at the end anything.
-        const slash = glob[i + 2] === '/';
-        source += slash ? '(?:(?!\\.)[^/]*/)*' : '(?:(?!\\.)[^/]*(?:/(?!\\.)[^/]*)*)?';
-        i += slash ? 2 : 1;
-      } else {
-        source += atSegmentStart ? '(?!\\.)[^/]*' : '[^/]*';
-      }
-    } else if (char === '?') {
-      source += atSegmentStart ? '(?!\\.)[^/]' : '[^/]';
-    } else if (char === '{') {
-      inGroup += 1;
-      source += '(?:';
-    } else if (char === '}' && inGroup > 0) {
-      inGroup -= 1;
-      source += ')';
-    } else if (char === ',' && inGroup > 0) {
-      source += '|';
-    } else if (char === '[') {
-      const end = glob.indexOf(']', i + 1);
-      if (end > i + 1) {
-        const body = glob
-          .slice(i + 1, end)
-          .replace(/^!/, '^')
-          .replace(/\\/g, '\\\\');
-        source += `[${body}]`;
-        i = end;
-      } else {
-        source += '\\[';
-      }
-    } else {
-      source += char.replace(/[.+^$()|\\\]]/g, '\\$&');
+async function readDirectory(absolute: string, shown: string, globs: readonly string[], noIgnore: boolean): Promise<Array<[string, ContextFile]>> {
+  for (const glob of globs) {
+    if (glob.startsWith('/') || /(^|\/)\.\.(\/|$)/.test(glob.replace(/^!/, ''))) {
+      throw new UsageError(`--glob ${glob}: patterns are relative to --context-dir and stay inside it (no leading / and no ..)`);
     }
   }
-  return new RegExp(`^${source}$`);
+  try {
+    const info = await stat(absolute);
+    if (!info.isDirectory()) throw new RlmError(`--context-dir: ${shown} is not a directory; use --context-file ${shown}`);
+  } catch (error) {
+    if (RlmError.isInstance(error)) throw error;
+    throw new RlmError(`--context-dir: cannot read ${shown}: ${errorCode(error) ?? errorMessage(error)}`, { cause: error });
+  }
+  // Symbolic links are neither followed nor read (git, too, keeps a link and not its target): one
+  // could lead out of the directory.
+  const options = { cwd: absolute, dot: false, followSymbolicLinks: false, onlyFiles: true } as const;
+  let listed: [string[], (name: string) => boolean];
+  try {
+    listed = await Promise.all([
+      glob(globs, noIgnore ? options : { ...options, ignore: [...ALWAYS_SKIPPED] }),
+      // Directories starting with a dot are searched for .gitignore files only when a pattern can reach into one.
+      noIgnore ? () => false : loadGitignores(absolute, { dot: globs.some((g) => /(^|\/)!?\./.test(g)) }),
+    ]);
+  } catch (error) {
+    if (error instanceof GitignoreReadError) {
+      const cause = error.cause;
+      throw new RlmError(`--context-dir: cannot read ${path.join(shown, error.file)}: ${errorCode(cause) ?? errorMessage(cause)}; fix it, or add --no-ignore`, {
+        cause,
+      });
+    }
+    throw new RlmError(`--context-dir: cannot list ${shown} with --glob ${globs.join(', ')}: ${errorMessage(error)}`, { cause: error });
+  }
+  const [names, ignored] = listed;
+  const kept = names.filter((name) => !ignored(name)).sort();
+  if (kept.length === 0) {
+    const left =
+      names.length > 0 ? ` (${names.length} matching ${names.length === 1 ? 'file is' : 'files are'} ignored by .gitignore: add --no-ignore to read them)` : '';
+    throw new RlmError(
+      `--context-dir: no file in ${shown} matches ${globs.join(', ')}${left}; check --glob (patterns are relative to the directory, e.g. '**/*.md')`,
+    );
+  }
+  const matched: Array<[string, ContextFile]> = [];
+  for (const name of kept) matched.push([name, await openUserFile(path.join(absolute, name), path.join(shown, name))]);
+  return matched;
 }

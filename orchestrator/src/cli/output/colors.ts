@@ -1,8 +1,14 @@
 /**
- * Colour on stderr, following the conventions: `NO_COLOR` (any non-empty value) turns it off,
- * `FORCE_COLOR` turns it on (`0` or `false`: off), and otherwise only a terminal gets colour
- * (never a pipe, a file or `TERM=dumb`).
+ * Colour for the CLI's output, following the conventions: `NO_COLOR` (any non-empty value) turns it
+ * off, `FORCE_COLOR` turns it on (`0` or `false`: off) and wins over `NO_COLOR`, and otherwise only a
+ * terminal gets colour (never a pipe, a file or `TERM=dumb`).
+ *
+ * The codes come from Node's `util.styleText`. We decide whether to colour ourselves ({@link
+ * colorEnabled}) and call it with `validateStream: false`, because its own check differs between
+ * Node versions (22.0–22.7 always colour; later ones look at `process.stdout`, `NO_COLOR`,
+ * `NODE_DISABLE_COLORS` and `FORCE_COLOR` their way) and knows nothing of the stream we write to.
  */
+import { stripVTControlCharacters, styleText } from 'node:util';
 
 export function colorEnabled(env: NodeJS.ProcessEnv, isTTY: boolean): boolean {
   const force = env.FORCE_COLOR;
@@ -22,17 +28,19 @@ export interface Palette {
   cyan(text: string): string;
 }
 
-const sgr = (open: number, close: number) => (text: string) => `\x1b[${open}m${text}\x1b[${close}m`;
+type Style = keyof Palette;
+
+const style = (format: Style) => (text: string) => styleText(format, text, { validateStream: false });
 
 export const COLORS: Palette = {
-  bold: sgr(1, 22),
-  dim: sgr(2, 22),
-  red: sgr(31, 39),
-  green: sgr(32, 39),
-  yellow: sgr(33, 39),
-  blue: sgr(34, 39),
-  magenta: sgr(35, 39),
-  cyan: sgr(36, 39),
+  bold: style('bold'),
+  dim: style('dim'),
+  red: style('red'),
+  green: style('green'),
+  yellow: style('yellow'),
+  blue: style('blue'),
+  magenta: style('magenta'),
+  cyan: style('cyan'),
 };
 
 const identity = (text: string) => text;
@@ -52,8 +60,7 @@ export function paletteFor(enabled: boolean): Palette {
   return enabled ? COLORS : NO_COLORS;
 }
 
-/** Removes SGR sequences, e.g. to measure what a line shows. */
+/** Removes colour codes (and any other terminal control sequence), e.g. to measure what a line shows. */
 export function stripAnsi(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: an SGR sequence starts with ESC
-  return text.replace(/\x1b\[[0-9;]*m/g, '');
+  return stripVTControlCharacters(text);
 }

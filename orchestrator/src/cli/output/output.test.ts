@@ -17,9 +17,32 @@ describe('colour', () => {
     expect(colorEnabled({ TERM: 'dumb' }, true)).toBe(false);
   });
 
-  it('wraps text in SGR codes only when enabled', () => {
-    expect(paletteFor(true).red('x')).toBe('\x1b[31mx\x1b[39m');
-    expect(paletteFor(false).red('x')).toBe('x');
+  it('wraps text in SGR codes only when enabled, whatever the environment or stdout of this process says', () => {
+    // styleText would check process.stdout and NO_COLOR itself; the palette must not: the choice is colorEnabled's.
+    const saved = { NO_COLOR: process.env.NO_COLOR, NODE_DISABLE_COLORS: process.env.NODE_DISABLE_COLORS, FORCE_COLOR: process.env.FORCE_COLOR };
+    try {
+      process.env.NO_COLOR = '1';
+      process.env.NODE_DISABLE_COLORS = '1';
+      delete process.env.FORCE_COLOR;
+      const on = paletteFor(true);
+      expect([on.bold('x'), on.dim('x'), on.red('x'), on.green('x'), on.yellow('x'), on.blue('x'), on.magenta('x'), on.cyan('x')]).toEqual([
+        '\x1b[1mx\x1b[22m',
+        '\x1b[2mx\x1b[22m',
+        '\x1b[31mx\x1b[39m',
+        '\x1b[32mx\x1b[39m',
+        '\x1b[33mx\x1b[39m',
+        '\x1b[34mx\x1b[39m',
+        '\x1b[35mx\x1b[39m',
+        '\x1b[36mx\x1b[39m',
+      ]);
+      const off = paletteFor(false);
+      expect([off.bold('x'), off.red('x'), off.cyan('x')]).toEqual(['x', 'x', 'x']);
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
     expect(stripAnsi(COLORS.bold(COLORS.green('ok')))).toBe('ok');
   });
 });
