@@ -67,12 +67,17 @@ export type LimitName = 'iterations' | 'timeout' | 'cost' | 'tokens' | 'consecut
 
 /** A limit ended the run (`kind`: `limit_reached`; which one in `limit`). `partialAnswer` is the best answer the run had when it stopped. */
 export class RunLimitError extends RlmError {
+  /** The marker by which `RunLimitError.isInstance` recognises this class across duplicated installs of the package. */
   static override readonly brand: string = 'rlm.RunLimitError';
+  /** `'RunLimitError'`, as stack traces and `String(error)` show it. */
   override name = 'RunLimitError';
+  /** Always `limit_reached`; which limit is in {@link RunLimitError.limit}. */
   declare readonly kind: 'limit_reached';
   constructor(
+    /** The limit that stopped the run: `iterations`, `timeout`, `cost`, `tokens` or `consecutive_failures`. */
     readonly limit: LimitName,
     message: string,
+    /** The root model's last words outside its code blocks when the run stopped; null when it had none. */
     readonly partialAnswer: string | null = null,
     options?: ErrorOptions,
   ) {

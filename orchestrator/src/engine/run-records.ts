@@ -12,6 +12,7 @@ import type { UsageByModel } from '../usage/usage-ledger.js';
  * around a marker; a refused prompt by its first 200 characters only.
  */
 export interface SubcallRecord {
+  /** Which function the cell called (`llm_query_batched` and `rlm_query_batched` record as these, one record per prompt). */
   kind: 'llm_query' | 'rlm_query';
   /** The model that served the call. */
   model: string;
@@ -23,6 +24,7 @@ export interface SubcallRecord {
   response: string | null;
   /** Why the call failed, as the cell saw it; null when it succeeded. */
   error: string | null;
+  /** Tokens of the model call that served it; for an `rlm_query` served by a child RLM, the child's usage summed over its models (per model in `child.usage`). */
   usage: TokenUsage;
   /** Wall-clock time of the call, in milliseconds. */
   durationMs: number;
@@ -43,10 +45,13 @@ export interface SubcallRecord {
 
 /** A child RLM started by `rlm_query`: its run id, depth (the root is 0), root model, turns, answer (null when it gave none) and usage. */
 export interface ChildRunRecord {
+  /** The child run's id (12 random hex digits), which its events carry as `runId`. */
   runId: string;
   /** The child's depth: 1 for a child of the root. */
   depth: number;
+  /** The model that ran the child's turns: the `model` its `rlm_query` named, or the run's root model when it named none. */
   rootModel: string;
+  /** The child's turns, in order, recorded as the root's are. */
   turns: TurnRecord[];
   /** The child's answer; null when it gave none. */
   answer: string | null;
@@ -56,7 +61,9 @@ export interface ChildRunRecord {
 
 /** One code block a turn ran: its code, the cell's result and the sub-calls it made. */
 export interface BlockRecord {
+  /** The block's code, as the model wrote it inside its fence. */
   code: string;
+  /** What running it gave: status, stdout and stderr (clipped to the output limit), error, final answer, variables. */
   result: ExecuteResult;
   /** The cell's sub-calls, the first `MAX_RECORDED_SUBCALLS_PER_CELL` (1,000) of them. */
   subcalls: SubcallRecord[];
@@ -84,5 +91,6 @@ export interface TurnRecord {
   durationMs: number;
   /** The root model of the turn and what its call used (the turn's sub-calls are in `blocks`). */
   model: string;
+  /** Tokens of the turn's root model call alone. */
   usage: TokenUsage;
 }

@@ -10,7 +10,9 @@ export type ChatRole = 'user' | 'assistant';
 
 /** One message of a conversation sent to a model. */
 export interface ChatMessage {
+  /** `user` for prompts and REPL output, `assistant` for the model's earlier answers. */
   role: ChatRole;
+  /** The message's text, whole. */
   content: string;
 }
 
@@ -20,6 +22,7 @@ export interface CompletionRequest {
   model: string;
   /** Sent separately from the messages where the provider supports it. */
   system?: string;
+  /** The conversation so far, oldest first; the engine's requests alternate `user` and `assistant` and end with `user`. */
   messages: readonly ChatMessage[];
   /** Cap on generated tokens; the backend's default when absent. */
   maxOutputTokens?: number;
@@ -48,6 +51,7 @@ export interface CompletionResponse {
   text: string;
   /** The model that answered, as the provider names it. */
   model: string;
+  /** Token counts of this call as the provider reported them; the basis of its cost. */
   usage: TokenUsage;
   /** Why generation stopped, as the provider said it (`end_turn`, `stop`, `max_tokens`, `length`…). */
   stopReason?: string;
@@ -109,14 +113,23 @@ const FATAL_KINDS: ReadonlySet<ModelCallErrorKind> = new Set(['auth', 'permissio
  * the run at once: every later call would fail the same way.
  */
 export class ModelCallError extends RlmError {
+  /** The marker by which `ModelCallError.isInstance` recognises this class across duplicated installs of the package. */
   static override readonly brand: string = 'rlm.ModelCallError';
+  /** `'ModelCallError'`, as stack traces and `String(error)` show it. */
   override name = 'ModelCallError';
+  /**
+   * Why the call failed: `auth`, `permission`, `model_not_found`, `unreachable` (these four are
+   * {@link ModelCallError.fatal}), `rate_limited`, `timeout`, `invalid_request` or `provider_error`
+   * (the default); see {@link ModelCallErrorKind}.
+   */
   declare readonly kind: ModelCallErrorKind;
   /** The base URL the backend sent the call to; absent for backends that are not HTTP (`claude-cli`, `scripted`). */
   readonly baseUrl: string | undefined;
   constructor(
     message: string,
+    /** The {@link ModelBackend.name} of the backend that made the call (`anthropic`, `openai`…). */
     readonly backend: string,
+    /** The model the call asked for, as the request named it. */
     readonly model: string,
     /**
      * `statusCode`: the HTTP status, when there was one; `isRetryable`: whether the backend would try

@@ -46,7 +46,9 @@ export type ReasoningEffort = 'none' | 'minimal' | 'low' | 'medium' | 'high' | '
 
 /** What one server accepts in a chat completion request. */
 export interface ChatDialect {
+  /** Which field carries {@link CompletionRequest.maxOutputTokens}: `max_tokens`, `max_completion_tokens`, or `auto` (the second for reasoning models, the first for others). */
   tokenLimitParameter: TokenLimitParameter;
+  /** How a reasoning effort is sent, if at all (see {@link ReasoningEffortParameter}). */
   reasoningEffortParameter: ReasoningEffortParameter;
   /**
    * Send `stream_options: { include_usage: true }` when streaming. Servers that reject the field

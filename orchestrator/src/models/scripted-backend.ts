@@ -20,6 +20,7 @@ export interface ScriptedBackendOptions {
 
 /** A call the backend received: a copy of the request, as it was when the call started. */
 export interface RecordedCall {
+  /** The request as the call received it, copied (its messages too), so later changes by the caller do not show. */
   request: CompletionRequest;
   /** 0-based, in the order calls started. */
   index: number;
@@ -42,6 +43,7 @@ export function estimateScriptedTokens(text: string): number {
  *   call's signal fired (the signal's reason is the `cause`).
  */
 export class ScriptedBackend implements ModelBackend {
+  /** `options.name`, `scripted` by default: the backend's name in errors and usage. */
   readonly name: string;
   /** Every call so far, in the order they started. */
   readonly calls: RecordedCall[] = [];
@@ -75,6 +77,13 @@ export class ScriptedBackend implements ModelBackend {
     return this.calls.map((call) => call.request);
   }
 
+  /**
+   * Records the call, waits `latencyMs` (if set), and answers with the script's next reply: a
+   * string as a response with estimated usage and `stopReason: 'end_turn'`, a response as given.
+   *
+   * @throws the script's reply when it is an `Error`, as given.
+   * @throws {ModelCallError} the list has no reply left for this call, or `signal` fired before the answer.
+   */
   async complete(request: CompletionRequest, options: { signal?: AbortSignal } = {}): Promise<CompletionResponse> {
     const index = this.calls.length;
     const recorded: CompletionRequest = { ...request, messages: request.messages.map((message) => ({ ...message })) };

@@ -39,9 +39,11 @@ const CONTEXT_FILE = Symbol.for('rlm.ContextFile');
  * (into a replacement container too), so the file must stay in place while it is in use.
  */
 export class ContextFile {
+  /** The marker `ContextFile.isInstance` reads, across duplicated installs of the package; not enumerable, not for use. */
   declare readonly [CONTEXT_FILE]: true;
   /** Absolute path of the file. */
   readonly path: string;
+  /** How it loads: `text`, as a string (UTF-8); `json`, as the parsed value (a file that is not JSON fails at loading). */
   readonly format: ContextFileFormat;
   /** The file's size in bytes when it was opened. */
   readonly bytes: number;

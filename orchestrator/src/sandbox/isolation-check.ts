@@ -23,8 +23,11 @@ const DOCKER_SET_VARIABLES = new Set(['PATH', 'HOSTNAME', 'HOME']);
 
 /** One check of {@link checkIsolation}: its name, whether the sandbox passed it, and what was seen. */
 export interface IsolationFinding {
+  /** What was checked, e.g. `root filesystem read-only`, `non-root user`, `no Docker socket`. */
   name: string;
+  /** True when the sandbox passed the check. */
   ok: boolean;
+  /** What was seen, for a person: `uid 1000, gid 1000`, `Seccomp mode 2 (2 = filter)`. */
   detail: string;
 }
 

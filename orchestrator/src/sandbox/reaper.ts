@@ -158,16 +158,24 @@ export async function createSandboxStateDir(sandboxId: string, stateRoot?: strin
 
 /** An rlm sandbox container on the engine. */
 export interface SandboxContainer {
+  /** The engine's container id (64 hex digits). */
   id: string;
+  /** The container's name, without Docker's leading `/`. */
   name: string;
   /** `created`, `running`, `exited`, `removing`… */
   state: string;
+  /** The image the container runs, as the engine reports it (a tag such as `rlm-sandbox:…`, or an image id). */
   image: string;
   /** The `rlm.sandbox` label. */
   owner: string;
+  /**
+   * Whether the owning process still runs: `dead` when it ran on this host and is gone (the
+   * container is an orphan that pruning removes); `unknown` for another host or an unreadable label.
+   */
   ownerStatus: 'alive' | 'dead' | 'unknown';
   /** False only when the owner is known to be dead. */
   ownerAlive: boolean;
+  /** The `rlm.sandbox.id` label: the id of the sandbox the container served (its errors carry it too); undefined when absent. */
   sandboxId: string | undefined;
   /** ISO 8601. */
   created: string;
@@ -175,7 +183,9 @@ export interface SandboxContainer {
 
 /** Options of {@link listSandboxes}: the engine and the label that marks sandboxes. */
 export interface SandboxListOptions {
+  /** The Docker engine to ask (see `createDockerClient`). */
   docker: Dockerode;
+  /** Cancels the call: it rejects with `AbortedError`. */
   signal?: AbortSignal;
   /**
    * The label that marks sandboxes and holds their owner; default `rlm.sandbox`. Another label is a

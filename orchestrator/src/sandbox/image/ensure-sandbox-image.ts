@@ -23,13 +23,20 @@ export const SANDBOX_BASE_IMAGE_ENV = 'RLM_SANDBOX_BASE_IMAGE';
 export interface SandboxImageBuildEvent {
   /** `context`: assembling/sending the build context; `build`: a line from the engine's builder. */
   phase: 'context' | 'build';
+  /** One line of text, without its newline: a step, an output line or an `ERROR: …` the engine reported. */
   message: string;
 }
 
 /** Options of {@link ensureSandboxImage} and {@link buildSandboxImage}: the engine, the base image and the Node binary the image is built from, progress and cancellation. */
 export interface EnsureSandboxImageOptions extends Pick<LocateSandboxAssetsOptions, 'bundleDir' | 'dockerfile'> {
+  /** The Docker engine to inspect and build on (see `createDockerClient`). */
   docker: Docker;
+  /** Abandons the wait (the call rejects with `AbortedError`); the build itself stops when every caller waiting on it has aborted. */
   signal?: AbortSignal;
+  /**
+   * Called with each line of progress while this call builds the image: nothing when the image is
+   * up to date, nor for a call that joins a build another call started. Must not throw.
+   */
   onProgress?: (event: SandboxImageBuildEvent) => void;
   /**
    * Image to build on. Default `RLM_SANDBOX_BASE_IMAGE`, else `scratch`: the host's Node binary and
