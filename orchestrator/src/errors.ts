@@ -21,9 +21,11 @@ export class RlmError extends Error {
    * subclass declares its own.
    */
   static readonly brand: string = 'rlm.RlmError';
+  /** The class's name as stack traces and `String(error)` show it: `'RlmError'`, and each subclass's own. */
   override name = 'RlmError';
   /** A stable machine-readable word for what happened; see each class for its values. */
   readonly kind: string;
+  /** The brands of this error's class and of every class above it, read by `isInstance`; not enumerable, not for use. */
   declare readonly [BRANDS]: readonly string[];
 
   constructor(message: string, options: RlmErrorOptions = {}) {
@@ -83,10 +85,13 @@ export function errorCode(value: unknown): string | undefined {
 
 /** The Docker engine is unreachable or refused a call. `kind`: `docker_unavailable`. */
 export class DockerUnavailableError extends RlmError {
+  /** The marker by which `DockerUnavailableError.isInstance` recognises this class across duplicated installs of the package. */
   static override readonly brand: string = 'rlm.DockerUnavailableError';
+  /** `'DockerUnavailableError'`, as stack traces and `String(error)` show it. */
   override name = 'DockerUnavailableError';
   constructor(
     message: string,
+    /** The engine that was tried, as a URL: `unix:///var/run/docker.sock`, `tcp://host:2375`, `ssh://…`, `npipe://…`. */
     readonly dockerHost: string,
     options?: RlmErrorOptions,
   ) {
@@ -96,10 +101,13 @@ export class DockerUnavailableError extends RlmError {
 
 /** Building the sandbox image failed; `buildLog` holds the tail of the build output. `kind`: `image_build_failed`. */
 export class SandboxImageError extends RlmError {
+  /** The marker by which `SandboxImageError.isInstance` recognises this class across duplicated installs of the package. */
   static override readonly brand: string = 'rlm.SandboxImageError';
+  /** `'SandboxImageError'`, as stack traces and `String(error)` show it. */
   override name = 'SandboxImageError';
   constructor(
     message: string,
+    /** The last 8,000 characters of the build's output (empty when the build did not start, e.g. the engine refused it). */
     readonly buildLog: string,
     options?: RlmErrorOptions,
   ) {
@@ -116,15 +124,21 @@ export type SandboxErrorKind =
   /** The sandbox was closed before or during the call. */
   | 'sandbox_closed'
   /** The sandbox stopped answering (see {@link SandboxUnresponsiveError}). */
-  | 'unresponsive';
+  | 'unresponsive'
+  /** A sandbox pool had none to give in time (see {@link SandboxPoolExhaustedError}). */
+  | 'pool_exhausted';
 
 /** A sandbox failed to start, or its container or control channel failed while in use. */
 export class SandboxError extends RlmError {
+  /** The marker by which `SandboxError.isInstance` recognises this class across duplicated installs of the package. */
   static override readonly brand: string = 'rlm.SandboxError';
+  /** `'SandboxError'`, as stack traces and `String(error)` show it. */
   override name = 'SandboxError';
+  /** What went wrong: `sandbox_failed` (the default), `out_of_memory`, `sandbox_closed`, `unresponsive` or `pool_exhausted` (see {@link SandboxErrorKind}). */
   declare readonly kind: SandboxErrorKind;
   constructor(
     message: string,
+    /** The id of the sandbox concerned (its containers are labelled with it); undefined when none had one yet, as for a pool with nothing to give. */
     readonly sandboxId: string | undefined,
     options?: RlmErrorOptions & { kind?: SandboxErrorKind },
   ) {
@@ -134,7 +148,9 @@ export class SandboxError extends RlmError {
 
 /** An operation on a sandbox that was already closed. `kind`: `sandbox_closed`. */
 export class SandboxClosedError extends SandboxError {
+  /** The marker by which `SandboxClosedError.isInstance` recognises this class across duplicated installs of the package. */
   static override readonly brand: string = 'rlm.SandboxClosedError';
+  /** `'SandboxClosedError'`, as stack traces and `String(error)` show it. */
   override name = 'SandboxClosedError';
   constructor(message: string, sandboxId: string | undefined, options?: ErrorOptions) {
     super(message, sandboxId, { ...options, kind: 'sandbox_closed' });
@@ -143,9 +159,12 @@ export class SandboxClosedError extends SandboxError {
 
 /** A value the caller passed does not fit; the message names the option and what to change. `kind`: `invalid_option`. */
 export class InvalidOptionError extends RlmError {
+  /** The marker by which `InvalidOptionError.isInstance` recognises this class across duplicated installs of the package. */
   static override readonly brand: string = 'rlm.InvalidOptionError';
+  /** `'InvalidOptionError'`, as stack traces and `String(error)` show it. */
   override name = 'InvalidOptionError';
   constructor(
+    /** The option or argument at fault, as the caller wrote it (`context`, `limits.maxDepth`, `maxSandboxes`…); the message starts with it. */
     readonly option: string,
     message: string,
     options?: RlmErrorOptions,
@@ -156,7 +175,9 @@ export class InvalidOptionError extends RlmError {
 
 /** The operation was cancelled through its AbortSignal. `kind`: `aborted`. */
 export class AbortedError extends RlmError {
+  /** The marker by which `AbortedError.isInstance` recognises this class across duplicated installs of the package. */
   static override readonly brand: string = 'rlm.AbortedError';
+  /** `'AbortedError'`, as stack traces and `String(error)` show it. */
   override name = 'AbortedError';
   constructor(message: string, options?: RlmErrorOptions) {
     super(message, { kind: 'aborted', ...options });
@@ -170,7 +191,9 @@ export class AbortedError extends RlmError {
  * every variable of the old one is lost. `kind`: `unresponsive`.
  */
 export class SandboxUnresponsiveError extends SandboxError {
+  /** The marker by which `SandboxUnresponsiveError.isInstance` recognises this class across duplicated installs of the package. */
   static override readonly brand: string = 'rlm.SandboxUnresponsiveError';
+  /** `'SandboxUnresponsiveError'`, as stack traces and `String(error)` show it. */
   override name = 'SandboxUnresponsiveError';
   constructor(
     message: string,
@@ -182,5 +205,29 @@ export class SandboxUnresponsiveError extends SandboxError {
     options?: ErrorOptions,
   ) {
     super(message, sandboxId, { ...options, kind: 'unresponsive' });
+  }
+}
+
+/**
+ * A sandbox pool (`createSandboxPool`) had no sandbox to give: all of its `maxSandboxes` stayed in
+ * use for the whole `timeoutMs` of an acquire (`reason: 'timeout'`), or — for a child RLM of a run
+ * on the pool — waiting could never end, because every sandbox of the pool was held by a run that
+ * was itself waiting for a child (`reason: 'deadlock'`; the engine then answers the `rlm_query` as
+ * a plain `llm_query`). Nothing was started. `kind`: `pool_exhausted`.
+ */
+export class SandboxPoolExhaustedError extends SandboxError {
+  /** The marker by which `SandboxPoolExhaustedError.isInstance` recognises this class across duplicated installs of the package. */
+  static override readonly brand: string = 'rlm.SandboxPoolExhaustedError';
+  /** `'SandboxPoolExhaustedError'`, as stack traces and `String(error)` show it. */
+  override name = 'SandboxPoolExhaustedError';
+  constructor(
+    message: string,
+    /** Why the wait ended: its time ran out, or it could never end. */
+    readonly reason: 'timeout' | 'deadlock',
+    /** How long the acquire waited, in milliseconds. */
+    readonly waitedMs: number,
+    options?: ErrorOptions,
+  ) {
+    super(message, undefined, { ...options, kind: 'pool_exhausted' });
   }
 }

@@ -20,6 +20,7 @@ export {
   SandboxClosedError,
   SandboxError,
   SandboxImageError,
+  SandboxPoolExhaustedError,
   SandboxUnresponsiveError,
   type RlmErrorOptions,
   type SandboxErrorKind,
@@ -39,11 +40,17 @@ export type { ModelUsage, UsageByModel } from './usage/usage-ledger.js';
 export {
   parseTrajectory,
   readTrajectory,
+  type CodeBlockLine,
   type IterationLine,
+  type MessageLine,
   type MetadataLine,
+  type ModelUsageSummaryLine,
   type ParsedTrajectory,
+  type ReplResultLine,
+  type RlmCallLine,
   type TrajectoryLine,
-} from './trajectory/trajectory-writer.js';
+  type UsageSummaryLine,
+} from './trajectory/trajectory-schema.js';
 
 // Model backends
 export {
@@ -83,6 +90,16 @@ export {
   type SubcallHandler,
 } from './sandbox/sandbox.js';
 export type { SandboxTool, SandboxTools } from './sandbox/tools.js';
+export {
+  createSandboxPool,
+  DEFAULT_POOL_HEALTH_CHECK_TIMEOUT_MS,
+  DEFAULT_POOL_MAX_SANDBOXES,
+  SandboxPool,
+  type PooledSandbox,
+  type SandboxPoolAcquireOptions,
+  type SandboxPoolOptions,
+  type SandboxPoolStats,
+} from './sandbox/pool/sandbox-pool.js';
 export { ContextFile, contextFromFile, type ContextFileFormat, type ContextValue, type JsonValue } from './sandbox/context-files.js';
 export { DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from './sandbox/container-spec.js';
 export { createDockerClient, pingDocker, type DockerClientOptions } from './sandbox/docker-client.js';

@@ -5,6 +5,7 @@
 import type { Language } from '@rlm/shared';
 import type { ModelBackend } from '../models/model-backend.js';
 import type { SandboxOptions } from '../sandbox/sandbox.js';
+import type { SandboxPool } from '../sandbox/pool/sandbox-pool.js';
 import type { JsonValue } from '../sandbox/context-files.js';
 import type { PriceOverrides } from '../usage/pricing.js';
 import type { RlmLimits } from './run-budget.js';
@@ -12,6 +13,7 @@ import type { RunEvent } from './run-events.js';
 
 /** A model and the backend that serves it. */
 export interface ModelRole {
+  /** The backend that serves this model's calls (one backend may serve several roles). */
   backend: ModelBackend;
   /** The provider's model id. */
   model: string;
@@ -23,13 +25,22 @@ export interface ModelRole {
 
 /** A host-side function callable from cells by name; arguments and result cross as JSON. */
 export interface FunctionTool {
+  /** What the tool does and how to call it, shown to the model in the system prompt (at most 8,192 characters). */
   description?: string;
+  /**
+   * Runs on the host for each call a cell makes, with the call's arguments as JSON values; returns
+   * (or resolves to) the JSON value the call returns in the cell. A throw, a rejection or a value
+   * that is not JSON becomes a `ToolError` in the cell carrying the message (keep secrets out of it).
+   * `signal` fires when the calling cell ends or the sandbox closes: stop work then.
+   */
   handler: (args: JsonValue[], options: { signal: AbortSignal }) => Promise<JsonValue> | JsonValue;
 }
 
 /** Plain data the cells see as a variable of that name. */
 export interface DataTool {
+  /** What the data is, shown to the model in the system prompt (at most 8,192 characters). */
   description?: string;
+  /** The value, loaded into every sandbox of the run (children's too) as a variable named after the tool, like the context. */
   value: JsonValue;
 }
 
@@ -48,8 +59,19 @@ export interface RlmOptions {
   language?: Language;
   /** Unset fields take {@link DEFAULT_LIMITS}. */
   limits?: Partial<RlmLimits>;
-  /** Container settings for every sandbox of the run. */
+  /** Container settings for every sandbox of the run; not with `pool`, whose own settings apply. */
   sandbox?: Omit<SandboxOptions, 'context' | 'onSubcall' | 'signal' | 'cellTimeoutMs' | 'tools' | 'language'>;
+  /**
+   * Take every sandbox — runs', sessions' and their child RLMs' — from this pool (see
+   * `createSandboxPool`): warm ones when there are, and never more at once than the pool's
+   * `maxSandboxes` across everything that shares it. A run waits for room as long as its signal and
+   * `limits.timeoutMs` allow; a child RLM that cannot get a sandbox (every one held by runs waiting
+   * for children, or none freed within half the time its run had left) is answered as a plain
+   * `llm_query` with a note, as with `limits.maxSandboxes`, which still caps each tree. The pool's
+   * options (image, limits, runtime…) configure the sandboxes, so `sandbox` must be unset. The RLM
+   * does not close the pool. Without a pool, each run starts its own sandboxes.
+   */
+  pool?: SandboxPool;
   /** Host functions and data the cells can use by name; their descriptions go into the system prompt. */
   tools?: Readonly<Record<string, RlmTool>>;
   /** Prices per million tokens that override or extend the built-in table. */

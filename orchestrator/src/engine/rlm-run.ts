@@ -4,11 +4,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ExecuteResult, Language } from '@rlm/shared';
-import { AbortedError, RlmError, errorMessage } from '../errors.js';
+import { AbortedError, RlmError, SandboxPoolExhaustedError, errorMessage } from '../errors.js';
 import { ModelCallError, type ChatMessage, type CompletionResponse } from '../models/model-backend.js';
-import { contextWindowOf, estimateTokens } from '../models/context-windows.js';
+import { contextWindowOf, estimateTokens } from '../models/model-table.js';
 import type { ContextValue, JsonValue } from '../sandbox/context-files.js';
-import type { Repl, ReplFactory } from '../sandbox/repl.js';
+import type { Repl, ReplFactory, ReplRequest } from '../sandbox/repl.js';
+import { openPooledRepl, poolTicketOf } from '../sandbox/pool/pooled-repl.js';
+import { reservePooledSandbox, type SandboxPool, type SandboxTicket } from '../sandbox/pool/sandbox-pool.js';
 import type { SandboxTool } from '../sandbox/tools.js';
 import type { PriceOverrides } from '../usage/pricing.js';
 import { UsageLedger } from '../usage/usage-ledger.js';
@@ -27,7 +29,7 @@ import {
 import { RunLimitError, type LimitName, type RunBudget } from './run-budget.js';
 import type { CallUsage, RunEvent, RunEventInput } from './run-events.js';
 import type { BlockRecord, ChildRunRecord, TurnRecord } from './run-records.js';
-import type { SandboxSlots, SlotHolder } from './sandbox-slots.js';
+import type { SandboxSlots, SlotGrant, SlotHolder } from './sandbox-slots.js';
 import { PendingRepl } from './pending-repl.js';
 import { SubcallRouter, type ModelRoles } from './subcall-router.js';
 import { isFunctionTool, type ModelRole, type RlmTool } from './rlm-options.js';
@@ -46,6 +48,8 @@ export interface RunTree {
   createRepl: ReplFactory;
   /** The tree's sandbox slots (`maxSandboxes`): a child RLM takes one before its REPL is made. */
   sandboxes: SandboxSlots;
+  /** The process-wide pool the tree's sandboxes come from (`RlmOptions.pool`): a child takes room in it after its slot. */
+  pool?: SandboxPool;
   outputLimitChars: number;
   /** Share of the root model's window at which the conversation is summarised; undefined: never. */
   compactionThreshold: number | undefined;
@@ -62,6 +66,8 @@ export interface RunRequest {
   runId?: string;
   /** The sandbox slot this run holds (the root's, or the one its parent's call was granted). */
   slot: SlotHolder;
+  /** With a pool: a child's room in it, reserved with its slot (see {@link acquireChildSandbox}). */
+  poolTicket?: SandboxTicket;
   parentRunId?: string;
   /** The root model of this run (a child may run on another model than its parent). */
   root: ModelRole;
@@ -107,6 +113,9 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
     } as RunEvent);
   const started = performance.now();
   const signal = AbortSignal.any([tree.signal, tree.budget.signal]);
+  // With a pool, the run's room in it: a child's was reserved with its slot, a session lends its
+  // REPL's, a root run's is taken while its first model call runs.
+  let ticket = request.poolTicket ?? poolTicketOf(request.sandbox);
   const router = new SubcallRouter({
     roles: tree.roles,
     depth: request.depth,
@@ -115,7 +124,7 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
     runSignal: signal,
     ledger: tree.ledger,
     emit,
-    acquireSandbox: (childSignal) => tree.sandboxes.acquire(request.slot, childSignal),
+    acquireSandbox: (childSignal) => acquireChildSandbox(tree, request, () => ticket, childSignal),
     runChild: (prompt, role, slot, childSignal) => runChild(tree, { prompt, role, slot, parentRunId: runId, depth: request.depth + 1, signal: childSignal }),
   });
 
@@ -156,14 +165,29 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
       lent.setSubcallHandler(router.handle);
     } else {
       owned = new PendingRepl(async (making) => {
-        const made = await tree.createRepl({
+        const replRequest: ReplRequest = {
           language: tree.language,
           ...(request.context === undefined ? {} : { context: request.context }),
           cellTimeoutMs: tree.budget.limits.cellTimeoutMs,
           onSubcall: router.handle,
           tools: functionTools,
           signal: making,
-        });
+        };
+        const made = tree.pool
+          ? await openPooledRepl(tree.pool, replRequest, {
+              ...(ticket ? { ticket } : {}),
+              onLeased: (leased) => {
+                ticket = leased;
+                emit({
+                  type: 'sandbox_acquired',
+                  language: leased.key,
+                  waitedMs: Math.round(leased.waitedMs),
+                  warm: leased.warm,
+                  readyMs: Math.round(performance.now() - leased.requestedAt),
+                });
+              },
+            })
+          : await tree.createRepl(replRequest);
         try {
           for (const [name, value] of Object.entries(dataTools)) await made.loadContext(value, { variable: name, signal: making });
         } catch (error) {
@@ -391,6 +415,65 @@ function stoppedCellResult(tree: RunTree, signal: AbortSignal): ExecuteResult {
   };
 }
 
+/** The pool ticket reserved with each child's slot, for the child's run to lease. */
+const childTickets = new WeakMap<SlotHolder, SandboxTicket>();
+
+/**
+ * A sandbox for a child of `parent`: a slot of the tree (`maxSandboxes`), then — with a pool — room
+ * in the pool, waiting at most half the time the run has left. While the child waits and runs, the
+ * parent's own pool ticket is marked as waiting for it, so the pool can tell when every sandbox is
+ * held by runs waiting for children. Refused by the pool, the slot is given back and the refusal
+ * is the answer: the router answers the call as a plain `llm_query` with its message as the note.
+ *
+ * @throws {AbortedError} `signal` fired while waiting.
+ */
+async function acquireChildSandbox(tree: RunTree, parent: RunRequest, parentTicket: () => SandboxTicket | undefined, signal: AbortSignal): Promise<SlotGrant> {
+  const waitingForChild = tree.pool ? parentTicket()?.childPending() : undefined;
+  const done = () => waitingForChild?.();
+  let slot: SlotGrant;
+  try {
+    slot = await tree.sandboxes.acquire(parent.slot, signal);
+  } catch (error) {
+    done();
+    throw error;
+  }
+  if (!slot.granted || !tree.pool) {
+    if (!slot.granted) done();
+    return slot;
+  }
+  const remaining = tree.budget.remainingMs();
+  let ticket: SandboxTicket;
+  try {
+    ticket = await reservePooledSandbox(tree.pool, {
+      language: tree.language,
+      depth: parent.depth + 1,
+      signal,
+      ...(Number.isFinite(remaining) ? { timeoutMs: Math.floor(remaining / 2) } : {}),
+      ...(waitingForChild ? { parentMark: waitingForChild } : {}),
+    });
+  } catch (error) {
+    slot.release();
+    done();
+    if (!SandboxPoolExhaustedError.isInstance(error)) throw error;
+    return {
+      granted: false,
+      reason: error.reason === 'deadlock' ? 'deadlock' : 'deadline',
+      message: `rlm_query at depth ${parent.depth + 1} was answered as a plain llm_query: ${error.message}`,
+    };
+  }
+  childTickets.set(slot.holder, ticket);
+  const release = slot.release;
+  return {
+    granted: true,
+    holder: slot.holder,
+    release: () => {
+      void ticket.release();
+      release();
+      done();
+    },
+  };
+}
+
 /** A child RLM: the prompt is its context; it answers the task that prompt describes. */
 async function runChild(
   tree: RunTree,
@@ -407,6 +490,7 @@ async function runChild(
         query: 'Your context is a task given to you by a parent RLM. Read it in full from the `context` variable, do what it asks, and answer with FINAL(...).',
         depth: child.depth,
         slot: child.slot,
+        ...(childTickets.has(child.slot) ? { poolTicket: childTickets.get(child.slot) } : {}),
         parentRunId: child.parentRunId,
         root: child.role,
         context: child.prompt,

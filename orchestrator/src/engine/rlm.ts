@@ -8,6 +8,7 @@ import type { ChatMessage } from '../models/model-backend.js';
 import type { ContextValue } from '../sandbox/context-files.js';
 import type { Repl, ReplFactory } from '../sandbox/repl.js';
 import { Sandbox } from '../sandbox/sandbox.js';
+import { openPooledRepl } from '../sandbox/pool/pooled-repl.js';
 import { costOf, priceOf } from '../usage/pricing.js';
 import { UsageLedger, type UsageByModel } from '../usage/usage-ledger.js';
 import { TrajectoryWriter } from '../trajectory/trajectory-writer.js';
@@ -64,6 +65,10 @@ export interface RlmRun {
    * every event.
    */
   events: AsyncIterable<RunEvent>;
+  /**
+   * How the run ended. Resolves when a limit or a failing model stops the run too (see
+   * `success` and `error`); rejects only with {@link AbortedError} when the input's `signal` fires.
+   */
   result: Promise<RlmResult>;
 }
 
@@ -98,6 +103,12 @@ export class RLM {
       throw new InvalidOptionError('outputLimitChars', `must be a positive integer, got ${options.outputLimitChars}`);
     }
     assertBudgetEnforceable(options, this.#limits);
+    if (options.pool && options.sandbox) {
+      throw new InvalidOptionError(
+        'sandbox',
+        "the pool's own options configure its sandboxes: give them to createSandboxPool, and leave sandbox unset when pool is set",
+      );
+    }
     this.#options = options;
   }
 
@@ -146,6 +157,8 @@ export class RLM {
       : undefined;
     writer?.writeMetadata();
     const sandboxes = new SandboxSlots(this.#limits.maxSandboxes, { remainingMs: () => budget.remainingMs() });
+    // The engine's own tests run on in-process REPLs, never on a pool.
+    const pool = replFactories.has(this) ? undefined : options.pool;
     const rootSlot = sandboxes.takeRoot();
     const tree: RunTree = {
       roles: { root: options.root, sub, named: options.models ?? {} },
@@ -155,7 +168,9 @@ export class RLM {
       ...(options.prices ? { prices: options.prices } : {}),
       events,
       tools: options.tools ?? {},
-      createRepl: replFactories.get(this) ?? ((request) => Sandbox.create({ ...options.sandbox, ...request })),
+      createRepl:
+        replFactories.get(this) ?? (pool ? (request) => openPooledRepl(pool, request) : (request) => Sandbox.create({ ...options.sandbox, ...request })),
+      ...(pool ? { pool } : {}),
       sandboxes,
       outputLimitChars: options.outputLimitChars ?? DEFAULT_BLOCK_OUTPUT_LIMIT_CHARS,
       compactionThreshold: options.compaction === false ? undefined : (options.compaction?.thresholdRatio ?? 0.8),

@@ -2,7 +2,7 @@
  * What a run reports as it goes. Every event carries the run's id and depth, so a listener can
  * follow child RLMs (depth ≥ 1) inside their parent's stream.
  */
-import type { ExecuteResult } from '@rlm/shared';
+import type { ExecuteResult, Language } from '@rlm/shared';
 import type { UsageByModel } from '../usage/usage-ledger.js';
 
 /** Tokens and cost of one model call; `costUsd` is null when the model's price is unknown. */
@@ -60,9 +60,17 @@ export type RunEvent =
   /**
    * The run did something otherwise than configured or asked, and goes on: `sandbox_cap`, an
    * `rlm_query` answered as a plain `llm_query` because the tree's sandboxes were all taken
-   * (`maxSandboxes`); `trajectory_write`, a trajectory line written in a reduced form or not at all.
+   * (`maxSandboxes`, or the sandbox pool's); `trajectory_write`, a trajectory line written in a
+   * reduced form or not at all.
    */
   | (EventBase & { type: 'warning'; code: RunWarningCode; message: string })
+  /**
+   * Only for an RLM with a sandbox `pool`: the run got its sandbox. `waitedMs` is the time it
+   * waited for room in the pool (0 when there was room at once); `warm` says a ready sandbox was
+   * handed over rather than started for it; `readyMs` is the time from asking to a sandbox ready
+   * for the run's context (the wait, the start or health check included). Milliseconds.
+   */
+  | (EventBase & { type: 'sandbox_acquired'; language: Language; waitedMs: number; warm: boolean; readyMs: number })
   | (EventBase & { type: 'compaction'; turn: number; messagesBefore: number; summaryChars: number; usage: CallUsage })
   /**
    * Only from an event iterator (`RLM.run().events`) that fell `bufferLimit` events behind: it

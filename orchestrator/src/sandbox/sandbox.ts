@@ -134,6 +134,10 @@ export interface SandboxOptions {
    * answered at once with an error string per prompt (or a `ToolError`) naming the cap, never queued.
    */
   callCaps?: Partial<SandboxCallCaps>;
+  /**
+   * Cancels {@link Sandbox.create} only: it rejects with `AbortedError` and leaves nothing running.
+   * The sandbox's later calls take their own signals; it lives until {@link Sandbox.close}.
+   */
   signal?: AbortSignal;
 }
 
@@ -714,6 +718,7 @@ class ContainerInstance {
         }),
     });
     let container: Dockerode.Container | undefined;
+    let creating: Promise<Dockerode.Container> | undefined;
     let output: { tail: OutputTail; detach: () => void } | undefined;
     const timeout = AbortSignal.timeout(init.startTimeoutMs);
     const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
@@ -741,7 +746,10 @@ class ContainerInstance {
         limits: init.limits,
         ...(init.runtime ? { runtime: init.runtime } : {}),
       });
-      container = await init.docker.createContainer({ ...spec, abortSignal: signal } as Dockerode.ContainerCreateOptions);
+      // The create request itself is never aborted: an aborted request may still have made the
+      // container, and its id would then be lost. The wait for it is what the signal cuts short.
+      creating = init.docker.createContainer(spec as Dockerode.ContainerCreateOptions);
+      container = await untilAborted(creating, signal);
       const created = container;
       // Ask for the exit code before starting: with AutoRemove the container may be gone by the time we ask later.
       // Condition next-exit: Docker 20.10's default (not-running) is already true for a created container.
@@ -771,7 +779,9 @@ class ContainerInstance {
       output?.detach();
       await listener.close();
       await rm(tokenFile, { force: true }).catch(() => undefined);
+      if (!container && creating) container = await settledWithin(creating, CREATE_SETTLE_MS);
       if (container) await removeContainer(container, init.sandboxId);
+      else if (creating) void creating.then((late) => removeContainer(late, init.sandboxId)).catch(() => undefined);
       if (timeout.aborted && !init.signal?.aborted) {
         throw new SandboxError(
           `sandbox ${init.sandboxId} did not start within startTimeoutMs (${init.startTimeoutMs} ms); raise startTimeoutMs or check the Docker engine`,
@@ -994,5 +1004,31 @@ function validateTimes(options: SandboxOptions): void {
   }
   if (options.maxLifetimeMs !== undefined && options.maxLifetimeMs > MAX_TIMER_MS) {
     throw new InvalidOptionError('maxLifetimeMs', `must be at most ${MAX_TIMER_MS} (about 24.8 days), got ${options.maxLifetimeMs}`);
+  }
+}
+
+/** How long a failed start waits for a container create it stopped waiting for, to remove what it made. */
+const CREATE_SETTLE_MS = 10_000;
+
+/** `promise`'s value, or the signal's abort reason thrown as soon as it fires; `promise` runs on. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** `promise`'s value if it fulfils within `ms`, otherwise (or if it rejects) undefined. */
+async function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, ms, undefined);
+  });
+  try {
+    return await Promise.race([promise.catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }

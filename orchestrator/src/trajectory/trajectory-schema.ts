@@ -277,7 +277,9 @@ true satisfies Agrees<typeof IterationLineSchema, IterationLine>;
 
 /** A trajectory read back: its metadata line (the first, if any) and its iterations, in file order. */
 export interface ParsedTrajectory {
+  /** The metadata line, or `null` when the file has none. */
   metadata: MetadataLine | null;
+  /** Every iteration line, in the order the turns ran. */
   iterations: IterationLine[];
 }
 

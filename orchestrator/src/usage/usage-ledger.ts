@@ -16,8 +16,11 @@ export interface ModelUsage {
   cancelledCalls?: number;
   /** Every input token, cache reads and writes included (see {@link TokenUsage.inputTokens}). */
   inputTokens: number;
+  /** Tokens the model generated (see {@link TokenUsage.outputTokens}). */
   outputTokens: number;
+  /** Input tokens read from the provider's prompt cache (part of `inputTokens`); 0 where the provider reports none. */
   cacheReadTokens: number;
+  /** Input tokens written to the provider's prompt cache (part of `inputTokens`); 0 where the provider reports none. */
   cacheWriteTokens: number;
   /** US dollars; `null` when any call of this model had no known price and no reported cost. */
   costUsd: number | null;
