@@ -38,6 +38,12 @@ export interface SystemPromptOptions {
   subModelContextChars?: number;
   /** Characters of a block's output the model will see; {@link DEFAULT_BLOCK_OUTPUT_LIMIT_CHARS} unless given. */
   outputLimitChars?: number;
+  /**
+   * False for a run without sub-calls (`RlmOptions.subcalls: false`): the prompt then never mentions
+   * `llm_query`, `llm_query_batched`, `rlm_query`, `rlm_query_batched` or sub-LLMs, and its examples
+   * work with code alone. Default true.
+   */
+  subcalls?: boolean;
 }
 
 /** The parts of the system prompt that depend on the REPL language. */
@@ -50,10 +56,14 @@ interface ReplGuide {
   listOf: string;
   /** The numbered list of what the REPL holds; `rlmLine` describes `rlm_query` for this depth. */
   environment(options: { subModelLimit: string; modelNote: string; rlmLines: string; toolsSection: string }): string;
-  /** Language-specific notes: state, output, modules, the sandbox. */
-  notes(options: { outputLimitChars: number }): string;
+  /** The numbered list of what the REPL holds in a run without sub-calls; the tools, if any, come as item 4. */
+  environmentWithoutSubcalls(options: { toolsSection: string }): string;
+  /** Language-specific notes: state, output, modules, the sandbox; `subcalls` false leaves `llm_query` out. */
+  notes(options: { outputLimitChars: number; subcalls: boolean }): string;
   /** Worked examples in ```repl fences. */
   examples(): string;
+  /** Worked examples for a run without sub-calls: code alone. */
+  examplesWithoutSubcalls(): string;
   /** How to finish. */
   finishing(): string;
 }
@@ -73,10 +83,16 @@ ${rlmLines}
 6. A \`SHOW_VARS()\` function that prints and returns the variables you have created and their types.
 7. \`print(...)\` (and \`console.log\`) to see values; \`console.error\` writes to stderr. The value of a cell's last expression is shown too, as in Node's REPL.${toolsSection}`,
 
-  notes: ({ outputLimitChars }) => `**How the REPL behaves:**
+  environmentWithoutSubcalls: ({ toolsSection }) => `The REPL environment is initialized with:
+1. A \`context\` variable that contains extremely important information about your query. It is a string for one text, an array for a list, an object mapping relative path → content for several files, or a parsed JSON value. Check what it holds before anything else, and make sure you look through it sufficiently as you answer your query.
+2. A \`SHOW_VARS()\` function that prints and returns the variables you have created and their types.
+3. \`print(...)\` (and \`console.log\`) to see values; \`console.error\` writes to stderr. The value of a cell's last expression is shown too, as in Node's REPL.${toolsSection}
+There is no other model to call from the REPL: you work through the context with code alone.`,
+
+  notes: ({ outputLimitChars, subcalls }) => `**How the REPL behaves:**
 - Each \`\`\`repl block runs as a cell of modern JavaScript in Node.js. Variables persist across cells and turns, top-level \`const\`/\`let\`/\`function\`/\`class\` included (a later cell may declare the same name again). Top-level \`await\` works.
 - Node's built-in modules are available through \`require('node:…')\` (e.g. \`require('node:crypto')\`). There is no network and no npm packages; the file system is read-only except \`/tmp\`.
-- You will only see up to ${count(outputLimitChars)} characters of each cell's output; longer output is cut with a marker. Don't print a huge string to read it: slice it, search it with regular expressions, or hand pieces to \`llm_query\` and keep the answers in variables. Use variables as buffers to build up your final answer.
+- You will only see up to ${count(outputLimitChars)} characters of each cell's output; longer output is cut with a marker. Don't print a huge string to read it: slice it, search it with regular expressions${subcalls ? ', or hand pieces to `llm_query` and keep the answers in variables' : ', and keep what you find in variables'}. Use variables as buffers to build up your final answer.
 - A cell that runs too long is stopped; the variables from before it are kept. If a cell ever reports that the REPL was restarted, every variable you made is gone (the context variables are loaded again).`,
 
   examples:
@@ -122,6 +138,28 @@ const advice = /up/i.test(trend) ? 'Consider increasing exposure.' : /down/i.tes
 print(trend, advice);
 \`\`\``,
 
+  examplesWithoutSubcalls:
+    () => `When you want to execute JavaScript code in the REPL environment, wrap it in triple backticks with the 'repl' language identifier. For example, to look at the context first:
+\`\`\`repl
+print(typeof context, Array.isArray(context) ? context.length : Object.keys(context ?? {}).length);
+print(String(typeof context === 'string' ? context : JSON.stringify(context)).slice(0, 2000));
+\`\`\`
+
+Say we want to find the magic number in a very long text: search it with a regular expression and print only what is around each match:
+\`\`\`repl
+const text = typeof context === 'string' ? context : JSON.stringify(context);
+const hits = [...text.matchAll(/magic number[^\\n]{0,200}/gi)].map((m) => m[0]);
+print(hits.length, hits.slice(0, 10));
+\`\`\`
+
+To count or aggregate over many records, parse them and compute the answer exactly in code, keeping intermediate results in variables:
+\`\`\`repl
+const lines = text.split('\\n').filter(Boolean);
+const counts = {};
+for (const line of lines) { const label = line.split('|').at(-1)?.trim() ?? ''; counts[label] = (counts[label] ?? 0) + 1; }
+print(counts);
+\`\`\``,
+
   finishing:
     () => `IMPORTANT: When you are done, you MUST provide your final answer -- and not before you have actually done the work. Two options, both available from code and as plain text:
 1. \`FINAL(value)\` ends the run with \`value\` as the answer (a string; anything else is rendered as JSON).
@@ -144,10 +182,16 @@ ${rlmLines}
 6. A \`SHOW_VARS()\` function that prints and returns the variables you have created and their types. Use it to check what variables exist before using FINAL_VAR.
 7. The ability to use \`print()\` statements to view the output of your REPL code and continue your reasoning (\`print(..., file=sys.stderr)\` writes to stderr). The value of a cell's last expression is shown too, as in Python's interactive REPL.${toolsSection}`,
 
-  notes: ({ outputLimitChars }) => `**How the REPL behaves:**
+  environmentWithoutSubcalls: ({ toolsSection }) => `The REPL environment is initialized with:
+1. A \`context\` variable that contains extremely important information about your query. It is a \`str\` for one text, a \`list\` for a list, a \`dict\` mapping relative path → content for several files, or a parsed JSON value. You should check the content of the \`context\` variable to understand what you are working with. Make sure you look through it sufficiently as you answer your query.
+2. A \`SHOW_VARS()\` function that prints and returns the variables you have created and their types. Use it to check what variables exist before using FINAL_VAR.
+3. The ability to use \`print()\` statements to view the output of your REPL code and continue your reasoning (\`print(..., file=sys.stderr)\` writes to stderr). The value of a cell's last expression is shown too, as in Python's interactive REPL.${toolsSection}
+There is no other model to call from the REPL: you work through the context with code alone.`,
+
+  notes: ({ outputLimitChars, subcalls }) => `**How the REPL behaves:**
 - Each \`\`\`repl block runs as a cell of Python 3 (CPython in WebAssembly). Variables, functions, classes and imports persist across cells and turns.
 - \`re\`, \`json\`, \`math\`, \`collections\` and \`itertools\` are already imported, and the rest of the standard library can be imported. There is no network, no pip and no third-party packages (no numpy or pandas); the file system is read-only apart from the interpreter's own scratch space.
-- You will only see up to ${count(outputLimitChars)} characters of each cell's output; longer output is cut with a marker. Don't print a huge string to read it: slice it, search it with regular expressions, or hand pieces to \`llm_query\` and keep the answers in variables. Use variables as buffers to build up your final answer.
+- You will only see up to ${count(outputLimitChars)} characters of each cell's output; longer output is cut with a marker. Don't print a huge string to read it: slice it, search it with regular expressions${subcalls ? ', or hand pieces to `llm_query` and keep the answers in variables' : ', and keep what you find in variables'}. Use variables as buffers to build up your final answer.
 - A cell that runs too long is interrupted with a \`KeyboardInterrupt\`; the variables from before it are kept. If a cell ever reports that the REPL was restarted, every variable you made is gone (the context variables are loaded again).`,
 
   examples:
@@ -197,6 +241,27 @@ elif "down" in trend.lower():
 else:
     recommendation = "Hold position."
 print(trend, recommendation)
+\`\`\``,
+
+  examplesWithoutSubcalls:
+    () => `When you want to execute Python code in the REPL environment, wrap it in triple backticks with the 'repl' language identifier. For example, to look at the context first:
+\`\`\`repl
+print(type(context).__name__, len(context))
+print(str(context)[:2000])
+\`\`\`
+
+Say we want to find the magic number in a very long text: search it with a regular expression and print only what is around each match:
+\`\`\`repl
+text = context if isinstance(context, str) else json.dumps(context)
+hits = re.findall(r"magic number[^\\n]{0,200}", text, flags=re.IGNORECASE)
+print(len(hits), hits[:10])
+\`\`\`
+
+To count or aggregate over many records, parse them and compute the answer exactly in code, keeping intermediate results in variables:
+\`\`\`repl
+lines = [line for line in text.split("\\n") if line]
+counts = collections.Counter(line.split("|")[-1].strip() for line in lines)
+print(counts)
 \`\`\``,
 
   finishing:
@@ -253,16 +318,19 @@ export function buildSystemPrompt(options: SystemPromptOptions): string {
       ? '`model` is optional; leave it out to use the default sub-model.'
       : `\`model\` is optional (the default sub-model answers without it); the models you may name are ${models.map((m) => `\`${m}\``).join(', ')}.`;
   const tools = options.tools ?? [];
+  const subcalls = options.subcalls !== false;
   const toolsSection =
     tools.length === 0
       ? ''
-      : `\n8. Custom tools and data provided for this task, callable from cells by name (functions run on the host: arguments and results must be JSON values):\n${tools
+      : `\n${subcalls ? 8 : 4}. Custom tools and data provided for this task, callable from cells by name (functions run on the host: arguments and results must be JSON values):\n${tools
           .map((tool) => {
             const kind = tool.kind === 'function' ? ' (function)' : tool.kind === 'data' ? ' (data)' : '';
             const description = tool.description.trim().replace(/\n/g, '\n     ') || 'no description given';
             return `   - \`${tool.name}\`${kind}: ${description}`;
           })
           .join('\n')}`;
+
+  if (!subcalls) return systemPromptWithoutSubcalls(guide, toolsSection, options.outputLimitChars ?? DEFAULT_BLOCK_OUTPUT_LIMIT_CHARS);
 
   return `You are tasked with answering a query with associated context. You can access, transform, and analyze this context interactively in a ${guide.languageName} REPL environment that can recursively query sub-LLMs, which you are strongly encouraged to use as much as possible. You will be queried iteratively until you provide a final answer.
 
@@ -276,7 +344,7 @@ ${guide.environment({ subModelLimit, modelNote, rlmLines: rlmQueryLines(recursio
 
 **REPL for computation:** Use the REPL for exact steps too -- counting, searching with regular expressions, arithmetic, parsing -- and pass the results to an LLM call when interpretation is needed.
 
-${guide.notes({ outputLimitChars: options.outputLimitChars ?? DEFAULT_BLOCK_OUTPUT_LIMIT_CHARS })}
+${guide.notes({ outputLimitChars: options.outputLimitChars ?? DEFAULT_BLOCK_OUTPUT_LIMIT_CHARS, subcalls: true })}
 
 Make sure to explicitly look through the context in the REPL before answering. Figure out a chunking strategy, split the context into sensible chunks, query an LLM per chunk and keep the answers in a buffer, then query an LLM over the buffers to produce your final answer. Sub-LLMs are powerful: analyze your input and see whether a few sub-LLM calls over large chunks are enough.
 
@@ -285,6 +353,29 @@ ${guide.examples()}
 ${guide.finishing()}
 
 Think step by step carefully, plan, and execute this plan immediately in your response -- do not just say "I will do this" or "I will do that". Use the REPL and sub-LLMs as much as possible. Remember to explicitly answer the original query in your final answer.`;
+}
+
+/**
+ * The system prompt of a run without sub-calls (the paper's "no sub-calls" ablation): the same REPL,
+ * the same way to finish, and nothing about other models, so the model explores the context with
+ * code alone.
+ */
+function systemPromptWithoutSubcalls(guide: ReplGuide, toolsSection: string, outputLimitChars: number): string {
+  return `You are tasked with answering a query with associated context. You can access, transform, and analyze this context interactively in a ${guide.languageName} REPL environment. You will be queried iteratively until you provide a final answer.
+
+${guide.environmentWithoutSubcalls({ toolsSection })}
+
+**Breaking down problems:** Break problems into digestible components -- look at the context's structure, split it into sensible pieces, and write a **programmatic strategy** that goes through them: search with regular expressions, parse, count, filter, and keep what you find in variables.
+
+${guide.notes({ outputLimitChars, subcalls: false })}
+
+Make sure to explicitly look through the context in the REPL before answering: it is usually far too long to print whole, so print samples and search it.
+
+${guide.examplesWithoutSubcalls()}
+
+${guide.finishing()}
+
+Think step by step carefully, plan, and execute this plan immediately in your response -- do not just say "I will do this" or "I will do that". Remember to explicitly answer the original query in your final answer.`;
 }
 
 export interface FirstUserMessageOptions {
@@ -337,6 +428,8 @@ export interface TurnMessageOptions {
   note?: string;
   /** Characters of each block's output to keep; {@link DEFAULT_BLOCK_OUTPUT_LIMIT_CHARS} unless given. */
   outputLimitChars?: number;
+  /** False in a run without sub-calls: the message then does not mention querying sub-LLMs. Default true. */
+  subcalls?: boolean;
 }
 
 /** Text for a response that had neither a ```repl block nor a final answer. */
@@ -360,7 +453,7 @@ export function buildTurnMessage(options: TurnMessageOptions): string {
 
 ${turn} The history above is your previous interaction with the REPL environment. Think step by step about what to do next to answer the original query: ${quoted(options.query)}
 
-Continue using the REPL environment, which holds the context, and querying sub-LLMs by writing \`\`\`repl blocks, and determine your answer. Your next action:`;
+Continue using the REPL environment, which holds the context, ${options.subcalls === false ? '' : 'and querying sub-LLMs '}by writing \`\`\`repl blocks, and determine your answer. Your next action:`;
 }
 
 /**

@@ -84,6 +84,13 @@ export interface RlmOptions {
   compaction?: { thresholdRatio?: number } | false;
   /** Characters of each block's output shown to the model (default 20 000). */
   outputLimitChars?: number;
+  /**
+   * `false` runs without sub-calls (the RLM paper's "no sub-calls" ablation): in the REPL,
+   * `llm_query`, `llm_query_batched`, `rlm_query` and `rlm_query_batched` answer every prompt with an
+   * error saying sub-calls are off (no model is called), and the system prompt does not mention
+   * them or sub-models. Default true.
+   */
+  subcalls?: boolean;
 }
 
 export function isFunctionTool(tool: RlmTool): tool is FunctionTool {

@@ -51,6 +51,8 @@ export interface RunTree {
   /** The process-wide pool the tree's sandboxes come from (`RlmOptions.pool`): a child takes room in it after its slot. */
   pool?: SandboxPool;
   outputLimitChars: number;
+  /** False: cells' sub-calls are refused and the system prompt leaves them out (`RlmOptions.subcalls`). */
+  subcalls: boolean;
   /** Share of the root model's window at which the conversation is summarised; undefined: never. */
   compactionThreshold: number | undefined;
   /** The caller's signal. */
@@ -120,6 +122,7 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
     roles: tree.roles,
     depth: request.depth,
     maxDepth: tree.budget.limits.maxDepth,
+    subcalls: tree.subcalls,
     budget: tree.budget,
     runSignal: signal,
     ledger: tree.ledger,
@@ -211,6 +214,7 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
       depth: request.depth,
       // The names cells may pass as `model`; without them the prompt tells the model to leave it out.
       models: Object.keys(tree.roles.named),
+      subcalls: tree.subcalls,
     });
     const first: ChatMessage = {
       role: 'user',
@@ -247,7 +251,10 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
         if (!ModelCallError.isInstance(failure) || signal.aborted || failure.fatal) throw failure;
         consecutiveFailures += 1;
         if (consecutiveFailures >= tree.budget.limits.maxConsecutiveFailures) {
-          throw new RunLimitError('consecutive_failures', `${consecutiveFailures} turns in a row failed; the last: ${failure.message}`);
+          // The failure is the cause: a caller can tell a provider that kept failing from a model whose cells did.
+          throw new RunLimitError('consecutive_failures', `${consecutiveFailures} turns in a row failed; the last: ${failure.message}`, null, {
+            cause: failure,
+          });
         }
         continue;
       }
@@ -346,6 +353,7 @@ export async function runRlm(tree: RunTree, request: RunRequest): Promise<RunOut
                 outputs: records.map((r) => ({ code: r.code, result: r.result })),
                 outputLimitChars: tree.outputLimitChars,
                 note,
+                subcalls: tree.subcalls,
               }),
       };
       messages.push(next);

@@ -173,6 +173,7 @@ export class RLM {
       ...(pool ? { pool } : {}),
       sandboxes,
       outputLimitChars: options.outputLimitChars ?? DEFAULT_BLOCK_OUTPUT_LIMIT_CHARS,
+      subcalls: options.subcalls !== false,
       compactionThreshold: options.compaction === false ? undefined : (options.compaction?.thresholdRatio ?? 0.8),
       signal,
       ...(writer ? { onRootTurn: (turn: TurnRecord) => writer.writeTurn(turn) } : {}),

@@ -40,6 +40,8 @@ export interface SubcallRouterInit {
   /** Depth of the run whose cells call in (0 for the root). */
   depth: number;
   maxDepth: number;
+  /** False: every call is refused with {@link subcallsOff} and no model is called (`RlmOptions.subcalls: false`). */
+  subcalls?: boolean;
   budget: RunBudget;
   /** The run's signal (the caller's and the tree's budget): a call cancelled by it says the run stopped. */
   runSignal: AbortSignal;
@@ -103,6 +105,7 @@ export class SubcallRouter {
 
   /** The sandbox's sub-call handler: one outcome per prompt, in order. Never rejects. */
   readonly handle = async (params: SubcallParams, options: { signal: AbortSignal }): Promise<SubcallResult> => {
+    if (this.#init.subcalls === false) return { outcomes: params.prompts.map(() => ({ ok: false, error: subcallsOff(params.kind) })) };
     const signal = AbortSignal.any([options.signal, this.#init.runSignal]);
     const cell = this.#cell;
     // At the maximum depth an rlm_query is exactly an llm_query: same default model, same path.
@@ -338,6 +341,11 @@ export class SubcallRouter {
       ...(costUsd === undefined ? {} : { usage: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd } }),
     });
   }
+}
+
+/** The error every sub-call of a run without sub-calls gets (`RlmOptions.subcalls: false`). */
+export function subcallsOff(kind: 'llm_query' | 'rlm_query'): string {
+  return `${kind} is not available in this run: sub-calls are turned off (subcalls: false), so no other model can be called; work through the context with code alone`;
 }
 
 /** Why a prompt cannot be sent to `role`, or undefined when it fits. */
