@@ -1,5 +1,6 @@
 import { AbortedError, DockerUnavailableError, InvalidOptionError, SandboxError, SandboxImageError } from '../errors.js';
 import { RunLimitError } from '../engine/run-budget.js';
+import { DatasetError } from '../eval/dataset/dataset-error.js';
 import { ModelCallError } from '../models/model-backend.js';
 
 /**
@@ -44,7 +45,7 @@ export const ExitCode = {
   ok: 0,
   /** The run failed: no answer (a failed model call or cell), or another error. */
   failure: 1,
-  /** Bad flags, arguments, environment or config file ({@link UsageError}, `InvalidOptionError`). */
+  /** Bad flags, arguments, environment or config file ({@link UsageError}, `InvalidOptionError`), or a malformed dataset (`DatasetError`). */
   usage: 2,
   /** The provider refused every call: a bad key, no permission, an unknown model, an unreachable base URL (a fatal `ModelCallError`). */
   providerRefused: 3,
@@ -66,7 +67,7 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
  * without an error) and anything unknown is a plain failure.
  */
 export function exitCodeFor(error: unknown): ExitCodeValue {
-  if (error instanceof UsageError || InvalidOptionError.isInstance(error)) return ExitCode.usage;
+  if (error instanceof UsageError || InvalidOptionError.isInstance(error) || DatasetError.isInstance(error)) return ExitCode.usage;
   if (AbortedError.isInstance(error)) return ExitCode.interrupted;
   if (ModelCallError.isInstance(error)) return error.fatal ? ExitCode.providerRefused : ExitCode.failure;
   if (DockerUnavailableError.isInstance(error) || SandboxImageError.isInstance(error) || SandboxError.isInstance(error)) return ExitCode.sandbox;

@@ -5,7 +5,7 @@
  * Start-up is kept light: this module and what it imports statically use nothing but Node's
  * built-ins and the error classes, so `rlm --version` and `rlm --help` load no dependency. A
  * command's module is imported once the command is chosen. Every command's flags and help come
- * from flags/cli-flags.ts: the help of the main command, `view`, `demo` and `doctor` is answered
+ * from flags/cli-flags.ts: the help of the main command, `view`, `demo`, `doctor` and `eval`'s is answered
  * here, before their modules load; `sandbox` answers its subcommands' help itself, before it loads
  * Docker's client. `start-up.test.ts` checks what each of these paths loads.
  */
@@ -17,7 +17,8 @@ import { COMMANDS, type CommandName, findCommand, subcommandsOf } from './flags/
 import { helpText } from './flags/help-text.js';
 import { parseCommandFlags } from './flags/parse-flags.js';
 
-function version(): string {
+/** The rlm package's version (its package.json, two levels above this module as source and bundled). */
+export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
@@ -54,6 +55,17 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         // Light until a subcommand that needs Docker runs; it answers each subcommand's --help.
         const { sandboxCommand } = await import('./commands/sandbox-command.js');
         return await sandboxCommand(rest, io);
+      }
+      case 'eval': {
+        // `rlm eval DATASET` or `rlm eval generate|rescore|compare …`; help is answered here, light.
+        const sub = evalSubcommand(rest[0]);
+        const args = sub === 'eval' ? rest : rest.slice(1);
+        if (asksForHelp(args, sub)) {
+          io.stdout(helpText(sub));
+          return ExitCode.ok;
+        }
+        const { evalCommand } = await import('./commands/eval-command.js');
+        return await evalCommand(sub, args, io);
       }
       case 'view':
       case 'demo':
@@ -117,6 +129,12 @@ async function runCommandModule(command: 'view' | 'demo' | 'doctor', argv: strin
       return await doctorCommand(argv, io);
     }
   }
+}
+
+/** Which `rlm eval` command `word` (the first argument after `eval`) starts. */
+function evalSubcommand(word: string | undefined): 'eval' | 'eval generate' | 'eval rescore' | 'eval compare' {
+  if (word === 'generate' || word === 'rescore' || word === 'compare') return `eval ${word}`;
+  return 'eval';
 }
 
 /** The command `rlm help [command…]` asks about: `rlm help sandbox exec` is `sandbox exec`'s page. */

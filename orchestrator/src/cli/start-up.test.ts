@@ -65,6 +65,9 @@ describe('rlm start-up', () => {
     ['help sandbox build', 'Usage: rlm sandbox build'],
     ['doctor --help', 'Usage: rlm doctor'],
     ['demo --help', 'Usage: rlm demo'],
+    ['eval --help', 'Usage: rlm eval DATASET'],
+    ['eval generate --help', 'Usage: rlm eval generate'],
+    ['help eval rescore', 'Usage: rlm eval rescore'],
   ])('rlm %s prints its text without loading any package (no zod, provider SDK or dockerode)', async (command, prints) => {
     const started = await startRlm(command.split(' '));
     expect(started.stderr).toBe('');

@@ -32,17 +32,22 @@ export class RunDirectory {
   /** The directory as the user named it, for display. */
   readonly displayPath: string;
   readonly #summaries = new Map<string, { mtimeMs: number; size: number; summary: RunSummary }>();
+  /** The subdirectory whose runs are listed ('' for the directory itself); reads still take any path inside. */
+  readonly #listed: string;
 
-  private constructor(root: string, displayPath: string) {
+  private constructor(root: string, displayPath: string, listed: string) {
     this.root = root;
     this.displayPath = displayPath;
+    this.#listed = listed;
   }
 
   /**
    * @param displayPath how to name the directory to the user (default: `directory`).
+   * @param options.listed a subdirectory whose runs {@link list} lists instead (an evaluation's
+   *   `trajectories`); a missing one lists none.
    * @throws {RlmError} `directory` does not exist or is not a directory (the message names it).
    */
-  static async open(directory: string, displayPath = directory): Promise<RunDirectory> {
+  static async open(directory: string, displayPath = directory, options: { listed?: string } = {}): Promise<RunDirectory> {
     let root: string;
     try {
       root = await realpath(directory);
@@ -50,7 +55,7 @@ export class RunDirectory {
       throw new RlmError(`cannot open ${displayPath}: ${describeFsError(error)}`, { cause: error });
     }
     if (!(await stat(root)).isDirectory()) throw new RlmError(`${displayPath} is not a directory`);
-    return new RunDirectory(root, displayPath);
+    return new RunDirectory(root, displayPath, options.listed ?? '');
   }
 
   /**
@@ -60,8 +65,16 @@ export class RunDirectory {
    */
   async list(): Promise<RunSummary[]> {
     const names: string[] = [];
-    for await (const entry of await opendir(this.root)) {
-      if ((entry.isFile() || entry.isSymbolicLink()) && entry.name.endsWith('.jsonl')) names.push(entry.name);
+    const prefix = this.#listed === '' ? '' : `${this.#listed}/`;
+    let dir: Awaited<ReturnType<typeof opendir>>;
+    try {
+      dir = await opendir(path.join(this.root, this.#listed));
+    } catch (error) {
+      if (this.#listed !== '' && errorCode(error) === 'ENOENT') return [];
+      throw error;
+    }
+    for await (const entry of dir) {
+      if ((entry.isFile() || entry.isSymbolicLink()) && entry.name.endsWith('.jsonl')) names.push(`${prefix}${entry.name}`);
     }
     const summaries = await Promise.all(names.map((name) => this.#summarize(name)));
     const present = summaries.filter((s): s is RunSummary => s !== null);

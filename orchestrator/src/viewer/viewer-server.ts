@@ -6,6 +6,9 @@
  * GET /viewer.js    its script (bundled from page/browser/ at build time); GET /viewer.css its styles
  * GET /api/runs     {@link RunListResponse}
  * GET /api/run?file=NAME   {@link RunResponse}; 400/403/404/413 with `{ error }` for a refused name
+ * GET /report.html  with `report: true` (an evaluation's directory): the directory's report.html,
+ *                   read at each request, under the report's own policy ({@link REPORT_CSP}: its
+ *                   inline script and styles by hash, nothing else)
  *
  * Guards, though it only listens on loopback: requests whose Host is not this server's loopback
  * address are refused (a web page on another origin cannot reach it through DNS rebinding), the
@@ -13,9 +16,11 @@
  * `.jsonl` files inside the directory.
  */
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { errorCode, errorMessage, RlmError } from '../errors.js';
+import { REPORT_CSP } from '../eval/report/report-page.js';
 import { VIEWER_CSS, VIEWER_HTML } from './page/viewer-page.js';
 import { RunFileError, type RunDirectory } from './run-directory.js';
 import type { RunListResponse, RunResponse } from './viewed-run.js';
@@ -37,6 +42,8 @@ export interface ViewerServerOptions {
   port?: number;
   /** The page's script; by default {@link VIEWER_SCRIPT_PATH}'s text (tests pass one bundled from source). */
   script?: string;
+  /** Serve the directory's `report.html` (an evaluation's, `rlm eval`) as /report.html. */
+  report?: boolean;
 }
 
 export interface ViewerServer extends AsyncDisposable {
@@ -110,6 +117,19 @@ export async function startViewerServer(options: ViewerServerOptions): Promise<V
       case '/viewer.js':
         sendText(response, 200, 'text/javascript; charset=utf-8', script);
         return;
+      case '/report.html': {
+        if (!options.report) break;
+        let html: string;
+        try {
+          html = await readFile(path.join(directory.root, 'report.html'), 'utf8');
+        } catch (error) {
+          if (errorCode(error) !== 'ENOENT') throw error;
+          sendText(response, 404, 'text/plain; charset=utf-8', 'no report.html in this directory yet: it is written when `rlm eval` ends\n');
+          return;
+        }
+        sendText(response, 200, 'text/html; charset=utf-8', html, { 'content-security-policy': REPORT_CSP });
+        return;
+      }
       case '/viewer.css':
         sendText(response, 200, 'text/css; charset=utf-8', VIEWER_CSS);
         return;
@@ -129,9 +149,8 @@ export async function startViewerServer(options: ViewerServerOptions): Promise<V
         }
         return;
       }
-      default:
-        sendText(response, 404, 'text/plain; charset=utf-8', 'not found\n');
     }
+    sendText(response, 404, 'text/plain; charset=utf-8', 'not found\n');
   }
 
   await new Promise<void>((resolve, reject) => {

@@ -1,5 +1,6 @@
 /**
- * `rlm view [dir|file] [--port N] [--no-open]`: a local web page for browsing trajectories. The
+ * `rlm view [dir|file] [--port N] [--no-open]`: a local web page for browsing trajectories; on an
+ * evaluation's directory (`rlm eval`), its report.html, each task linking to its trajectory. The
  * viewer and the config file's reader (zod, yaml) are imported where they are used, so that
  * `rlm view --help` and a usage error start at once.
  */
@@ -26,12 +27,12 @@ export async function viewCommand(argv: string[], io: CliIo): Promise<number> {
 
   const given = positionals[0];
   const target: Target = given === undefined ? await defaultDirectory(io, cwd) : { given };
-  const { directory, initialFile } = await locate(target.given, target.explained, cwd);
+  const { directory, initialFile, evaluation } = await locate(target.given, target.explained, cwd);
 
   const [{ startViewerServer }, { openInBrowser }] = await Promise.all([import('../../viewer/viewer-server.js'), import('../../viewer/open-browser.js')]);
-  const server = await startViewerServer({ directory, initialFile, port });
+  const server = await startViewerServer({ directory, initialFile, port, report: evaluation });
   try {
-    const url = initialFile ? `${server.url}#run=${encodeURIComponent(initialFile)}` : server.url;
+    const url = initialFile ? `${server.url}#run=${encodeURIComponent(initialFile)}` : evaluation ? `${server.url}report.html` : server.url;
     io.stdout(`rlm view: ${directory.displayPath} at ${url}\n`);
     io.stderr('Press Ctrl-C to stop.\n');
     if (!values['no-open']) await openInBrowser(url, { env: io.env });
@@ -62,7 +63,11 @@ async function defaultDirectory(io: CliIo, cwd: string): Promise<Target> {
 }
 
 /** The directory to serve and the run to open, from a directory or `.jsonl` file argument. */
-async function locate(given: string, explained: string | undefined, cwd: string): Promise<{ directory: RunDirectory; initialFile: string | null }> {
+async function locate(
+  given: string,
+  explained: string | undefined,
+  cwd: string,
+): Promise<{ directory: RunDirectory; initialFile: string | null; evaluation: boolean }> {
   const absolute = path.resolve(cwd, given);
   let info: Awaited<ReturnType<typeof stat>>;
   try {
@@ -79,10 +84,25 @@ async function locate(given: string, explained: string | undefined, cwd: string)
     throw new RlmError(`cannot open ${given}: ${why}; give a directory of .jsonl trajectories or one .jsonl file`, { cause: error });
   }
   const { RunDirectory } = await import('../../viewer/run-directory.js');
-  if (info.isDirectory()) return { directory: await RunDirectory.open(absolute, given), initialFile: null };
+  if (info.isDirectory()) {
+    // An evaluation's directory (`rlm eval --out DIR`) opens on its report, whose links open each
+    // trajectory in the viewer; the list shows its trajectories, not results.jsonl.
+    if (await isEvaluation(absolute))
+      return { directory: await RunDirectory.open(absolute, given, { listed: 'trajectories' }), initialFile: null, evaluation: true };
+    return { directory: await RunDirectory.open(absolute, given), initialFile: null, evaluation: false };
+  }
   if (!info.isFile() || !absolute.endsWith('.jsonl')) throw new RlmError(`${given} is not a .jsonl trajectory; give a directory of them or one .jsonl file`);
   const dir = path.dirname(absolute);
-  return { directory: await RunDirectory.open(dir, path.dirname(given)), initialFile: path.basename(absolute) };
+  return { directory: await RunDirectory.open(dir, path.dirname(given)), initialFile: path.basename(absolute), evaluation: false };
+}
+
+/** Whether `dir` is an evaluation's directory: it has the `eval.json` that `rlm eval` writes. */
+async function isEvaluation(dir: string): Promise<boolean> {
+  try {
+    return (await stat(path.join(dir, 'eval.json'))).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function parsePort(value: string | undefined): number {

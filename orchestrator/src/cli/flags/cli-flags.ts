@@ -20,7 +20,21 @@ export const DEFAULT_VIEW_DIR = 'rlm-logs';
 export const DEMO_LOG_DIR = path.join(os.tmpdir(), 'rlm-demo');
 
 /** A command: `run` is the main one (`rlm [query]`), `sandbox build` is `rlm sandbox build`. */
-export type CommandName = 'run' | 'demo' | 'doctor' | 'view' | 'sandbox' | 'sandbox build' | 'sandbox ls' | 'sandbox prune' | 'sandbox check' | 'sandbox exec';
+export type CommandName =
+  | 'run'
+  | 'demo'
+  | 'doctor'
+  | 'view'
+  | 'eval'
+  | 'eval generate'
+  | 'eval rescore'
+  | 'eval compare'
+  | 'sandbox'
+  | 'sandbox build'
+  | 'sandbox ls'
+  | 'sandbox prune'
+  | 'sandbox check'
+  | 'sandbox exec';
 
 /** A positional argument, for the help page. */
 export interface ArgumentSpec {
@@ -120,10 +134,55 @@ export const COMMANDS = {
     description:
       "Browse trajectories in a local web page: the runs of a directory, each run's turns with the model's responses, code and output, sub-calls and child runs as a tree, usage and cost per model. Reads the JSONL files rlm writes (--log-dir) and those of the reference implementation (rlms).",
     arguments: [
-      { label: 'DIR', help: `a directory of .jsonl trajectories; default: RLM_LOG_DIR, else the config file's logDir, else ./${DEFAULT_VIEW_DIR}` },
+      {
+        label: 'DIR',
+        help: `a directory of .jsonl trajectories; default: RLM_LOG_DIR, else the config file's logDir, else ./${DEFAULT_VIEW_DIR}. An evaluation's directory (\`rlm eval --out DIR\`) opens on its report.html, each task linking to its trajectory`,
+      },
       { label: 'FILE', help: 'one .jsonl trajectory: the page opens it (and lists its directory)' },
     ],
-    footer: 'The page is served on 127.0.0.1 only and reads only .jsonl files inside DIR. Stop with Ctrl-C.',
+    footer: "The page is served on 127.0.0.1 only and reads only .jsonl files inside DIR (and an evaluation's report.html). Stop with Ctrl-C.",
+  },
+  eval: {
+    args: 'DATASET',
+    summary: 'run every task of a dataset with one or more methods and score the answers',
+    description:
+      'Runs every task of a dataset with one or more methods (`rlm`, the `direct` baseline, `rlm-no-subcalls`) and scores the answers; each (task, method, epoch) runs in fresh sandboxes. Results are appended to `DIR/results.jsonl` as they finish, so running the same command with the same --out again runs only what is missing (after a crash, Ctrl-C or kill -9). Writes `DIR/summary.json` (accuracy with a 95% interval, cost, tokens, latency per method; paired differences) and `DIR/report.html` (`rlm view DIR` opens it).',
+    arguments: [
+      {
+        label: 'DATASET',
+        help: 'a `.jsonl`, `.json` (array), `.csv` or `.parquet` file of tasks: `query`, `context` or `context_file`/`context_files`, `answer` or `answers`, optional `id`, `choices`, `scorer`, `metadata`',
+        group: 'Dataset and methods',
+      },
+    ],
+    groups: ['Dataset and methods', 'Scoring', 'Scale, budget and resume', 'Models', 'Limits (for the whole recursion tree)', 'Run', 'Output'],
+    footer:
+      'Every run option of `rlm` applies to each run (flags, RLM_* variables, the config file with its `models:`). Options that change results are recorded in `DIR/eval.json`; resuming with other values is refused and names them.\n\n' +
+      'Run `rlm eval generate --help` for the bundled datasets, `rlm eval rescore --help` and `rlm eval compare --help` for working with finished evaluations.\n\n' +
+      'Exit codes: 0 every (task, method, epoch) has a result, whatever the scores; 1 some have none (the budget ran out, infrastructure errors persisted); 2 bad usage, config or dataset (a bad row is named) or a resume with other options; 130 interrupted (Ctrl-C; the results so far are kept).',
+  },
+  'eval generate': {
+    args: 'niah | counting',
+    summary: 'write a synthetic dataset: a needle in a haystack, or counting over labelled records',
+    description:
+      '`niah`: single needle in a haystack (RULER-style), a magic number hidden at a controlled depth (`metadata.depth`) of filler text (`metadata.context_chars`), scored with `em`. `counting`: OOLONG-style aggregation over many labelled records, the answer a count or a comparison, scored with `oolong`. Deterministic per seed.',
+    arguments: [{ label: 'niah | counting', help: 'which dataset' }],
+  },
+  'eval rescore': {
+    args: 'DIR',
+    summary: 'score the stored answers of an evaluation again with another scorer (no runs)',
+    description:
+      "Scores every stored answer of the evaluation in DIR again (no model run, no sandbox), rewrites `results.jsonl`'s scores, `summary.json` and `report.html`, and records the scorer in `eval.json`. Results without an answer because of an infrastructure error stay errors.",
+    arguments: [{ label: 'DIR', help: 'an evaluation directory (`rlm eval --out DIR`)' }],
+  },
+  'eval compare': {
+    args: 'DIR_A DIR_B',
+    summary: 'the paired comparison of two evaluations over their common tasks',
+    description:
+      'Compares two evaluations method by method over the tasks both scored: the accuracy of each, the difference (A − B) and its paired bootstrap 95% interval.',
+    arguments: [
+      { label: 'DIR_A', help: 'an evaluation directory' },
+      { label: 'DIR_B', help: 'another one' },
+    ],
   },
   sandbox: {
     args: '<command>',
@@ -166,6 +225,10 @@ export const COMMANDS = {
 } as const satisfies Record<CommandName, CommandSpec>;
 
 const RUN_AND_DEMO = ['run', 'demo'] as const;
+/** The run options `rlm eval` applies to each run. */
+const RUN_AND_EVAL = ['run', 'eval'] as const;
+/** The model options: `rlm eval rescore` takes them for the judge. */
+const RUN_AND_EVAL_MODELS = ['run', 'eval', 'eval rescore'] as const;
 
 /** Every flag of every command. */
 export const FLAGS = [
@@ -229,7 +292,7 @@ export const FLAGS = [
     help: "the root model's backend: `anthropic`, `claude-cli`, or an OpenAI-compatible preset: `openai`, `openrouter`, `huggingface`, `ollama`, `vllm`, `gemini`, `azure-openai`, `vercel`, `portkey`, `groq`, `deepseek`, `together`, `fireworks`, `custom`",
     default: '`anthropic`',
     group: 'Models',
-    commands: ['run'],
+    commands: RUN_AND_EVAL_MODELS,
     env: 'RLM_BACKEND',
     setting: { path: ['root', 'backend'], kind: 'string' },
   },
@@ -239,7 +302,7 @@ export const FLAGS = [
     value: 'ID',
     help: "the root model (default: the backend's, e.g. `claude-sonnet-5-5`)",
     group: 'Models',
-    commands: ['run'],
+    commands: RUN_AND_EVAL_MODELS,
     env: 'RLM_MODEL',
     setting: { path: ['root', 'model'], kind: 'string' },
   },
@@ -249,7 +312,7 @@ export const FLAGS = [
     value: 'URL',
     help: "the root backend's base URL",
     group: 'Models',
-    commands: ['run'],
+    commands: RUN_AND_EVAL_MODELS,
     env: 'RLM_BASE_URL',
     setting: { path: ['root', 'baseURL'], kind: 'string' },
   },
@@ -259,7 +322,7 @@ export const FLAGS = [
     value: 'NAME',
     help: "the backend behind `llm_query` (default: the root's); another backend than the root's takes its own key and defaults, never the root's",
     group: 'Models',
-    commands: ['run'],
+    commands: RUN_AND_EVAL_MODELS,
     env: 'RLM_SUB_BACKEND',
     setting: { path: ['sub', 'backend'], kind: 'string' },
   },
@@ -269,7 +332,7 @@ export const FLAGS = [
     value: 'ID',
     help: 'the model behind `llm_query` (default: the root model)',
     group: 'Models',
-    commands: ['run'],
+    commands: RUN_AND_EVAL_MODELS,
     env: 'RLM_SUB_MODEL',
     setting: { path: ['sub', 'model'], kind: 'string' },
   },
@@ -279,7 +342,7 @@ export const FLAGS = [
     value: 'URL',
     help: "the sub backend's base URL",
     group: 'Models',
-    commands: ['run'],
+    commands: RUN_AND_EVAL_MODELS,
     env: 'RLM_SUB_BASE_URL',
     setting: { path: ['sub', 'baseURL'], kind: 'string' },
   },
@@ -289,7 +352,7 @@ export const FLAGS = [
     value: 'N',
     help: 'cap on tokens per root model call',
     group: 'Models',
-    commands: ['run'],
+    commands: RUN_AND_EVAL_MODELS,
     env: 'RLM_MAX_OUTPUT_TOKENS',
     setting: { path: ['root', 'maxOutputTokens'], kind: 'integer' },
   },
@@ -300,7 +363,7 @@ export const FLAGS = [
     value: 'NAME[=BACKEND:MODEL]',
     help: "a model cells may name: `llm_query(p, { model: NAME })`, `rlm_query` too. `NAME` alone is that model id on the root's backend and base URL (`--model-alias gpt-5-nano`); `NAME=BACKEND:MODEL` a model on that backend (`cheap=openai:gpt-5-nano`, `local=ollama:qwen3:8b`), on the root's connection when it is the root's backend. Repeatable; replaces the config file's `models:` entry of that name",
     group: 'Models',
-    commands: ['run'],
+    commands: RUN_AND_EVAL_MODELS,
     setting: { path: ['models'], kind: 'model-alias' },
   },
   // Limits
@@ -311,7 +374,7 @@ export const FLAGS = [
     help: 'model turns',
     default: String(DEFAULT_LIMITS.maxIterations),
     group: 'Limits (for the whole recursion tree)',
-    commands: ['run'],
+    commands: RUN_AND_EVAL,
     env: 'RLM_MAX_ITERATIONS',
     setting: { path: ['limits', 'maxIterations'], kind: 'integer' },
   },
@@ -322,7 +385,7 @@ export const FLAGS = [
     help: 'the deepest child RLM; 0 makes `rlm_query` a plain `llm_query`',
     default: String(DEFAULT_LIMITS.maxDepth),
     group: 'Limits (for the whole recursion tree)',
-    commands: ['run'],
+    commands: RUN_AND_EVAL,
     env: 'RLM_MAX_DEPTH',
     setting: { path: ['limits', 'maxDepth'], kind: 'integer' },
   },
@@ -332,7 +395,7 @@ export const FLAGS = [
     value: 'S',
     help: 'wall-clock limit of the run, in seconds',
     group: 'Limits (for the whole recursion tree)',
-    commands: ['run'],
+    commands: RUN_AND_EVAL,
     env: 'RLM_TIMEOUT',
     setting: { path: ['limits', 'timeoutSeconds'], kind: 'number' },
   },
@@ -343,7 +406,7 @@ export const FLAGS = [
     help: 'limit of one code cell, in seconds',
     default: String(DEFAULT_LIMITS.cellTimeoutMs / 1000),
     group: 'Limits (for the whole recursion tree)',
-    commands: ['run'],
+    commands: RUN_AND_EVAL,
     env: 'RLM_CELL_TIMEOUT',
     setting: { path: ['limits', 'cellTimeoutSeconds'], kind: 'number' },
   },
@@ -363,7 +426,7 @@ export const FLAGS = [
     value: 'N',
     help: 'input + output tokens',
     group: 'Limits (for the whole recursion tree)',
-    commands: ['run'],
+    commands: RUN_AND_EVAL,
     env: 'RLM_MAX_TOKENS',
     setting: { path: ['limits', 'maxTokens'], kind: 'integer' },
   },
@@ -387,7 +450,7 @@ export const FLAGS = [
     help: 'the REPL language: `javascript` or `python`',
     default: '`javascript`',
     group: 'Run',
-    commands: ['run'],
+    commands: RUN_AND_EVAL,
     env: 'RLM_LANGUAGE',
     setting: { path: ['language'], kind: 'string' },
   },
@@ -397,7 +460,7 @@ export const FLAGS = [
     value: 'NAME',
     help: 'OCI runtime of the sandboxes, e.g. `runsc` (gVisor)',
     group: 'Run',
-    commands: ['run', 'demo', 'sandbox check'],
+    commands: ['run', 'demo', 'eval', 'sandbox check'],
     variants: { 'sandbox check': { help: 'OCI runtime of the sandbox, e.g. `runsc` (gVisor)' } },
     env: 'RLM_SANDBOX_RUNTIME',
     setting: { path: ['sandbox', 'runtime'], kind: 'string' },
@@ -411,7 +474,7 @@ export const FLAGS = [
     // DEFAULT_SANDBOX_LIMITS.memoryBytes in MiB (cli-flags.test.ts checks it; that module loads zod).
     default: '1024',
     group: 'Run',
-    commands: ['run'],
+    commands: RUN_AND_EVAL,
     env: 'RLM_SANDBOX_MEMORY_MB',
     setting: { path: ['sandbox', 'memoryMb'], kind: 'number' },
   },
@@ -432,7 +495,7 @@ export const FLAGS = [
     value: 'FILE',
     help: 'the config file (default: `rlm.config.yaml`, `.yml` or `.json` in the working directory)',
     group: 'Run',
-    commands: ['run', 'doctor'],
+    commands: ['run', 'doctor', 'eval', 'eval rescore'],
     variants: { doctor: { help: 'the config file to check (default: `rlm.config.yaml`, `.yml` or `.json` in the working directory)' } },
     env: 'RLM_CONFIG',
   },
@@ -441,6 +504,140 @@ export const FLAGS = [
   // rlm view
   { name: 'port', type: 'string', value: 'N', help: 'port on 127.0.0.1 to serve on (default: a free one)', commands: ['view'] },
   { name: 'no-open', type: 'boolean', help: 'print the URL without opening a browser', commands: ['view'] },
+  // rlm eval
+  {
+    name: 'methods',
+    type: 'string',
+    value: 'LIST',
+    help: 'comma-separated: `rlm`; `direct` (context and query in one prompt to the root model, cut to its window); `rlm-no-subcalls` (the REPL without `llm_query`/`rlm_query`)',
+    default: '`rlm`',
+    group: 'Dataset and methods',
+    commands: ['eval'],
+  },
+  {
+    name: 'field',
+    type: 'string',
+    multiple: true,
+    value: 'NAME=COLUMN',
+    help: 'read a task field from another column, e.g. `query=question`; repeatable',
+    group: 'Dataset and methods',
+    commands: ['eval'],
+  },
+  {
+    name: 'limit',
+    type: 'string',
+    value: 'N',
+    help: 'only the first N tasks',
+    group: 'Dataset and methods',
+    commands: ['eval'],
+  },
+  {
+    name: 'sample',
+    type: 'string',
+    value: 'N',
+    help: 'N tasks drawn at random (with --seed)',
+    group: 'Dataset and methods',
+    commands: ['eval'],
+  },
+  {
+    name: 'seed',
+    type: 'string',
+    value: 'S',
+    help: 'seed of --sample and of the bootstrap intervals',
+    default: '0',
+    group: 'Dataset and methods',
+    commands: ['eval', 'eval generate', 'eval compare'],
+    variants: { 'eval generate': { help: 'the same seed writes the same dataset' }, 'eval compare': { help: 'seed of the bootstrap interval' } },
+  },
+  {
+    name: 'epochs',
+    type: 'string',
+    value: 'K',
+    help: 'run each task K times (intervals are clustered by task)',
+    default: '1',
+    group: 'Dataset and methods',
+    commands: ['eval'],
+  },
+  {
+    name: 'scorer',
+    type: 'string',
+    value: 'NAME',
+    help: 'how answers are scored, unless a task names its own: `exact`, `em`, `f1`, `contains`, `numeric`, `regex`, `choice`, `oolong`, `list-f1`, `judge`, or a path to a module exporting `score({ answer, expected, task })`',
+    default: '`em`',
+    group: 'Scoring',
+    commands: ['eval', 'eval rescore'],
+  },
+  {
+    name: 'tolerance',
+    type: 'string',
+    value: 'X',
+    help: '`numeric`: the largest difference from the expected number still scored right',
+    default: '0',
+    group: 'Scoring',
+    commands: ['eval', 'eval rescore'],
+  },
+  {
+    name: 'judge-model',
+    type: 'string',
+    value: 'NAME',
+    help: "`judge`: a model of `models:`/`--model-alias`, or a model id on the root's backend (default: the root model)",
+    group: 'Scoring',
+    commands: ['eval', 'eval rescore'],
+  },
+  {
+    name: 'judge-prompt',
+    type: 'string',
+    value: 'FILE',
+    help: "`judge`: the judge's prompt, replacing the built-in one",
+    group: 'Scoring',
+    commands: ['eval', 'eval rescore'],
+  },
+  {
+    name: 'out',
+    type: 'string',
+    value: 'DIR',
+    help: 'the evaluation directory; the same DIR again resumes (default: `rlm-evals/<dataset>-<timestamp>`)',
+    group: 'Scale, budget and resume',
+    commands: ['eval'],
+  },
+  {
+    name: 'concurrency',
+    type: 'string',
+    value: 'N',
+    help: '(task, method, epoch) runs at once',
+    default: '4',
+    group: 'Scale, budget and resume',
+    commands: ['eval'],
+  },
+  {
+    name: 'max-sandboxes',
+    type: 'string',
+    value: 'N',
+    help: 'sandbox containers alive at once across the whole evaluation (default: 2 × --concurrency)',
+    group: 'Scale, budget and resume',
+    commands: ['eval'],
+  },
+  {
+    name: 'retries',
+    type: 'string',
+    value: 'N',
+    help: 'retries of a run that failed for an infrastructure reason (sandbox, Docker, provider 5xx/429, network)',
+    default: '2',
+    group: 'Scale, budget and resume',
+    commands: ['eval'],
+  },
+  {
+    name: 'budget',
+    type: 'string',
+    value: 'USD',
+    help: 'spending limit of the whole evaluation in US dollars: once spent, nothing new starts and running tasks are stopped',
+    group: 'Scale, budget and resume',
+    commands: ['eval'],
+  },
+  // rlm eval generate
+  { name: 'n', type: 'string', value: 'N', help: 'tasks to write', default: '50', commands: ['eval generate'] },
+  { name: 'context-chars', type: 'string', value: 'N', help: 'characters of context per task', default: '100000', commands: ['eval generate'] },
+  { name: 'out', type: 'string', value: 'FILE', help: 'the `.jsonl` file to write (default: standard output)', commands: ['eval generate'] },
   // rlm sandbox build
   {
     name: 'base-image',
@@ -473,8 +670,11 @@ export const FLAGS = [
     details:
       '`usage` is per model: `calls`, `inputTokens`, `outputTokens`, `cacheReadTokens`, `cacheWriteTokens`, `costUsd`. A run that fails before it starts (missing key or file, Docker down) still prints one object, with `error`; bad usage (exit 2) prints none',
     group: 'Output',
-    commands: ['run', 'demo', 'doctor', 'sandbox ls', 'sandbox check', 'sandbox exec'],
+    commands: ['run', 'demo', 'doctor', 'eval', 'eval rescore', 'eval compare', 'sandbox ls', 'sandbox check', 'sandbox exec'],
     variants: {
+      eval: { help: 'print `summary.json` on stdout and nothing else there' },
+      'eval rescore': { help: 'print the new `summary.json` on stdout and nothing else there' },
+      'eval compare': { help: 'print the comparison as one JSON array' },
       demo: { help: 'print exactly one JSON object on stdout, as `rlm` does, with `"scripted": true`' },
       doctor: { help: "print the checks as one JSON object: `ok`, and each check's `name`, `status`, `detail` and `fix`" },
       'sandbox ls': { help: 'print the sandboxes as one JSON array' },
@@ -489,7 +689,7 @@ export const FLAGS = [
     group: 'Output',
     commands: RUN_AND_DEMO,
   },
-  { name: 'quiet', type: 'boolean', help: 'print nothing on stderr but errors', group: 'Output', commands: RUN_AND_DEMO },
+  { name: 'quiet', type: 'boolean', help: 'print nothing on stderr but errors', group: 'Output', commands: ['run', 'demo', 'eval'] },
   // Every command
   {
     name: 'help',
@@ -497,7 +697,22 @@ export const FLAGS = [
     type: 'boolean',
     help: 'this help',
     group: 'Output',
-    commands: ['run', 'demo', 'doctor', 'view', 'sandbox', 'sandbox build', 'sandbox ls', 'sandbox prune', 'sandbox check', 'sandbox exec'],
+    commands: [
+      'run',
+      'demo',
+      'doctor',
+      'view',
+      'eval',
+      'eval generate',
+      'eval rescore',
+      'eval compare',
+      'sandbox',
+      'sandbox build',
+      'sandbox ls',
+      'sandbox prune',
+      'sandbox check',
+      'sandbox exec',
+    ],
     meta: true,
   },
   { name: 'version', short: 'v', type: 'boolean', help: 'the version', group: 'Output', commands: ['run'], meta: true },

@@ -42,9 +42,11 @@ describe('parseCommandFlags', () => {
     // Only the command's own flags are suggested: --model is the main command's, not demo's.
     expect(refusal(() => parseCommandFlags(['--modle', 'x'], 'demo')).message).toBe('unknown option --modle for rlm demo');
     // Another command's flag says whose it is.
-    expect(refusal(() => parseCommandFlags(['--model', 'x'], 'demo')).message).toBe('unknown option --model for rlm demo; it is an option of rlm');
+    expect(refusal(() => parseCommandFlags(['--model', 'x'], 'demo')).message).toBe(
+      'unknown option --model for rlm demo; it is an option of rlm, rlm eval, rlm eval rescore',
+    );
     expect(refusal(() => parseCommandFlags(['--runtime', 'runsc'], 'sandbox exec')).message).toBe(
-      'unknown option --runtime for rlm sandbox exec; it is an option of rlm, rlm demo, rlm sandbox check',
+      'unknown option --runtime for rlm sandbox exec; it is an option of rlm, rlm demo, rlm eval, rlm sandbox check',
     );
     expect(refusal(() => parseCommandFlags(['--zzzzzz'], 'run')).message).toBe('unknown option --zzzzzz');
     expect(refusal(() => parseCommandFlags(['-x'], 'run')).message).toBe('unknown option -x');

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { optionTable } from './help-text.js';
-import { README_FIX, TABLE_END, TABLE_START, optionTableDifferences, withOptionTable } from './readme-options.js';
+import { EVAL_TABLE_END, EVAL_TABLE_START, README_FIX, TABLE_END, TABLE_START, optionTableDifferences, withOptionTable } from './readme-options.js';
 
 const README = new URL('../../../../README.md', import.meta.url);
 
@@ -39,6 +39,15 @@ describe("the README's option table", () => {
   it('ignores padding, so a formatter may align the columns', () => {
     const readme = generated().replace(/ {2,}\|/g, ' |');
     expect(optionTableDifferences(readme)).toEqual([]);
+  });
+
+  it("writes and checks `rlm eval`'s table too when its markers are there", () => {
+    const readme = withOptionTable(`${generated()}\n${EVAL_TABLE_START}\n${EVAL_TABLE_END}\n`);
+    expect(readme).toContain(optionTable('eval'));
+    expect(optionTableDifferences(readme)).toEqual([]);
+    expect(optionTableDifferences(readme.replace('only the first N tasks', 'some tasks'))).toEqual([
+      'rlm eval: `--limit N`: the README says "some tasks", cli-flags.ts says "only the first N tasks"',
+    ]);
   });
 
   it('says where the markers go when they are missing', () => {

@@ -1,5 +1,5 @@
 /**
- * The README's table of the main command's options is generated from cli-flags.ts, between two
+ * The README's table of the main command's options (and `rlm eval`'s, when its markers are there) is generated from cli-flags.ts, between two
  * markers: `pnpm docs:cli` rewrites it (write-readme-options.ts), and readme-options.test.ts fails,
  * naming the flag, when the README and the definitions disagree.
  */
@@ -11,6 +11,10 @@ export const README_FIX = 'pnpm docs:cli';
 export const TABLE_START = `<!-- rlm options: generated from orchestrator/src/cli/flags/cli-flags.ts by \`${README_FIX}\`; edit the flags there, not this table -->`;
 export const TABLE_END = '<!-- end of rlm options -->';
 
+/** `rlm eval`'s table: generated and checked the same way when its markers are in the README. */
+export const EVAL_TABLE_START = `<!-- rlm eval options: generated from orchestrator/src/cli/flags/cli-flags.ts by \`${README_FIX}\`; edit the flags there, not this table -->`;
+export const EVAL_TABLE_END = '<!-- end of rlm eval options -->';
+
 /**
  * `readme` with the table between the markers made anew.
  *
@@ -18,7 +22,10 @@ export const TABLE_END = '<!-- end of rlm options -->';
  */
 export function withOptionTable(readme: string): string {
   const { before, after } = split(readme);
-  return `${before}${TABLE_START}\n\n${optionTable('run')}\n\n${TABLE_END}${after}`;
+  const withRun = `${before}${TABLE_START}\n\n${optionTable('run')}\n\n${TABLE_END}${after}`;
+  if (!withRun.includes(EVAL_TABLE_START)) return withRun;
+  const evalParts = split(withRun, EVAL_TABLE_START, EVAL_TABLE_END);
+  return `${evalParts.before}${EVAL_TABLE_START}\n\n${optionTable('eval')}\n\n${EVAL_TABLE_END}${evalParts.after}`;
 }
 
 /**
@@ -33,8 +40,20 @@ export function optionTableDifferences(readme: string): string[] {
   } catch (error) {
     return [(error as Error).message];
   }
+  const problems = tableDifferences(table, 'run');
+  if (readme.includes(EVAL_TABLE_START)) {
+    try {
+      problems.push(...tableDifferences(split(readme, EVAL_TABLE_START, EVAL_TABLE_END).table, 'eval').map((problem) => `rlm eval: ${problem}`));
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
+  return problems;
+}
+
+function tableDifferences(table: string, command: 'run' | 'eval'): string[] {
   const found = rowsOf(table);
-  const expected = optionRows('run');
+  const expected = optionRows(command);
   const problems: string[] = [];
   const foundByOption = new Map(found.map((row) => [row.option, row.meaning]));
   const expectedOptions = new Set(expected.map((row) => row.option));
@@ -50,13 +69,13 @@ export function optionTableDifferences(readme: string): string[] {
   return problems;
 }
 
-function split(readme: string): { before: string; table: string; after: string } {
-  const start = readme.indexOf(TABLE_START);
-  const end = readme.indexOf(TABLE_END);
+function split(readme: string, startMarker = TABLE_START, endMarker = TABLE_END): { before: string; table: string; after: string } {
+  const start = readme.indexOf(startMarker);
+  const end = readme.indexOf(endMarker);
   if (start === -1 || end === -1 || end < start) {
-    throw new Error(`README.md has no generated option table: put the lines ${TABLE_START} and ${TABLE_END} where it goes, then run \`${README_FIX}\``);
+    throw new Error(`README.md has no generated option table: put the lines ${startMarker} and ${endMarker} where it goes, then run \`${README_FIX}\``);
   }
-  return { before: readme.slice(0, start), table: readme.slice(start + TABLE_START.length, end), after: readme.slice(end + TABLE_END.length) };
+  return { before: readme.slice(0, start), table: readme.slice(start + startMarker.length, end), after: readme.slice(end + endMarker.length) };
 }
 
 /** The body rows of a markdown table, cells trimmed (the header and its rule left out). */
