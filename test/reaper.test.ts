@@ -88,12 +88,17 @@ describe('reapOrphanedSandboxes', () => {
 
 describe('after a host process was killed', () => {
   it('removes the state directory of its sandbox once its container is gone on its own', async () => {
-    const { holder, containerId } = await startSandboxHost(image);
+    // A state root of its own: every process that starts a sandbox reaps the state directories of
+    // dead hosts under its root, so under the shared one another test's process could remove this
+    // directory first.
+    const runtimeDir = await mkdtemp(path.join(os.tmpdir(), 'rlm-reaper-xdg-'));
+    const stateRoot = path.join(runtimeDir, path.basename(sandboxStateRootPath()));
+    const { holder, containerId } = await startSandboxHost(image, { env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir } });
     const exited = new Promise((resolve) => holder.once('exit', resolve));
     const container = docker.getContainer(containerId);
     created.push(container);
     const sandboxId = (await container.inspect()).Config.Labels?.[SANDBOX_ID_LABEL] ?? '';
-    const stateDir = path.join(sandboxStateRootPath(), sandboxId);
+    const stateDir = path.join(stateRoot, sandboxId);
     expect(existsSync(stateDir)).toBe(true);
 
     const removed = containerRemoved(container, AbortSignal.timeout(60_000));
@@ -103,9 +108,10 @@ describe('after a host process was killed', () => {
     expect(await removed).toBe(true);
     expect(existsSync(stateDir)).toBe(true);
 
-    const result = await reapOrphanedSandboxes({ docker, signal: AbortSignal.timeout(60_000) });
+    const result = await reapOrphanedSandboxes({ docker, signal: AbortSignal.timeout(60_000), stateRoot });
     expect(result.removed).not.toContain(containerId);
     expect(result.removedStateDirs).toContain(stateDir);
     expect(existsSync(stateDir)).toBe(false);
+    await rm(runtimeDir, { recursive: true, force: true });
   });
 });

@@ -27,10 +27,11 @@ export interface HostDeath {
  * Starts `fixtures/hold-sandbox.mjs` (which finds the engine through the inherited DOCKER_HOST): a
  * host process that holds one sandbox until it is killed. Resolves once the sandbox runs.
  */
-export async function startSandboxHost(image: string): Promise<{ holder: ChildProcess; containerId: string }> {
+export async function startSandboxHost(image: string, options: { env?: NodeJS.ProcessEnv } = {}): Promise<{ holder: ChildProcess; containerId: string }> {
   const holder = spawn(process.execPath, [path.join(fixtures, 'hold-sandbox.mjs'), image], {
     stdio: ['ignore', 'pipe', 'inherit'],
     cwd: path.join(fixtures, '..'),
+    ...(options.env ? { env: options.env } : {}),
   });
   try {
     const line = await new Promise<string>((resolve, reject) => {
