@@ -2,7 +2,7 @@
 // `pnpm install` must be here, or the run stops at once with one line per missing piece that
 // says how to get it. Never a skip, never a stack trace. Plain Node, no dependencies.
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import http from 'node:http';
 
 const README = 'see "Requirements" in README.md';
@@ -24,6 +24,26 @@ if (!isExecutable(chromium)) {
     `the viewer's browser test needs Chromium and ${chromium} ${existsSync(chromium) ? 'is not executable' : 'does not exist'}: ` +
       `apt-get install -y chromium (Debian/Ubuntu), or set RLM_TEST_CHROMIUM to a Chromium binary; ${README}`,
   );
+}
+
+// The service's tests start throwaway PostgreSQL clusters from Debian's postgresql package, and
+// check docker-compose.yml with docker-compose.
+const postgresBins = (() => {
+  try {
+    return readdirSync('/usr/lib/postgresql').filter((version) => existsSync(`/usr/lib/postgresql/${version}/bin/initdb`));
+  } catch {
+    return [];
+  }
+})();
+if (postgresBins.length === 0) {
+  problems.push(
+    `the service's tests need PostgreSQL's server binaries (initdb, pg_ctl) and /usr/lib/postgresql/*/bin/initdb does not exist: apt-get install -y postgresql (Debian/Ubuntu; the tests start clusters of their own, none needs to run); ${README}`,
+  );
+}
+try {
+  execFileSync('docker-compose', ['version'], { stdio: 'ignore' });
+} catch {
+  problems.push(`the compose file's test runs docker-compose, which is not on PATH: apt-get install -y docker-compose; ${README}`);
 }
 
 // The .gitignore tests compare our rules with git's own answer.

@@ -6,7 +6,8 @@
 //   lazily imported commands in chunks of their own, loaded only when a command needs them.
 // - index.d.ts, the public types rolled into one file by API Extractor, @rlm/shared's included.
 // - dist/viewer-assets/viewer.js, the viewer page's script, bundled for the browser from
-//   src/viewer/page/browser/ (viewer-bundle.mjs).
+//   src/viewer/page/browser/, and dist/web-assets/serve-{team,run}.js, the `rlm serve` web page's
+//   scripts, from src/service/http/web/browser/ (viewer-bundle.mjs).
 // - The API report, rlm.api.md at the package root: the public surface as a reviewable text. A local
 //   build rewrites it when the surface changed (and says so); under CI=true a build whose surface
 //   differs from the committed report fails. `pnpm --filter rlm api:update` (this script with
@@ -17,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Extractor, ExtractorConfig, ExtractorLogLevel } from '@microsoft/api-extractor';
 import { build } from 'esbuild';
-import { bundleViewerScript, VIEWER_SCRIPT_FILE } from './viewer-bundle.mjs';
+import { bundleServeWebScripts, bundleViewerScript, SERVE_WEB_SCRIPT_FILES, VIEWER_SCRIPT_FILE } from './viewer-bundle.mjs';
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = path.join(packageRoot, 'dist', 'bundle');
@@ -63,6 +64,7 @@ await build({
   ],
 });
 await bundleViewerScript({ write: true });
+await bundleServeWebScripts({ write: true });
 const bundledMs = performance.now() - started;
 
 const updateReport = process.argv.includes('--update-api-report');
@@ -83,7 +85,7 @@ for (const entry of [
 }
 if (changed.length > 0) console.log(`bundle: the public API changed; ${changed.join(' and ')} updated; commit the change`);
 console.log(
-  `bundle: dist/bundle/{index,testing,cli}.js and ${VIEWER_SCRIPT_FILE} in ${bundledMs.toFixed(0)} ms; index.d.ts, testing.d.ts and the API reports by API Extractor`,
+  `bundle: dist/bundle/{index,testing,cli}.js, ${VIEWER_SCRIPT_FILE}, ${SERVE_WEB_SCRIPT_FILES.team} and ${SERVE_WEB_SCRIPT_FILES.run} in ${bundledMs.toFixed(0)} ms; index.d.ts, testing.d.ts and the API reports by API Extractor`,
 );
 
 /**

@@ -67,6 +67,17 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         const { evalCommand } = await import('./commands/eval-command.js');
         return await evalCommand(sub, args, io);
       }
+      case 'serve': {
+        // `rlm serve [flags]`, `rlm serve teams create NAME`…; help is answered here, light.
+        const sub = serveSubcommand(rest);
+        const args = rest.slice(sub.split(' ').length - 1);
+        if (asksForHelp(args, sub)) {
+          io.stdout(helpText(sub));
+          return ExitCode.ok;
+        }
+        const { serveCommand } = await import('./commands/serve-command.js');
+        return await serveCommand(sub, args, io);
+      }
       case 'view':
       case 'demo':
       case 'doctor': {
@@ -135,6 +146,33 @@ async function runCommandModule(command: 'view' | 'demo' | 'doctor', argv: strin
 function evalSubcommand(word: string | undefined): 'eval' | 'eval generate' | 'eval rescore' | 'eval compare' {
   if (word === 'generate' || word === 'rescore' || word === 'compare') return `eval ${word}`;
   return 'eval';
+}
+
+/**
+ * Which `rlm serve` command `words` (the arguments after `serve`) start: `serve teams create`,
+ * `serve teams` (alone, or with an unknown word: refused with the nearest), or `serve` itself.
+ */
+function serveSubcommand(words: readonly string[]): Extract<CommandName, `serve${string}`> {
+  const [group, action] = words;
+  if (group !== 'teams' && group !== 'tokens') {
+    if (group !== undefined && /^[a-z]+$/.test(group)) {
+      const near = closest(group, ['teams', 'tokens']);
+      throw new UsageError(`unknown command "rlm serve ${group}"${near ? ` (did you mean "rlm serve ${near}"?)` : ''}`, {
+        hint: 'Run `rlm serve --help` for usage.',
+      });
+    }
+    return 'serve';
+  }
+  if (action === undefined || action.startsWith('-')) return `serve ${group}`;
+  const found = findCommand(`serve ${group} ${action}`);
+  if (found?.startsWith('serve ')) return found as Extract<CommandName, `serve${string}`>;
+  const near = closest(
+    action,
+    subcommandsOf(`serve ${group}`).map((name) => name.split(' ')[2] ?? ''),
+  );
+  throw new UsageError(`unknown command "rlm serve ${group} ${action}"${near ? ` (did you mean "rlm serve ${group} ${near}"?)` : ''}`, {
+    hint: `Run \`rlm serve ${group} --help\` for its commands.`,
+  });
 }
 
 /** The command `rlm help [command…]` asks about: `rlm help sandbox exec` is `sandbox exec`'s page. */

@@ -122,6 +122,29 @@ export const ModelName = z
   .regex(/^[^\s=]+$/, 'a model name must not be empty or hold spaces or "="')
   .refine((name) => name !== '__proto__', 'a model name cannot be "__proto__"');
 
+/** `rlm serve`'s own settings (the `serve:` section); its flags override them. */
+export const ServeConfig = z.strictObject({
+  host: z.string().min(1, 'must not be empty').optional(),
+  port: z.number({ error: 'must be a port number' }).int('must be a whole number').min(0, 'must be 0–65535').max(65535, 'must be 0–65535').optional(),
+  /** The embedded database's directory; relative to the config file. */
+  dataDir: z.string().min(1, 'must not be empty').optional(),
+  maxBodyMb: positiveNumber.optional(),
+  graceSeconds: nonNegativeNumber.optional(),
+  /** Runs this server runs at once; default the pool's maxSandboxes. */
+  maxRunning: positiveInteger.optional(),
+  /** The sandbox pool's bound. */
+  maxSandboxes: positiveInteger.optional(),
+  /** Sandboxes kept warm, per language. */
+  warm: z.strictObject({ javascript: nonNegativeInteger.optional(), python: nonNegativeInteger.optional() }).optional(),
+  /** Seconds a claimed run's lease lasts without renewal (renewed every third). */
+  leaseSeconds: positiveNumber.optional(),
+  /** Put runs a crash interrupted back in the queue instead of failing them with `interrupted`. */
+  retryInterrupted: z.boolean({ error: 'must be true or false' }).optional(),
+  /** Claims of one run before it fails for good (with retryInterrupted). */
+  maxAttempts: positiveInteger.optional(),
+});
+export type ServeConfig = z.infer<typeof ServeConfig>;
+
 export const RlmConfig = z.strictObject({
   root: RoleConfig.optional(),
   sub: RoleConfig.optional(),
@@ -142,6 +165,8 @@ export const RlmConfig = z.strictObject({
       z.preprocess((value) => value ?? {}, NamedModelConfig),
     )
     .optional(),
+  /** `rlm serve`'s settings; other commands ignore them. */
+  serve: ServeConfig.optional(),
 });
 export type RlmConfig = z.infer<typeof RlmConfig>;
 

@@ -377,7 +377,9 @@ function isPlainObject(value: unknown): value is ConfigLayer {
 }
 
 function relativeTo(config: RlmConfig, dir: string): RlmConfig {
-  return config.logDir ? { ...config, logDir: path.resolve(dir, config.logDir) } : config;
+  let resolved = config.logDir ? { ...config, logDir: path.resolve(dir, config.logDir) } : config;
+  if (resolved.serve?.dataDir) resolved = { ...resolved, serve: { ...resolved.serve, dataDir: path.resolve(dir, resolved.serve.dataDir) } };
+  return resolved;
 }
 
 function withoutUndefined<T extends object>(value: T): T {

@@ -34,7 +34,15 @@ export type CommandName =
   | 'sandbox ls'
   | 'sandbox prune'
   | 'sandbox check'
-  | 'sandbox exec';
+  | 'sandbox exec'
+  | 'serve'
+  | 'serve teams'
+  | 'serve teams create'
+  | 'serve teams list'
+  | 'serve tokens'
+  | 'serve tokens create'
+  | 'serve tokens list'
+  | 'serve tokens revoke';
 
 /** A positional argument, for the help page. */
 export interface ArgumentSpec {
@@ -221,6 +229,41 @@ export const COMMANDS = {
       "Runs one JavaScript cell in a fresh sandbox, as a model's code runs, and prints its output: stdout and the cell's value on stdout, stderr and any error on stderr, and FINAL's answer. Exit code 1 if the cell failed or timed out.",
     arguments: [{ label: 'CODE', help: 'the cell, as one argument (quote it); or --file' }],
     footer: 'Docker is found through DOCKER_HOST.',
+  },
+  serve: {
+    summary: 'run rlm as a service for a team: REST and OpenAI-compatible APIs, teams and tokens, a durable queue',
+    description:
+      "Serves an HTTP API that runs everybody's RLM requests in sandboxes from one warm pool: `/v1/runs` (submit, status, live events, cancel, trajectory), `/v1/chat/completions` and `/v1/models` (OpenAI-compatible), a web page at `/`, `/healthz`, `/readyz` and `/metrics`. Every request to `/v1` needs a team's token (`rlm serve tokens create`). Runs, events, trajectories, teams and tokens live in the database: embedded (node:sqlite in `--data-dir`) unless --database or DATABASE_URL names PostgreSQL. Models, limits and sandbox settings come from the config file and environment, as for `rlm`; provider keys only from the environment.",
+    groups: ['Server', 'Database', 'Sandboxes and runs', 'Run', 'Output'],
+    footer:
+      'Run `rlm serve teams --help` and `rlm serve tokens --help` to manage teams and tokens. SIGTERM (or Ctrl-C) drains: new requests get 503, running runs get --grace-seconds to finish, then are cancelled; the process exits with every sandbox removed. Exit codes: 0 stopped cleanly, 2 bad usage or config, 4 Docker unreachable.',
+  },
+  'serve teams': {
+    args: '<command>',
+    summary: 'create and list teams',
+    description: 'Teams own runs, tokens, limits and a budget. A team sees only its own runs.',
+  },
+  'serve teams create': {
+    args: 'NAME',
+    summary: 'create a team',
+    description: 'Creates a team. NAME: letters, digits, `-`, `_` and `.`, at most 64 characters.',
+    arguments: [{ label: 'NAME', help: 'the team' }],
+  },
+  'serve teams list': { summary: 'list the teams with their limits and spend', aliases: ['ls'] },
+  'serve tokens': {
+    args: '<command>',
+    summary: 'create, list and revoke API tokens',
+    description: 'A token authenticates requests to `/v1` as its team (`Authorization: Bearer <token>`). Only its hash is stored.',
+  },
+  'serve tokens create': {
+    summary: 'create a token for a team and print it (once: it cannot be shown again)',
+    description: 'Prints a new token for the team on stdout. Only its SHA-256 is stored; keep the token, it cannot be shown again.',
+  },
+  'serve tokens list': { summary: 'list the tokens: id, team, prefix, created, last used, revoked', aliases: ['ls'] },
+  'serve tokens revoke': {
+    args: 'ID',
+    summary: 'revoke a token by its id or prefix',
+    arguments: [{ label: 'ID', help: 'the token id (`tok_…`) or its prefix as `tokens list` shows it' }],
   },
 } as const satisfies Record<CommandName, CommandSpec>;
 
@@ -495,7 +538,7 @@ export const FLAGS = [
     value: 'FILE',
     help: 'the config file (default: `rlm.config.yaml`, `.yml` or `.json` in the working directory)',
     group: 'Run',
-    commands: ['run', 'doctor', 'eval', 'eval rescore'],
+    commands: ['run', 'doctor', 'eval', 'eval rescore', 'serve'],
     variants: { doctor: { help: 'the config file to check (default: `rlm.config.yaml`, `.yml` or `.json` in the working directory)' } },
     env: 'RLM_CONFIG',
   },
@@ -662,6 +705,110 @@ export const FLAGS = [
   { name: 'file', type: 'string', value: 'F', help: 'read the cell from F instead of CODE', commands: ['sandbox exec'] },
   { name: 'context-file', type: 'string', value: 'F', help: "a file as the sandbox's `context`", commands: ['sandbox exec'] },
   { name: 'timeout', type: 'string', value: 'S', help: 'limit of the cell, in seconds', default: '60', commands: ['sandbox exec'] },
+  // rlm serve
+  {
+    name: 'host',
+    type: 'string',
+    value: 'ADDRESS',
+    help: 'the address to listen on (`0.0.0.0` for every interface)',
+    default: '`127.0.0.1`',
+    group: 'Server',
+    commands: ['serve'],
+    env: 'RLM_SERVE_HOST',
+  },
+  {
+    name: 'port',
+    type: 'string',
+    value: 'N',
+    help: 'the port to listen on (0: a free one)',
+    default: '8080',
+    group: 'Server',
+    commands: ['serve'],
+    env: 'RLM_SERVE_PORT',
+  },
+  {
+    name: 'max-body-mb',
+    type: 'string',
+    value: 'MB',
+    help: 'largest request body in MiB; a larger one gets 413',
+    default: '64',
+    group: 'Server',
+    commands: ['serve'],
+  },
+  {
+    name: 'grace-seconds',
+    type: 'string',
+    value: 'S',
+    help: 'on SIGTERM, how long running runs may take to finish before they are cancelled',
+    default: '30',
+    group: 'Server',
+    commands: ['serve'],
+  },
+  {
+    name: 'database',
+    type: 'string',
+    value: 'URL',
+    help: 'a PostgreSQL URL (`postgres://user:pass@host/db`); without it, the embedded database in --data-dir',
+    group: 'Database',
+    commands: ['serve', 'serve teams create', 'serve teams list', 'serve tokens create', 'serve tokens list', 'serve tokens revoke'],
+    env: 'DATABASE_URL',
+  },
+  {
+    name: 'data-dir',
+    type: 'string',
+    value: 'DIR',
+    help: "the embedded database's directory (one `rlm serve` at a time)",
+    default: '`./rlm-data`',
+    group: 'Database',
+    commands: ['serve', 'serve teams create', 'serve teams list', 'serve tokens create', 'serve tokens list', 'serve tokens revoke'],
+    env: 'RLM_DATA_DIR',
+  },
+  {
+    name: 'max-running',
+    type: 'string',
+    value: 'N',
+    help: 'runs this server runs at once (each needs at least one sandbox)',
+    default: 'the pool size',
+    group: 'Sandboxes and runs',
+    commands: ['serve'],
+  },
+  {
+    name: 'max-sandboxes',
+    type: 'string',
+    value: 'N',
+    help: "the sandbox pool's bound: sandboxes alive at once across all runs",
+    default: '8',
+    group: 'Sandboxes and runs',
+    commands: ['serve'],
+  },
+  { name: 'warm', type: 'string', value: 'N', help: 'JavaScript sandboxes kept started and ready', default: '2', group: 'Sandboxes and runs', commands: ['serve'] },
+  // rlm serve teams create / tokens
+  {
+    name: 'budget-usd',
+    type: 'string',
+    value: 'USD',
+    help: "the team's total spend; runs are refused (429) once it is spent",
+    default: 'no limit',
+    commands: ['serve teams create'],
+  },
+  { name: 'max-concurrent-runs', type: 'string', value: 'N', help: "the team's runs running at once", default: '4', commands: ['serve teams create'] },
+  {
+    name: 'max-queued',
+    type: 'string',
+    value: 'N',
+    help: "the team's runs waiting at once; beyond, 429 with Retry-After",
+    default: '100',
+    commands: ['serve teams create'],
+  },
+  {
+    name: 'models',
+    type: 'string',
+    value: 'LIST',
+    help: 'comma-separated configured model names the team may use (`rlm:NAME`); the default model always',
+    default: 'all',
+    commands: ['serve teams create'],
+  },
+  { name: 'team', type: 'string', value: 'NAME', help: 'the team', commands: ['serve tokens create', 'serve tokens list'] },
   // Output
   {
     name: 'json',
@@ -670,7 +817,21 @@ export const FLAGS = [
     details:
       '`usage` is per model: `calls`, `inputTokens`, `outputTokens`, `cacheReadTokens`, `cacheWriteTokens`, `costUsd`. A run that fails before it starts (missing key or file, Docker down) still prints one object, with `error`; bad usage (exit 2) prints none',
     group: 'Output',
-    commands: ['run', 'demo', 'doctor', 'eval', 'eval rescore', 'eval compare', 'sandbox ls', 'sandbox check', 'sandbox exec'],
+    commands: [
+      'run',
+      'demo',
+      'doctor',
+      'eval',
+      'eval rescore',
+      'eval compare',
+      'sandbox ls',
+      'sandbox check',
+      'sandbox exec',
+      'serve teams create',
+      'serve teams list',
+      'serve tokens create',
+      'serve tokens list',
+    ],
     variants: {
       eval: { help: 'print `summary.json` on stdout and nothing else there' },
       'eval rescore': { help: 'print the new `summary.json` on stdout and nothing else there' },
@@ -678,6 +839,10 @@ export const FLAGS = [
       demo: { help: 'print exactly one JSON object on stdout, as `rlm` does, with `"scripted": true`' },
       doctor: { help: "print the checks as one JSON object: `ok`, and each check's `name`, `status`, `detail` and `fix`" },
       'sandbox ls': { help: 'print the sandboxes as one JSON array' },
+      'serve teams create': { help: 'print the team as one JSON object' },
+      'serve teams list': { help: 'print the teams as one JSON array' },
+      'serve tokens create': { help: 'print one JSON object: `token` (shown once) and its record' },
+      'serve tokens list': { help: 'print the tokens as one JSON array' },
       'sandbox check': { help: 'print one JSON object: `ok`, `startMs` and the findings' },
       'sandbox exec': { help: "print the cell's result as one JSON object" },
     },
@@ -712,6 +877,14 @@ export const FLAGS = [
       'sandbox prune',
       'sandbox check',
       'sandbox exec',
+      'serve',
+      'serve teams',
+      'serve teams create',
+      'serve teams list',
+      'serve tokens',
+      'serve tokens create',
+      'serve tokens list',
+      'serve tokens revoke',
     ],
     meta: true,
   },
@@ -749,7 +922,8 @@ export function flagFor(flag: FlagSpec, command: CommandName): FlagSpec {
 export function subcommandsOf(command: CommandName): CommandName[] {
   const names = Object.keys(COMMANDS) as CommandName[];
   if (command === 'run') return names.filter((name) => name !== 'run' && !name.includes(' '));
-  return names.filter((name) => name.startsWith(`${command} `));
+  // Only the children: `serve teams`, not `serve teams create`.
+  return names.filter((name) => name.startsWith(`${command} `) && !name.slice(command.length + 1).includes(' '));
 }
 
 /** The command called `words` (what follows `rlm`), an alias's included: `sandbox list` is `sandbox ls`. */

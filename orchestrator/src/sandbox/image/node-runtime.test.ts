@@ -1,5 +1,10 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, realpath, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parseLddOutput } from './node-runtime.js';
+import { elfInterpreter, listLibraries, parseLddOutput } from './node-runtime.js';
 
 describe('parseLddOutput', () => {
   it('lists every library file and the interpreter, skipping the vDSO', () => {
@@ -27,5 +32,33 @@ describe('parseLddOutput', () => {
 
   it('names a missing library', () => {
     expect(() => parseLddOutput('\tlibfoo.so.1 => not found\n')).toThrow(/libfoo\.so\.1 is not found/);
+  });
+});
+
+describe('listing the libraries without ldd', () => {
+  it('reads the ELF interpreter a dynamic Node binary names', async () => {
+    const interpreter = await elfInterpreter(process.execPath);
+    expect(interpreter).toMatch(/^\/.*\/ld-(linux|musl)[^/]*\.so\.\d+$/);
+    expect(existsSync(interpreter ?? '')).toBe(true);
+  });
+
+  it('lists the same libraries through the interpreter where there is no ldd on the PATH (a from-scratch image)', async () => {
+    const node = await realpath(process.execPath);
+    const withLdd = parseLddOutput((await listLibraries(node)).stdout);
+    const emptyDir = await mkdtemp(path.join(os.tmpdir(), 'rlm-no-ldd-'));
+    const savedPath = process.env.PATH;
+    process.env.PATH = emptyDir;
+    try {
+      const withoutLdd = parseLddOutput((await listLibraries(node)).stdout);
+      expect(withoutLdd).toEqual(withLdd);
+      expect(withoutLdd.length).toBeGreaterThan(0);
+    } finally {
+      process.env.PATH = savedPath;
+      await rm(emptyDir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects a file that is not ELF', async () => {
+    await expect(elfInterpreter(fileURLToPath(import.meta.url))).rejects.toThrow(/no ELF header/);
   });
 });

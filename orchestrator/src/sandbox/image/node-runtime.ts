@@ -1,12 +1,13 @@
 /**
  * The Node runtime copied into a from-scratch sandbox image: the binary, the shared libraries it
- * loads (as `ldd` reports them, ELF interpreter included), and a cheap identity for each so the
- * image tag changes when any of them does without hashing 120 MB on every start.
+ * loads (as `ldd` reports them, ELF interpreter included; where there is no `ldd`, as in rlm's own
+ * from-scratch server image, as the binary's ELF interpreter lists them), and a cheap identity for
+ * each so the image tag changes when any of them does without hashing 120 MB on every start.
  */
 import { execFile } from 'node:child_process';
 import { open, realpath, stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { errorMessage, InvalidOptionError, SandboxImageError } from '../../errors.js';
+import { errorCode, errorMessage, InvalidOptionError, SandboxImageError } from '../../errors.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -145,16 +146,74 @@ export function parseLddOutput(output: string): string[] {
   return paths;
 }
 
+/**
+ * Runs `ldd` on the binary; where there is no `ldd` (a distroless or from-scratch image, such as the
+ * `rlm serve` image built by deploy/build-server-image.mjs), runs the binary's ELF interpreter with
+ * `--list`, which is what glibc's `ldd` script does and which musl's loader accepts too. A binary
+ * without an interpreter is static: its output says so, as `ldd`'s does.
+ */
+export async function listLibraries(realPath: string): Promise<{ stdout: string }> {
+  try {
+    return await execFileAsync('ldd', [realPath], { timeout: 30_000 });
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') throw error;
+  }
+  const interpreter = await elfInterpreter(realPath);
+  if (interpreter === undefined) return { stdout: 'statically linked\n' };
+  return await execFileAsync(interpreter, ['--list', realPath], { timeout: 30_000 });
+}
+
+const PT_INTERP = 3;
+
+/**
+ * The ELF interpreter (`PT_INTERP`, e.g. `/lib64/ld-linux-x86-64.so.2`) a binary names, or
+ * undefined for a static binary.
+ *
+ * @throws Error when the file is not an ELF file or its program headers are out of bounds.
+ */
+export async function elfInterpreter(file: string): Promise<string | undefined> {
+  const handle = await open(file, 'r');
+  try {
+    const header = Buffer.alloc(64);
+    const { bytesRead } = await handle.read(header, 0, 64, 0);
+    if (bytesRead < 52 || header.readUInt32BE(0) !== 0x7f454c46) throw new Error('no ELF header');
+    const is64 = header[4] === 2;
+    const little = header[5] !== 2;
+    const u16 = (b: Buffer, at: number) => (little ? b.readUInt16LE(at) : b.readUInt16BE(at));
+    const u32 = (b: Buffer, at: number) => (little ? b.readUInt32LE(at) : b.readUInt32BE(at));
+    const word = (b: Buffer, at: number) => (is64 ? Number(little ? b.readBigUInt64LE(at) : b.readBigUInt64BE(at)) : u32(b, at));
+    const tableOffset = word(header, is64 ? 0x20 : 0x1c);
+    const entrySize = u16(header, is64 ? 0x36 : 0x2a);
+    const entries = u16(header, is64 ? 0x38 : 0x2c);
+    if (entrySize < (is64 ? 56 : 32)) throw new Error(`program header entries of ${entrySize} bytes`);
+    const table = Buffer.alloc(entrySize * entries);
+    if ((await handle.read(table, 0, table.length, tableOffset)).bytesRead < table.length) throw new Error('truncated program headers');
+    for (let i = 0; i < entries; i += 1) {
+      const entry = table.subarray(i * entrySize, (i + 1) * entrySize);
+      if (u32(entry, 0) !== PT_INTERP) continue;
+      const size = word(entry, is64 ? 0x20 : 0x10);
+      if (size === 0 || size > 4096) throw new Error(`an interpreter path of ${size} bytes`);
+      const name = Buffer.alloc(size);
+      await handle.read(name, 0, size, word(entry, is64 ? 0x08 : 0x04));
+      const end = name.indexOf(0);
+      return name.subarray(0, end < 0 ? size : end).toString('utf8');
+    }
+    return undefined;
+  } finally {
+    await handle.close();
+  }
+}
+
 async function sharedLibraries(realPath: string): Promise<HostFile[]> {
   let stdout: string;
   try {
-    ({ stdout } = await execFileAsync('ldd', [realPath], { timeout: 30_000 }));
+    ({ stdout } = await listLibraries(realPath));
   } catch (error) {
     const output = `${(error as { stdout?: string }).stdout ?? ''}${(error as { stderr?: string }).stderr ?? ''}`;
     // Static binaries make glibc's ldd exit 1 with this message; they need no libraries.
     if (/not a dynamic executable|statically linked/.test(output)) return [];
     throw new SandboxImageError(
-      `cannot list the shared libraries of ${realPath} with \`ldd\` (${errorMessage(error).trim()}): install ldd (libc-bin) or build on a Node base image with baseImage: 'node:24-bookworm-slim'`,
+      `cannot list the shared libraries of ${realPath} with \`ldd\` or its ELF interpreter (${errorMessage(error).trim()}): install ldd (libc-bin) or build on a Node base image with baseImage: 'node:24-bookworm-slim'`,
       output,
       { cause: error },
     );

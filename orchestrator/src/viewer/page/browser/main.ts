@@ -13,7 +13,7 @@
 import type { RunListResponse, RunResponse, RunSummary } from '../../viewed-run.js';
 import { byId, clear, h } from './dom.js';
 import { firstLine, fmtCost, fmtTime, fmtTokens, plural } from './format.js';
-import { renderMessage, renderRun, setAllTurns } from './run-view.js';
+import { focusTurn, renderMessage, renderRun, setAllTurns } from './run-view.js';
 import { badge } from './widgets.js';
 
 const state = {
@@ -137,16 +137,6 @@ function errorText(error: unknown): string {
 }
 
 // ------------------------------------------------------------------ keyboard
-
-function focusTurn(step: number): void {
-  const turns = [...document.querySelectorAll<HTMLElement>('#main details.turn[data-depth="0"] > summary')];
-  if (!turns.length) return;
-  const current = turns.indexOf(document.activeElement as HTMLElement);
-  const index = current === -1 ? (step > 0 ? 0 : turns.length - 1) : Math.min(turns.length - 1, Math.max(0, current + step));
-  const turn = turns[index];
-  turn?.focus();
-  turn?.scrollIntoView({ block: 'nearest' });
-}
 
 /** Moves the focus `step` runs down the list (from the focused or the open run); returns the run focused. */
 function moveRun(step: number): HTMLButtonElement | undefined {

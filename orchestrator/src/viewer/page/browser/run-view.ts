@@ -238,15 +238,18 @@ function problemsCard(problems: readonly LineProblem[]): HTMLDivElement {
   ]);
 }
 
-/** Draws `run` (read from `file`) in #main. */
-export function renderRun(file: string, run: RunView): void {
+/**
+ * Draws `run` in #main. `file` names where it was read from, shown as the fact `sourceLabel`: the
+ * viewer's file, or the run id for `rlm serve`'s page (which fetches the trajectory at runtime).
+ */
+export function renderRun(file: string, run: RunView, sourceLabel = 'file'): void {
   const main = byId('main');
   clear(main);
   const meta = run.metadata;
   let totalTime = 0;
   for (const turn of run.turns) totalTime += turn.iterationTime ?? 0;
   const facts: Array<[string, string | number | null | undefined]> = [
-    ['file', file],
+    [sourceLabel, file],
     ['started', fmtTime(meta?.timestamp || run.turns[0]?.timestamp)],
     ['root model', meta?.rootModel],
     ['backend', meta?.backend],
@@ -306,6 +309,17 @@ export function renderRun(file: string, run: RunView): void {
   );
   main.appendChild(timeline(run, 0));
   window.scrollTo(0, 0);
+}
+
+/** Moves the focus `step` top-level turns on (from the focused one, or the first/last). */
+export function focusTurn(step: number): void {
+  const turns = [...document.querySelectorAll<HTMLElement>('#main details.turn[data-depth="0"] > summary')];
+  if (!turns.length) return;
+  const current = turns.indexOf(document.activeElement as HTMLElement);
+  const index = current === -1 ? (step > 0 ? 0 : turns.length - 1) : Math.min(turns.length - 1, Math.max(0, current + step));
+  const turn = turns[index];
+  turn?.focus();
+  turn?.scrollIntoView({ block: 'nearest' });
 }
 
 /** Opens or closes every top-level turn. */

@@ -1,0 +1,330 @@
+/**
+ * `rlm serve` and its management commands (`serve teams create|list`, `serve tokens
+ * create|list|revoke`). `serve` resolves its settings (flags > environment > the config file's
+ * `serve:` section > defaults; models, limits and sandbox settings as `rlm` reads them), opens the
+ * database, connects to Docker, makes sure the sandbox image exists, starts the warm pool and the
+ * service (../../service/rlm-service.ts), and on SIGTERM or Ctrl-C (the CLI's signal) drains it.
+ */
+import path from 'node:path';
+import { pino } from 'pino';
+import type { RlmLimits } from '../../engine/run-budget.js';
+import { createRunEngine, servedModels } from '../../service/run-engine.js';
+import { startRlmService } from '../../service/rlm-service.js';
+import { openServiceStore } from '../../service/store/service-store.js';
+import type { RunLimits, ServeSettings, ServiceStore, TeamRecord, TokenRecord } from '../../service/service-types.js';
+import { createSandboxPool } from '../../sandbox/pool/sandbox-pool.js';
+import { createDockerClient, pingDocker } from '../../sandbox/docker-client.js';
+import { ensureSandboxImage } from '../../sandbox/image/ensure-sandbox-image.js';
+import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
+import type { LimitsConfig, ServeConfig } from '../config/config-schema.js';
+import { createModelRoles } from '../config/model-roles.js';
+import { limitsOf, resolveSettings, sandboxOptionsOf } from '../config/settings.js';
+import type { CommandName } from '../flags/cli-flags.js';
+import { helpText } from '../flags/help-text.js';
+import { helpHint, parseCommandFlags } from '../flags/parse-flags.js';
+import { formatCost } from '../output/format.js';
+
+export type ServeCommandName = Extract<CommandName, `serve${string}`>;
+
+/** The embedded database's directory when nothing says otherwise. */
+export const DEFAULT_DATA_DIR = 'rlm-data';
+export const DEFAULT_SERVE_PORT = 8080;
+
+export async function serveCommand(command: ServeCommandName, argv: string[], io: CliIo): Promise<number> {
+  switch (command) {
+    case 'serve':
+      return await serve(argv, io);
+    case 'serve teams':
+    case 'serve tokens':
+      // `rlm serve teams` alone: its help, as a usage error.
+      io.stderr(helpText(command));
+      return ExitCode.usage;
+    case 'serve teams create':
+      return await teamsCreate(argv, io);
+    case 'serve teams list':
+      return await teamsList(argv, io);
+    case 'serve tokens create':
+      return await tokensCreate(argv, io);
+    case 'serve tokens list':
+      return await tokensList(argv, io);
+    case 'serve tokens revoke':
+      return await tokensRevoke(argv, io);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// rlm serve
+
+async function serve(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandFlags(argv, 'serve');
+  if (positionals.length > 0) throw new UsageError(`rlm serve takes no arguments, got: ${positionals.join(' ')}`, { hint: helpHint('serve') });
+  const cwd = io.cwd ?? process.cwd();
+  const resolved = await resolveSettings({ flags: values.config === undefined ? {} : { config: values.config }, env: io.env, cwd });
+  const serveConfig: ServeConfig = resolved.config.serve ?? {};
+  const maxSandboxes = positiveInteger(values['max-sandboxes'], '--max-sandboxes') ?? serveConfig.maxSandboxes ?? 8;
+  const warmJs = nonNegativeInteger(values.warm, '--warm') ?? serveConfig.warm?.javascript ?? Math.min(2, maxSandboxes);
+  const warmPy = serveConfig.warm?.python ?? 0;
+  if (warmJs + warmPy > maxSandboxes) {
+    throw new UsageError(
+      `--warm ${warmJs}${warmPy ? ` (+ ${warmPy} Python)` : ''} is more than --max-sandboxes ${maxSandboxes}; keep fewer warm or allow more sandboxes`,
+    );
+  }
+  const roles = createModelRoles(resolved);
+  const engineLimits: Partial<RlmLimits> = limitsOf(resolved.config);
+  const settings: ServeSettings = {
+    host: values.host ?? io.env.RLM_SERVE_HOST ?? serveConfig.host ?? '127.0.0.1',
+    port: port(values.port ?? io.env.RLM_SERVE_PORT) ?? serveConfig.port ?? DEFAULT_SERVE_PORT,
+    maxBodyBytes: Math.round((positiveNumber(values['max-body-mb'], '--max-body-mb') ?? serveConfig.maxBodyMb ?? 64) * 1024 * 1024),
+    graceSeconds: nonNegativeNumber(values['grace-seconds'], '--grace-seconds') ?? serveConfig.graceSeconds ?? 30,
+    models: servedModels(roles),
+    defaultLanguage: resolved.config.language ?? 'javascript',
+    limits: runLimitsOf(resolved.config.limits),
+    maxRunningRuns: positiveInteger(values['max-running'], '--max-running') ?? serveConfig.maxRunning ?? maxSandboxes,
+    leaseMs: Math.round((serveConfig.leaseSeconds ?? 30) * 1000),
+    retryInterrupted: serveConfig.retryInterrupted ?? false,
+    maxAttempts: serveConfig.maxAttempts ?? 2,
+  };
+
+  const logger = pino({ base: { service: 'rlm' } }, { write: (line: string) => io.stdout(line) });
+  const docker = createDockerClient({ env: io.env });
+  await pingDocker(docker, { signal: io.signal });
+  const sandbox = sandboxOptionsOf(resolved.config);
+  let image = sandbox.image;
+  if (image === undefined) {
+    const ensured = await ensureSandboxImage({ docker, signal: io.signal, onProgress: () => {} });
+    image = ensured.tag;
+    if (ensured.built) logger.info({ image, durationMs: Math.round(ensured.durationMs) }, 'built the sandbox image');
+  }
+  const store = await openStore(values, io, resolved.config.serve?.dataDir);
+  const pool = createSandboxPool({ ...sandbox, docker, image, maxSandboxes, warm: { javascript: warmJs, python: warmPy } });
+  let service: Awaited<ReturnType<typeof startRlmService>>;
+  try {
+    service = await startRlmService({
+      settings,
+      store,
+      engine: createRunEngine({ roles, limits: engineLimits, ...(resolved.prices ? { prices: resolved.prices } : {}), pool }),
+      pool,
+      docker,
+      logger,
+    });
+  } catch (error) {
+    await pool.close();
+    await store.close();
+    throw error;
+  }
+  logger.info(
+    {
+      url: service.url,
+      database: describeDatabase(store, values, io),
+      models: settings.models.map((m) => m.id),
+      maxSandboxes,
+      maxRunningRuns: settings.maxRunningRuns,
+    },
+    `listening on ${service.url}`,
+  );
+  io.stderr(`rlm serve: listening on ${service.url} (database: ${describeDatabase(store, values, io)}; Ctrl-C or SIGTERM drains and stops)\n`);
+  await new Promise<void>((resolve) => {
+    if (io.signal.aborted) resolve();
+    else io.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  io.stderr(`rlm serve: draining (running runs get ${settings.graceSeconds} s to finish)\n`);
+  await service.drain(settings.graceSeconds * 1000);
+  io.stderr('rlm serve: stopped; every sandbox removed\n');
+  return ExitCode.ok;
+}
+
+/** The server's `limits:` as a run's limits (the defaults of a run, and the ceilings of what it may ask). */
+function runLimitsOf(limits: LimitsConfig = {}): RunLimits {
+  const out: RunLimits = {};
+  if (limits.maxIterations !== undefined) out.maxIterations = limits.maxIterations;
+  if (limits.maxDepth !== undefined) out.maxDepth = limits.maxDepth;
+  if (limits.timeoutSeconds !== undefined) out.timeoutSeconds = limits.timeoutSeconds;
+  if (limits.cellTimeoutSeconds !== undefined) out.cellTimeoutSeconds = limits.cellTimeoutSeconds;
+  if (limits.maxCostUsd !== undefined) out.maxCostUsd = limits.maxCostUsd;
+  if (limits.maxTokens !== undefined) out.maxTokens = limits.maxTokens;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The database
+
+type DatabaseFlags = { database?: string; 'data-dir'?: string };
+
+async function openStore(values: DatabaseFlags, io: CliIo, configDataDir?: string): Promise<ServiceStore> {
+  const url = values.database ?? (io.env.DATABASE_URL || undefined);
+  if (url !== undefined) {
+    if (!/^postgres(ql)?:\/\//.test(url))
+      throw new UsageError(`--database must be a PostgreSQL URL (postgres://user:password@host:5432/db), got "${redactUrl(url)}"`);
+    return await openServiceStore({ databaseUrl: url, signal: io.signal });
+  }
+  return await openServiceStore({ dataDir: dataDirOf(values, io, configDataDir), signal: io.signal });
+}
+
+function dataDirOf(values: DatabaseFlags, io: CliIo, configDataDir?: string): string {
+  return path.resolve(io.cwd ?? process.cwd(), values['data-dir'] ?? (io.env.RLM_DATA_DIR || undefined) ?? configDataDir ?? DEFAULT_DATA_DIR);
+}
+
+function describeDatabase(store: ServiceStore, values: DatabaseFlags, io: CliIo): string {
+  if (store.kind === 'postgres') return `PostgreSQL ${redactUrl(values.database ?? io.env.DATABASE_URL ?? '')}`;
+  return `embedded, ${dataDirOf(values, io)}`;
+}
+
+/** A URL without its password, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Teams and tokens
+
+async function teamsCreate(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandFlags(argv, 'serve teams create');
+  const hint = helpHint('serve teams create');
+  if (positionals.length !== 1)
+    throw new UsageError(positionals.length === 0 ? 'no team name: rlm serve teams create NAME' : `give one team name, got ${positionals.length}`, { hint });
+  const name = positionals[0] as string;
+  const models =
+    values.models === undefined
+      ? null
+      : values.models
+          .split(',')
+          .map((m) => m.trim().replace(/^rlm:/, ''))
+          .filter((m) => m !== '');
+  await using store = await openStore(values, io);
+  const team = await store.createTeam({
+    name,
+    budgetUsd: positiveNumber(values['budget-usd'], '--budget-usd') ?? null,
+    ...optional('maxConcurrentRuns', positiveInteger(values['max-concurrent-runs'], '--max-concurrent-runs')),
+    ...optional('maxQueued', positiveInteger(values['max-queued'], '--max-queued')),
+    models,
+  });
+  if (values.json) io.stdout(`${JSON.stringify(teamJson(team, 0))}\n`);
+  else io.stdout(`created team ${team.name} (${describeTeam(team)})\nnext: rlm serve tokens create --team ${team.name}\n`);
+  return ExitCode.ok;
+}
+
+async function teamsList(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parseCommandFlags(argv, 'serve teams list');
+  await using store = await openStore(values, io);
+  const teams = await store.listTeams();
+  const spends = await Promise.all(teams.map((team) => store.teamSpendUsd(team.id)));
+  if (values.json) {
+    io.stdout(`${JSON.stringify(teams.map((team, i) => teamJson(team, spends[i] ?? 0)))}\n`);
+    return ExitCode.ok;
+  }
+  if (teams.length === 0) {
+    io.stdout('no teams yet: rlm serve teams create NAME\n');
+    return ExitCode.ok;
+  }
+  for (const [i, team] of teams.entries()) io.stdout(`${team.name}  ${describeTeam(team)}, spent ${formatCost(spends[i] ?? 0)}\n`);
+  return ExitCode.ok;
+}
+
+async function tokensCreate(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandFlags(argv, 'serve tokens create');
+  if (positionals.length > 0)
+    throw new UsageError(`unexpected argument: ${positionals.join(' ')}; the team goes in --team NAME`, { hint: helpHint('serve tokens create') });
+  if (values.team === undefined) throw new UsageError('which team? rlm serve tokens create --team NAME', { hint: helpHint('serve tokens create') });
+  await using store = await openStore(values, io);
+  const { token, record } = await store.createToken(values.team);
+  if (values.json) io.stdout(`${JSON.stringify({ token, ...tokenJson(record) })}\n`);
+  else {
+    io.stdout(`${token}\n`);
+    io.stderr(`rlm: a token for team ${record.teamName} (id ${record.id}); it is shown only this once: only its hash is stored\n`);
+  }
+  return ExitCode.ok;
+}
+
+async function tokensList(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parseCommandFlags(argv, 'serve tokens list');
+  await using store = await openStore(values, io);
+  const tokens = await store.listTokens(values.team);
+  if (values.json) {
+    io.stdout(`${JSON.stringify(tokens.map(tokenJson))}\n`);
+    return ExitCode.ok;
+  }
+  if (tokens.length === 0) io.stdout('no tokens\n');
+  for (const t of tokens) {
+    const state = t.revokedAt !== null ? `revoked ${iso(t.revokedAt)}` : t.lastUsedAt !== null ? `last used ${iso(t.lastUsedAt)}` : 'never used';
+    io.stdout(`${t.id}  ${t.teamName}  ${t.prefix}…  created ${iso(t.createdAt)}  ${state}\n`);
+  }
+  return ExitCode.ok;
+}
+
+async function tokensRevoke(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandFlags(argv, 'serve tokens revoke');
+  if (positionals.length !== 1)
+    throw new UsageError('which token? rlm serve tokens revoke ID (an id or a prefix from `rlm serve tokens list`)', { hint: helpHint('serve tokens revoke') });
+  await using store = await openStore(values, io);
+  const revoked = await store.revokeToken(positionals[0] as string);
+  if (!revoked) {
+    io.stderr(`rlm: no token ${positionals[0]}; \`rlm serve tokens list\` shows the ids and prefixes\n`);
+    return ExitCode.failure;
+  }
+  io.stdout(`revoked ${positionals[0]}\n`);
+  return ExitCode.ok;
+}
+
+function describeTeam(team: TeamRecord): string {
+  return [
+    team.budgetUsd === null ? 'no budget limit' : `budget ${formatCost(team.budgetUsd)}`,
+    `${team.maxConcurrentRuns} running at most`,
+    `${team.maxQueued} queued at most`,
+    team.models === null ? 'every model' : `models: rlm${team.models.map((m) => `, rlm:${m}`).join('')}`,
+  ].join(', ');
+}
+
+function teamJson(team: TeamRecord, spentUsd: number) {
+  return {
+    id: team.id,
+    name: team.name,
+    budgetUsd: team.budgetUsd,
+    spentUsd,
+    maxConcurrentRuns: team.maxConcurrentRuns,
+    maxQueued: team.maxQueued,
+    models: team.models,
+    createdAt: iso(team.createdAt),
+  };
+}
+
+function tokenJson(t: TokenRecord) {
+  return {
+    id: t.id,
+    team: t.teamName,
+    prefix: t.prefix,
+    createdAt: iso(t.createdAt),
+    lastUsedAt: t.lastUsedAt === null ? null : iso(t.lastUsedAt),
+    revokedAt: t.revokedAt === null ? null : iso(t.revokedAt),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+function numberOf(value: string | undefined, flag: string, check: (n: number) => boolean, rule: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value.trim());
+  if (value.trim() === '' || !Number.isFinite(n) || !check(n)) throw new UsageError(`${flag} ${rule}, got "${value}"`);
+  return n;
+}
+const positiveInteger = (v: string | undefined, flag: string) =>
+  numberOf(v, flag, (n) => Number.isInteger(n) && n > 0, 'must be a whole number greater than 0');
+const nonNegativeInteger = (v: string | undefined, flag: string) =>
+  numberOf(v, flag, (n) => Number.isInteger(n) && n >= 0, 'must be a whole number, 0 or more');
+const positiveNumber = (v: string | undefined, flag: string) => numberOf(v, flag, (n) => n > 0, 'must be a number greater than 0');
+const nonNegativeNumber = (v: string | undefined, flag: string) => numberOf(v, flag, (n) => n >= 0, 'must be a number, 0 or more');
+const port = (v: string | undefined) => numberOf(v, '--port', (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'must be a port number, 0–65535');

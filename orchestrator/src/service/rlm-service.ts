@@ -1,0 +1,128 @@
+/**
+ * One `rlm serve` process: the store, the notices, a worker running claimed runs through the
+ * engine on the warm pool, and the HTTP app, assembled and shut down in the right order. The CLI
+ * (cli/commands/serve-command.ts) builds the parts that need the outside world (the database, Docker,
+ * the providers) and hands them here; tests do the same with fakes of the providers only.
+ */
+import type Dockerode from 'dockerode';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { errorMessage } from '../errors.js';
+import type { SandboxPool } from '../sandbox/pool/sandbox-pool.js';
+import { pingDocker } from '../sandbox/docker-client.js';
+import { createServiceApp } from './http/service-app.js';
+import { registerWebPages } from './http/web-page.js';
+import { createServiceNotices } from './service-notices.js';
+import { ServiceMetrics } from './service-metrics.js';
+import type { RunEngine, RunWorker, ServeSettings, ServiceNotices, ServiceStore } from './service-types.js';
+import { createRunWorker } from './worker/run-worker.js';
+
+export interface RlmServiceOptions {
+  settings: ServeSettings;
+  /** Opened by the caller; the service closes it. */
+  store: ServiceStore;
+  engine: RunEngine;
+  /** The pool the engine takes sandboxes from; the service closes it last, after the runs. */
+  pool?: SandboxPool;
+  /** Asked by /readyz; without it Docker counts as reachable (tests with in-process REPLs). */
+  docker?: Dockerode;
+  logger: Logger;
+  /** Directory for the runs' trajectories while they run (each run's own temporary directory under it). */
+  trajectoryRoot?: string;
+}
+
+/** A started service. `close()` (and `drain`) are safe to call twice. */
+export interface RlmService extends AsyncDisposable {
+  /** `http://host:port`, as listening. */
+  readonly url: string;
+  readonly app: FastifyInstance;
+  readonly worker: RunWorker;
+  readonly notices: ServiceNotices;
+  readonly metrics: ServiceMetrics;
+  readonly store: ServiceStore;
+  /**
+   * Stops taking work: new requests get 503 `shutting_down`, the worker claims nothing new and its
+   * running runs get `graceMs` to finish before they are cancelled; then the HTTP server, the pool
+   * (every sandbox removed) and the store close. Resolves when all of it is done.
+   */
+  drain(graceMs: number): Promise<void>;
+  /** drain(0). */
+  close(): Promise<void>;
+}
+
+/** Starts the worker and the HTTP server on `settings.host:settings.port`. On a failure to listen everything started is closed again. */
+export async function startRlmService(options: RlmServiceOptions): Promise<RlmService> {
+  const { settings, store, engine, pool, docker, logger } = options;
+  const notices = createServiceNotices({ onError: (error) => logger.error({ err: error }, 'a notice listener failed') });
+  const metrics = new ServiceMetrics({ storeStats: () => store.stats(), ...(pool ? { poolStats: () => pool.stats() } : {}) });
+  const worker = createRunWorker({
+    store,
+    engine,
+    notices,
+    metrics,
+    settings,
+    logger: logger.child({ component: 'worker' }),
+    // The embedded database belongs to one process: at start, no run marked running has a live worker.
+    recoverEveryRunning: store.kind === 'embedded',
+    ...(options.trajectoryRoot ? { trajectoryRoot: options.trajectoryRoot } : {}),
+  });
+  let draining = false;
+  const app = await createServiceApp({
+    store,
+    notices,
+    metrics,
+    settings,
+    logger,
+    isDraining: () => draining,
+    readiness: async (signal) => ({
+      database: await store.ping(signal).then(
+        () => true,
+        () => false,
+      ),
+      docker: docker
+        ? await pingDocker(docker, { signal }).then(
+            () => true,
+            () => false,
+          )
+        : true,
+    }),
+    registerPages: (instance) => registerWebPages(instance),
+  });
+  try {
+    await worker.start();
+    await app.listen({ host: settings.host, port: settings.port });
+  } catch (error) {
+    await worker.close().catch(() => {});
+    await app.close().catch(() => {});
+    throw error;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : settings.port;
+  const url = `http://${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`;
+
+  let drained: Promise<void> | undefined;
+  const drain = (graceMs: number): Promise<void> => {
+    drained ??= (async () => {
+      draining = true;
+      logger.info({ graceMs }, 'draining: new requests get 503; running runs finish or are cancelled');
+      await worker.drain(graceMs).catch((error: unknown) => logger.error({ err: error }, `draining the worker failed: ${errorMessage(error)}`));
+      // Open SSE streams and waiting chat completions end once their runs have.
+      await app.close().catch((error: unknown) => logger.error({ err: error }, `closing the HTTP server failed: ${errorMessage(error)}`));
+      await pool?.close().catch((error: unknown) => logger.error({ err: error }, `closing the sandbox pool failed: ${errorMessage(error)}`));
+      await store.close().catch((error: unknown) => logger.error({ err: error }, `closing the database failed: ${errorMessage(error)}`));
+      logger.info('stopped');
+    })();
+    return drained;
+  };
+  return {
+    url,
+    app,
+    worker,
+    notices,
+    metrics,
+    store,
+    drain,
+    close: () => drain(0),
+    [Symbol.asyncDispose]: () => drain(0),
+  };
+}

@@ -1,0 +1,197 @@
+/**
+ * `rlm serve` end to end, as an operator runs it: the built command in a child process with real
+ * sandboxes, a local OpenAI-protocol provider, teams and tokens made by the CLI, the API over HTTP.
+ * On the embedded database: 20 runs at once under `--max-concurrent-runs 4`; kill -9 mid-run and a
+ * restart (nothing accepted lost, nothing left `running`, the dead server's sandboxes reaped);
+ * SIGTERM drains (503 for new requests, the running run finishes in its grace, exit 0, no sandbox
+ * left) and cancels what outlives the grace. On PostgreSQL: the same runs, and a kill -9 whose run
+ * is failed once its lease expires.
+ */
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openServiceStore } from '../orchestrator/src/service/store/service-store.js';
+import { type ChatRequestBody, type FakeOpenAIServer, startFakeOpenAIServer, type ScriptedReply } from '../orchestrator/src/testing/fake-openai-server.js';
+import { startPostgres, type TestPostgres } from './support/postgres.js';
+import {
+  api,
+  createTeamToken,
+  finished,
+  type RunJson,
+  type ServeProcess,
+  startServe,
+  waitForNoSandboxes,
+  waitForRun,
+  writeServeConfig,
+} from './support/serve-process.js';
+
+const fence = (code: string) => `Let me look.\n\`\`\`repl\n${code}\n\`\`\``;
+
+/**
+ * The provider's script: a root call answers with a cell that counts the context and calls FINAL;
+ * a query holding `[block]` gets a cell that never ends; `[slow]` waits for the test to release it.
+ */
+function script(gate: { release: Promise<void> }) {
+  return async (body: ChatRequestBody): Promise<ScriptedReply> => {
+    const prompt = body.messages.map((m) => String(m.content)).join('\n');
+    if (prompt.includes('[block]')) return fence('await new Promise(() => {});');
+    if (prompt.includes('[slow]')) await gate.release;
+    return fence('FINAL("chars=" + String(context).length);');
+  };
+}
+
+const servers: FakeOpenAIServer[] = [];
+const processes: ServeProcess[] = [];
+afterEach(async () => {
+  for (const p of processes.splice(0)) {
+    if (p.child.exitCode === null && p.child.signalCode === null) {
+      p.child.kill('SIGKILL');
+      await p.exited;
+    }
+  }
+  for (const s of servers.splice(0)) await s.close();
+});
+
+let work: string;
+beforeAll(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), 'rlm-serve-cli-'));
+});
+
+async function setUp(name: string, serveConfig: Record<string, unknown> = {}) {
+  let release!: () => void;
+  const gate = { release: new Promise<void>((resolve) => (release = resolve)) };
+  const provider = await startFakeOpenAIServer(script(gate));
+  servers.push(provider);
+  const dir = await mkdtemp(path.join(work, `${name}-`));
+  await writeServeConfig(dir, provider, serveConfig);
+  return { dir, provider, release };
+}
+
+async function serve(dir: string, args: string[] = []): Promise<ServeProcess> {
+  const p = await startServe(dir, ['--warm', '1', ...args]);
+  processes.push(p);
+  return p;
+}
+
+/** The most runs whose [started_at, finished_at] intervals overlap at one instant. */
+function maxOverlap(runs: RunJson[]): number {
+  const points = runs.flatMap((r) => [
+    { t: Date.parse(r.started_at as string), d: 1 },
+    { t: Date.parse(r.finished_at as string), d: -1 },
+  ]);
+  // Ends before starts at the same instant: a run that ended as another began does not overlap it.
+  points.sort((a, b) => a.t - b.t || a.d - b.d);
+  let now = 0;
+  let most = 0;
+  for (const p of points) {
+    now += p.d;
+    most = Math.max(most, now);
+  }
+  return most;
+}
+
+describe('rlm serve on the embedded database', () => {
+  it('runs 20 runs submitted at once, never more than the team’s 4 at a time, and every one succeeds', async () => {
+    const { dir } = await setUp('twenty');
+    const token = await createTeamToken(dir, 'research', ['--max-concurrent-runs', '4']);
+    const server = await serve(dir, ['--max-sandboxes', '8']);
+    const submitted = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        api<{ id: string; status: string }>(server.url, token, 'POST', '/v1/runs', { query: `count ${i}`, context: 'x'.repeat(i + 1) }),
+      ),
+    );
+    for (const s of submitted) expect(s).toMatchObject({ status: 202, body: { status: 'queued' } });
+    const runs = await Promise.all(submitted.map((s) => waitForRun(server.url, token, s.body.id, finished, 300_000)));
+    for (const [i, run] of runs.entries()) expect(run).toMatchObject({ status: 'succeeded', answer: `chars=${i + 1}`, error: null });
+    expect(maxOverlap(runs)).toBeLessThanOrEqual(4);
+    const list = await api<{ data: RunJson[] }>(server.url, token, 'GET', '/v1/runs?limit=100');
+    expect(list.body.data.map((r) => r.id).sort()).toEqual(submitted.map((s) => s.body.id).sort());
+  });
+
+  it('loses nothing to kill -9: the running run ends failed "interrupted", the queued ones run after a restart, the dead server’s sandboxes are reaped', async () => {
+    const { dir } = await setUp('kill9');
+    const token = await createTeamToken(dir, 'ops', ['--max-concurrent-runs', '1']);
+    const first = await serve(dir);
+    const blocked = await api<{ id: string }>(first.url, token, 'POST', '/v1/runs', { query: 'wait forever [block]', context: 'abc' });
+    const queued = await Promise.all([0, 1].map((i) => api<{ id: string }>(first.url, token, 'POST', '/v1/runs', { query: `then ${i}`, context: 'abcd' })));
+    await waitForRun(first.url, token, blocked.body.id, (run) => run.status === 'running');
+    const pid = first.child.pid as number;
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    const second = await serve(dir);
+    const interrupted = await waitForRun(second.url, token, blocked.body.id, finished);
+    expect(interrupted).toMatchObject({ status: 'failed', error: 'interrupted' });
+    for (const q of queued) expect(await waitForRun(second.url, token, q.body.id, finished)).toMatchObject({ status: 'succeeded', answer: 'chars=4' });
+    // The dead server's sandboxes: removed by the reaper of the new one.
+    expect(await waitForNoSandboxes(pid)).toEqual([]);
+  });
+
+  it('drains on SIGTERM: new requests get 503, the running run finishes within its grace, the process exits 0 with no sandbox left', async () => {
+    const { dir, release } = await setUp('drain');
+    const token = await createTeamToken(dir, 'drain');
+    const server = await serve(dir, ['--grace-seconds', '120']);
+    const run = await api<{ id: string }>(server.url, token, 'POST', '/v1/runs', { query: 'take your time [slow]', context: 'hello' });
+    await waitForRun(server.url, token, run.body.id, (r) => r.status === 'running');
+    server.child.kill('SIGTERM');
+    // Draining: a new request is refused while the run still runs (the provider holds its answer).
+    const deadline = Date.now() + 60_000;
+    let refused: Awaited<ReturnType<typeof api<{ error: { code: string } }>>> | undefined;
+    while (Date.now() < deadline) {
+      refused = await api<{ error: { code: string } }>(server.url, token, 'POST', '/v1/runs', { query: 'too late' });
+      if (refused.status === 503) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(refused).toMatchObject({ status: 503, body: { error: { code: 'shutting_down' } } });
+    expect(refused?.headers.get('retry-after')).toBeTruthy();
+    release();
+    expect(await server.exited).toBe(0);
+    expect(await waitForNoSandboxes(server.child.pid as number, 10_000)).toEqual([]);
+    await using store = await openServiceStore({ dataDir: path.join(dir, 'rlm-data') });
+    expect(await store.getRun(null, run.body.id)).toMatchObject({ status: 'succeeded', answer: 'chars=5' });
+  });
+
+  it('cancels on SIGTERM what outlives the grace, with error "shutdown"', async () => {
+    const { dir } = await setUp('grace');
+    const token = await createTeamToken(dir, 'grace');
+    const server = await serve(dir, ['--grace-seconds', '1']);
+    const run = await api<{ id: string }>(server.url, token, 'POST', '/v1/runs', { query: 'never ends [block]' });
+    await waitForRun(server.url, token, run.body.id, (r) => r.status === 'running');
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    expect(await waitForNoSandboxes(server.child.pid as number, 10_000)).toEqual([]);
+    await using store = await openServiceStore({ dataDir: path.join(dir, 'rlm-data') });
+    expect(await store.getRun(null, run.body.id)).toMatchObject({ status: 'cancelled', error: 'shutdown' });
+  });
+});
+
+describe('rlm serve on PostgreSQL', () => {
+  let pg: TestPostgres;
+  beforeAll(async () => {
+    pg = await startPostgres();
+  });
+  afterAll(async () => {
+    await pg?.close();
+  });
+
+  it('runs runs, and after kill -9 fails the running one with "interrupted" once its lease expires while the queued one runs', async () => {
+    const { dir } = await setUp('pg', { leaseSeconds: 2 });
+    const db = ['--database', pg.url];
+    const token = await createTeamToken(dir, 'pg-team', ['--max-concurrent-runs', '1'], db);
+    const first = await serve(dir, db);
+    const ok = await api<{ id: string }>(first.url, token, 'POST', '/v1/runs', { query: 'count', context: 'abcdef' });
+    expect(await waitForRun(first.url, token, ok.body.id, finished)).toMatchObject({ status: 'succeeded', answer: 'chars=6' });
+    const blocked = await api<{ id: string }>(first.url, token, 'POST', '/v1/runs', { query: 'wait [block]' });
+    const queued = await api<{ id: string }>(first.url, token, 'POST', '/v1/runs', { query: 'after', context: 'ab' });
+    await waitForRun(first.url, token, blocked.body.id, (r) => r.status === 'running');
+    const pid = first.child.pid as number;
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    const second = await serve(dir, db);
+    expect(await waitForRun(second.url, token, blocked.body.id, finished)).toMatchObject({ status: 'failed', error: 'interrupted' });
+    expect(await waitForRun(second.url, token, queued.body.id, finished)).toMatchObject({ status: 'succeeded', answer: 'chars=2' });
+    expect(await waitForNoSandboxes(pid)).toEqual([]);
+  });
+});
