@@ -10,6 +10,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openServiceStore } from '../orchestrator/src/service/store/service-store.js';
 import { type ChatRequestBody, type FakeOpenAIServer, startFakeOpenAIServer, type ScriptedReply } from '../orchestrator/src/testing/fake-openai-server.js';
@@ -17,6 +18,7 @@ import { startPostgres, type TestPostgres } from './support/postgres.js';
 import {
   api,
   createTeamToken,
+  PROVIDER_KEY,
   finished,
   type RunJson,
   type ServeProcess,
@@ -37,6 +39,8 @@ function script(gate: { release: Promise<void> }) {
     const prompt = body.messages.map((m) => String(m.content)).join('\n');
     if (prompt.includes('[block]')) return fence('await new Promise(() => {});');
     if (prompt.includes('[slow]')) await gate.release;
+    if (prompt.includes('[refuse]'))
+      return { status: 401, body: { error: { message: 'Incorrect API key provided', type: 'invalid_request_error', code: 'invalid_api_key' } } };
     return fence('FINAL("chars=" + String(context).length);');
   };
 }
@@ -163,6 +167,57 @@ describe('rlm serve on the embedded database', () => {
     expect(await waitForNoSandboxes(server.child.pid as number, 10_000)).toEqual([]);
     await using store = await openServiceStore({ dataDir: path.join(dir, 'rlm-data') });
     expect(await store.getRun(null, run.body.id)).toMatchObject({ status: 'cancelled', error: 'shutdown' });
+  });
+});
+
+describe('rlm serve for OpenAI-compatible clients', () => {
+  it('answers the official openai SDK with and without streaming, and the provider key appears in no response, event, trajectory or log line', async () => {
+    const { dir } = await setUp('sdk');
+    const token = await createTeamToken(dir, 'sdk');
+    const server = await serve(dir);
+    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: token, maxRetries: 0 });
+
+    const models = await client.models.list();
+    expect(models.data.map((m) => m.id)).toEqual(['rlm']);
+    const completion = await client.chat.completions.create({
+      model: 'rlm',
+      messages: [
+        { role: 'user', content: 'The report is 24 characters long.' },
+        { role: 'user', content: 'How long is the context?' },
+      ],
+    });
+    expect(completion.choices[0]?.message.content).toMatch(/^chars=\d+$/);
+    expect(completion.usage?.total_tokens).toBeGreaterThan(0);
+
+    const stream = await client.chat.completions.create({
+      model: 'rlm',
+      messages: [{ role: 'user', content: 'count it' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(text).toMatch(/^chars=\d+$/);
+    expect(usage?.total_tokens).toBeGreaterThan(0);
+
+    // A run the provider refuses: its error travels through the API, its key never does.
+    const refused = await api<{ id: string }>(server.url, token, 'POST', '/v1/runs', { query: 'please [refuse]' });
+    expect(await waitForRun(server.url, token, refused.body.id, finished)).toMatchObject({ status: 'failed' });
+    const seen: string[] = [server.stdout(), server.stderr()];
+    const runs = await api<{ data: RunJson[] }>(server.url, token, 'GET', '/v1/runs?limit=100');
+    seen.push(JSON.stringify(runs.body));
+    for (const run of runs.body.data) {
+      const events = await fetch(`${server.url}/v1/runs/${run.id}/events`, { headers: { authorization: `Bearer ${token}` } });
+      seen.push(await events.text());
+      seen.push((await api(server.url, token, 'GET', `/v1/runs/${run.id}/trajectory`)).body as string);
+    }
+    seen.push(await (await fetch(`${server.url}/metrics`)).text());
+    expect(seen.join('\n').length).toBeGreaterThan(1000);
+    for (const text of seen) expect(text).not.toContain(PROVIDER_KEY.OPENAI_API_KEY);
   });
 });
 

@@ -68,6 +68,9 @@ describe('rlm start-up', () => {
     ['eval --help', 'Usage: rlm eval DATASET'],
     ['eval generate --help', 'Usage: rlm eval generate'],
     ['help eval rescore', 'Usage: rlm eval rescore'],
+    ['serve --help', 'Usage: rlm serve [options]'],
+    ['serve tokens create --help', 'Usage: rlm serve tokens create'],
+    ['help serve teams create', 'Usage: rlm serve teams create NAME'],
   ])('rlm %s prints its text without loading any package (no zod, provider SDK or dockerode)', async (command, prints) => {
     const started = await startRlm(command.split(' '));
     expect(started.stderr).toBe('');

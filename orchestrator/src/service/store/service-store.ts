@@ -8,7 +8,6 @@
  * workers of one database as far as their clocks agree.
  */
 import path from 'node:path';
-import { Language } from '@rlm/shared';
 import { AbortedError } from '../../errors.js';
 import {
   type ListRunsQuery,
@@ -33,6 +32,7 @@ import { hashToken, looksLikeToken, newId, newToken, TOKEN_PREFIX_LENGTH } from 
 import { applyMigrations } from './migrations.js';
 import { openPostgresDatabase, redactDatabaseUrl } from './postgres-database.js';
 import { EMBEDDED_DATABASE_FILE, openSqliteDatabase } from './sqlite-database.js';
+import { decodeCursor, encodeCursor, validBudget, validCount, validLeaseMs, validModels, validRunInput, validTeamName, validWorkerId } from './store-inputs.js';
 import { isUniqueViolation, lockRows, placeholders, type SqlDatabase, type SqlExecutor, type SqlParam } from './sql-database.js';
 import {
   EVENT_COLUMNS,
@@ -50,8 +50,6 @@ import {
 /** The data directory of the embedded database when none is given. */
 export const DEFAULT_DATA_DIR = './rlm-data';
 
-/** A team name: what `rlm serve teams create NAME` accepts. */
-const TEAM_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 /** `authenticate` writes a token's `last_used_at` at most this often (a write per request would make every read a write). */
 const LAST_USED_RESOLUTION_MS = 60_000;
 /** Runs of a team whose durations estimate `Retry-After` when its queue is full. */
@@ -687,67 +685,4 @@ function prefixed(alias: string, columns: string): string {
     .split(',')
     .map((column) => `${alias}.${column.trim()}`)
     .join(', ');
-}
-
-/** The listing's cursor: the `seq` of the page's last run, wrapped so clients treat it as opaque. */
-function encodeCursor(seq: number): string {
-  return Buffer.from(`s:${seq}`, 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: string): number {
-  const match = /^s:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!match || !/^[A-Za-z0-9_-]+$/.test(cursor)) {
-    throw new ServiceError('invalid_request', 'cursor: not a cursor of this listing; pass the nextCursor of the previous page, or none for the first page');
-  }
-  return Number(match[1]);
-}
-
-function validTeamName(name: unknown): string {
-  if (typeof name !== 'string' || !TEAM_NAME.test(name)) {
-    throw new ServiceError('invalid_request', `team name ${JSON.stringify(name)}: use 1 to 64 letters, digits, '-', '_' or '.'`);
-  }
-  return name;
-}
-
-function validBudget(budget: number | null | undefined): number | null {
-  if (budget === undefined || budget === null) return null;
-  if (typeof budget !== 'number' || !Number.isFinite(budget) || budget < 0)
-    throw new ServiceError('invalid_request', `budgetUsd: must be a number ≥ 0 (got ${budget})`);
-  return budget;
-}
-
-function validCount(field: string, value: number, max: number): number {
-  if (!Number.isInteger(value) || value < 1 || value > max)
-    throw new ServiceError('invalid_request', `${field}: must be an integer from 1 to ${max} (got ${value})`);
-  return value;
-}
-
-function validModels(models: string[] | null | undefined): string[] | null {
-  if (models === undefined || models === null) return null;
-  if (!Array.isArray(models) || models.some((model) => typeof model !== 'string' || model.trim() === '' || model.length > 200)) {
-    throw new ServiceError('invalid_request', 'models: must be a list of configured model names');
-  }
-  return [...new Set(models.map((model) => model.trim()))];
-}
-
-function validLeaseMs(leaseMs: number): void {
-  if (!Number.isFinite(leaseMs) || leaseMs <= 0) throw new ServiceError('invalid_request', `leaseMs: must be a number of milliseconds > 0 (got ${leaseMs})`);
-}
-
-function validWorkerId(workerId: string): void {
-  if (typeof workerId !== 'string' || workerId === '') throw new ServiceError('invalid_request', 'workerId: must be a non-empty string');
-}
-
-function validRunInput(run: NewRun): { query: string; json: string } {
-  if (typeof run.input?.query !== 'string') throw new ServiceError('invalid_request', 'input.query: must be a string');
-  if (!Language.safeParse(run.language).success)
-    throw new ServiceError('invalid_request', `language: must be javascript or python (got ${String(run.language)})`);
-  if (run.source !== 'runs' && run.source !== 'chat') throw new ServiceError('invalid_request', `source: must be runs or chat (got ${String(run.source)})`);
-  let json: string;
-  try {
-    json = JSON.stringify(run.input);
-  } catch (error) {
-    throw new ServiceError('invalid_request', 'input: must be JSON-serializable', { cause: error });
-  }
-  return { query: run.input.query, json };
 }
