@@ -15,6 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openServiceStore } from '../orchestrator/src/service/store/service-store.js';
 import { type ChatRequestBody, type FakeOpenAIServer, startFakeOpenAIServer, type ScriptedReply } from '../orchestrator/src/testing/fake-openai-server.js';
 import { startPostgres, type TestPostgres } from './support/postgres.js';
+import { cleanEnv, runRlm } from './support/rlm-process.js';
 import {
   api,
   createTeamToken,
@@ -111,6 +112,18 @@ describe('rlm serve on the embedded database', () => {
     expect(maxOverlap(runs)).toBeLessThanOrEqual(4);
     const list = await api<{ data: RunJson[] }>(server.url, token, 'GET', '/v1/runs?limit=100');
     expect(list.body.data.map((r) => r.id).sort()).toEqual(submitted.map((s) => s.body.id).sort());
+  });
+
+  it('refuses a second server on the same data directory, while teams and tokens are managed beside the running one', async () => {
+    const { dir } = await setUp('lock');
+    const first = await serve(dir);
+    // Made while the server runs: the embedded database is shared with the management commands.
+    const token = await createTeamToken(dir, 'late');
+    const run = await api<{ id: string }>(first.url, token, 'POST', '/v1/runs', { query: 'count', context: 'abc' });
+    expect(await waitForRun(first.url, token, run.body.id, finished)).toMatchObject({ status: 'succeeded', answer: 'chars=3' });
+    const second = await runRlm(['serve', '--port', '0'], { cwd: dir, env: cleanEnv({ ...PROVIDER_KEY }) });
+    expect(second.code).not.toBe(0);
+    expect(second.stderr).toMatch(/in use by another rlm serve/);
   });
 
   it('loses nothing to kill -9: the running run ends failed "interrupted", the queued ones run after a restart, the dead server’s sandboxes are reaped', async () => {

@@ -95,7 +95,7 @@ async function serve(argv: string[], io: CliIo): Promise<number> {
     image = ensured.tag;
     if (ensured.built) logger.info({ image, durationMs: Math.round(ensured.durationMs) }, 'built the sandbox image');
   }
-  const store = await openStore(values, io, resolved.config.serve?.dataDir);
+  const store = await openStore(values, io, 'serve', resolved.config.serve?.dataDir);
   const pool = createSandboxPool({ ...sandbox, docker, image, maxSandboxes, warm: { javascript: warmJs, python: warmPy } });
   let service: Awaited<ReturnType<typeof startRlmService>>;
   try {
@@ -150,14 +150,19 @@ function runLimitsOf(limits: LimitsConfig = {}): RunLimits {
 
 type DatabaseFlags = { database?: string; 'data-dir'?: string };
 
-async function openStore(values: DatabaseFlags, io: CliIo, configDataDir?: string): Promise<ServiceStore> {
+/**
+ * Opens the database the flags and environment name. `serve` holds the embedded database's
+ * directory (a second server on it is refused); `admin` (teams, tokens) opens it beside a running
+ * server.
+ */
+async function openStore(values: DatabaseFlags, io: CliIo, access: 'serve' | 'admin', configDataDir?: string): Promise<ServiceStore> {
   const url = values.database ?? (io.env.DATABASE_URL || undefined);
   if (url !== undefined) {
     if (!/^postgres(ql)?:\/\//.test(url))
       throw new UsageError(`--database must be a PostgreSQL URL (postgres://user:password@host:5432/db), got "${redactUrl(url)}"`);
     return await openServiceStore({ databaseUrl: url, signal: io.signal });
   }
-  return await openServiceStore({ dataDir: dataDirOf(values, io, configDataDir), signal: io.signal });
+  return await openServiceStore({ dataDir: dataDirOf(values, io, configDataDir), access, signal: io.signal });
 }
 
 function dataDirOf(values: DatabaseFlags, io: CliIo, configDataDir?: string): string {
@@ -196,7 +201,7 @@ async function teamsCreate(argv: string[], io: CliIo): Promise<number> {
           .split(',')
           .map((m) => m.trim().replace(/^rlm:/, ''))
           .filter((m) => m !== '');
-  await using store = await openStore(values, io);
+  await using store = await openStore(values, io, 'admin');
   const team = await store.createTeam({
     name,
     budgetUsd: positiveNumber(values['budget-usd'], '--budget-usd') ?? null,
@@ -211,7 +216,7 @@ async function teamsCreate(argv: string[], io: CliIo): Promise<number> {
 
 async function teamsList(argv: string[], io: CliIo): Promise<number> {
   const { values } = parseCommandFlags(argv, 'serve teams list');
-  await using store = await openStore(values, io);
+  await using store = await openStore(values, io, 'admin');
   const teams = await store.listTeams();
   const spends = await Promise.all(teams.map((team) => store.teamSpendUsd(team.id)));
   if (values.json) {
@@ -231,7 +236,7 @@ async function tokensCreate(argv: string[], io: CliIo): Promise<number> {
   if (positionals.length > 0)
     throw new UsageError(`unexpected argument: ${positionals.join(' ')}; the team goes in --team NAME`, { hint: helpHint('serve tokens create') });
   if (values.team === undefined) throw new UsageError('which team? rlm serve tokens create --team NAME', { hint: helpHint('serve tokens create') });
-  await using store = await openStore(values, io);
+  await using store = await openStore(values, io, 'admin');
   const { token, record } = await store.createToken(values.team);
   if (values.json) io.stdout(`${JSON.stringify({ token, ...tokenJson(record) })}\n`);
   else {
@@ -243,7 +248,7 @@ async function tokensCreate(argv: string[], io: CliIo): Promise<number> {
 
 async function tokensList(argv: string[], io: CliIo): Promise<number> {
   const { values } = parseCommandFlags(argv, 'serve tokens list');
-  await using store = await openStore(values, io);
+  await using store = await openStore(values, io, 'admin');
   const tokens = await store.listTokens(values.team);
   if (values.json) {
     io.stdout(`${JSON.stringify(tokens.map(tokenJson))}\n`);
@@ -261,7 +266,7 @@ async function tokensRevoke(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandFlags(argv, 'serve tokens revoke');
   if (positionals.length !== 1)
     throw new UsageError('which token? rlm serve tokens revoke ID (an id or a prefix from `rlm serve tokens list`)', { hint: helpHint('serve tokens revoke') });
-  await using store = await openStore(values, io);
+  await using store = await openStore(values, io, 'admin');
   const revoked = await store.revokeToken(positionals[0] as string);
   if (!revoked) {
     io.stderr(`rlm: no token ${positionals[0]}; \`rlm serve tokens list\` shows the ids and prefixes\n`);

@@ -29,9 +29,10 @@ const READINESS_TIMEOUT_MS = 5000;
 export const OPS_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
 
 export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  // Probed every few seconds by orchestrators (compose, Kubernetes): logged only when it fails.
+  app.get('/healthz', { logLevel: 'warn' }, async () => ({ status: 'ok' }));
 
-  app.get('/readyz', async (request, reply) => {
+  app.get('/readyz', { logLevel: 'warn' }, async (request, reply) => {
     if (deps.isDraining()) return sendServiceError(reply, new ServiceError('shutting_down', 'the server is shutting down'));
     let checks: Readiness;
     try {
