@@ -153,8 +153,8 @@ function pyodidePackageDir(packageRoot: string): string | undefined {
   }
 }
 
-/** The nearest directory at or above `from` whose package.json is named `rlm`. */
-function findPackageRoot(from: string): string | undefined {
+/** The nearest directory at or above `from` (a file's path) whose package.json is named `rlm`: the package's root, from src/ or from dist/bundle/ alike. */
+export function findPackageRoot(from: string): string | undefined {
   let dir = path.dirname(from);
   for (;;) {
     const manifest = path.join(dir, 'package.json');

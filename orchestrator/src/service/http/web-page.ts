@@ -15,12 +15,12 @@
  * with no-referrer, nosniff and same-origin isolation headers.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorCode, errorMessage, RlmError } from '../../errors.js';
+import { findPackageRoot } from '../../sandbox/image/assets.js';
 import { runPageHtml, SERVE_CSS, teamPageHtml, WEB_ASSET_PATHS } from './web-page-html.js';
 
 /** The policy of every page: the service's own script, styles and API; nothing inline, nothing else. */
@@ -103,31 +103,9 @@ function sendAsset(request: FastifyRequest, reply: FastifyReply, item: Asset): F
   return reply.type(item.type).send(item.body);
 }
 
-/**
- * The `rlm` package's root: the nearest directory above this module with the package's
- * package.json. This module runs from src/service/http/ (development, tests) or from a chunk in
- * dist/bundle/ (the package), so no fixed relative path fits both.
- */
-function packageRoot(): string | undefined {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const manifest = path.join(dir, 'package.json');
-    if (existsSync(manifest)) {
-      try {
-        if ((JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown }).name === 'rlm') return dir;
-      } catch {
-        // Not ours; keep walking.
-      }
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) return undefined;
-    dir = parent;
-  }
-}
-
 /** @throws {RlmError} a script is missing (not built): the message says to build. */
 async function readBuiltScripts(): Promise<WebPageScripts> {
-  const root = packageRoot();
+  const root = findPackageRoot(fileURLToPath(import.meta.url));
   const read = async (file: string) => {
     const full = root === undefined ? file : path.join(root, file);
     try {
