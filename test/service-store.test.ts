@@ -216,6 +216,21 @@ describe.each([embedded, postgresBackend])('ServiceStore on the $name database',
       expect((await rejection(store.createToken('nobody'))).kind).toBe('not_found');
     });
 
+    it('tells admin tokens apart: only an unrevoked admin token is one', async () => {
+      const { store } = await backend.open();
+      await store.createTeam({ name: 'ops' });
+      const plain = await store.createToken('ops');
+      const admin = await store.createToken('ops', { admin: true });
+      expect(admin.record.admin).toBe(true);
+      expect(plain.record.admin).toBe(false);
+      expect(await store.isAdminToken(admin.token)).toBe(true);
+      expect(await store.isAdminToken(plain.token)).toBe(false);
+      expect(await store.isAdminToken('rlm_nothing')).toBe(false);
+      expect((await store.listTokens('ops')).map((t) => t.admin)).toEqual([false, true]);
+      await store.revokeToken(admin.record.id);
+      expect(await store.isAdminToken(admin.token)).toBe(false);
+    });
+
     it('records the last use of a token at most once a minute', async () => {
       const { store, clock } = await backend.open();
       await store.createTeam({ name: 'ops' });
@@ -470,6 +485,30 @@ describe.each([embedded, postgresBackend])('ServiceStore on the $name database',
     });
   });
 
+  describe('workers', () => {
+    it("keeps each worker's last heartbeat, lists the recent ones and forgets a removed one", async () => {
+      const { store, clock } = await backend.open();
+      const worker = { id: 'w-a', host: 'machine-a', capacity: 4, running: 1, draining: false, startedAt: 1_000 };
+      await store.heartbeatWorker(worker);
+      const first = (await store.listWorkers())[0]?.lastHeartbeatAt ?? 0;
+      clock.advance(1000);
+      await store.heartbeatWorker({ ...worker, running: 3 });
+      await store.heartbeatWorker({ id: 'w-b', host: 'machine-b', capacity: 2, running: 0, draining: true, startedAt: 2_000 });
+      const listed = await store.listWorkers();
+      expect(listed).toEqual([
+        { ...worker, running: 3, lastHeartbeatAt: expect.any(Number) },
+        { id: 'w-b', host: 'machine-b', capacity: 2, running: 0, draining: true, startedAt: 2_000, lastHeartbeatAt: expect.any(Number) },
+      ]);
+      // The store's clock stamps the heartbeat: the second one a second after the first.
+      expect((listed[0]?.lastHeartbeatAt ?? 0) - first).toBeGreaterThanOrEqual(1000);
+      clock.advance(60_000);
+      await store.heartbeatWorker({ ...worker, running: 0 });
+      expect((await store.listWorkers({ staleMs: 30_000 })).map((w) => w.id)).toEqual(['w-a']);
+      await store.removeWorker('w-a');
+      expect((await store.listWorkers()).map((w) => w.id)).toEqual(['w-b']);
+    });
+  });
+
   describe('leases', () => {
     it('renews the leases a worker holds and reports a cancel asked meanwhile', async () => {
       const { store, clock } = await backend.open();
@@ -488,7 +527,7 @@ describe.each([embedded, postgresBackend])('ServiceStore on the $name database',
       expect(await store.renewLeases('w2', [two.id], 10_000)).toEqual([{ runId: two.id, cancelRequested: false }]);
     });
 
-    it('puts runs whose lease expired back in the queue while attempts remain, then fails them as interrupted', async () => {
+    it('puts runs whose lease expired back in the queue while attempts remain, then fails them with worker_lost', async () => {
       const { store, clock } = await backend.open();
       const team = await store.createTeam({ name: 'ops' });
       const run = await store.submitRun(newRun(team.id));
@@ -503,9 +542,9 @@ describe.each([embedded, postgresBackend])('ServiceStore on the $name database',
       expect(await store.claimRun('w2', 10_000)).toMatchObject({ id: run.id, attempts: 2, workerId: 'w2' });
       clock.advance(10_001);
       const [failed] = await store.recoverExpired({ retry: true, maxAttempts: 2 });
-      expect(failed).toMatchObject({ id: run.id, status: 'failed', error: 'interrupted', workerId: null, finishedAt: expect.any(Number) });
+      expect(failed).toMatchObject({ id: run.id, status: 'failed', error: 'worker_lost', workerId: null, finishedAt: expect.any(Number) });
       const events = await store.readEvents(run.id, 0);
-      expect(events.at(-1)).toMatchObject({ type: 'finished', data: { status: 'failed', error: 'interrupted' } });
+      expect(events.at(-1)).toMatchObject({ type: 'finished', data: { status: 'failed', error: 'worker_lost' } });
       expect(events.map((event) => event.seq)).toEqual([1, 2, 3, 4, 5]);
     });
 

@@ -4,6 +4,7 @@
  * (cli/commands/serve-command.ts) builds the parts that need the outside world (the database, Docker,
  * the providers) and hands them here; tests do the same with fakes of the providers only.
  */
+import os from 'node:os';
 import type Dockerode from 'dockerode';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -14,14 +15,24 @@ import { createServiceApp } from './http/service-app.js';
 import { registerWebPages } from './http/web-page.js';
 import { createServiceNotices } from './service-notices.js';
 import { ServiceMetrics } from './service-metrics.js';
-import type { RunEngine, RunWorker, ServeSettings, ServiceNotices, ServiceStore } from './service-types.js';
+import { type RunEngine, type RunWorker, type ServeSettings, ServiceError, type ServiceNotices, type ServiceStore } from './service-types.js';
 import { createRunWorker } from './worker/run-worker.js';
+
+/** What one process does: `all` (one machine: the API and a worker), `api` (the HTTP API only), `worker` (claims and runs runs; serves only /healthz, /readyz and /metrics). */
+export type ServeRole = 'all' | 'api' | 'worker';
 
 export interface RlmServiceOptions {
   settings: ServeSettings;
+  /** Default `all`. */
+  role?: ServeRole;
   /** Opened by the caller; the service closes it. */
   store: ServiceStore;
-  engine: RunEngine;
+  /** Runs the claimed runs; required unless the role is `api`. */
+  engine?: RunEngine;
+  /** How processes hear of new runs, events and cancels; default in-process only. The service closes it when it has a `close()`. */
+  notices?: ServiceNotices & { close?: () => Promise<void> };
+  /** The worker's id in leases, the workers table and the metrics' `worker` label; default `<host>-<pid>`. */
+  workerId?: string;
   /** The pool the engine takes sandboxes from; the service closes it last, after the runs. */
   pool?: SandboxPool;
   /** Asked by /readyz; without it Docker counts as reachable (tests with in-process REPLs). */
@@ -36,7 +47,8 @@ export interface RlmService extends AsyncDisposable {
   /** `http://host:port`, as listening. */
   readonly url: string;
   readonly app: FastifyInstance;
-  readonly worker: RunWorker;
+  /** Undefined for the `api` role. */
+  readonly worker: RunWorker | undefined;
   readonly notices: ServiceNotices;
   readonly metrics: ServiceMetrics;
   readonly store: ServiceStore;
@@ -53,19 +65,39 @@ export interface RlmService extends AsyncDisposable {
 /** Starts the worker and the HTTP server on `settings.host:settings.port`. On a failure to listen everything started is closed again. */
 export async function startRlmService(options: RlmServiceOptions): Promise<RlmService> {
   const { settings, store, engine, pool, docker, logger } = options;
-  const notices = createServiceNotices({ onError: (error) => logger.error({ err: error }, 'a notice listener failed') });
-  const metrics = new ServiceMetrics({ storeStats: () => store.stats(), ...(pool ? { poolStats: () => pool.stats() } : {}) });
-  const worker = createRunWorker({
-    store,
-    engine,
-    notices,
-    metrics,
-    settings,
-    logger: logger.child({ component: 'worker' }),
-    // The embedded database belongs to one process: at start, no run marked running has a live worker.
-    recoverEveryRunning: store.kind === 'embedded',
-    ...(options.trajectoryRoot ? { trajectoryRoot: options.trajectoryRoot } : {}),
+  const role = options.role ?? 'all';
+  if (role !== 'all' && store.kind !== 'postgres')
+    throw new ServiceError(
+      'invalid_request',
+      `--role ${role} needs PostgreSQL (--database postgres://…): the embedded database serves one process on one machine`,
+    );
+  const notices: ServiceNotices & { close?: () => Promise<void> } =
+    options.notices ?? createServiceNotices({ onError: (error) => logger.error({ err: error }, 'a notice listener failed') });
+  const workerId = options.workerId ?? `${os.hostname()}-${process.pid}`;
+  const metrics = new ServiceMetrics({
+    storeStats: () => store.stats(),
+    ...(pool ? { poolStats: () => pool.stats() } : {}),
+    // Several processes share one database: each worker's series are told apart.
+    ...(role !== 'api' && store.kind === 'postgres' ? { worker: workerId } : {}),
   });
+  let worker: RunWorker | undefined;
+  if (role !== 'api') {
+    if (!engine) throw new ServiceError('invalid_request', `the ${role} role runs runs and needs an engine`);
+    worker = createRunWorker({
+      store,
+      engine,
+      notices,
+      metrics,
+      settings,
+      logger: logger.child({ component: 'worker' }),
+      workerId,
+      // The embedded database belongs to one process: at start, no run marked running has a live worker.
+      recoverEveryRunning: store.kind === 'embedded',
+      // On a shared database the operators see the workers (GET /v1/admin/workers).
+      heartbeat: store.kind === 'postgres',
+      ...(options.trajectoryRoot ? { trajectoryRoot: options.trajectoryRoot } : {}),
+    });
+  }
   let draining = false;
   const app = await createServiceApp({
     store,
@@ -74,6 +106,7 @@ export async function startRlmService(options: RlmServiceOptions): Promise<RlmSe
     settings,
     logger,
     isDraining: () => draining,
+    api: role !== 'worker',
     readiness: async (signal) => ({
       database: await store.ping(signal).then(
         () => true,
@@ -89,10 +122,10 @@ export async function startRlmService(options: RlmServiceOptions): Promise<RlmSe
     registerPages: (instance) => registerWebPages(instance),
   });
   try {
-    await worker.start();
+    await worker?.start();
     await app.listen({ host: settings.host, port: settings.port });
   } catch (error) {
-    await worker.close().catch(() => {});
+    await worker?.close().catch(() => {});
     await app.close().catch(() => {});
     throw error;
   }
@@ -105,10 +138,15 @@ export async function startRlmService(options: RlmServiceOptions): Promise<RlmSe
     drained ??= (async () => {
       draining = true;
       logger.info({ graceMs }, 'draining: new requests get 503; running runs finish or are cancelled');
-      await worker.drain(graceMs).catch((error: unknown) => logger.error({ err: error }, `draining the worker failed: ${errorMessage(error)}`));
+      // A worker among others hands what outlives its grace back to the queue, for another worker;
+      // a lone server has nobody to hand it to and cancels it.
+      await worker
+        ?.drain(graceMs, { handBack: role === 'worker' })
+        .catch((error: unknown) => logger.error({ err: error }, `draining the worker failed: ${errorMessage(error)}`));
       // Open SSE streams and waiting chat completions end once their runs have.
       await app.close().catch((error: unknown) => logger.error({ err: error }, `closing the HTTP server failed: ${errorMessage(error)}`));
       await pool?.close().catch((error: unknown) => logger.error({ err: error }, `closing the sandbox pool failed: ${errorMessage(error)}`));
+      await notices.close?.().catch((error: unknown) => logger.error({ err: error }, `closing the notice connection failed: ${errorMessage(error)}`));
       await store.close().catch((error: unknown) => logger.error({ err: error }, `closing the database failed: ${errorMessage(error)}`));
       logger.info('stopped');
     })();

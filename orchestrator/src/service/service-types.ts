@@ -53,6 +53,24 @@ export interface TokenRecord {
   createdAt: number;
   revokedAt: number | null;
   lastUsedAt: number | null;
+  /** Also reads `/v1/admin/*` (the workers). */
+  admin: boolean;
+}
+
+/** A worker process as its last heartbeat described it (see {@link ServiceStore.heartbeatWorker}). */
+export interface WorkerRecord {
+  /** `--worker-id`, default `<hostname>-<pid>`. */
+  id: string;
+  /** The machine's host name. */
+  host: string;
+  /** Runs it runs at once. */
+  capacity: number;
+  /** Runs it was running at its last heartbeat. */
+  running: number;
+  /** It claims nothing new (SIGTERM). */
+  draining: boolean;
+  startedAt: number;
+  lastHeartbeatAt: number;
 }
 
 export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
@@ -187,13 +205,22 @@ export interface ServiceStore extends AsyncDisposable {
   /** USD spent by the team's runs (finished and running ones' recorded cost). */
   teamSpendUsd(teamId: string): Promise<number>;
 
-  /** A new token for the team: the secret (shown once) and its record. @throws {ServiceError} `not_found` for an unknown team. */
-  createToken(teamName: string): Promise<{ token: string; record: TokenRecord }>;
+  /** A new token for the team (`admin`: it also reads `/v1/admin/*`): the secret (shown once) and its record. @throws {ServiceError} `not_found` for an unknown team. */
+  createToken(teamName: string, options?: { admin?: boolean }): Promise<{ token: string; record: TokenRecord }>;
   listTokens(teamName?: string): Promise<TokenRecord[]>;
   /** Revokes by id or by prefix; false when none matched. */
   revokeToken(idOrPrefix: string): Promise<boolean>;
   /** The team a valid, unrevoked token belongs to; null otherwise. Compares hashes only. */
   authenticate(token: string): Promise<TeamRecord | null>;
+  /** Whether `token` is a valid, unrevoked admin token. */
+  isAdminToken(token: string): Promise<boolean>;
+
+  /** Records a worker's heartbeat (inserting it the first time). */
+  heartbeatWorker(worker: Omit<WorkerRecord, 'lastHeartbeatAt'>): Promise<void>;
+  /** Workers whose last heartbeat is at most `staleMs` old (default: all), by id. */
+  listWorkers(options?: { staleMs?: number }): Promise<WorkerRecord[]>;
+  /** Forgets a worker (it stopped). */
+  removeWorker(id: string): Promise<void>;
 
   /**
    * Accepts a run: checks the team's queue and budget and inserts the run (status `queued`) with its
@@ -231,8 +258,9 @@ export interface ServiceStore extends AsyncDisposable {
   /** Hands a held run back to the queue (drain without grace): status `queued`, lease cleared. */
   releaseRun(workerId: string, runId: string): Promise<boolean>;
   /**
-   * Runs whose lease expired (their worker died): back to `queued` while `attempts < maxAttempts`
-   * and `retry` is set, otherwise `failed` with error `interrupted`. With `everyRunning`, every
+   * Runs whose lease expired (their worker died): with `retry`, back to `queued` while
+   * `attempts < maxAttempts`, then `failed` with error `worker_lost`; without, `failed` with error
+   * `interrupted`. With `everyRunning`, every
    * `running` run counts as expired (the embedded database: one process, so none is alive at start).
    * Answers the runs changed.
    */
@@ -277,6 +305,7 @@ export interface ServiceNotices {
 export type ServiceErrorCode =
   | 'invalid_request'
   | 'unauthorized'
+  | 'forbidden'
   | 'not_found'
   | 'conflict'
   | 'payload_too_large'
@@ -291,6 +320,7 @@ export const HTTP_STATUS_OF: Record<ServiceErrorCode, number> = {
   invalid_request: 400,
   model_not_allowed: 400,
   unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   conflict: 409,
   payload_too_large: 413,

@@ -5,14 +5,17 @@
  * database, connects to Docker, makes sure the sandbox image exists, starts the warm pool and the
  * service (../../service/rlm-service.ts), and on SIGTERM or Ctrl-C (the CLI's signal) drains it.
  */
+import os from 'node:os';
 import path from 'node:path';
+import type Docker from 'dockerode';
 import { pino } from 'pino';
 import type { RlmLimits } from '../../engine/run-budget.js';
 import { createRunEngine, servedModels } from '../../service/run-engine.js';
-import { startRlmService } from '../../service/rlm-service.js';
+import { createPostgresNotices, type PostgresNotices } from '../../service/pg-notices.js';
+import { type ServeRole, startRlmService } from '../../service/rlm-service.js';
 import { openServiceStore } from '../../service/store/service-store.js';
 import type { RunLimits, ServeSettings, ServiceStore, TeamRecord, TokenRecord } from '../../service/service-types.js';
-import { createSandboxPool } from '../../sandbox/pool/sandbox-pool.js';
+import { createSandboxPool, type SandboxPool } from '../../sandbox/pool/sandbox-pool.js';
 import { createDockerClient, pingDocker } from '../../sandbox/docker-client.js';
 import { ensureSandboxImage } from '../../sandbox/image/ensure-sandbox-image.js';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
@@ -59,6 +62,7 @@ async function serve(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandFlags(argv, 'serve');
   if (positionals.length > 0) throw new UsageError(`rlm serve takes no arguments, got: ${positionals.join(' ')}`, { hint: helpHint('serve') });
   const cwd = io.cwd ?? process.cwd();
+  const role = roleOf(values.role ?? (io.env.RLM_SERVE_ROLE || undefined));
   const resolved = await resolveSettings({ flags: values.config === undefined ? {} : { config: values.config }, env: io.env, cwd });
   const serveConfig: ServeConfig = resolved.config.serve ?? {};
   const maxSandboxes = positiveInteger(values['max-sandboxes'], '--max-sandboxes') ?? serveConfig.maxSandboxes ?? 8;
@@ -80,38 +84,63 @@ async function serve(argv: string[], io: CliIo): Promise<number> {
     defaultLanguage: resolved.config.language ?? 'javascript',
     limits: runLimitsOf(resolved.config.limits),
     maxRunningRuns: positiveInteger(values['max-running'], '--max-running') ?? serveConfig.maxRunning ?? maxSandboxes,
-    leaseMs: Math.round((serveConfig.leaseSeconds ?? 30) * 1000),
-    retryInterrupted: serveConfig.retryInterrupted ?? false,
-    maxAttempts: serveConfig.maxAttempts ?? 2,
+    leaseMs: Math.round((positiveNumber(values['lease-seconds'], '--lease-seconds') ?? serveConfig.leaseSeconds ?? 30) * 1000),
+    // A worker among others gives a dead worker's runs to another; one server alone fails them.
+    retryInterrupted: serveConfig.retryInterrupted ?? role === 'worker',
+    maxAttempts: positiveInteger(values['max-attempts'], '--max-attempts') ?? serveConfig.maxAttempts ?? 2,
   };
+  const databaseUrl = values.database ?? (io.env.DATABASE_URL || undefined);
+  if (role !== 'all' && databaseUrl === undefined)
+    throw new UsageError(
+      `--role ${role} needs PostgreSQL: give --database postgres://… (or DATABASE_URL); the embedded database serves one process on one machine`,
+      {
+        hint: helpHint('serve'),
+      },
+    );
 
-  const logger = pino({ base: { service: 'rlm' } }, { write: (line: string) => io.stdout(line) });
-  const docker = createDockerClient({ env: io.env });
-  await pingDocker(docker, { signal: io.signal });
-  const sandbox = sandboxOptionsOf(resolved.config);
-  let image = sandbox.image;
-  if (image === undefined) {
-    const ensured = await ensureSandboxImage({ docker, signal: io.signal, onProgress: () => {} });
-    image = ensured.tag;
-    if (ensured.built) logger.info({ image, durationMs: Math.round(ensured.durationMs) }, 'built the sandbox image');
+  const logger = pino({ base: { service: 'rlm', role } }, { write: (line: string) => io.stdout(line) });
+  const workerId = values['worker-id'] ?? `${os.hostname()}-${process.pid}`;
+  // The API role runs no sandbox: it needs no Docker engine.
+  let docker: Docker | undefined;
+  let pool: SandboxPool | undefined;
+  if (role !== 'api') {
+    docker = createDockerClient({ env: io.env });
+    await pingDocker(docker, { signal: io.signal });
   }
   const store = await openStore(values, io, 'serve', resolved.config.serve?.dataDir);
-  const pool = createSandboxPool({ ...sandbox, docker, image, maxSandboxes, warm: { javascript: warmJs, python: warmPy } });
+  let notices: PostgresNotices | undefined;
   let service: Awaited<ReturnType<typeof startRlmService>>;
   try {
+    if (docker) {
+      const sandbox = sandboxOptionsOf(resolved.config);
+      let image = sandbox.image;
+      if (image === undefined) {
+        const ensured = await ensureSandboxImage({ docker, signal: io.signal, onProgress: () => {} });
+        image = ensured.tag;
+        if (ensured.built) logger.info({ image, durationMs: Math.round(ensured.durationMs) }, 'built the sandbox image');
+      }
+      pool = createSandboxPool({ ...sandbox, docker, image, maxSandboxes, warm: { javascript: warmJs, python: warmPy } });
+    }
+    if (store.kind === 'postgres' && databaseUrl !== undefined) notices = await createPostgresNotices({ databaseUrl, logger });
+    const engine = pool ? createRunEngine({ roles, limits: engineLimits, ...(resolved.prices ? { prices: resolved.prices } : {}), pool }) : undefined;
     service = await startRlmService({
       settings,
+      role,
       store,
-      engine: createRunEngine({ roles, limits: engineLimits, ...(resolved.prices ? { prices: resolved.prices } : {}), pool }),
-      pool,
-      docker,
+      workerId,
+      ...(engine ? { engine } : {}),
+      ...(pool ? { pool } : {}),
+      ...(docker ? { docker } : {}),
+      ...(notices ? { notices } : {}),
       logger,
     });
   } catch (error) {
-    await pool.close();
+    await notices?.close();
+    await pool?.close();
     await store.close();
     throw error;
   }
+  if (role === 'worker') io.stderr(`rlm serve: worker ${workerId} ready (${settings.maxRunningRuns} runs at once, ${maxSandboxes} sandboxes)\n`);
   logger.info(
     {
       url: service.url,
@@ -131,6 +160,12 @@ async function serve(argv: string[], io: CliIo): Promise<number> {
   await service.drain(settings.graceSeconds * 1000);
   io.stderr('rlm serve: stopped; every sandbox removed\n');
   return ExitCode.ok;
+}
+
+function roleOf(value: string | undefined): ServeRole {
+  if (value === undefined) return 'all';
+  if (value === 'all' || value === 'api' || value === 'worker') return value;
+  throw new UsageError(`--role must be all, api or worker, got "${value}"`, { hint: helpHint('serve') });
 }
 
 /** The server's `limits:` as a run's limits (the defaults of a run, and the ceilings of what it may ask). */
@@ -237,11 +272,13 @@ async function tokensCreate(argv: string[], io: CliIo): Promise<number> {
     throw new UsageError(`unexpected argument: ${positionals.join(' ')}; the team goes in --team NAME`, { hint: helpHint('serve tokens create') });
   if (values.team === undefined) throw new UsageError('which team? rlm serve tokens create --team NAME', { hint: helpHint('serve tokens create') });
   await using store = await openStore(values, io, 'admin');
-  const { token, record } = await store.createToken(values.team);
+  const { token, record } = await store.createToken(values.team, { admin: values.admin === true });
   if (values.json) io.stdout(`${JSON.stringify({ token, ...tokenJson(record) })}\n`);
   else {
     io.stdout(`${token}\n`);
-    io.stderr(`rlm: a token for team ${record.teamName} (id ${record.id}); it is shown only this once: only its hash is stored\n`);
+    io.stderr(
+      `rlm: ${record.admin ? 'an admin token' : 'a token'} for team ${record.teamName} (id ${record.id}); it is shown only this once: only its hash is stored\n`,
+    );
   }
   return ExitCode.ok;
 }

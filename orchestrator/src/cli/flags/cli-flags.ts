@@ -727,6 +727,16 @@ export const FLAGS = [
     env: 'RLM_SERVE_PORT',
   },
   {
+    name: 'role',
+    type: 'string',
+    value: 'ROLE',
+    help: "`all`: the API and a worker in one process; `api`: the HTTP API only (no Docker); `worker`: claims runs and runs them on this machine's Docker engine (serves only /healthz, /readyz, /metrics). `api` and `worker` need PostgreSQL",
+    default: '`all`',
+    group: 'Server',
+    commands: ['serve'],
+    env: 'RLM_SERVE_ROLE',
+  },
+  {
     name: 'max-body-mb',
     type: 'string',
     value: 'MB',
@@ -781,7 +791,42 @@ export const FLAGS = [
     group: 'Sandboxes and runs',
     commands: ['serve'],
   },
-  { name: 'warm', type: 'string', value: 'N', help: 'JavaScript sandboxes kept started and ready', default: '2', group: 'Sandboxes and runs', commands: ['serve'] },
+  {
+    name: 'warm',
+    type: 'string',
+    value: 'N',
+    help: 'JavaScript sandboxes kept started and ready',
+    default: '2',
+    group: 'Sandboxes and runs',
+    commands: ['serve'],
+  },
+  {
+    name: 'worker-id',
+    type: 'string',
+    value: 'ID',
+    help: "this worker's name in leases, GET /v1/admin/workers and the metrics' `worker` label",
+    default: '`<host>-<pid>`',
+    group: 'Sandboxes and runs',
+    commands: ['serve'],
+  },
+  {
+    name: 'lease-seconds',
+    type: 'string',
+    value: 'S',
+    help: "a claimed run's lease, renewed every third of it; a run whose worker stopped renewing is recovered once it expires",
+    default: '30',
+    group: 'Sandboxes and runs',
+    commands: ['serve'],
+  },
+  {
+    name: 'max-attempts',
+    type: 'string',
+    value: 'N',
+    help: 'claims of one run: a run whose worker died is run again by another until it was claimed N times, then fails with `worker_lost` (`--role worker`; `all` fails it with `interrupted` unless `serve.retryInterrupted`)',
+    default: '2',
+    group: 'Sandboxes and runs',
+    commands: ['serve'],
+  },
   // rlm serve teams create / tokens
   {
     name: 'budget-usd',
@@ -809,6 +854,7 @@ export const FLAGS = [
     commands: ['serve teams create'],
   },
   { name: 'team', type: 'string', value: 'NAME', help: 'the team', commands: ['serve tokens create', 'serve tokens list'] },
+  { name: 'admin', type: 'boolean', help: 'an admin token: it also reads `/v1/admin/*` (the workers)', commands: ['serve tokens create'] },
   // Output
   {
     name: 'json',

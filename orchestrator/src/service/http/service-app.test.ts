@@ -17,11 +17,12 @@ async function start(options: Parameters<typeof startHarness>[0] = {}): Promise<
 describe('the service app: request ids, errors, auth, drain, operations', () => {
   it('gives every request an id, echoes it, and keeps a sane incoming x-request-id', async () => {
     const h = await start();
-    const generated = await h.call(null, 'GET', '/healthz');
+    // /metrics: /healthz and /readyz are logged only when they fail (probed every few seconds).
+    const generated = await h.call(null, 'GET', '/metrics');
     expect(generated.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
-    const kept = await h.call(null, 'GET', '/healthz', undefined, { 'x-request-id': 'trace-abc.123' });
+    const kept = await h.call(null, 'GET', '/metrics', undefined, { 'x-request-id': 'trace-abc.123' });
     expect(kept.headers.get('x-request-id')).toBe('trace-abc.123');
-    const insane = await h.call(null, 'GET', '/healthz', undefined, { 'x-request-id': 'a b<script>' });
+    const insane = await h.call(null, 'GET', '/metrics', undefined, { 'x-request-id': 'a b<script>' });
     expect(insane.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     expect(h.logs.some((line) => line.includes('"reqId":"trace-abc.123"'))).toBe(true);
   });

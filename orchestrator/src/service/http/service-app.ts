@@ -27,6 +27,7 @@ import { installErrorHandling } from './http-errors.js';
 import { registerOpenAiRoutes } from './openai-routes.js';
 import { OPS_ROUTES, type Readiness, registerOpsRoutes } from './ops-routes.js';
 import { type RoutesDeps, registerRunsRoutes } from './runs-routes.js';
+import { registerAdminRoutes } from './admin-routes.js';
 
 export type { Readiness } from './ops-routes.js';
 
@@ -46,6 +47,11 @@ export interface ServiceAppOptions {
   registerPages?: (app: FastifyInstance) => void | Promise<void>;
   /** Another drain switch, read at every request (the service's own); either it or {@link ServiceApp.rlmDrain} drains. */
   isDraining?: () => boolean;
+  /**
+   * Serve the API (`/v1`, the pages); default true. A worker process (`rlm serve --role worker`)
+   * serves only `/healthz`, `/readyz` and `/metrics`.
+   */
+  api?: boolean;
   /** Milliseconds between SSE heartbeat comments (also how often a waiting stream re-reads the store). Default 15 000. */
   heartbeatMs?: number;
 }
@@ -111,20 +117,7 @@ export async function createServiceApp(options: ServiceAppOptions): Promise<Serv
   registerOpsRoutes(app, { metrics, readiness: options.readiness, isDraining });
 
   const deps: RoutesDeps = { store, notices, settings, heartbeatMs: options.heartbeatMs ?? 15_000, closing: closing.signal };
-  await app.register(
-    async (v1) => {
-      v1.addHook('onRequest', async (_request, reply) => {
-        // Answers carry a team's data: never cached by anything in between.
-        reply.header('cache-control', 'no-store');
-      });
-      v1.addHook('onRequest', authenticateRequest(store));
-      registerRunsRoutes(v1, deps);
-      registerOpenAiRoutes(v1, deps);
-    },
-    { prefix: '/v1' },
-  );
-
-  if (options.registerPages) await options.registerPages(app);
+  if (options.api !== false) await registerApi(app, deps, options);
   const drainSwitch: Pick<ServiceApp, 'rlmDrain' | 'rlmDraining'> = {
     rlmDrain: () => {
       drainCalled = true;
@@ -136,6 +129,25 @@ export async function createServiceApp(options: ServiceAppOptions): Promise<Serv
   await app.ready();
   // Typed without Fastify's PromiseLike, which would make the promise's type unwrap to a plain instance.
   return Object.assign(app as FastifyInstance, drainSwitch);
+}
+
+/** The `/v1` API (authenticated) and the pages. */
+async function registerApi(app: FastifyInstance, deps: RoutesDeps, options: ServiceAppOptions): Promise<void> {
+  const { store } = options;
+  await app.register(
+    async (v1) => {
+      v1.addHook('onRequest', async (_request, reply) => {
+        // Answers carry a team's data: never cached by anything in between.
+        reply.header('cache-control', 'no-store');
+      });
+      v1.addHook('onRequest', authenticateRequest(store));
+      registerRunsRoutes(v1, deps);
+      registerOpenAiRoutes(v1, deps);
+      registerAdminRoutes(v1, { store });
+    },
+    { prefix: '/v1' },
+  );
+  if (options.registerPages) await options.registerPages(app);
 }
 
 /**

@@ -25,7 +25,7 @@ const tables = async () =>
 describe('applyMigrations', () => {
   it('creates the schema once and records each version; a second run applies nothing', async () => {
     expect(await applyMigrations(db, { now: () => 1234 })).toEqual({ applied: MIGRATIONS.map((m) => m.version) });
-    expect(await tables()).toEqual(['run_events', 'run_inputs', 'run_trajectories', 'runs', 'schema_migrations', 'teams', 'tokens']);
+    expect(await tables()).toEqual(['run_events', 'run_inputs', 'run_trajectories', 'runs', 'schema_migrations', 'teams', 'tokens', 'workers']);
     expect(await db.query('SELECT version, applied_at FROM schema_migrations')).toEqual(MIGRATIONS.map((m) => ({ version: m.version, applied_at: 1234 })));
 
     expect(await applyMigrations(db)).toEqual({ applied: [] });

@@ -106,6 +106,24 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 2,
+    name: 'admin tokens and the workers table',
+    statements: () => [
+      // An admin token reads /v1/admin/* (the workers) besides its team's API.
+      'ALTER TABLE tokens ADD COLUMN admin INTEGER NOT NULL DEFAULT 0',
+      `CREATE TABLE workers (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        -- Runs it runs at once, and how many it ran at its last heartbeat.
+        capacity INTEGER NOT NULL,
+        running INTEGER NOT NULL,
+        draining INTEGER NOT NULL DEFAULT 0,
+        started_at BIGINT NOT NULL,
+        last_heartbeat_at BIGINT NOT NULL
+      )`,
+    ],
+  },
 ];
 
 /**

@@ -27,6 +27,7 @@ import {
   TERMINAL_STATUSES,
   type TeamRecord,
   type TokenRecord,
+  type WorkerRecord,
 } from '../service-types.js';
 import { hashToken, looksLikeToken, newId, newToken, TOKEN_PREFIX_LENGTH } from './ids-and-tokens.js';
 import { applyMigrations } from './migrations.js';
@@ -44,6 +45,8 @@ import {
   toStoredEvent,
   toTeamRecord,
   toTokenRecord,
+  toWorkerRecord,
+  WORKER_COLUMNS,
   withoutSeq,
 } from './store-rows.js';
 
@@ -193,7 +196,7 @@ class SqlServiceStore implements ServiceStore {
   // -------------------------------------------------------------------------------------------
   // Tokens
 
-  async createToken(teamName: string): Promise<{ token: string; record: TokenRecord }> {
+  async createToken(teamName: string, options: { admin?: boolean } = {}): Promise<{ token: string; record: TokenRecord }> {
     const team = await this.#requireTeam(teamName);
     const token = newToken();
     const record: TokenRecord = {
@@ -204,13 +207,15 @@ class SqlServiceStore implements ServiceStore {
       createdAt: this.#now(),
       revokedAt: null,
       lastUsedAt: null,
+      admin: options.admin === true,
     };
-    await this.#db.query('INSERT INTO tokens (id, team_id, prefix, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)', [
+    await this.#db.query('INSERT INTO tokens (id, team_id, prefix, token_hash, created_at, admin) VALUES ($1, $2, $3, $4, $5, $6)', [
       record.id,
       record.teamId,
       record.prefix,
       hashToken(token),
       record.createdAt,
+      record.admin ? 1 : 0,
     ]);
     return { token, record };
   }
@@ -244,6 +249,32 @@ class SqlServiceStore implements ServiceStore {
       await tx.query('UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1', [(matches[0] as { id: string }).id, this.#now()]);
       return true;
     });
+  }
+
+  async isAdminToken(token: string): Promise<boolean> {
+    if (!looksLikeToken(token)) return false;
+    const rows = await this.#db.query('SELECT id FROM tokens WHERE token_hash = $1 AND revoked_at IS NULL AND admin = 1', [hashToken(token)]);
+    return rows.length > 0;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Workers
+
+  async heartbeatWorker(worker: Omit<WorkerRecord, 'lastHeartbeatAt'>): Promise<void> {
+    await this.#db.query(
+      `INSERT INTO workers (id, host, capacity, running, draining, started_at, last_heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (id) DO UPDATE SET host = $2, capacity = $3, running = $4, draining = $5, started_at = $6, last_heartbeat_at = $7`,
+      [worker.id, worker.host, worker.capacity, worker.running, worker.draining ? 1 : 0, worker.startedAt, this.#now()],
+    );
+  }
+
+  async listWorkers(options: { staleMs?: number } = {}): Promise<WorkerRecord[]> {
+    const since = options.staleMs === undefined ? 0 : this.#now() - options.staleMs;
+    return (await this.#db.query(`SELECT ${WORKER_COLUMNS} FROM workers WHERE last_heartbeat_at >= $1 ORDER BY id`, [since])).map(toWorkerRecord);
+  }
+
+  async removeWorker(id: string): Promise<void> {
+    await this.#db.query('DELETE FROM workers WHERE id = $1', [id]);
   }
 
   async authenticate(token: string): Promise<TeamRecord | null> {
@@ -485,7 +516,7 @@ class SqlServiceStore implements ServiceStore {
       for (const run of rows.map(toRunRecord)) {
         if (run.cancelRequested) changed.push(withoutSeq(await this.#finish(tx, run.id, { status: 'cancelled', error: 'cancelled' })));
         else if (options.retry && run.attempts < options.maxAttempts) changed.push(withoutSeq(await this.#requeue(tx, run.id, 'interrupted')));
-        else changed.push(withoutSeq(await this.#finish(tx, run.id, { status: 'failed', error: 'interrupted' })));
+        else changed.push(withoutSeq(await this.#finish(tx, run.id, { status: 'failed', error: options.retry ? 'worker_lost' : 'interrupted' })));
       }
       return changed;
     });

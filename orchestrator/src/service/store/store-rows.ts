@@ -5,7 +5,16 @@
  */
 import { Language } from '@rlm/shared';
 import { z } from 'zod';
-import { RUN_STATUSES, type RunInput, type RunRecord, ServiceError, type StoredRunEvent, type TeamRecord, type TokenRecord } from '../service-types.js';
+import {
+  RUN_STATUSES,
+  type RunInput,
+  type RunRecord,
+  ServiceError,
+  type StoredRunEvent,
+  type TeamRecord,
+  type TokenRecord,
+  type WorkerRecord,
+} from '../service-types.js';
 
 const Int = z.number().int();
 const Ms = z.number().int();
@@ -78,10 +87,11 @@ const TokenRow = z.object({
   created_at: Ms,
   revoked_at: Ms.nullable(),
   last_used_at: Ms.nullable(),
+  admin: Int,
 });
 
 /** The token columns {@link toTokenRecord} reads, from `tokens k JOIN teams t`. */
-export const TOKEN_COLUMNS = 'k.id, k.team_id, t.name AS team_name, k.prefix, k.created_at, k.revoked_at, k.last_used_at';
+export const TOKEN_COLUMNS = 'k.id, k.team_id, t.name AS team_name, k.prefix, k.created_at, k.revoked_at, k.last_used_at, k.admin';
 
 export function toTokenRecord(row: unknown): TokenRecord {
   const token = parseRow('tokens', TokenRow, row);
@@ -93,6 +103,32 @@ export function toTokenRecord(row: unknown): TokenRecord {
     createdAt: token.created_at,
     revokedAt: token.revoked_at,
     lastUsedAt: token.last_used_at,
+    admin: token.admin === 1,
+  };
+}
+
+const WorkerRow = z.object({
+  id: z.string(),
+  host: z.string(),
+  capacity: Int,
+  running: Int,
+  draining: Int,
+  started_at: Ms,
+  last_heartbeat_at: Ms,
+});
+
+export const WORKER_COLUMNS = 'id, host, capacity, running, draining, started_at, last_heartbeat_at';
+
+export function toWorkerRecord(row: unknown): WorkerRecord {
+  const worker = parseRow('workers', WorkerRow, row);
+  return {
+    id: worker.id,
+    host: worker.host,
+    capacity: worker.capacity,
+    running: worker.running,
+    draining: worker.draining === 1,
+    startedAt: worker.started_at,
+    lastHeartbeatAt: worker.last_heartbeat_at,
   };
 }
 

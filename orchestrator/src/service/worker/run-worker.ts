@@ -47,6 +47,11 @@ export interface RunWorkerOptions {
    * waiting for it and records the run as stopped anyway, milliseconds; default 60,000.
    */
   abortSettleMs?: number;
+  /**
+   * Report this worker in the store's workers table (GET /v1/admin/workers): at start, every third
+   * of the lease, as draining once it drains, and removed once drained. Off by default.
+   */
+  heartbeat?: boolean;
 }
 
 /** Why the worker stopped a run before its engine finished it. */
@@ -118,6 +123,8 @@ class Worker implements RunWorker {
   #recoverTimer: NodeJS.Timeout | undefined;
   #renewTimer: NodeJS.Timeout | undefined;
   #renewing = false;
+  readonly #heartbeat: boolean;
+  readonly #startedAt = Date.now();
   #recovering = false;
   #unsubscribe: (() => void) | undefined;
   readonly #teamNames = new Map<string, string>();
@@ -132,6 +139,7 @@ class Worker implements RunWorker {
     const pollIntervalMs = options.pollIntervalMs ?? 1_000;
     if (!(pollIntervalMs > 0)) throw new InvalidOptionError('pollIntervalMs', `must be positive, got ${pollIntervalMs}`);
     this.id = options.workerId ?? `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    this.#heartbeat = options.heartbeat === true;
     this.#store = options.store;
     this.#engine = options.engine;
     this.#notices = options.notices;
@@ -160,7 +168,11 @@ class Worker implements RunWorker {
       const { leaseMs } = this.#settings;
       this.#pollTimer = setInterval(() => this.#wake(), this.#pollIntervalMs).unref();
       this.#recoverTimer = setInterval(() => void this.#recover(false, false), leaseMs / 2).unref();
-      this.#renewTimer = setInterval(() => void this.#renew(), leaseMs / 3).unref();
+      this.#renewTimer = setInterval(() => {
+        void this.#renew();
+        void this.#beat(false);
+      }, leaseMs / 3).unref();
+      await this.#beat(false);
       this.#logger.info({ maxRunningRuns: this.#settings.maxRunningRuns, leaseMs }, 'worker started');
       this.#wake();
     })();
@@ -187,6 +199,8 @@ class Worker implements RunWorker {
     // A claim under way settles first (a run it claims now is handed back unstarted).
     await this.#pumping;
     if (wasRunning && this.#active.size > 0) this.#logger.info({ running: this.#active.size, graceMs }, 'draining');
+    // Not awaited: the runs are stopped in the same turn as before, whatever the database's speed.
+    const beating = wasRunning ? this.#beat(true) : undefined;
     if (this.#active.size > 0 && graceMs > 0) {
       let timer: NodeJS.Timeout | undefined;
       // setTimeout fires at once for a delay past 2^31 - 1 ms: a longer grace (Infinity) waits for the runs alone.
@@ -199,6 +213,28 @@ class Worker implements RunWorker {
     clearInterval(this.#renewTimer);
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
+    await beating;
+    if (wasRunning && this.#heartbeat)
+      await this.#store
+        .removeWorker(this.id)
+        .catch((error: unknown) => this.#logger.warn({ err: error }, 'could not remove this worker from the workers table'));
+  }
+
+  /** One heartbeat in the workers table (when enabled); a failure is logged, the next one tries again. */
+  async #beat(draining: boolean): Promise<void> {
+    if (!this.#heartbeat) return;
+    try {
+      await this.#store.heartbeatWorker({
+        id: this.id,
+        host: os.hostname(),
+        capacity: this.#settings.maxRunningRuns,
+        running: this.#active.size,
+        draining: draining || this.#state === 'stopped',
+        startedAt: this.#startedAt,
+      });
+    } catch (error) {
+      this.#logger.warn({ err: error }, 'heartbeat failed; the next one tries again');
+    }
   }
 
   close(): Promise<void> {
