@@ -64,6 +64,23 @@ describe('the service app: request ids, errors, auth, drain, operations', () => 
     expect(h.logs.join('\n')).not.toContain('rlm_not-a-real-token-at-all');
   });
 
+  it('lists the workers on GET /v1/admin/workers for an admin token only: 403 forbidden for a team token, 401 without one', async () => {
+    const h = await start();
+    const { token } = await h.team('alpha');
+    const admin = await h.store.createToken('alpha', { admin: true });
+    await h.store.heartbeatWorker({ id: 'w-1', host: 'machine-1', capacity: 4, running: 2, draining: false, startedAt: Date.now() });
+    const listed = await h.call(admin.token, 'GET', '/v1/admin/workers');
+    expect(listed.status).toBe(200);
+    expect(await json(listed)).toEqual({
+      object: 'list',
+      data: [{ id: 'w-1', host: 'machine-1', capacity: 4, running: 2, draining: false, started_at: expect.any(String), last_heartbeat_at: expect.any(String) }],
+    });
+    const refused = await h.call(token, 'GET', '/v1/admin/workers');
+    expect(refused.status).toBe(403);
+    expect((await json(refused)).error.code).toBe('forbidden');
+    expect((await h.call(null, 'GET', '/v1/admin/workers')).status).toBe(401);
+  });
+
   it('answers malformed JSON with 400 invalid_request', async () => {
     const h = await start();
     const { token } = await h.team('alpha');
