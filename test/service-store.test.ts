@@ -510,6 +510,20 @@ describe.each([embedded, postgresBackend])('ServiceStore on the $name database',
   });
 
   describe('leases', () => {
+    it("takes a worker's events only while it holds the run", async () => {
+      const { store, clock } = await backend.open();
+      const team = await store.createTeam({ name: 'ops' });
+      const run = await store.submitRun({ teamId: team.id, input: { query: 'q' }, model: null, language: 'javascript', limits: {}, source: 'runs' });
+      await store.claimRun('w1', 1_000);
+      expect(await store.appendEvents(run.id, [{ type: 'turn_start', data: { turn: 1 } }], { workerId: 'w1' })).toHaveLength(1);
+      clock.advance(1_001);
+      await store.recoverExpired({ retry: true, maxAttempts: 3 });
+      await store.claimRun('w2', 1_000);
+      expect((await rejection(store.appendEvents(run.id, [{ type: 'turn_start', data: { turn: 2 } }], { workerId: 'w1' }))).kind).toBe('conflict');
+      expect(await store.appendEvents(run.id, [{ type: 'turn_start', data: { turn: 1 } }], { workerId: 'w2' })).toHaveLength(1);
+      expect((await store.readEvents(run.id, 0)).filter((e) => e.type === 'turn_start').map((e) => e.data)).toEqual([{ turn: 1 }, { turn: 1 }]);
+    });
+
     it('renews the leases a worker holds and reports a cancel asked meanwhile', async () => {
       const { store, clock } = await backend.open();
       const team = await store.createTeam({ name: 'ops' });

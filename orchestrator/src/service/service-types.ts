@@ -266,8 +266,12 @@ export interface ServiceStore extends AsyncDisposable {
    */
   recoverExpired(options: { retry: boolean; maxAttempts: number; everyRunning?: boolean }): Promise<RunRecord[]>;
 
-  /** Appends events to a run; they get the next `seq` numbers. Answers them as stored. */
-  appendEvents(runId: string, events: readonly { type: string; data: Record<string, unknown> }[]): Promise<StoredRunEvent[]>;
+  /**
+   * Appends events to a run; they get the next `seq` numbers. Answers them as stored. With
+   * `workerId`, only while that worker holds the run: a worker that lost its lease writes nothing
+   * more (ServiceError `conflict`).
+   */
+  appendEvents(runId: string, events: readonly { type: string; data: Record<string, unknown> }[], options?: { workerId?: string }): Promise<StoredRunEvent[]>;
   /** The run's events after `afterSeq` (0: all), oldest first, at most `limit` (default 1000). */
   readEvents(runId: string, afterSeq: number, limit?: number): Promise<StoredRunEvent[]>;
   /** The JSONL trajectory of a finished run; null when none was written. */

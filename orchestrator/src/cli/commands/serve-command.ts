@@ -14,14 +14,15 @@ import { createRunEngine, servedModels } from '../../service/run-engine.js';
 import { createPostgresNotices, type PostgresNotices } from '../../service/pg-notices.js';
 import { type ServeRole, startRlmService } from '../../service/rlm-service.js';
 import { openServiceStore } from '../../service/store/service-store.js';
-import type { RunLimits, ServeSettings, ServiceStore, TeamRecord, TokenRecord } from '../../service/service-types.js';
+import type { RunLimits, ServedModel, ServeSettings, ServiceStore, TeamRecord, TokenRecord } from '../../service/service-types.js';
 import { createSandboxPool, type SandboxPool } from '../../sandbox/pool/sandbox-pool.js';
 import { createDockerClient, pingDocker } from '../../sandbox/docker-client.js';
 import { ensureSandboxImage } from '../../sandbox/image/ensure-sandbox-image.js';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
 import type { LimitsConfig, ServeConfig } from '../config/config-schema.js';
 import { createModelRoles } from '../config/model-roles.js';
-import { limitsOf, resolveSettings, sandboxOptionsOf } from '../config/settings.js';
+import { limitsOf, type ResolvedSettings, type RoleSpec, resolveSettings, sandboxOptionsOf } from '../config/settings.js';
+import { type BackendName, DEFAULT_MODELS } from '../../models/create-backend.js';
 import type { CommandName } from '../flags/cli-flags.js';
 import { helpText } from '../flags/help-text.js';
 import { helpHint, parseCommandFlags } from '../flags/parse-flags.js';
@@ -73,14 +74,15 @@ async function serve(argv: string[], io: CliIo): Promise<number> {
       `--warm ${warmJs}${warmPy ? ` (+ ${warmPy} Python)` : ''} is more than --max-sandboxes ${maxSandboxes}; keep fewer warm or allow more sandboxes`,
     );
   }
-  const roles = createModelRoles(resolved);
+  // The API role calls no model: it names the served models without creating backends (it has no provider keys).
+  const roles = role === 'api' ? undefined : createModelRoles(resolved);
   const engineLimits: Partial<RlmLimits> = limitsOf(resolved.config);
   const settings: ServeSettings = {
     host: values.host ?? io.env.RLM_SERVE_HOST ?? serveConfig.host ?? '127.0.0.1',
     port: port(values.port ?? io.env.RLM_SERVE_PORT) ?? serveConfig.port ?? DEFAULT_SERVE_PORT,
     maxBodyBytes: Math.round((positiveNumber(values['max-body-mb'], '--max-body-mb') ?? serveConfig.maxBodyMb ?? 64) * 1024 * 1024),
     graceSeconds: nonNegativeNumber(values['grace-seconds'], '--grace-seconds') ?? serveConfig.graceSeconds ?? 30,
-    models: servedModels(roles),
+    models: roles ? servedModels(roles) : servedModelsOf(resolved),
     defaultLanguage: resolved.config.language ?? 'javascript',
     limits: runLimitsOf(resolved.config.limits),
     maxRunningRuns: positiveInteger(values['max-running'], '--max-running') ?? serveConfig.maxRunning ?? maxSandboxes,
@@ -122,7 +124,7 @@ async function serve(argv: string[], io: CliIo): Promise<number> {
       pool = createSandboxPool({ ...sandbox, docker, image, maxSandboxes, warm: { javascript: warmJs, python: warmPy } });
     }
     if (store.kind === 'postgres' && databaseUrl !== undefined) notices = await createPostgresNotices({ databaseUrl, logger });
-    const engine = pool ? createRunEngine({ roles, limits: engineLimits, ...(resolved.prices ? { prices: resolved.prices } : {}), pool }) : undefined;
+    const engine = pool && roles ? createRunEngine({ roles, limits: engineLimits, ...(resolved.prices ? { prices: resolved.prices } : {}), pool }) : undefined;
     service = await startRlmService({
       settings,
       role,
@@ -160,6 +162,15 @@ async function serve(argv: string[], io: CliIo): Promise<number> {
   await service.drain(settings.graceSeconds * 1000);
   io.stderr('rlm serve: stopped; every sandbox removed\n');
   return ExitCode.ok;
+}
+
+/** The served models from the settings alone: each role's model id, or its backend's default. */
+function servedModelsOf(resolved: ResolvedSettings): ServedModel[] {
+  const modelOf = (spec: RoleSpec) => spec.model ?? DEFAULT_MODELS[spec.backend as BackendName] ?? spec.backend;
+  return [
+    { id: 'rlm', name: null, providerModel: modelOf(resolved.root) },
+    ...Object.entries(resolved.models).map(([name, spec]) => ({ id: `rlm:${name}`, name, providerModel: spec.model })),
+  ];
 }
 
 function roleOf(value: string | undefined): ServeRole {

@@ -526,7 +526,11 @@ class SqlServiceStore implements ServiceStore {
   // Events and trajectories
 
   /** @throws {ServiceError} `not_found` for an unknown run; `invalid_request` for data that is not JSON. */
-  async appendEvents(runId: string, events: readonly { type: string; data: Record<string, unknown> }[]): Promise<StoredRunEvent[]> {
+  async appendEvents(
+    runId: string,
+    events: readonly { type: string; data: Record<string, unknown> }[],
+    options: { workerId?: string } = {},
+  ): Promise<StoredRunEvent[]> {
     if (events.length === 0) return [];
     const encoded = events.map((event, index) => {
       try {
@@ -537,11 +541,16 @@ class SqlServiceStore implements ServiceStore {
     });
     return this.#db.transaction(async (tx) => {
       // Reserving the numbers on the run's row makes concurrent appenders wait for each other.
-      const [row] = await tx.query<{ last_event_seq: number }>('UPDATE runs SET last_event_seq = last_event_seq + $2 WHERE id = $1 RETURNING last_event_seq', [
-        runId,
-        events.length,
-      ]);
-      if (!row) throw new ServiceError('not_found', `no run with id ${runId}`);
+      const holder = options.workerId === undefined ? '' : " AND worker_id = $3 AND status = 'running'";
+      const [row] = await tx.query<{ last_event_seq: number }>(
+        `UPDATE runs SET last_event_seq = last_event_seq + $2 WHERE id = $1${holder} RETURNING last_event_seq`,
+        options.workerId === undefined ? [runId, events.length] : [runId, events.length, options.workerId],
+      );
+      if (!row) {
+        if (options.workerId !== undefined && (await tx.query('SELECT id FROM runs WHERE id = $1', [runId])).length > 0)
+          throw new ServiceError('conflict', `run ${runId} is no longer held by worker ${options.workerId} (its lease was lost); its events are not stored`);
+        throw new ServiceError('not_found', `no run with id ${runId}`);
+      }
       const first = row.last_event_seq - events.length + 1;
       const now = this.#now();
       await insertEncodedEvents(tx, runId, first, encoded, now);

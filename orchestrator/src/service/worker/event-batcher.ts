@@ -56,6 +56,8 @@ export function capStrings(value: unknown, limitChars: number): unknown {
 export interface EventBatcherOptions {
   store: Pick<ServiceStore, 'appendEvents'>;
   runId: string;
+  /** The worker holding the run: the store takes its events only while it does. */
+  workerId?: string;
   /** After each append: the `seq` of the last event stored. */
   onStored: (lastSeq: number) => void;
   /** An append failed for good (after retries): its events were dropped. */
@@ -70,7 +72,7 @@ export interface EventBatcherOptions {
 
 /** Appends one run's events to the store in order, in batches. Never throws: a failing store is reported through `onDropped`. */
 export class EventBatcher {
-  readonly #options: Required<Omit<EventBatcherOptions, 'store' | 'runId' | 'onStored' | 'onDropped'>> & EventBatcherOptions;
+  readonly #options: Required<Omit<EventBatcherOptions, 'store' | 'runId' | 'workerId' | 'onStored' | 'onDropped'>> & EventBatcherOptions;
   #pending: EventToStore[] = [];
   #timer: NodeJS.Timeout | undefined;
   /** The appends, one after another. */
@@ -124,7 +126,7 @@ export class EventBatcher {
       const batch = this.#pending.splice(0, maxBatch);
       for (let attempt = 1; ; attempt += 1) {
         try {
-          const stored = await store.appendEvents(runId, batch);
+          const stored = await store.appendEvents(runId, batch, this.#options.workerId === undefined ? {} : { workerId: this.#options.workerId });
           const last = stored.at(-1);
           if (last) {
             this.lastSeq = Math.max(this.lastSeq, last.seq);

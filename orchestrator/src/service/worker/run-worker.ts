@@ -360,6 +360,7 @@ class Worker implements RunWorker {
     const batcher = new EventBatcher({
       store: this.#store,
       runId: record.id,
+      workerId: this.id,
       onStored: (lastSeq) => this.#notices.publish({ kind: 'run_events', runId: record.id, lastSeq }),
       onDropped: (error, count) => log.error({ err: error, dropped: count }, 'could not store events of a run; they were dropped'),
     });
