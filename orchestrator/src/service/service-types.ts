@@ -224,7 +224,8 @@ export interface ServiceStore extends AsyncDisposable {
 
   /**
    * Accepts a run: checks the team's queue and budget and inserts the run (status `queued`) with its
-   * input and a `queued` event, atomically.
+   * input and a `queued` event, atomically; the run's `maxCostUsd` is capped by what is left of the
+   * team's budget, read under the same lock.
    * @throws {ServiceError} `queue_full` (429) when the team has `maxQueued` runs waiting; `budget_exhausted` (429) when its spend reached its budget.
    */
   submitRun(run: NewRun): Promise<RunRecord>;

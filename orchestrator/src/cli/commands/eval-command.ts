@@ -16,7 +16,8 @@ import { type EvalManifest, type EvalSummary, type EvalTask, METHODS, type Metho
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
 import type { ResolvedSettings } from '../config/settings.js';
 import type { CommandName } from '../flags/cli-flags.js';
-import { gotValue, helpHint, parseCommandFlags } from '../flags/parse-flags.js';
+import { helpHint, parseCommandFlags } from '../flags/parse-flags.js';
+import { integer, number } from '../flags/number-flags.js';
 import { colorEnabled, paletteFor } from '../output/colors.js';
 import { EvalProgress, type EvalProgressMode } from '../output/eval-progress.js';
 import { formatCost, formatDuration } from '../output/format.js';
@@ -665,26 +666,6 @@ async function compare(argv: string[], io: CliIo): Promise<number> {
 
 // ---------------------------------------------------------------------------------------------
 // Values
-
-function integer(value: string | undefined, flag: string, range: { min: number }): number | undefined {
-  if (value === undefined) return undefined;
-  const parsed = Number(value);
-  if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(parsed) || parsed < range.min)
-    throw new UsageError(`${flag} must be a whole number${range.min > 0 ? ` of at least ${range.min}` : ', 0 or more'} (got ${gotValue(value)})`);
-  return parsed;
-}
-
-function number(value: string | undefined, flag: string, range: { min?: number; above?: number }): number | undefined {
-  if (value === undefined) return undefined;
-  const parsed = Number(value);
-  const ok =
-    value.trim() !== '' && Number.isFinite(parsed) && (range.min === undefined || parsed >= range.min) && (range.above === undefined || parsed > range.above);
-  if (!ok)
-    throw new UsageError(
-      `${flag} must be a number${range.above !== undefined ? ` above ${range.above}` : range.min !== undefined ? ` of at least ${range.min}` : ''} (got ${gotValue(value)})`,
-    );
-  return parsed;
-}
 
 function sha256(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');

@@ -13,6 +13,7 @@ import type { RlmLimits } from '../../engine/run-budget.js';
 import { createRunEngine, servedModels } from '../../service/run-engine.js';
 import { createPostgresNotices, type PostgresNotices } from '../../service/pg-notices.js';
 import { type ServeRole, startRlmService } from '../../service/rlm-service.js';
+import { redactDatabaseUrl } from '../../service/store/postgres-database.js';
 import { openServiceStore } from '../../service/store/service-store.js';
 import type { RunLimits, ServedModel, ServeSettings, ServiceStore, TeamRecord, TokenRecord } from '../../service/service-types.js';
 import { createSandboxPool, type SandboxPool } from '../../sandbox/pool/sandbox-pool.js';
@@ -25,6 +26,7 @@ import { limitsOf, type ResolvedSettings, type RoleSpec, resolveSettings, sandbo
 import { type BackendName, DEFAULT_MODELS } from '../../models/create-backend.js';
 import type { CommandName } from '../flags/cli-flags.js';
 import { helpText } from '../flags/help-text.js';
+import { integer, number } from '../flags/number-flags.js';
 import { helpHint, parseCommandFlags } from '../flags/parse-flags.js';
 import { formatCost } from '../output/format.js';
 
@@ -142,18 +144,19 @@ async function serve(argv: string[], io: CliIo): Promise<number> {
     await store.close();
     throw error;
   }
+  const database = describeDatabase(store, values, io);
   if (role === 'worker') io.stderr(`rlm serve: worker ${workerId} ready (${settings.maxRunningRuns} runs at once, ${maxSandboxes} sandboxes)\n`);
   logger.info(
     {
       url: service.url,
-      database: describeDatabase(store, values, io),
+      database,
       models: settings.models.map((m) => m.id),
       maxSandboxes,
       maxRunningRuns: settings.maxRunningRuns,
     },
     `listening on ${service.url}`,
   );
-  io.stderr(`rlm serve: listening on ${service.url} (database: ${describeDatabase(store, values, io)}; Ctrl-C or SIGTERM drains and stops)\n`);
+  io.stderr(`rlm serve: listening on ${service.url} (database: ${database}; Ctrl-C or SIGTERM drains and stops)\n`);
   await new Promise<void>((resolve) => {
     if (io.signal.aborted) resolve();
     else io.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -205,7 +208,7 @@ async function openStore(values: DatabaseFlags, io: CliIo, access: 'serve' | 'ad
   const url = values.database ?? (io.env.DATABASE_URL || undefined);
   if (url !== undefined) {
     if (!/^postgres(ql)?:\/\//.test(url))
-      throw new UsageError(`--database must be a PostgreSQL URL (postgres://user:password@host:5432/db), got "${redactUrl(url)}"`);
+      throw new UsageError(`--database must be a PostgreSQL URL (postgres://user:password@host:5432/db), got "${redactDatabaseUrl(url)}"`);
     return await openServiceStore({ databaseUrl: url, signal: io.signal });
   }
   return await openServiceStore({ dataDir: dataDirOf(values, io, configDataDir), access, signal: io.signal });
@@ -216,19 +219,8 @@ function dataDirOf(values: DatabaseFlags, io: CliIo, configDataDir?: string): st
 }
 
 function describeDatabase(store: ServiceStore, values: DatabaseFlags, io: CliIo): string {
-  if (store.kind === 'postgres') return `PostgreSQL ${redactUrl(values.database ?? io.env.DATABASE_URL ?? '')}`;
+  if (store.kind === 'postgres') return `PostgreSQL ${redactDatabaseUrl(values.database ?? io.env.DATABASE_URL ?? '')}`;
   return `embedded, ${dataDirOf(values, io)}`;
-}
-
-/** A URL without its password, for messages and logs. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -368,16 +360,8 @@ function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
 
-function numberOf(value: string | undefined, flag: string, check: (n: number) => boolean, rule: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value.trim());
-  if (value.trim() === '' || !Number.isFinite(n) || !check(n)) throw new UsageError(`${flag} ${rule}, got "${value}"`);
-  return n;
-}
-const positiveInteger = (v: string | undefined, flag: string) =>
-  numberOf(v, flag, (n) => Number.isInteger(n) && n > 0, 'must be a whole number greater than 0');
-const nonNegativeInteger = (v: string | undefined, flag: string) =>
-  numberOf(v, flag, (n) => Number.isInteger(n) && n >= 0, 'must be a whole number, 0 or more');
-const positiveNumber = (v: string | undefined, flag: string) => numberOf(v, flag, (n) => n > 0, 'must be a number greater than 0');
-const nonNegativeNumber = (v: string | undefined, flag: string) => numberOf(v, flag, (n) => n >= 0, 'must be a number, 0 or more');
-const port = (v: string | undefined) => numberOf(v, '--port', (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'must be a port number, 0–65535');
+const positiveInteger = (v: string | undefined, flag: string) => integer(v, flag, { min: 1 });
+const nonNegativeInteger = (v: string | undefined, flag: string) => integer(v, flag, { min: 0 });
+const positiveNumber = (v: string | undefined, flag: string) => number(v, flag, { above: 0 });
+const nonNegativeNumber = (v: string | undefined, flag: string) => number(v, flag, { min: 0 });
+const port = (v: string | undefined) => integer(v, '--port', { min: 0, max: 65535 });

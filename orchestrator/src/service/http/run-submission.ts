@@ -21,15 +21,6 @@ import {
   type TeamRecord,
 } from '../service-types.js';
 
-const LIMIT_KEYS = [
-  'maxIterations',
-  'maxDepth',
-  'timeoutSeconds',
-  'cellTimeoutSeconds',
-  'maxCostUsd',
-  'maxTokens',
-] as const satisfies readonly (keyof RunLimits)[];
-
 /** The id clients use for a stored run's model (null: the default). */
 export function modelId(name: string | null): string {
   return name === null ? 'rlm' : `rlm:${name}`;
@@ -61,24 +52,9 @@ export function resolveModel(models: readonly ServedModel[], team: TeamRecord, r
   return model;
 }
 
-/**
- * The limits a run gets: each asked-for value capped by the server's (which is also the default
- * when none is asked), and `maxCostUsd` by what is left of the team's budget.
- * @param remainingBudgetUsd null when the team has no budget.
- */
-export function effectiveLimits(server: RunLimits, requested: RunLimits | undefined, remainingBudgetUsd: number | null): RunLimits {
-  const limits: RunLimits = {};
-  for (const key of LIMIT_KEYS) {
-    const ceiling = server[key];
-    const asked = requested?.[key];
-    const value = asked === undefined ? ceiling : ceiling === undefined ? asked : Math.min(asked, ceiling);
-    if (value !== undefined) limits[key] = value;
-  }
-  // Nothing left: the store refuses the run (budget_exhausted) under its own lock; capping at 0 would only hide that.
-  if (remainingBudgetUsd !== null && remainingBudgetUsd > 0)
-    limits.maxCostUsd = limits.maxCostUsd === undefined ? remainingBudgetUsd : Math.min(limits.maxCostUsd, remainingBudgetUsd);
-  return limits;
-}
+// Shared with the store, which applies the team's budget under its lock.
+export { effectiveLimits } from '../run-limits.js';
+import { effectiveLimits } from '../run-limits.js';
 
 export interface RunRequest {
   input: RunInput;
@@ -101,13 +77,13 @@ export interface SubmissionDeps {
  */
 export async function submitRun(deps: SubmissionDeps, team: TeamRecord, request: RunRequest): Promise<{ run: RunRecord; model: ServedModel }> {
   const model = resolveModel(deps.settings.models, team, request.model);
-  const remaining = team.budgetUsd === null ? null : team.budgetUsd - (await deps.store.teamSpendUsd(team.id));
   const run = await deps.store.submitRun({
     teamId: team.id,
     input: request.input,
     model: model.name,
     language: request.language ?? deps.settings.defaultLanguage,
-    limits: effectiveLimits(deps.settings.limits, request.limits, remaining),
+    // The store caps maxCostUsd by what is left of the team's budget, read under the team's lock.
+    limits: effectiveLimits(deps.settings.limits, request.limits, null),
     source: request.source,
   });
   deps.notices.publish({ kind: 'run_queued', runId: run.id, teamId: team.id });

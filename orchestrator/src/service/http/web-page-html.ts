@@ -7,6 +7,7 @@
  * fonts, no inline script, style or handler.
  */
 import { VIEWER_CSS } from '../../viewer/page/viewer-page.js';
+import { RUN_STATUSES } from '../service-types.js';
 
 /** Where the pages' assets are served (web-page.ts). */
 export const WEB_ASSET_PATHS = { teamScript: '/web/serve-team.js', runScript: '/web/serve-run.js', css: '/web/serve.css' } as const;
@@ -61,7 +62,7 @@ const NOSCRIPT = '<noscript><p class="card">This page needs JavaScript: its scri
 
 /** `GET /`: the team's runs, the submit form. */
 export function teamPageHtml(): string {
-  const statuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'].map((s) => `<option value="${s}">${s}</option>`).join('');
+  const statuses = RUN_STATUSES.map((s) => `<option value="${s}">${s}</option>`).join('');
   return `${head('rlm serve', WEB_ASSET_PATHS.teamScript)}
 <body class="serve">
 ${topbar('serve', false)}

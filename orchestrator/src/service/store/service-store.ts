@@ -30,6 +30,7 @@ import {
   type WorkerRecord,
 } from '../service-types.js';
 import { hashToken, looksLikeToken, newId, newToken, TOKEN_PREFIX_LENGTH } from './ids-and-tokens.js';
+import { effectiveLimits } from '../run-limits.js';
 import { applyMigrations } from './migrations.js';
 import { openPostgresDatabase, redactDatabaseUrl } from './postgres-database.js';
 import { EMBEDDED_DATABASE_FILE, openSqliteDatabase } from './sqlite-database.js';
@@ -323,12 +324,13 @@ class SqlServiceStore implements ServiceStore {
           retryAfterSeconds,
         });
       }
+      const limits = effectiveLimits({}, run.limits, team.budget_usd === null ? null : team.budget_usd - team.spent_usd);
       const now = this.#now();
       const id = newId('run');
       const [inserted] = await tx.query<{ seq: number }>(
         `INSERT INTO runs (id, team_id, status, query, model, language, limits, source, usage, created_at, last_event_seq)
          VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, '{}', $8, 1) RETURNING seq`,
-        [id, run.teamId, input.query, run.model, run.language, JSON.stringify(run.limits ?? {}), run.source, now],
+        [id, run.teamId, input.query, run.model, run.language, JSON.stringify(limits), run.source, now],
       );
       if (!inserted) throw new Error('INSERT … RETURNING answered no row');
       await tx.query('INSERT INTO run_inputs (run_id, input) VALUES ($1, $2)', [id, input.json]);
@@ -340,7 +342,7 @@ class SqlServiceStore implements ServiceStore {
         query: input.query,
         model: run.model,
         language: run.language,
-        limits: run.limits ?? {},
+        limits,
         source: run.source,
         answer: null,
         error: null,

@@ -13,7 +13,7 @@
 import type { RunListResponse, RunResponse, RunSummary } from '../../viewed-run.js';
 import { byId, clear, h } from './dom.js';
 import { firstLine, fmtCost, fmtTime, fmtTokens, plural } from './format.js';
-import { focusTurn, renderMessage, renderRun, setAllTurns } from './run-view.js';
+import { handleTurnKey, renderMessage, renderRun } from './run-view.js';
 import { badge } from './widgets.js';
 
 const state = {
@@ -183,18 +183,6 @@ document.addEventListener('keydown', (event) => {
     case 'Escape':
       toggleHelp(false);
       break;
-    case 'j':
-      focusTurn(1);
-      break;
-    case 'k':
-      focusTurn(-1);
-      break;
-    case 'e':
-      setAllTurns(true);
-      break;
-    case 'c':
-      setAllTurns(false);
-      break;
     case 'r':
       void reload();
       break;
@@ -217,6 +205,7 @@ document.addEventListener('keydown', (event) => {
       }
       break;
     default:
+      handleTurnKey(event.key);
       break;
   }
 });

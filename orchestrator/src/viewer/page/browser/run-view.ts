@@ -328,6 +328,26 @@ export function setAllTurns(open: boolean): void {
 }
 
 /** A title and a message in #main, instead of a run. */
+/** The turn keys every page showing a run shares: j/k move between turns, e/c expand or collapse them all. True when `key` was one. */
+export function handleTurnKey(key: string): boolean {
+  switch (key) {
+    case 'j':
+      focusTurn(1);
+      return true;
+    case 'k':
+      focusTurn(-1);
+      return true;
+    case 'e':
+      setAllTurns(true);
+      return true;
+    case 'c':
+      setAllTurns(false);
+      return true;
+    default:
+      return false;
+  }
+}
+
 export function renderMessage(title: string, message: string | null, kind: 'error' | null = null): void {
   const main = byId('main');
   clear(main);

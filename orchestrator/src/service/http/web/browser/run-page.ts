@@ -9,7 +9,7 @@
 import './zod-jitless.js';
 import { byId, clear, h } from '../../../../viewer/page/browser/dom.js';
 import { fmtCost, fmtTime, plural } from '../../../../viewer/page/browser/format.js';
-import { focusTurn, renderMessage, renderRun, setAllTurns } from '../../../../viewer/page/browser/run-view.js';
+import { handleTurnKey, renderMessage, renderRun } from '../../../../viewer/page/browser/run-view.js';
 import { badge, textBlock } from '../../../../viewer/page/browser/widgets.js';
 import { readRunText } from '../../../../viewer/trajectory-reader.js';
 import { type ApiRun, ApiRun as ApiRunSchema } from '../api-schemas.js';
@@ -200,20 +200,5 @@ document.addEventListener('keydown', (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   const target = event.target instanceof HTMLElement ? event.target : null;
   if (target && (target.tagName === 'INPUT' || target.tagName === 'TEXTAREA' || target.tagName === 'SELECT')) return;
-  switch (event.key) {
-    case 'j':
-      focusTurn(1);
-      break;
-    case 'k':
-      focusTurn(-1);
-      break;
-    case 'e':
-      setAllTurns(true);
-      break;
-    case 'c':
-      setAllTurns(false);
-      break;
-    default:
-      break;
-  }
+  handleTurnKey(event.key);
 });
