@@ -304,10 +304,12 @@ export class ControlListener {
       const silentMs = now - lastHeard;
       if (silentMs > livenessTimeoutMs) {
         clearInterval(this.#heartbeat);
+        // Rounded up: a silence just over the limit (400.3 ms) is reported over it (401), never at it.
+        const reported = Math.ceil(silentMs);
         try {
-          this.#options.onUnresponsive?.({ silentMs: Math.round(silentMs) });
+          this.#options.onUnresponsive?.({ silentMs: reported });
         } finally {
-          connection.close(CloseCode.goingAway, `no answer to pings for ${Math.round(silentMs)} ms`);
+          connection.close(CloseCode.goingAway, `no answer to pings for ${reported} ms`);
           socket.terminate();
         }
         return;
