@@ -183,6 +183,95 @@ describe('rlm serve on the embedded database', () => {
   });
 });
 
+describe('rlm serve teams update', () => {
+  interface TeamJson {
+    name: string;
+    budgetUsd: number | null;
+    spentUsd: number;
+    maxConcurrentRuns: number;
+    maxQueued: number;
+    models: string[] | null;
+  }
+  const rlm = (dir: string, args: string[]) => runRlm(['serve', 'teams', ...args], { cwd: dir, env: cleanEnv() });
+  const teams = async (dir: string): Promise<TeamJson[]> => {
+    const listed = await rlm(dir, ['list', '--json']);
+    expect(listed.code, listed.stderr).toBe(0);
+    return JSON.parse(listed.stdout) as TeamJson[];
+  };
+
+  it('changes only the given limits of a team, says what changed, and teams list shows them', async () => {
+    const dir = await mkdtemp(path.join(work, 'update-'));
+    expect((await rlm(dir, ['create', 'research', '--budget-usd', '5'])).code).toBe(0);
+    expect((await rlm(dir, ['create', 'other', '--max-queued', '3'])).code).toBe(0);
+
+    const updated = await rlm(dir, ['update', 'research', '--budget-usd', '10', '--max-concurrent-runs', '2', '--models', 'fast,rlm:smart']);
+    expect(updated).toMatchObject({ code: 0, stderr: '' });
+    expect(updated.stdout).toBe('updated team research: budget $5.00 → $10.00, max-concurrent-runs 4 → 2, models every model → rlm + rlm:fast + rlm:smart\n');
+    expect(await teams(dir)).toMatchObject([
+      { name: 'other', budgetUsd: null, maxConcurrentRuns: 4, maxQueued: 3, models: null },
+      { name: 'research', budgetUsd: 10, spentUsd: 0, maxConcurrentRuns: 2, maxQueued: 100, models: ['fast', 'smart'] },
+    ]);
+
+    const json = await rlm(dir, ['update', 'research', '--no-budget', '--all-models', '--max-queued', '100', '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    const listed = (await teams(dir)).find((team) => team.name === 'research');
+    expect(JSON.parse(json.stdout)).toEqual(listed);
+    expect(listed).toMatchObject({ budgetUsd: null, maxConcurrentRuns: 2, maxQueued: 100, models: null });
+    const text = await rlm(dir, ['update', 'research', '--max-queued', '100', '--budget-usd', '2.5']);
+    expect(text.stdout).toBe('updated team research: budget no limit → $2.50, max-queued 100 (unchanged)\n');
+  });
+
+  it('refuses bad usage with exit code 2, saying what to write, and an unknown team with exit code 1, changing nothing', async () => {
+    const dir = await mkdtemp(path.join(work, 'update-usage-'));
+    expect((await rlm(dir, ['create', 'research', '--budget-usd', '5'])).code).toBe(0);
+    const before = await teams(dir);
+    const hint = 'Run `rlm serve teams update --help` for usage.';
+    const usage: [string[], string][] = [
+      [['update', '--budget-usd', '10'], 'no team name: rlm serve teams update NAME'],
+      [
+        ['update', 'research'],
+        'nothing to change in team research: give --budget-usd USD or --no-budget, --max-concurrent-runs N, --max-queued N, --models LIST or --all-models',
+      ],
+      [['update', 'research', '--budget-usd', '10', '--no-budget'], '--budget-usd and --no-budget contradict each other'],
+      [['update', 'research', '--models', 'fast', '--all-models'], '--models and --all-models contradict each other'],
+      [['update', 'research', '--max-concurrent-runs', '0'], '--max-concurrent-runs must be a whole number of at least 1 (got 0)'],
+      [['update', 'research', '--budget-usd', 'lots'], '--budget-usd must be a number above 0 (got "lots")'],
+      [['update', 'research', 'other', '--max-queued', '3'], 'give one team name, got 2: research other'],
+    ];
+    for (const [args, message] of usage) {
+      const refused = await rlm(dir, args);
+      expect(refused.code, args.join(' ')).toBe(2);
+      expect(refused.stderr).toContain(`rlm: ${message}`);
+      expect(refused.stderr).toContain(hint);
+      expect(refused.stdout).toBe('');
+    }
+    const unknown = await rlm(dir, ['update', 'nobody', '--max-queued', '3']);
+    expect(unknown).toMatchObject({ code: 1, stdout: '', stderr: 'rlm: no team named nobody (rlm serve teams list shows them)\n' });
+    expect(await teams(dir)).toEqual(before);
+  });
+
+  it('raises the budget of a team that spent it beside the running server, whose next submit is accepted', async () => {
+    const { dir } = await setUp('update-budget');
+    // A budget the first run overspends: its maxCostUsd is capped to it, and one model call costs more.
+    const token = await createTeamToken(dir, 'spender', ['--budget-usd', '0.000001']);
+    const server = await serve(dir);
+    const first = await api<{ id: string }>(server.url, token, 'POST', '/v1/runs', { query: 'count', context: 'abc' });
+    expect(first.status).toBe(202);
+    await waitForRun(server.url, token, first.body.id, finished);
+    const [spent] = await teams(dir);
+    expect(spent?.spentUsd).toBeGreaterThanOrEqual(0.000001);
+    const refused = await api<{ error: { code: string } }>(server.url, token, 'POST', '/v1/runs', { query: 'count', context: 'abc' });
+    expect(refused).toMatchObject({ status: 429, body: { error: { code: 'budget_exhausted' } } });
+
+    const raised = await rlm(dir, ['update', 'spender', '--budget-usd', '100']);
+    expect(raised.code, raised.stderr).toBe(0);
+    expect(raised.stdout).toBe('updated team spender: budget $0.0000 → $100.00\n');
+    const again = await api<{ id: string }>(server.url, token, 'POST', '/v1/runs', { query: 'count', context: 'abcd' });
+    expect(again.status).toBe(202);
+    expect(await waitForRun(server.url, token, again.body.id, finished)).toMatchObject({ status: 'succeeded', answer: 'chars=4' });
+  });
+});
+
 describe('rlm serve for OpenAI-compatible clients', () => {
   it('answers the official openai SDK with and without streaming, and the provider key appears in no response, event, trajectory or log line', async () => {
     const { dir } = await setUp('sdk');

@@ -183,6 +183,118 @@ describe.each([embedded, postgresBackend])('ServiceStore on the $name database',
     });
   });
 
+  describe('updating a team', () => {
+    it('changes only the fields given, and answers the team as it now is', async () => {
+      const { store } = await backend.open();
+      const team = await store.createTeam({ name: 'ops', budgetUsd: 5, maxConcurrentRuns: 3, maxQueued: 9, models: ['fast'] });
+      const other = await store.createTeam({ name: 'other', budgetUsd: 1 });
+
+      const raised = await store.updateTeam('ops', { budgetUsd: 10 });
+      expect(raised).toEqual({ ...team, budgetUsd: 10 });
+      expect(await store.teamByName('ops')).toEqual(raised);
+      const limited = await store.updateTeam('ops', { maxConcurrentRuns: 1, maxQueued: 2 });
+      expect(limited).toEqual({ ...team, budgetUsd: 10, maxConcurrentRuns: 1, maxQueued: 2 });
+      const opened = await store.updateTeam('ops', { budgetUsd: null, models: null });
+      expect(opened).toEqual({ ...team, budgetUsd: null, maxConcurrentRuns: 1, maxQueued: 2, models: null });
+      // Models are kept as createTeam keeps them: trimmed, without repeats.
+      expect((await store.updateTeam('ops', { models: [' smart', 'smart', 'fast'] })).models).toEqual(['smart', 'fast']);
+      // An absent field and an undefined one are the same: unchanged.
+      expect(await store.updateTeam('ops', { maxQueued: 4, budgetUsd: undefined })).toMatchObject({ budgetUsd: null, maxQueued: 4 });
+
+      expect(await store.teamById(other.id)).toEqual(other);
+      expect((await store.listTeams()).map((t) => t.name)).toEqual(['ops', 'other']);
+    });
+
+    it('refuses an unknown team with not_found naming it', async () => {
+      const { store } = await backend.open();
+      await store.createTeam({ name: 'ops' });
+      expect(await rejection(store.updateTeam('nobody', { maxQueued: 3 }))).toMatchObject({
+        kind: 'not_found',
+        status: 404,
+        message: expect.stringMatching(/nobody/),
+      });
+      expect(await store.listTeams()).toHaveLength(1);
+    });
+
+    it('refuses a bad value as createTeam does, and an empty update naming the fields that can change, changing nothing', async () => {
+      const { store } = await backend.open();
+      const team = await store.createTeam({ name: 'ops', budgetUsd: 5, maxConcurrentRuns: 3, maxQueued: 9, models: ['fast'] });
+      const bad: [Parameters<ServiceStore['updateTeam']>[1], RegExp][] = [
+        [{ maxConcurrentRuns: 0 }, /^maxConcurrentRuns: must be an integer from 1 to 10000 \(got 0\)/],
+        [{ maxConcurrentRuns: 10_001 }, /^maxConcurrentRuns/],
+        [{ maxQueued: 1.5 }, /^maxQueued: must be an integer from 1 to 1000000/],
+        [{ budgetUsd: -1 }, /^budgetUsd: must be a number ≥ 0/],
+        [{ budgetUsd: Number.NaN }, /^budgetUsd/],
+        [{ models: ['fast', ' '] }, /^models/],
+        // One bad field among good ones: the good ones are not written either.
+        [{ budgetUsd: 50, maxConcurrentRuns: 8, maxQueued: -2 }, /^maxQueued/],
+      ];
+      for (const [update, message] of bad) {
+        const refused = await rejection(store.updateTeam('ops', update));
+        expect(refused, JSON.stringify(update)).toMatchObject({ kind: 'invalid_request', status: 400 });
+        expect(refused.message).toMatch(message);
+        // createTeam refuses the same value with the same message.
+        expect((await rejection(store.createTeam({ name: 'twin', ...update }))).message).toBe(refused.message);
+      }
+      const empty = await rejection(store.updateTeam('ops', {}));
+      expect(empty).toMatchObject({ kind: 'invalid_request', message: expect.stringMatching(/ops.*budgetUsd, maxConcurrentRuns, maxQueued, models/) });
+      expect((await rejection(store.updateTeam('ops', { budgetUsd: undefined }))).kind).toBe('invalid_request');
+      expect(await store.listTeams()).toEqual([team]);
+    });
+
+    it('holds back the next claim of a team at its lowered maxConcurrentRuns, leaving its running runs running', async () => {
+      const { store } = await backend.open();
+      const team = await store.createTeam({ name: 'ops', maxConcurrentRuns: 3 });
+      for (let i = 0; i < 5; i++) await store.submitRun(newRun(team.id, `q${i}`));
+      const first = (await store.claimRun('w', 60_000)) as RunRecord;
+      const second = (await store.claimRun('w', 60_000)) as RunRecord;
+      await store.updateTeam('ops', { maxConcurrentRuns: 2 });
+      // At its new limit: nothing more for it, and its two runs still run.
+      expect(await store.claimRun('w', 60_000)).toBeNull();
+      expect((await store.stats()).runsByStatus).toMatchObject({ running: 2, queued: 3 });
+      await store.updateTeam('ops', { maxConcurrentRuns: 1 });
+      expect(await store.finishRun('w', first.id, outcome())).toBe(true);
+      // Still one running, its new limit: none yet.
+      expect(await store.claimRun('w', 60_000)).toBeNull();
+      expect(await store.finishRun('w', second.id, outcome())).toBe(true);
+      expect((await store.claimRun('w', 60_000))?.query).toBe('q2');
+      expect(await store.claimRun('w', 60_000)).toBeNull();
+      // Raised again: the next claim takes the next run at once.
+      await store.updateTeam('ops', { maxConcurrentRuns: 4 });
+      expect((await store.claimRun('w', 60_000))?.query).toBe('q3');
+    });
+
+    it('refuses new runs only when maxQueued is lowered below the queue, keeping the queued ones', async () => {
+      const { store } = await backend.open();
+      const team = await store.createTeam({ name: 'ops', maxQueued: 5 });
+      for (let i = 0; i < 4; i++) await store.submitRun(newRun(team.id));
+      await store.updateTeam('ops', { maxQueued: 2 });
+      expect(await rejection(store.submitRun(newRun(team.id)))).toMatchObject({ kind: 'queue_full', message: expect.stringMatching(/ops has 2 runs waiting/) });
+      expect((await store.stats()).queuedByTeam).toEqual({ ops: 4 });
+      expect(await store.claimRun('w', 60_000)).not.toBeNull();
+    });
+
+    it('lets a team whose spend reached its budget submit again once the budget is raised, and refuses it again once lowered', async () => {
+      const { store } = await backend.open();
+      const team = await store.createTeam({ name: 'ops', budgetUsd: 1 });
+      const run = await store.submitRun(newRun(team.id));
+      await store.claimRun('w', 60_000);
+      await store.finishRun('w', run.id, outcome({ costUsd: 1 }));
+      expect((await rejection(store.submitRun(newRun(team.id)))).kind).toBe('budget_exhausted');
+
+      await store.updateTeam('ops', { budgetUsd: 3 });
+      const again = await store.submitRun(newRun(team.id, 'again', { limits: { maxCostUsd: 10 } }));
+      // What is left of the raised budget caps the new run's cost.
+      expect(again).toMatchObject({ status: 'queued', limits: { maxCostUsd: 2 } });
+
+      await store.updateTeam('ops', { budgetUsd: 0.5 });
+      expect((await rejection(store.submitRun(newRun(team.id)))).kind).toBe('budget_exhausted');
+      expect((await store.getRun(team.id, again.id))?.status).toBe('queued');
+      await store.updateTeam('ops', { budgetUsd: null });
+      expect((await store.submitRun(newRun(team.id))).limits.maxCostUsd).toBeUndefined();
+    });
+  });
+
   describe('tokens', () => {
     it('shows a new token once and stores only its SHA-256 and prefix', async () => {
       const { store, raw } = await backend.open();

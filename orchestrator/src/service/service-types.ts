@@ -43,6 +43,17 @@ export interface NewTeam {
 
 export const TEAM_DEFAULTS = { maxConcurrentRuns: 4, maxQueued: 100 } as const;
 
+/**
+ * What `teams update` changes: only the fields present (not `undefined`) change. `budgetUsd: null`
+ * removes the budget; `models: null` allows every model. The name, id and spend never change here.
+ */
+export interface TeamUpdate {
+  budgetUsd?: number | null;
+  maxConcurrentRuns?: number;
+  maxQueued?: number;
+  models?: string[] | null;
+}
+
 /** An API token's record; the token itself is never stored, only its SHA-256. */
 export interface TokenRecord {
   id: string;
@@ -199,6 +210,23 @@ export interface ServiceStore extends AsyncDisposable {
 
   /** @throws {ServiceError} `conflict` when the name is taken; `invalid_request` for a bad name or limit. */
   createTeam(team: NewTeam): Promise<TeamRecord>;
+  /**
+   * Changes a team's limits, budget or models: only the fields `update` holds change (one
+   * statement, so a concurrent admission or claim sees either the old values or the new). Answers
+   * the team as it now is.
+   *
+   * The new values govern the next admission ({@link submitRun}) and the next claim
+   * ({@link claimRun}); nothing already admitted is touched: running runs keep running (a lowered
+   * `maxConcurrentRuns` only holds back the next claims until fewer run), queued runs stay queued
+   * (a `maxQueued` below the current queue only refuses new runs), and a run keeps the `maxCostUsd`
+   * its admission capped by the budget then left. A raised budget lets a team whose spend reached
+   * the old one submit again.
+   * @throws {ServiceError} `invalid_request` for a bad value (as {@link createTeam} refuses it, the
+   *   message naming the field), or for an update holding none of `budgetUsd`, `maxConcurrentRuns`,
+   *   `maxQueued`, `models`; nothing is changed then. `not_found` naming the team when there is none
+   *   of that name.
+   */
+  updateTeam(name: string, update: TeamUpdate): Promise<TeamRecord>;
   listTeams(): Promise<TeamRecord[]>;
   teamByName(name: string): Promise<TeamRecord | null>;
   teamById(id: string): Promise<TeamRecord | null>;

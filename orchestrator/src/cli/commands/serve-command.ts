@@ -1,5 +1,5 @@
 /**
- * `rlm serve` and its management commands (`serve teams create|list`, `serve tokens
+ * `rlm serve` and its management commands (`serve teams create|list|update`, `serve tokens
  * create|list|revoke`). `serve` resolves its settings (flags > environment > the config file's
  * `serve:` section > defaults; models, limits and sandbox settings as `rlm` reads them), opens the
  * database, connects to Docker, makes sure the sandbox image exists, starts the warm pool and the
@@ -15,7 +15,7 @@ import { createPostgresNotices, type PostgresNotices } from '../../service/pg-no
 import { type ServeRole, startRlmService } from '../../service/rlm-service.js';
 import { redactDatabaseUrl } from '../../service/store/postgres-database.js';
 import { openServiceStore } from '../../service/store/service-store.js';
-import type { RunLimits, ServedModel, ServeSettings, ServiceStore, TeamRecord, TokenRecord } from '../../service/service-types.js';
+import type { RunLimits, ServedModel, ServeSettings, ServiceStore, TeamRecord, TeamUpdate, TokenRecord } from '../../service/service-types.js';
 import { createSandboxPool, type SandboxPool } from '../../sandbox/pool/sandbox-pool.js';
 import { createDockerClient, pingDocker } from '../../sandbox/docker-client.js';
 import { ensureSandboxImage } from '../../sandbox/image/ensure-sandbox-image.js';
@@ -49,6 +49,8 @@ export async function serveCommand(command: ServeCommandName, argv: string[], io
       return await teamsCreate(argv, io);
     case 'serve teams list':
       return await teamsList(argv, io);
+    case 'serve teams update':
+      return await teamsUpdate(argv, io);
     case 'serve tokens create':
       return await tokensCreate(argv, io);
     case 'serve tokens list':
@@ -232,13 +234,7 @@ async function teamsCreate(argv: string[], io: CliIo): Promise<number> {
   if (positionals.length !== 1)
     throw new UsageError(positionals.length === 0 ? 'no team name: rlm serve teams create NAME' : `give one team name, got ${positionals.length}`, { hint });
   const name = positionals[0] as string;
-  const models =
-    values.models === undefined
-      ? null
-      : values.models
-          .split(',')
-          .map((m) => m.trim().replace(/^rlm:/, ''))
-          .filter((m) => m !== '');
+  const models = values.models === undefined ? null : modelList(values.models);
   await using store = await openStore(values, io, 'admin');
   const team = await store.createTeam({
     name,
@@ -266,6 +262,41 @@ async function teamsList(argv: string[], io: CliIo): Promise<number> {
     return ExitCode.ok;
   }
   for (const [i, team] of teams.entries()) io.stdout(`${team.name}  ${describeTeam(team)}, spent ${formatCost(spends[i] ?? 0)}\n`);
+  return ExitCode.ok;
+}
+
+async function teamsUpdate(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandFlags(argv, 'serve teams update');
+  const hint = helpHint('serve teams update');
+  if (positionals.length !== 1)
+    throw new UsageError(
+      positionals.length === 0
+        ? 'no team name: rlm serve teams update NAME --budget-usd USD (or another option)'
+        : `give one team name, got ${positionals.length}: ${positionals.join(' ')}`,
+      { hint },
+    );
+  const name = positionals[0] as string;
+  if (values['budget-usd'] !== undefined && values['no-budget'])
+    throw new UsageError('--budget-usd and --no-budget contradict each other: give --budget-usd USD for a new budget, or --no-budget for none', { hint });
+  if (values.models !== undefined && values['all-models'])
+    throw new UsageError('--models and --all-models contradict each other: give --models LIST for some models, or --all-models for every one', { hint });
+  const update: TeamUpdate = withHint(hint, () => ({
+    ...(values['no-budget'] ? { budgetUsd: null } : optional('budgetUsd', positiveNumber(values['budget-usd'], '--budget-usd'))),
+    ...optional('maxConcurrentRuns', positiveInteger(values['max-concurrent-runs'], '--max-concurrent-runs')),
+    ...optional('maxQueued', positiveInteger(values['max-queued'], '--max-queued')),
+    ...(values['all-models'] ? { models: null } : optional('models', values.models === undefined ? undefined : modelList(values.models))),
+  }));
+  if (Object.keys(update).length === 0)
+    throw new UsageError(
+      `nothing to change in team ${name}: give --budget-usd USD or --no-budget, --max-concurrent-runs N, --max-queued N, --models LIST or --all-models`,
+      { hint },
+    );
+  await using store = await openStore(values, io, 'admin');
+  // Read before, for the report of what changed; the update itself is one statement in the store.
+  const before = await store.teamByName(name);
+  const team = await store.updateTeam(name, update);
+  if (values.json) io.stdout(`${JSON.stringify(teamJson(team, await store.teamSpendUsd(team.id)))}\n`);
+  else io.stdout(`updated team ${team.name}: ${describeChanges(before ?? team, team, update).join(', ')}\n`);
   return ExitCode.ok;
 }
 
@@ -325,6 +356,19 @@ function describeTeam(team: TeamRecord): string {
   ].join(', ');
 }
 
+/** Each field `update` gave, as `budget $5.00 → $10.00` (or `budget $5.00 (unchanged)`). */
+function describeChanges(before: TeamRecord, after: TeamRecord, update: TeamUpdate): string[] {
+  const budget = (usd: number | null) => (usd === null ? 'no limit' : formatCost(usd));
+  const models = (list: string[] | null) => (list === null ? 'every model' : ['rlm', ...list.map((m) => `rlm:${m}`)].join(' + '));
+  const fields: [given: boolean, label: string, from: string, to: string][] = [
+    [update.budgetUsd !== undefined, 'budget', budget(before.budgetUsd), budget(after.budgetUsd)],
+    [update.maxConcurrentRuns !== undefined, 'max-concurrent-runs', String(before.maxConcurrentRuns), String(after.maxConcurrentRuns)],
+    [update.maxQueued !== undefined, 'max-queued', String(before.maxQueued), String(after.maxQueued)],
+    [update.models !== undefined, 'models', models(before.models), models(after.models)],
+  ];
+  return fields.filter(([given]) => given).map(([, label, from, to]) => (from === to ? `${label} ${to} (unchanged)` : `${label} ${from} → ${to}`));
+}
+
 function teamJson(team: TeamRecord, spentUsd: number) {
   return {
     id: team.id,
@@ -354,6 +398,24 @@ function tokenJson(t: TokenRecord) {
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
+}
+
+/** `--models a,rlm:b`: the configured names, without the `rlm:` prefix. */
+function modelList(value: string): string[] {
+  return value
+    .split(',')
+    .map((m) => m.trim().replace(/^rlm:/, ''))
+    .filter((m) => m !== '');
+}
+
+/** What `read` answers; a usage error it throws without a hint gets `hint` (the command's --help). */
+function withHint<T>(hint: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof UsageError && error.hint === undefined) throw new UsageError(error.message, { hint });
+    throw error;
+  }
 }
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {

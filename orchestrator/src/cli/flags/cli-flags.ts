@@ -39,6 +39,7 @@ export type CommandName =
   | 'serve teams'
   | 'serve teams create'
   | 'serve teams list'
+  | 'serve teams update'
   | 'serve tokens'
   | 'serve tokens create'
   | 'serve tokens list'
@@ -240,7 +241,7 @@ export const COMMANDS = {
   },
   'serve teams': {
     args: '<command>',
-    summary: 'create and list teams',
+    summary: 'create, list and update teams',
     description: 'Teams own runs, tokens, limits and a budget. A team sees only its own runs.',
   },
   'serve teams create': {
@@ -250,6 +251,13 @@ export const COMMANDS = {
     arguments: [{ label: 'NAME', help: 'the team' }],
   },
   'serve teams list': { summary: 'list the teams with their limits and spend', aliases: ['ls'] },
+  'serve teams update': {
+    args: 'NAME',
+    summary: "change a team's budget, limits or models",
+    description:
+      'Changes what the options give and leaves the rest; prints each change. Works beside a running server. The new values apply to the next run submitted and the next run started: runs already running keep running, queued runs stay queued (a --max-queued below the current queue only refuses new runs), and a run keeps the cost limit its budget gave it when it was accepted. A raised budget lets a team that spent the old one submit again.',
+    arguments: [{ label: 'NAME', help: 'the team' }],
+  },
   'serve tokens': {
     args: '<command>',
     summary: 'create, list and revoke API tokens',
@@ -760,7 +768,7 @@ export const FLAGS = [
     value: 'URL',
     help: 'a PostgreSQL URL (`postgres://user:pass@host/db`); without it, the embedded database in --data-dir',
     group: 'Database',
-    commands: ['serve', 'serve teams create', 'serve teams list', 'serve tokens create', 'serve tokens list', 'serve tokens revoke'],
+    commands: ['serve', 'serve teams create', 'serve teams list', 'serve teams update', 'serve tokens create', 'serve tokens list', 'serve tokens revoke'],
     env: 'DATABASE_URL',
   },
   {
@@ -770,7 +778,7 @@ export const FLAGS = [
     help: "the embedded database's directory (one `rlm serve` at a time)",
     default: '`./rlm-data`',
     group: 'Database',
-    commands: ['serve', 'serve teams create', 'serve teams list', 'serve tokens create', 'serve tokens list', 'serve tokens revoke'],
+    commands: ['serve', 'serve teams create', 'serve teams list', 'serve teams update', 'serve tokens create', 'serve tokens list', 'serve tokens revoke'],
     env: 'RLM_DATA_DIR',
   },
   {
@@ -827,23 +835,34 @@ export const FLAGS = [
     group: 'Sandboxes and runs',
     commands: ['serve'],
   },
-  // rlm serve teams create / tokens
+  // rlm serve teams create / update / tokens
   {
     name: 'budget-usd',
     type: 'string',
     value: 'USD',
     help: "the team's total spend; runs are refused (429) once it is spent",
     default: 'no limit',
-    commands: ['serve teams create'],
+    commands: ['serve teams create', 'serve teams update'],
+    variants: { 'serve teams update': { help: "the team's new total spend; runs are refused (429) once it is spent", default: 'unchanged' } },
   },
-  { name: 'max-concurrent-runs', type: 'string', value: 'N', help: "the team's runs running at once", default: '4', commands: ['serve teams create'] },
+  { name: 'no-budget', type: 'boolean', help: 'remove the budget: no spending limit', commands: ['serve teams update'] },
+  {
+    name: 'max-concurrent-runs',
+    type: 'string',
+    value: 'N',
+    help: "the team's runs running at once",
+    default: '4',
+    commands: ['serve teams create', 'serve teams update'],
+    variants: { 'serve teams update': { default: 'unchanged' } },
+  },
   {
     name: 'max-queued',
     type: 'string',
     value: 'N',
     help: "the team's runs waiting at once; beyond, 429 with Retry-After",
     default: '100',
-    commands: ['serve teams create'],
+    commands: ['serve teams create', 'serve teams update'],
+    variants: { 'serve teams update': { default: 'unchanged' } },
   },
   {
     name: 'models',
@@ -851,8 +870,10 @@ export const FLAGS = [
     value: 'LIST',
     help: 'comma-separated configured model names the team may use (`rlm:NAME`); the default model always',
     default: 'all',
-    commands: ['serve teams create'],
+    commands: ['serve teams create', 'serve teams update'],
+    variants: { 'serve teams update': { default: 'unchanged' } },
   },
+  { name: 'all-models', type: 'boolean', help: 'let the team use every configured model', commands: ['serve teams update'] },
   { name: 'team', type: 'string', value: 'NAME', help: 'the team', commands: ['serve tokens create', 'serve tokens list'] },
   { name: 'admin', type: 'boolean', help: 'an admin token: it also reads `/v1/admin/*` (the workers)', commands: ['serve tokens create'] },
   // Output
@@ -875,6 +896,7 @@ export const FLAGS = [
       'sandbox exec',
       'serve teams create',
       'serve teams list',
+      'serve teams update',
       'serve tokens create',
       'serve tokens list',
     ],
@@ -887,6 +909,7 @@ export const FLAGS = [
       'sandbox ls': { help: 'print the sandboxes as one JSON array' },
       'serve teams create': { help: 'print the team as one JSON object' },
       'serve teams list': { help: 'print the teams as one JSON array' },
+      'serve teams update': { help: 'print the team as it now is, as one JSON object of `teams list`' },
       'serve tokens create': { help: 'print one JSON object: `token` (shown once) and its record' },
       'serve tokens list': { help: 'print the tokens as one JSON array' },
       'sandbox check': { help: 'print one JSON object: `ok`, `startMs` and the findings' },
@@ -927,6 +950,7 @@ export const FLAGS = [
       'serve teams',
       'serve teams create',
       'serve teams list',
+      'serve teams update',
       'serve tokens',
       'serve tokens create',
       'serve tokens list',

@@ -26,6 +26,7 @@ import {
   TEAM_DEFAULTS,
   TERMINAL_STATUSES,
   type TeamRecord,
+  type TeamUpdate,
   type TokenRecord,
   type WorkerRecord,
 } from '../service-types.js';
@@ -149,8 +150,8 @@ class SqlServiceStore implements ServiceStore {
       id: newId('team'),
       name: validTeamName(team.name),
       budgetUsd: validBudget(team.budgetUsd),
-      maxConcurrentRuns: validCount('maxConcurrentRuns', team.maxConcurrentRuns ?? TEAM_DEFAULTS.maxConcurrentRuns, 10_000),
-      maxQueued: validCount('maxQueued', team.maxQueued ?? TEAM_DEFAULTS.maxQueued, 1_000_000),
+      maxConcurrentRuns: validMaxConcurrentRuns(team.maxConcurrentRuns ?? TEAM_DEFAULTS.maxConcurrentRuns),
+      maxQueued: validMaxQueued(team.maxQueued ?? TEAM_DEFAULTS.maxQueued),
       models: validModels(team.models),
       createdAt: this.#now(),
     };
@@ -172,6 +173,26 @@ class SqlServiceStore implements ServiceStore {
       throw error;
     }
     return record;
+  }
+
+  async updateTeam(name: string, update: TeamUpdate): Promise<TeamRecord> {
+    // Checked in full before the database is touched: a bad field changes nothing.
+    const columns: [column: string, value: SqlParam][] = [];
+    if (update.budgetUsd !== undefined) columns.push(['budget_usd', validBudget(update.budgetUsd)]);
+    if (update.maxConcurrentRuns !== undefined) columns.push(['max_concurrent_runs', validMaxConcurrentRuns(update.maxConcurrentRuns)]);
+    if (update.maxQueued !== undefined) columns.push(['max_queued', validMaxQueued(update.maxQueued)]);
+    if (update.models !== undefined) {
+      const models = validModels(update.models);
+      columns.push(['models', models === null ? null : JSON.stringify(models)]);
+    }
+    if (columns.length === 0) {
+      throw new ServiceError('invalid_request', `nothing to change in team ${name}: give at least one of ${TEAM_UPDATE_FIELDS.join(', ')}`);
+    }
+    // One statement: an admission or claim running beside it reads the row before or after, never half.
+    const set = columns.map(([column], i) => `${column} = $${i + 2}`).join(', ');
+    const [row] = await this.#db.query(`UPDATE teams SET ${set} WHERE name = $1 RETURNING ${TEAM_COLUMNS}`, [name, ...columns.map(([, value]) => value)]);
+    if (!row) throw noSuchTeam(name);
+    return toTeamRecord(row);
   }
 
   async listTeams(): Promise<TeamRecord[]> {
@@ -625,7 +646,7 @@ class SqlServiceStore implements ServiceStore {
 
   async #requireTeam(name: string): Promise<TeamRecord> {
     const team = await this.teamByName(name);
-    if (!team) throw new ServiceError('not_found', `no team named ${name} (rlm serve teams list shows them)`);
+    if (!team) throw noSuchTeam(name);
     return team;
   }
 
@@ -695,6 +716,23 @@ class SqlServiceStore implements ServiceStore {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** The fields of a {@link TeamUpdate}, for the message that refuses an empty one. */
+const TEAM_UPDATE_FIELDS = ['budgetUsd', 'maxConcurrentRuns', 'maxQueued', 'models'] as const satisfies readonly (keyof TeamUpdate)[];
+
+/** A team's `maxConcurrentRuns`, as createTeam and updateTeam accept it. */
+function validMaxConcurrentRuns(value: number): number {
+  return validCount('maxConcurrentRuns', value, 10_000);
+}
+
+/** A team's `maxQueued`, as createTeam and updateTeam accept it. */
+function validMaxQueued(value: number): number {
+  return validCount('maxQueued', value, 1_000_000);
+}
+
+function noSuchTeam(name: string): ServiceError {
+  return new ServiceError('not_found', `no team named ${name} (rlm serve teams list shows them)`);
+}
 
 async function insertEvents(tx: SqlExecutor, runId: string, firstSeq: number, events: { type: string; data: Record<string, unknown> }[], now: number) {
   await insertEncodedEvents(
