@@ -106,7 +106,7 @@ describe.each(['javascript', 'python'] as const)('a %s cell that stops answering
     expect(['timeout', 'error'], `${attack}: ${JSON.stringify(result.error)}`).toContain(result.status);
     if (options.stateLost !== 'either') expect(result.stateLost).toBe(options.stateLost);
     const next = await sandbox.execute(NEXT_CELL[language].code, { timeoutMs: 60_000 });
-    expect(next.value).toBe(NEXT_CELL[language].value);
+    expect(next.value, `${attack}: the next cell gave ${JSON.stringify(next)}`).toBe(NEXT_CELL[language].value);
     expectHostHealthy(monitor, `${language} ${attack}`);
   }
 

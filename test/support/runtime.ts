@@ -50,20 +50,3 @@ export const TEST_RUNTIME_ARGS: readonly string[] = Object.freeze(TEST_RUNTIME ?
 export function testRuntimeEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return TEST_RUNTIME ? { ...env, [CLI_RUNTIME_ENV]: TEST_RUNTIME } : env;
 }
-
-/**
- * Host threads gVisor's ptrace platform adds to a sandbox's pids count: the sentry's, the gofer's
- * and a stub per task. Measured with Docker 20.10 and runsc 20221219 on cgroup v1: an idle
- * JavaScript sandbox holds 58 pids under runsc (8 under runc), a Python one 66 (12), so a limit of
- * 64 that suits runc stops gVisor from starting (exit 2, the Go runtime unable to make a thread).
- */
-export const GVISOR_PIDS_OVERHEAD = 64;
-
-/**
- * A pids limit of `n` for the cells, plus {@link GVISOR_PIDS_OVERHEAD} under gVisor: what a test
- * passes as `limits.pids` (and expects in `docker inspect`) to give the REPL the same room under
- * either runtime.
- */
-export function testPidsLimit(n: number): number {
-  return IS_GVISOR ? n + GVISOR_PIDS_OVERHEAD : n;
-}

@@ -1,7 +1,7 @@
 import { CONTEXT_MOUNT_PATH, CONTROL_MOUNT_PATH } from '@rlm/shared';
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../errors.js';
-import { DEFAULT_SANDBOX_LIMITS, buildContainerSpec, type ContainerSpecInput } from './container-spec.js';
+import { DEFAULT_SANDBOX_LIMITS, buildContainerSpec, enginePidsLimit, type ContainerSpecInput } from './container-spec.js';
 
 const input: ContainerSpecInput = {
   image: 'rlm-sandbox:0123456789abcdef',
@@ -94,8 +94,16 @@ describe('buildContainerSpec', () => {
     expect(host.Memory).toBe(512 * 2 ** 20);
     expect(host.MemorySwap).toBe(512 * 2 ** 20);
     expect(host.NanoCpus).toBe(5e8);
-    expect(host.PidsLimit).toBe(128);
+    expect(host.PidsLimit).toBe(2 * 128 + 128);
     expect(host.Runtime).toBe('runsc');
+  });
+
+  it("gives gVisor's own host threads room under runsc: the engine's pids limit is 2 × limits.pids + 128 there, limits.pids itself under runc", () => {
+    expect(buildContainerSpec({ ...input, limits: { pids: 64 } }).HostConfig?.PidsLimit).toBe(64);
+    expect(buildContainerSpec({ ...input, limits: { pids: 64 }, runtime: 'runc' }).HostConfig?.PidsLimit).toBe(64);
+    expect(buildContainerSpec({ ...input, limits: { pids: 64 }, runtime: 'runsc' }).HostConfig?.PidsLimit).toBe(256);
+    expect(enginePidsLimit(32, 'runsc')).toBe(192);
+    expect(enginePidsLimit(32, undefined)).toBe(32);
   });
 
   it('rejects bad inputs with errors that name the option', () => {

@@ -15,7 +15,7 @@ export interface SandboxLimits {
   memoryBytes: number;
   /** CPU time as a number of cores (fractions allowed). Default 1. */
   cpus: number;
-  /** Most processes and threads alive at once. Node needs about 20; default 128. */
+  /** Most processes and threads alive at once. Node needs about 20; default 128. Under gVisor the engine is given more, for gVisor's own threads: see {@link enginePidsLimit}. */
   pids: number;
   /** Size of the scratch tmpfs at `/tmp`, in bytes; counts against `memoryBytes`. Default 64 MiB. */
   tmpfsBytes: number;
@@ -146,7 +146,7 @@ export function buildContainerSpec(input: ContainerSpecInput): Dockerode.Contain
       Memory: limits.memoryBytes,
       MemorySwap: limits.memoryBytes,
       NanoCpus: Math.round(limits.cpus * 1e9),
-      PidsLimit: limits.pids,
+      PidsLimit: enginePidsLimit(limits.pids, runtime),
       Ulimits: [
         { Name: 'nofile', Soft: SANDBOX_NOFILE_LIMIT, Hard: SANDBOX_NOFILE_LIMIT },
         { Name: 'core', Soft: 0, Hard: 0 },
@@ -206,6 +206,27 @@ export const CONTEXT_MOUNT_OPTIONS = 'bind,ro,noexec,nosuid,nodev';
  * context gets a plain read-only bind there.
  */
 export const GVISOR_RUNTIMES: ReadonlySet<string> = new Set(['runsc']);
+
+/**
+ * Host threads the engine's pids limit must leave gVisor beyond twice the sandbox's own
+ * `limits.pids`: see {@link enginePidsLimit}.
+ */
+export const GVISOR_PIDS_HEADROOM = 128;
+
+/**
+ * The pids limit the engine gets for a sandbox whose processes and threads may number `pids`.
+ * Under runc, `pids` itself. Under gVisor the engine counts the sandbox's host threads, and those
+ * are mostly gVisor's own: its kernel's and file proxy's threads and, on the ptrace platform, host
+ * threads for each of the sandbox's threads (an idle Python sandbox: 17 pids under runc, about 105
+ * under runsc 20221219 with ptrace on 2 cores). Given only `pids`, gVisor ran out of threads when a
+ * cell's process was restarted (the sentry panics, "error initializing first thread: resource
+ * temporarily unavailable", and the container exits with 2). So there it gets
+ * `2 × pids + GVISOR_PIDS_HEADROOM`: the cells keep about the room `pids` gives them under runc, and
+ * a fork bomb is still bounded.
+ */
+export function enginePidsLimit(pids: number, runtime: string | undefined): number {
+  return runtime !== undefined && GVISOR_RUNTIMES.has(runtime) ? 2 * pids + GVISOR_PIDS_HEADROOM : pids;
+}
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;

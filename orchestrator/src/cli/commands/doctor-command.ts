@@ -245,7 +245,7 @@ export function runscFix(reason: string): string {
     return `gVisor refuses host Unix sockets, and rlm's control channel is one: add "--host-uds=open" to runsc's runtimeArgs in ${RUNSC_DAEMON_CONFIG}`;
   }
   if (/exited with code 2\b/.test(reason)) {
-    return "gVisor could not start its threads: under runsc the sandbox's pids limit counts gVisor's own (about 60 more than runc); raise sandbox.limits.pids";
+    return "gVisor could not start its threads: under runsc the engine's pids limit counts gVisor's own host threads too (rlm gives it 2 × sandbox.limits.pids + 128); raise sandbox.limits.pids";
   }
   if (/AbortError|aborted|timed? ?out/i.test(reason)) {
     return `the sandbox did not start within ${RUNSC_TRIAL_TIMEOUT_MS / 1000} s: check dockerd's log for runsc's errors; the configuration rlm needs is ${RUNSC_DAEMON_CONFIG}`;
