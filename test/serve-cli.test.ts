@@ -272,6 +272,136 @@ describe('rlm serve teams update', () => {
   });
 });
 
+describe('rlm serve runs prune and --retain-days', () => {
+  const DAY_MS = 24 * 60 * 60 * 1000;
+  const prune = (dir: string, args: string[]) => runRlm(['serve', 'runs', 'prune', ...args], { cwd: dir, env: cleanEnv() });
+
+  /**
+   * `count` runs of the team that finished `daysAgo` days ago (succeeded, with a trajectory; three
+   * events each: queued, started, finished), written through the store with its clock set back.
+   * Before the server starts: its worker would claim them first.
+   */
+  async function finishedRunsAgo(dir: string, teamName: string, daysAgo: number, count: number): Promise<string[]> {
+    await using store = await openServiceStore({ dataDir: path.join(dir, 'rlm-data'), access: 'admin', now: () => Date.now() - daysAgo * DAY_MS });
+    const team = await store.teamByName(teamName);
+    if (!team) throw new Error(`no team ${teamName}`);
+    const ids: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const run = await store.submitRun({ teamId: team.id, input: { query: `old ${i}` }, model: null, language: 'javascript', limits: {}, source: 'runs' });
+      await store.claimRun('seed', 60_000);
+      const outcome = {
+        status: 'succeeded',
+        answer: 'old',
+        error: null,
+        usage: {},
+        costUsd: 0.01,
+        iterations: 1,
+        trajectory: '{"type":"run_start"}\n',
+      } as const;
+      if (!(await store.finishRun('seed', run.id, outcome))) throw new Error('the seeded run was not finished');
+      ids.push(run.id);
+    }
+    return ids;
+  }
+
+  /** Polls `check` until it holds, up to `timeoutMs` (generous: a loaded machine). */
+  async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  it('prunes runs finished before --older-than beside a running embedded server, after a dry run that counts the same; --team keeps to one team', async () => {
+    const { dir } = await setUp('prune');
+    const research = await createTeamToken(dir, 'research');
+    const ops = await createTeamToken(dir, 'ops');
+    const oldResearch = await finishedRunsAgo(dir, 'research', 10, 2);
+    const [oldOps] = await finishedRunsAgo(dir, 'ops', 10, 1);
+    const [twoDays] = await finishedRunsAgo(dir, 'research', 2, 1);
+    const server = await serve(dir);
+    const fresh = await api<{ id: string }>(server.url, research, 'POST', '/v1/runs', { query: 'count', context: 'abc' });
+    expect(await waitForRun(server.url, research, fresh.body.id, finished)).toMatchObject({ status: 'succeeded' });
+    const spentBefore = (await runRlm(['serve', 'teams', 'list', '--json'], { cwd: dir, env: cleanEnv() })).stdout;
+
+    const dry = await prune(dir, ['--older-than', '7', '--dry-run']);
+    expect(dry).toMatchObject({ code: 0, stderr: '' });
+    expect(dry.stdout).toMatch(/^would prune 3 runs \(9 events\) finished before \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\n$/);
+    expect((await api(server.url, ops, 'GET', `/v1/runs/${oldOps}`)).status).toBe(200);
+
+    const team = await prune(dir, ['--older-than', '7', '--team', 'ops', '--json']);
+    expect(team.code, team.stderr).toBe(0);
+    const json = JSON.parse(team.stdout) as { runs: number; events: number; finishedBefore: string };
+    expect(json).toEqual({ runs: 1, events: 3, finishedBefore: expect.any(String) });
+    expect(Math.abs(Date.parse(json.finishedBefore) - (Date.now() - 7 * DAY_MS))).toBeLessThan(60_000);
+    expect((await api(server.url, ops, 'GET', `/v1/runs/${oldOps}`)).status).toBe(404);
+    for (const id of oldResearch) expect((await api(server.url, research, 'GET', `/v1/runs/${id}`)).status).toBe(200);
+
+    const all = await prune(dir, ['--older-than', '7']);
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout).toMatch(/^pruned 2 runs \(6 events\) finished before /);
+    for (const id of oldResearch) {
+      expect((await api(server.url, research, 'GET', `/v1/runs/${id}`)).status).toBe(404);
+      expect((await api(server.url, research, 'GET', `/v1/runs/${id}/trajectory`)).status).toBe(404);
+    }
+    // Fractions of a day: 1.5 days takes the two-day-old run and leaves the one that just ran.
+    expect((await prune(dir, ['--older-than', '1.5'])).stdout).toMatch(/^pruned 1 runs \(3 events\)/);
+    expect((await api(server.url, research, 'GET', `/v1/runs/${twoDays}`)).status).toBe(404);
+    expect((await api(server.url, research, 'GET', `/v1/runs/${fresh.body.id}`)).status).toBe(200);
+    // The server kept serving, and the teams' spend is what it was.
+    const after = await api<{ id: string }>(server.url, research, 'POST', '/v1/runs', { query: 'count', context: 'abcd' });
+    expect(await waitForRun(server.url, research, after.body.id, finished)).toMatchObject({ status: 'succeeded', answer: 'chars=4' });
+    const spent = (list: string) => (JSON.parse(list) as { name: string; spentUsd: number }[]).find((t) => t.name === 'ops')?.spentUsd;
+    expect(spent((await runRlm(['serve', 'teams', 'list', '--json'], { cwd: dir, env: cleanEnv() })).stdout)).toBe(spent(spentBefore));
+  });
+
+  it('refuses bad usage with exit code 2, saying what to write, and an unknown team with exit code 1 naming it', async () => {
+    const dir = await mkdtemp(path.join(work, 'prune-usage-'));
+    expect((await runRlm(['serve', 'teams', 'create', 'research'], { cwd: dir, env: cleanEnv() })).code).toBe(0);
+    const hint = 'Run `rlm serve runs prune --help` for usage.';
+    const usage: [string[], string][] = [
+      [[], 'how old? rlm serve runs prune --older-than DAYS'],
+      [['--dry-run'], 'how old? rlm serve runs prune --older-than DAYS'],
+      [['--older-than', 'week'], '--older-than must be a number above 0 (got "week")'],
+      [['--older-than', '0'], '--older-than must be a number above 0'],
+      [['--older-than', '-2'], '--older-than must be a number above 0'],
+      [['--older-than', '7', 'research'], 'unexpected argument: research'],
+    ];
+    for (const [args, message] of usage) {
+      const refused = await prune(dir, args);
+      expect(refused.code, args.join(' ')).toBe(2);
+      expect(refused.stderr).toContain(`rlm: ${message}`);
+      expect(refused.stderr).toContain(hint);
+      expect(refused.stdout).toBe('');
+    }
+    const unknown = await prune(dir, ['--older-than', '7', '--team', 'nobody']);
+    expect(unknown).toMatchObject({ code: 1, stdout: '', stderr: 'rlm: no team named nobody (rlm serve teams list shows them)\n' });
+    const group = await runRlm(['serve', 'runs'], { cwd: dir, env: cleanEnv() });
+    expect(group.code).toBe(2);
+    expect(group.stderr).toContain('prune');
+  });
+
+  it('with --retain-days prunes, at start, the runs that finished longer ago, logs it, and still drains and exits 0', async () => {
+    const { dir } = await setUp('retain');
+    const token = await createTeamToken(dir, 'research');
+    const [old] = await finishedRunsAgo(dir, 'research', 10, 1);
+    const [recent] = await finishedRunsAgo(dir, 'research', 2, 1);
+    const server = await serve(dir, ['--retain-days', '7']);
+    await until(() => /pruned 1 runs \(3 events\) finished before/.test(server.stdout()), 'the prune at start');
+    const line = server
+      .stdout()
+      .split('\n')
+      .find((l) => l.includes('pruned 1 runs'));
+    expect(JSON.parse(line as string)).toMatchObject({ level: 30, component: 'retention', runs: 1, events: 3 });
+    expect((await api(server.url, token, 'GET', `/v1/runs/${old}`)).status).toBe(404);
+    expect((await api(server.url, token, 'GET', `/v1/runs/${recent}`)).status).toBe(200);
+    // Its hourly timer does not hold the drain up.
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+  });
+});
+
 describe('rlm serve for OpenAI-compatible clients', () => {
   it('answers the official openai SDK with and without streaming, and the provider key appears in no response, event, trajectory or log line', async () => {
     const { dir } = await setUp('sdk');

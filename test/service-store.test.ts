@@ -839,6 +839,165 @@ describe.each([embedded, postgresBackend])('ServiceStore on the $name database',
     });
   });
 
+  describe('pruning finished runs', () => {
+    const DAY_MS = 24 * 60 * 60 * 1000;
+
+    /** A signal that reads as aborted from its `after`-th check on: the prune checks it before each batch. */
+    function abortedAfterChecks(after: number): AbortSignal {
+      let checks = 0;
+      return {
+        get aborted() {
+          return ++checks > after;
+        },
+        reason: new Error('enough'),
+      } as unknown as AbortSignal;
+    }
+
+    /** `count` runs of the team, each cancelled while queued: finished, with two events (queued, finished). */
+    async function cancelledRuns(store: ServiceStore, teamId: string, count: number): Promise<string[]> {
+      const ids: string[] = [];
+      for (let i = 0; i < count; i++) {
+        const run = await store.submitRun(newRun(teamId, `q${i}`));
+        await store.requestCancel(teamId, run.id);
+        ids.push(run.id);
+      }
+      return ids;
+    }
+
+    it('deletes only the runs finished before the cutoff, with their events, input and trajectory; queued, running and newer runs stay; spend is unchanged', async () => {
+      const { store, clock, raw } = await backend.open();
+      const team = await store.createTeam({ name: 'ops', budgetUsd: 10 });
+      // Old, each way a run ends: succeeded (with a trajectory, events and a cost), failed, cancelled while queued.
+      const succeeded = await store.submitRun(newRun(team.id, 'old success'));
+      await store.claimRun('w', 60_000);
+      await store.appendEvents(
+        succeeded.id,
+        [1, 2, 3].map((turn) => ({ type: 'turn_start', data: { turn } })),
+        { workerId: 'w' },
+      );
+      await store.finishRun('w', succeeded.id, outcome({ costUsd: 0.25, trajectory: '{"type":"run_start"}\n' }));
+      const failed = await store.submitRun(newRun(team.id, 'old failure'));
+      await store.claimRun('w', 60_000);
+      await store.finishRun('w', failed.id, outcome({ status: 'failed', answer: null, error: 'boom', costUsd: 0.5 }));
+      const [cancelled] = await cancelledRuns(store, team.id, 1);
+      // Old too, but not finished: running and queued.
+      const running = await store.submitRun(newRun(team.id, 'still running'));
+      await store.claimRun('w', 60 * DAY_MS);
+      const queued = await store.submitRun(newRun(team.id, 'still queued'));
+      clock.advance(DAY_MS);
+      const cutoff = clock.now();
+      // Finished after the cutoff.
+      const [recent] = await cancelledRuns(store, team.id, 1);
+      const spent = await store.teamSpendUsd(team.id);
+      expect(spent).toBe(0.75);
+      const old = [succeeded.id, failed.id, cancelled as string];
+      const kept = [running.id, queued.id, recent as string];
+      const keptEvents = await Promise.all(kept.map((id) => store.readEvents(id, 0)));
+
+      // queued + started + 3 + finished, queued + started + finished, queued + finished.
+      expect(await store.pruneRuns({ finishedBefore: cutoff, dryRun: true })).toEqual({ runs: 3, events: 11 });
+      for (const id of old) expect(await store.getRun(null, id)).not.toBeNull();
+
+      expect(await store.pruneRuns({ finishedBefore: cutoff })).toEqual({ runs: 3, events: 11 });
+      for (const id of old) {
+        expect(await store.getRun(null, id)).toBeNull();
+        expect(await store.getRunInput(id)).toBeNull();
+        expect(await store.getTrajectory(id)).toBeNull();
+        expect(await store.readEvents(id, 0)).toEqual([]);
+      }
+      for (const [i, id] of kept.entries()) {
+        expect(await store.getRun(null, id)).not.toBeNull();
+        expect(await store.getRunInput(id)).not.toBeNull();
+        expect(await store.readEvents(id, 0)).toEqual(keptEvents[i]);
+      }
+      expect((await store.listRuns(team.id, {})).runs.map((run) => run.id).sort()).toEqual([...kept].sort());
+      expect(await store.teamSpendUsd(team.id)).toBe(spent);
+      // Nothing left to prune; the running run, finishing now, is not older than the cutoff.
+      expect(await store.pruneRuns({ finishedBefore: cutoff })).toEqual({ runs: 0, events: 0 });
+      await store.finishRun('w', running.id, outcome());
+      expect(await store.pruneRuns({ finishedBefore: cutoff })).toEqual({ runs: 0, events: 0 });
+      expect(await store.pruneRuns({ finishedBefore: clock.now() })).toMatchObject({ runs: 2 });
+
+      // Past the store: not one row of a pruned run is left in any table that references runs.
+      const list = old.map((id) => `'${id}'`).join(', ');
+      for (const table of ['run_events', 'run_inputs', 'run_trajectories']) {
+        expect(await raw(`SELECT COUNT(*) AS n FROM ${table} WHERE run_id IN (${list})`), table).toEqual([{ n: 0 }]);
+      }
+    });
+
+    it("prunes only one team's runs with teamId, and a dry run counts what the prune then deletes", async () => {
+      const { store, clock } = await backend.open();
+      const ops = await store.createTeam({ name: 'ops' });
+      const dev = await store.createTeam({ name: 'dev' });
+      const opsRuns = await cancelledRuns(store, ops.id, 3);
+      const devRuns = await cancelledRuns(store, dev.id, 2);
+      clock.advance(1000);
+      const cutoff = clock.now();
+      const dry = await store.pruneRuns({ finishedBefore: cutoff, teamId: dev.id, dryRun: true });
+      expect(dry).toEqual({ runs: 2, events: 4 });
+      expect(await store.pruneRuns({ finishedBefore: cutoff, teamId: dev.id })).toEqual(dry);
+      for (const id of devRuns) expect(await store.getRun(null, id)).toBeNull();
+      for (const id of opsRuns) expect(await store.getRun(ops.id, id)).not.toBeNull();
+      expect(await store.pruneRuns({ finishedBefore: cutoff, teamId: 'team_000000000000000000000000' })).toEqual({ runs: 0, events: 0 });
+      expect(await store.pruneRuns({ finishedBefore: cutoff, dryRun: true })).toEqual({ runs: 3, events: 6 });
+    });
+
+    it('deletes more runs than one batch, in batches of 500, stopping between two when its signal fires and keeping what it deleted', async () => {
+      const { store, clock } = await backend.open();
+      const team = await store.createTeam({ name: 'bulk' });
+      await cancelledRuns(store, team.id, 600);
+      const cutoff = clock.now();
+      expect(await store.pruneRuns({ finishedBefore: cutoff, dryRun: true })).toEqual({ runs: 600, events: 1_200 });
+
+      const aborted = await store.pruneRuns({ finishedBefore: cutoff, signal: abortedAfterChecks(1) }).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      expect(aborted).toMatchObject({ name: 'AbortedError', message: expect.stringMatching(/after 500 runs \(1000 events\)/) });
+      expect(await store.pruneRuns({ finishedBefore: cutoff, dryRun: true })).toEqual({ runs: 100, events: 200 });
+      expect(await store.pruneRuns({ finishedBefore: cutoff })).toEqual({ runs: 100, events: 200 });
+      expect((await store.stats()).runsByStatus.cancelled).toBe(0);
+      // Aborted before it began: nothing deleted.
+      await cancelledRuns(store, team.id, 1);
+      await expect(store.pruneRuns({ finishedBefore: clock.now(), signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortedError' });
+      expect((await store.stats()).runsByStatus.cancelled).toBe(1);
+    });
+
+    it("puts a run with many events in a batch of its own, and goes through one team's runs batch after batch", async () => {
+      const { store, clock } = await backend.open();
+      const team = await store.createTeam({ name: 'chatty' });
+      const other = await store.createTeam({ name: 'other' });
+      const ids = await cancelledRuns(store, team.id, 3);
+      const others = await cancelledRuns(store, other.id, 2);
+      // 3,000 events each: two runs would pass the 5,000 events a batch takes.
+      for (const id of ids)
+        await store.appendEvents(
+          id,
+          Array.from({ length: 3_000 }, (_, i) => ({ type: 'tick', data: { i } })),
+        );
+      const cutoff = clock.now();
+      expect(await store.pruneRuns({ finishedBefore: cutoff, teamId: team.id, dryRun: true })).toEqual({ runs: 3, events: 9_006 });
+      // Two batches, one run each, then stopped before the third.
+      const aborted = await store.pruneRuns({ finishedBefore: cutoff, teamId: team.id, signal: abortedAfterChecks(2) }).catch((error: unknown) => error);
+      expect(aborted).toMatchObject({ name: 'AbortedError', message: expect.stringMatching(/after 2 runs \(6004 events\)/) });
+      expect(await store.getRun(null, ids[2] as string)).not.toBeNull();
+      for (const id of ids.slice(0, 2)) expect(await store.readEvents(id, 0)).toEqual([]);
+      expect(await store.pruneRuns({ finishedBefore: cutoff, teamId: team.id })).toEqual({ runs: 1, events: 3_002 });
+      for (const id of others) expect(await store.getRun(null, id)).not.toBeNull();
+      expect(await store.pruneRuns({ finishedBefore: cutoff })).toEqual({ runs: 2, events: 4 });
+    });
+
+    it('refuses a cutoff that is not a time', async () => {
+      const { store } = await backend.open();
+      for (const finishedBefore of [Number.NaN, Number.POSITIVE_INFINITY]) {
+        expect(await rejection(store.pruneRuns({ finishedBefore }))).toMatchObject({
+          kind: 'invalid_request',
+          message: expect.stringMatching(/^finishedBefore/),
+        });
+      }
+    });
+  });
+
   describe('operations', () => {
     it('counts runs by status and queued runs by team, and the age of the oldest queued run', async () => {
       const { store, clock } = await backend.open();

@@ -154,9 +154,9 @@ function evalSubcommand(word: string | undefined): 'eval' | 'eval generate' | 'e
  */
 function serveSubcommand(words: readonly string[]): Extract<CommandName, `serve${string}`> {
   const [group, action] = words;
-  if (group !== 'teams' && group !== 'tokens') {
+  if (group !== 'teams' && group !== 'tokens' && group !== 'runs') {
     if (group !== undefined && /^[a-z]+$/.test(group)) {
-      const near = closest(group, ['teams', 'tokens']);
+      const near = closest(group, ['teams', 'tokens', 'runs']);
       throw new UsageError(`unknown command "rlm serve ${group}"${near ? ` (did you mean "rlm serve ${near}"?)` : ''}`, {
         hint: 'Run `rlm serve --help` for usage.',
       });

@@ -8,7 +8,7 @@ import os from 'node:os';
 import type Dockerode from 'dockerode';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { errorMessage } from '../errors.js';
+import { AbortedError, errorMessage } from '../errors.js';
 import type { SandboxPool } from '../sandbox/pool/sandbox-pool.js';
 import { pingDocker } from '../sandbox/docker-client.js';
 import { createServiceApp } from './http/service-app.js';
@@ -17,6 +17,9 @@ import { createServiceNotices } from './service-notices.js';
 import { ServiceMetrics } from './service-metrics.js';
 import { type RunEngine, type RunWorker, type ServeSettings, ServiceError, type ServiceNotices, type ServiceStore } from './service-types.js';
 import { createRunWorker } from './worker/run-worker.js';
+
+/** How often a serving process with `settings.retainMs` prunes finished runs (after the prune at start). */
+export const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
 /** What one process does: `all` (one machine: the API and a worker), `api` (the HTTP API only), `worker` (claims and runs runs; serves only /healthz, /readyz and /metrics). */
 export type ServeRole = 'all' | 'api' | 'worker';
@@ -40,6 +43,8 @@ export interface RlmServiceOptions {
   logger: Logger;
   /** Directory for the runs' trajectories while they run (each run's own temporary directory under it). */
   trajectoryRoot?: string;
+  /** Milliseconds between two prunes when `settings.retainMs` is set (default {@link PRUNE_INTERVAL_MS}). */
+  pruneIntervalMs?: number;
 }
 
 /** A started service. `close()` (and `drain`) are safe to call twice. */
@@ -129,6 +134,7 @@ export async function startRlmService(options: RlmServiceOptions): Promise<RlmSe
     await app.close().catch(() => {});
     throw error;
   }
+  const retention = role === 'worker' ? undefined : startRetention(store, settings.retainMs, options.pruneIntervalMs ?? PRUNE_INTERVAL_MS, logger);
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : settings.port;
   const url = `http://${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`;
@@ -138,6 +144,8 @@ export async function startRlmService(options: RlmServiceOptions): Promise<RlmSe
     drained ??= (async () => {
       draining = true;
       logger.info({ graceMs }, 'draining: new requests get 503; running runs finish or are cancelled');
+      // Before the store closes under it: a prune in progress stops after its current batch.
+      await retention?.stop();
       // A worker among others hands what outlives its grace back to the queue, for another worker;
       // a lone server has nobody to hand it to and cancels it.
       await worker
@@ -162,5 +170,51 @@ export async function startRlmService(options: RlmServiceOptions): Promise<RlmSe
     drain,
     close: () => drain(0),
     [Symbol.asyncDispose]: () => drain(0),
+  };
+}
+
+/**
+ * Prunes the runs that finished more than `retainMs` ago: once now (not awaited: a first prune of a
+ * large database must not delay the start) and then every `intervalMs`. What each prune deleted is
+ * logged; a failure is logged and the next prune tries again. Nothing when `retainMs` is undefined.
+ * `stop()` clears the timer and aborts a prune in progress (between its batches), resolving when it
+ * has ended; safe to call twice.
+ */
+function startRetention(store: ServiceStore, retainMs: number | undefined, intervalMs: number, logger: Logger): { stop(): Promise<void> } | undefined {
+  if (retainMs === undefined) return undefined;
+  const log = logger.child({ component: 'retention' });
+  const stopping = new AbortController();
+  let running: Promise<void> | undefined;
+  const prune = () => {
+    // A prune that outlasts the interval is not run twice at once.
+    if (running !== undefined || stopping.signal.aborted) return;
+    const finishedBefore = Date.now() - retainMs;
+    running = store
+      .pruneRuns({ finishedBefore, signal: stopping.signal })
+      .then(
+        ({ runs, events }) => {
+          const before = new Date(finishedBefore).toISOString();
+          if (runs > 0) log.info({ runs, events, finishedBefore: before }, `pruned ${runs} runs (${events} events) finished before ${before}`);
+          else log.debug({ finishedBefore: before }, `no run finished before ${before} to prune`);
+        },
+        (error: unknown) => {
+          if (AbortedError.isInstance(error) && stopping.signal.aborted) log.info(errorMessage(error));
+          else log.error({ err: error }, `pruning finished runs failed (the next prune tries again): ${errorMessage(error)}`);
+        },
+      )
+      .finally(() => {
+        running = undefined;
+      });
+  };
+  prune();
+  const timer = setInterval(prune, intervalMs);
+  // The timer alone keeps no process alive: the server does, until it is closed.
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      stopping.abort(new Error('the service is stopping'));
+      await running;
+    },
   };
 }

@@ -187,6 +187,25 @@ export interface RunPage {
   nextCursor: string | null;
 }
 
+/** What {@link ServiceStore.pruneRuns} deletes: finished runs older than a cutoff. */
+export interface PruneRunsOptions {
+  /** Epoch milliseconds: runs whose `finishedAt` is before it (strictly) go. */
+  finishedBefore: number;
+  /** Only this team's runs (its id); default every team's. */
+  teamId?: string;
+  /** Count what would go, delete nothing. */
+  dryRun?: boolean;
+  /** Stops the prune between two batches; the batches committed before it stay deleted. */
+  signal?: AbortSignal;
+}
+
+/** What a prune deleted (or, dry, would delete). */
+export interface PruneRunsResult {
+  runs: number;
+  /** The events of those runs (each run has at least its `queued` and `finished` ones). */
+  events: number;
+}
+
 /** Counts for /metrics and readiness. */
 export interface StoreStats {
   runsByStatus: Record<RunStatus, number>;
@@ -306,6 +325,25 @@ export interface ServiceStore extends AsyncDisposable {
   /** The JSONL trajectory of a finished run; null when none was written. */
   getTrajectory(runId: string): Promise<string | null>;
 
+  /**
+   * Deletes finished runs (status `succeeded`, `failed` or `cancelled`) whose `finishedAt` is before
+   * `finishedBefore`, with everything stored for them: events, input and trajectory. A queued or
+   * running run is never touched, whatever its age. Spend is not: a team's spend is a ledger added
+   * to as runs finish, so deleting runs changes neither spend nor what a budget allows.
+   *
+   * Works in batches (a few hundred runs, fewer when they hold many events), each its own
+   * transaction, so that a prune of millions of rows never holds long locks on PostgreSQL nor the
+   * embedded database's write lock for long; other statements run between batches. Every batch
+   * committed stays deleted whatever happens to the next. Safe beside a running server and beside
+   * another prune (on PostgreSQL a run another transaction holds is passed over, for the next prune).
+   * With `dryRun`, counts what would go in one read, deleting nothing.
+   * @returns the runs and events deleted (or that would be).
+   * @throws {ServiceError} `invalid_request` for a `finishedBefore` that is not a finite number.
+   *   {@link AbortedError} when `signal` fired (before the first batch or between two), naming how
+   *   many runs were deleted until then.
+   */
+  pruneRuns(options: PruneRunsOptions): Promise<PruneRunsResult>;
+
   stats(): Promise<StoreStats>;
   /** Answers when the database answers a trivial query; throws otherwise. */
   ping(signal?: AbortSignal): Promise<void>;
@@ -418,6 +456,11 @@ export interface ServeSettings {
   retryInterrupted: boolean;
   /** Claims of one run before it fails for good. */
   maxAttempts: number;
+  /**
+   * Keep finished runs this long after they finished, milliseconds: a serving process (roles `all`
+   * and `api`) prunes older ones at start and then every hour. Absent: keep every run.
+   */
+  retainMs?: number;
 }
 
 /** What a worker needs from the engine side: an RLM configured for one run. Built by the serve command from the config. */

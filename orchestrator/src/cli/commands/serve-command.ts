@@ -1,7 +1,7 @@
 /**
  * `rlm serve` and its management commands (`serve teams create|list|update`, `serve tokens
- * create|list|revoke`). `serve` resolves its settings (flags > environment > the config file's
- * `serve:` section > defaults; models, limits and sandbox settings as `rlm` reads them), opens the
+ * create|list|revoke`, `serve runs prune`). `serve` resolves its settings (flags > environment >
+ * the config file's `serve:` section > defaults; models, limits and sandbox settings as `rlm` reads them), opens the
  * database, connects to Docker, makes sure the sandbox image exists, starts the warm pool and the
  * service (../../service/rlm-service.ts), and on SIGTERM or Ctrl-C (the CLI's signal) drains it.
  */
@@ -15,7 +15,16 @@ import { createPostgresNotices, type PostgresNotices } from '../../service/pg-no
 import { type ServeRole, startRlmService } from '../../service/rlm-service.js';
 import { redactDatabaseUrl } from '../../service/store/postgres-database.js';
 import { openServiceStore } from '../../service/store/service-store.js';
-import type { RunLimits, ServedModel, ServeSettings, ServiceStore, TeamRecord, TeamUpdate, TokenRecord } from '../../service/service-types.js';
+import {
+  type RunLimits,
+  type ServedModel,
+  type ServeSettings,
+  ServiceError,
+  type ServiceStore,
+  type TeamRecord,
+  type TeamUpdate,
+  type TokenRecord,
+} from '../../service/service-types.js';
 import { createSandboxPool, type SandboxPool } from '../../sandbox/pool/sandbox-pool.js';
 import { createDockerClient, pingDocker } from '../../sandbox/docker-client.js';
 import { ensureSandboxImage } from '../../sandbox/image/ensure-sandbox-image.js';
@@ -35,6 +44,7 @@ export type ServeCommandName = Extract<CommandName, `serve${string}`>;
 /** The embedded database's directory when nothing says otherwise. */
 export const DEFAULT_DATA_DIR = 'rlm-data';
 export const DEFAULT_SERVE_PORT = 8080;
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 export async function serveCommand(command: ServeCommandName, argv: string[], io: CliIo): Promise<number> {
   switch (command) {
@@ -42,6 +52,7 @@ export async function serveCommand(command: ServeCommandName, argv: string[], io
       return await serve(argv, io);
     case 'serve teams':
     case 'serve tokens':
+    case 'serve runs':
       // `rlm serve teams` alone: its help, as a usage error.
       io.stderr(helpText(command));
       return ExitCode.usage;
@@ -57,6 +68,8 @@ export async function serveCommand(command: ServeCommandName, argv: string[], io
       return await tokensList(argv, io);
     case 'serve tokens revoke':
       return await tokensRevoke(argv, io);
+    case 'serve runs prune':
+      return await runsPrune(argv, io);
   }
 }
 
@@ -95,6 +108,8 @@ async function serve(argv: string[], io: CliIo): Promise<number> {
     retryInterrupted: serveConfig.retryInterrupted ?? role === 'worker',
     maxAttempts: positiveInteger(values['max-attempts'], '--max-attempts') ?? serveConfig.maxAttempts ?? 2,
   };
+  const retainDays = positiveNumber(values['retain-days'] ?? (io.env.RLM_SERVE_RETAIN_DAYS || undefined), '--retain-days') ?? serveConfig.retainDays;
+  if (retainDays !== undefined) settings.retainMs = Math.round(retainDays * DAY_MS);
   const databaseUrl = values.database ?? (io.env.DATABASE_URL || undefined);
   if (role !== 'all' && databaseUrl === undefined)
     throw new UsageError(
@@ -344,6 +359,34 @@ async function tokensRevoke(argv: string[], io: CliIo): Promise<number> {
     return ExitCode.failure;
   }
   io.stdout(`revoked ${positionals[0]}\n`);
+  return ExitCode.ok;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+
+async function runsPrune(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandFlags(argv, 'serve runs prune');
+  const hint = helpHint('serve runs prune');
+  if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals.join(' ')}; the age goes in --older-than DAYS`, { hint });
+  if (values['older-than'] === undefined)
+    throw new UsageError('how old? rlm serve runs prune --older-than DAYS (runs that finished more than DAYS ago go)', { hint });
+  const days = withHint(hint, () => positiveNumber(values['older-than'], '--older-than') as number);
+  await using store = await openStore(values, io, 'admin');
+  let teamId: string | undefined;
+  if (values.team !== undefined) {
+    const team = await store.teamByName(values.team);
+    if (!team) throw new ServiceError('not_found', `no team named ${values.team} (rlm serve teams list shows them)`);
+    teamId = team.id;
+  }
+  const finishedBefore = Date.now() - days * DAY_MS;
+  const dryRun = values['dry-run'] === true;
+  const { runs, events } = await store.pruneRuns({ finishedBefore, dryRun, signal: io.signal, ...(teamId !== undefined ? { teamId } : {}) });
+  if (values.json) io.stdout(`${JSON.stringify({ runs, events, finishedBefore: iso(finishedBefore) })}\n`);
+  else {
+    const scope = values.team === undefined ? '' : ` of team ${values.team}`;
+    io.stdout(`${dryRun ? 'would prune' : 'pruned'} ${runs} runs${scope} (${events} events) finished before ${iso(finishedBefore)}\n`);
+  }
   return ExitCode.ok;
 }
 

@@ -142,6 +142,8 @@ export const ServeConfig = z.strictObject({
   retryInterrupted: z.boolean({ error: 'must be true or false' }).optional(),
   /** Claims of one run before it fails for good (with retryInterrupted). */
   maxAttempts: positiveInteger.optional(),
+  /** Days a finished run is kept before the server prunes it (fractions allowed); absent: every run is kept. */
+  retainDays: positiveNumber.optional(),
 });
 export type ServeConfig = z.infer<typeof ServeConfig>;
 

@@ -40,6 +40,8 @@ export type CommandName =
   | 'serve teams create'
   | 'serve teams list'
   | 'serve teams update'
+  | 'serve runs'
+  | 'serve runs prune'
   | 'serve tokens'
   | 'serve tokens create'
   | 'serve tokens list'
@@ -237,7 +239,7 @@ export const COMMANDS = {
       "Serves an HTTP API that runs everybody's RLM requests in sandboxes from one warm pool: `/v1/runs` (submit, status, live events, cancel, trajectory), `/v1/chat/completions` and `/v1/models` (OpenAI-compatible), a web page at `/`, `/healthz`, `/readyz` and `/metrics`. Every request to `/v1` needs a team's token (`rlm serve tokens create`). Runs, events, trajectories, teams and tokens live in the database: embedded (node:sqlite in `--data-dir`) unless --database or DATABASE_URL names PostgreSQL. Models, limits and sandbox settings come from the config file and environment, as for `rlm`; provider keys only from the environment.",
     groups: ['Server', 'Database', 'Sandboxes and runs', 'Run', 'Output'],
     footer:
-      'Run `rlm serve teams --help` and `rlm serve tokens --help` to manage teams and tokens. SIGTERM (or Ctrl-C) drains: new requests get 503, running runs get --grace-seconds to finish, then are cancelled; the process exits with every sandbox removed. Exit codes: 0 stopped cleanly, 2 bad usage or config, 4 Docker unreachable.',
+      'Run `rlm serve teams --help` and `rlm serve tokens --help` to manage teams and tokens, `rlm serve runs prune --help` to delete old runs. SIGTERM (or Ctrl-C) drains: new requests get 503, running runs get --grace-seconds to finish, then are cancelled; the process exits with every sandbox removed. Exit codes: 0 stopped cleanly, 2 bad usage or config, 4 Docker unreachable.',
   },
   'serve teams': {
     args: '<command>',
@@ -257,6 +259,16 @@ export const COMMANDS = {
     description:
       'Changes what the options give and leaves the rest; prints each change. Works beside a running server. The new values apply to the next run submitted and the next run started: runs already running keep running, queued runs stay queued (a --max-queued below the current queue only refuses new runs), and a run keeps the cost limit its budget gave it when it was accepted. A raised budget lets a team that spent the old one submit again.',
     arguments: [{ label: 'NAME', help: 'the team' }],
+  },
+  'serve runs': {
+    args: '<command>',
+    summary: 'prune finished runs',
+    description: 'The database keeps every run, its events, input and trajectory until they are pruned (or `rlm serve --retain-days N` prunes them).',
+  },
+  'serve runs prune': {
+    summary: 'delete finished runs older than --older-than DAYS',
+    description:
+      "Deletes the runs that finished (succeeded, failed or cancelled) more than DAYS ago, with their events, input and trajectory; queued and running runs are never touched. Teams' spend and budgets do not change. Works beside a running server, in batches, so the server keeps serving meanwhile. Prints how many runs and events went.",
   },
   'serve tokens': {
     args: '<command>',
@@ -768,7 +780,16 @@ export const FLAGS = [
     value: 'URL',
     help: 'a PostgreSQL URL (`postgres://user:pass@host/db`); without it, the embedded database in --data-dir',
     group: 'Database',
-    commands: ['serve', 'serve teams create', 'serve teams list', 'serve teams update', 'serve tokens create', 'serve tokens list', 'serve tokens revoke'],
+    commands: [
+      'serve',
+      'serve teams create',
+      'serve teams list',
+      'serve teams update',
+      'serve runs prune',
+      'serve tokens create',
+      'serve tokens list',
+      'serve tokens revoke',
+    ],
     env: 'DATABASE_URL',
   },
   {
@@ -778,7 +799,16 @@ export const FLAGS = [
     help: "the embedded database's directory (one `rlm serve` at a time)",
     default: '`./rlm-data`',
     group: 'Database',
-    commands: ['serve', 'serve teams create', 'serve teams list', 'serve teams update', 'serve tokens create', 'serve tokens list', 'serve tokens revoke'],
+    commands: [
+      'serve',
+      'serve teams create',
+      'serve teams list',
+      'serve teams update',
+      'serve runs prune',
+      'serve tokens create',
+      'serve tokens list',
+      'serve tokens revoke',
+    ],
     env: 'RLM_DATA_DIR',
   },
   {
@@ -835,6 +865,16 @@ export const FLAGS = [
     group: 'Sandboxes and runs',
     commands: ['serve'],
   },
+  {
+    name: 'retain-days',
+    type: 'string',
+    value: 'DAYS',
+    help: 'prune runs that finished more than DAYS ago (fractions allowed), with their events, input and trajectory: at start, then every hour (roles `all` and `api`)',
+    default: 'keep every run',
+    group: 'Database',
+    commands: ['serve'],
+    env: 'RLM_SERVE_RETAIN_DAYS',
+  },
   // rlm serve teams create / update / tokens
   {
     name: 'budget-usd',
@@ -874,8 +914,24 @@ export const FLAGS = [
     variants: { 'serve teams update': { default: 'unchanged' } },
   },
   { name: 'all-models', type: 'boolean', help: 'let the team use every configured model', commands: ['serve teams update'] },
-  { name: 'team', type: 'string', value: 'NAME', help: 'the team', commands: ['serve tokens create', 'serve tokens list'] },
+  {
+    name: 'team',
+    type: 'string',
+    value: 'NAME',
+    help: 'the team',
+    commands: ['serve tokens create', 'serve tokens list', 'serve runs prune'],
+    variants: { 'serve runs prune': { help: "only this team's runs", default: 'every team' } },
+  },
   { name: 'admin', type: 'boolean', help: 'an admin token: it also reads `/v1/admin/*` (the workers)', commands: ['serve tokens create'] },
+  // rlm serve runs prune
+  {
+    name: 'older-than',
+    type: 'string',
+    value: 'DAYS',
+    help: 'prune the runs that finished more than DAYS ago (a positive number; fractions allowed: 0.5 is 12 hours)',
+    commands: ['serve runs prune'],
+  },
+  { name: 'dry-run', type: 'boolean', help: 'count what would be pruned, delete nothing', commands: ['serve runs prune'] },
   // Output
   {
     name: 'json',
@@ -897,6 +953,7 @@ export const FLAGS = [
       'serve teams create',
       'serve teams list',
       'serve teams update',
+      'serve runs prune',
       'serve tokens create',
       'serve tokens list',
     ],
@@ -910,6 +967,7 @@ export const FLAGS = [
       'serve teams create': { help: 'print the team as one JSON object' },
       'serve teams list': { help: 'print the teams as one JSON array' },
       'serve teams update': { help: 'print the team as it now is, as one JSON object of `teams list`' },
+      'serve runs prune': { help: 'print one JSON object: `runs`, `events` and `finishedBefore` (an ISO time)' },
       'serve tokens create': { help: 'print one JSON object: `token` (shown once) and its record' },
       'serve tokens list': { help: 'print the tokens as one JSON array' },
       'sandbox check': { help: 'print one JSON object: `ok`, `startMs` and the findings' },
@@ -951,6 +1009,8 @@ export const FLAGS = [
       'serve teams create',
       'serve teams list',
       'serve teams update',
+      'serve runs',
+      'serve runs prune',
       'serve tokens',
       'serve tokens create',
       'serve tokens list',

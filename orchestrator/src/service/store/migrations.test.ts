@@ -32,12 +32,12 @@ describe('applyMigrations', () => {
     expect(await db.query('SELECT COUNT(*) AS n FROM schema_migrations')).toEqual([{ n: MIGRATIONS.length }]);
   });
 
-  it('creates the indexes the queue and the listings read', async () => {
+  it('creates the indexes the queue, the listings and pruning read', async () => {
     await applyMigrations(db);
     const indexes = (await db.query<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name")).map(
       (row) => row.name,
     );
-    expect(indexes).toEqual(['runs_by_status_team', 'runs_by_team', 'tokens_by_prefix', 'tokens_by_team']);
+    expect(indexes).toEqual(['runs_by_finished', 'runs_by_status_team', 'runs_by_team', 'tokens_by_prefix', 'tokens_by_team']);
   });
 
   it('applies only the migrations added since the last run, in order', async () => {

@@ -8,11 +8,14 @@
  * workers of one database as far as their clocks agree.
  */
 import path from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { AbortedError } from '../../errors.js';
 import {
   type ListRunsQuery,
   type NewRun,
   type NewTeam,
+  type PruneRunsOptions,
+  type PruneRunsResult,
   RUN_STATUSES,
   type RunInput,
   type RunOutcome,
@@ -63,6 +66,23 @@ const RETRY_AFTER_SAMPLE = 20;
 const EVENTS_PER_INSERT = 500;
 /** Teams a claim looks at before giving up for now (each one full or emptied by a concurrent claim). */
 const CLAIM_TEAM_TRIES = 50;
+/** Runs a prune deletes per transaction at most: one IN-list of ids, well under both databases' limit on parameters. */
+const PRUNE_BATCH_RUNS = 500;
+/**
+ * Events a prune deletes per transaction, about: a batch takes no further run once its runs' events
+ * would pass this (a run alone may, and goes alone), so that runs with many events (up to 64 KiB each)
+ * make smaller batches and no transaction runs long.
+ */
+const PRUNE_BATCH_EVENTS = 5_000;
+/**
+ * The statuses that are not terminal, as an SQL list (constants, not input). A prune selects
+ * `status NOT IN (…)`: the same runs as `status IN (<terminal>)`, but a condition no index serves,
+ * so that SQLite (which has no statistics) ranges over runs_by_finished instead of reading every
+ * finished run through runs_by_status_team.
+ */
+const UNFINISHED_SQL = RUN_STATUSES.filter((status) => !TERMINAL_STATUSES.includes(status))
+  .map((status) => `'${status}'`)
+  .join(', ');
 
 export interface ServiceStoreOptions {
   /**
@@ -595,6 +615,71 @@ class SqlServiceStore implements ServiceStore {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Retention
+
+  async pruneRuns(options: PruneRunsOptions): Promise<PruneRunsResult> {
+    const { finishedBefore, teamId, dryRun, signal } = options;
+    if (typeof finishedBefore !== 'number' || !Number.isFinite(finishedBefore))
+      throw new ServiceError('invalid_request', `finishedBefore: must be a time in epoch milliseconds (got ${String(finishedBefore)})`);
+    // finished_at holds whole milliseconds: before x is before ⌈x⌉ (and a BIGINT parameter takes no fraction).
+    const params: SqlParam[] = [Math.ceil(finishedBefore)];
+    let where = `status NOT IN (${UNFINISHED_SQL}) AND finished_at < $1`;
+    if (teamId !== undefined) {
+      params.push(teamId);
+      where += ' AND team_id = $2';
+    }
+    // A run's last_event_seq is the number of its events: they are numbered from 1 without gaps, the
+    // number reserved in the transaction that inserts them. Counting with it reads no event.
+    if (dryRun) {
+      throwIfPruneAborted(signal, 0, 0);
+      const [row] = await this.#db.query<{ runs: number; events: number | null }>(
+        `SELECT COUNT(*) AS runs, SUM(last_event_seq) AS events FROM runs WHERE ${where}`,
+        params,
+      );
+      return { runs: row?.runs ?? 0, events: row?.events ?? 0 };
+    }
+    const pruned: PruneRunsResult = { runs: 0, events: 0 };
+    // Every team's runs: oldest first, through runs_by_finished (a batch's runs are gone when the
+    // next one reads). One team's: the database may read them through runs_by_team instead, so they
+    // go in submission order, each batch after the last one's seq, never reading a run twice.
+    let afterSeq = 0;
+    const order = teamId === undefined ? 'ORDER BY finished_at' : `AND seq > $${params.length + 1} ORDER BY seq`;
+    for (;;) {
+      throwIfPruneAborted(signal, pruned.runs, pruned.events);
+      const batch = await this.#db.transaction(async (tx) => {
+        // On PostgreSQL a run another transaction holds (a cancel reading it, another prune) is
+        // passed over: the next prune takes it.
+        const rows = await tx.query<{ id: string; seq: number; last_event_seq: number }>(
+          `SELECT id, seq, last_event_seq FROM runs WHERE ${where} ${order} LIMIT ${PRUNE_BATCH_RUNS}${lockRows(tx.dialect, { skipLocked: true })}`,
+          teamId === undefined ? params : [...params, afterSeq],
+        );
+        let events = 0;
+        let taken = 0;
+        for (const row of rows) {
+          if (taken > 0 && events + row.last_event_seq > PRUNE_BATCH_EVENTS) break;
+          events += row.last_event_seq;
+          taken++;
+        }
+        const ids = rows.slice(0, taken).map((row) => row.id);
+        afterSeq = rows[taken - 1]?.seq ?? afterSeq;
+        if (ids.length > 0) {
+          const list = placeholders(1, ids.length);
+          // Every table that references runs, before the runs themselves (foreign keys).
+          for (const table of ['run_events', 'run_inputs', 'run_trajectories']) await tx.query(`DELETE FROM ${table} WHERE run_id IN (${list})`, ids);
+          await tx.query(`DELETE FROM runs WHERE id IN (${list})`, ids);
+        }
+        return { runs: ids.length, events, more: rows.length === PRUNE_BATCH_RUNS || taken < rows.length };
+      });
+      pruned.runs += batch.runs;
+      pruned.events += batch.events;
+      if (!batch.more) return pruned;
+      // The embedded database's statements are synchronous: without a turn of the event loop between
+      // batches, a long prune inside a server would hold its requests until the last batch.
+      await nextTurn();
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Operations
 
   async stats(): Promise<StoreStats> {
@@ -728,6 +813,13 @@ function validMaxConcurrentRuns(value: number): number {
 /** A team's `maxQueued`, as createTeam and updateTeam accept it. */
 function validMaxQueued(value: number): number {
   return validCount('maxQueued', value, 1_000_000);
+}
+
+function throwIfPruneAborted(signal: AbortSignal | undefined, runs: number, events: number): void {
+  if (signal?.aborted)
+    throw new AbortedError(`pruning runs was aborted after ${runs} runs (${events} events) were deleted; a later prune takes the rest`, {
+      cause: signal.reason,
+    });
 }
 
 function noSuchTeam(name: string): ServiceError {
