@@ -292,6 +292,17 @@ const RUN_AND_DEMO = ['run', 'demo'] as const;
 const RUN_AND_EVAL = ['run', 'eval'] as const;
 /** The model options: `rlm eval rescore` takes them for the judge. */
 const RUN_AND_EVAL_MODELS = ['run', 'eval', 'eval rescore'] as const;
+/** The server and the management commands that open its database. */
+const SERVE_DATABASE_COMMANDS = [
+  'serve',
+  'serve teams create',
+  'serve teams list',
+  'serve teams update',
+  'serve runs prune',
+  'serve tokens create',
+  'serve tokens list',
+  'serve tokens revoke',
+] as const;
 
 /** Every flag of every command. */
 export const FLAGS = [
@@ -780,16 +791,7 @@ export const FLAGS = [
     value: 'URL',
     help: 'a PostgreSQL URL (`postgres://user:pass@host/db`); without it, the embedded database in --data-dir',
     group: 'Database',
-    commands: [
-      'serve',
-      'serve teams create',
-      'serve teams list',
-      'serve teams update',
-      'serve runs prune',
-      'serve tokens create',
-      'serve tokens list',
-      'serve tokens revoke',
-    ],
+    commands: SERVE_DATABASE_COMMANDS,
     env: 'DATABASE_URL',
   },
   {
@@ -799,16 +801,7 @@ export const FLAGS = [
     help: "the embedded database's directory (one `rlm serve` at a time)",
     default: '`./rlm-data`',
     group: 'Database',
-    commands: [
-      'serve',
-      'serve teams create',
-      'serve teams list',
-      'serve teams update',
-      'serve runs prune',
-      'serve tokens create',
-      'serve tokens list',
-      'serve tokens revoke',
-    ],
+    commands: SERVE_DATABASE_COMMANDS,
     env: 'RLM_DATA_DIR',
   },
   {
