@@ -28,6 +28,7 @@ import { parseCommandFlags } from '../orchestrator/src/cli/flags/parse-flags.js'
 import { DEFAULT_SANDBOX_LIMITS } from '../orchestrator/src/sandbox/container-spec.js';
 import { startPostgres } from './support/postgres.js';
 import { cleanEnv, startRlm } from './support/rlm-process.js';
+import { listeningUrl } from './support/serve-process.js';
 
 const TEST_DIR = path.dirname(fileURLToPath(import.meta.url));
 const MANIFEST_DIR = path.join(TEST_DIR, '..', 'deploy', 'kubernetes');
@@ -645,16 +646,10 @@ describe('the API Deployment as written', () => {
       const args = (api.args ?? []).map((arg) => arg.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (_, name: string) => env[name] ?? ''));
       const child = startRlm(args, { cwd: dir, env: cleanEnv(env) });
       let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d));
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
       try {
-        const url = await new Promise<string>((resolve, reject) => {
-          child.stderr.on('data', (d: Buffer) => {
-            stderr += d;
-            const match = /listening on (http:\/\/\S+)/.exec(stderr);
-            if (match?.[1]) resolve(match[1]);
-          });
-          void exited.then((code) => reject(new Error(`rlm serve exited (${code}) before listening:\n${stderr}`)));
-        });
+        const url = await listeningUrl(child, exited, () => stderr);
         for (const probe of [api.readinessProbe, api.livenessProbe]) {
           const response = await fetch(new URL(probe?.httpGet?.path as string, url));
           expect(response.status, probe?.httpGet?.path).toBe(200);

@@ -47,15 +47,25 @@ export async function startServe(cwd: string, args: string[] = [], env: NodeJS.P
   let stdout = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  const url = await listeningUrl(child, exited, () => `${stderr}\n${stdout}`);
+  return { child, url, exited, stderr: () => stderr, stdout: () => stdout };
+}
+
+/**
+ * The URL a starting `rlm serve` names on stderr (`listening on http://…`), once it has. Rejects
+ * when the process exits first, with `printed()` (what it wrote) in the message.
+ */
+export function listeningUrl(child: ChildProcessWithoutNullStreams, exited: Promise<number | null>, printed: () => string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let stderr = '';
     child.stderr.on('data', (d: Buffer) => {
       stderr += d;
       const match = /listening on (http:\/\/\S+)/.exec(stderr);
       if (match?.[1]) resolve(match[1]);
     });
-    void exited.then((code) => reject(new Error(`rlm serve exited (${code}) before listening:\n${stderr}\n${stdout}`)));
+    void exited.then((code) => reject(new Error(`rlm serve exited (${code}) before listening:\n${printed()}`)));
   });
-  return { child, url, exited, stderr: () => stderr, stdout: () => stdout };
 }
 
 /** `rlm serve teams create NAME …` then `rlm serve tokens create --team NAME`: the token. */
